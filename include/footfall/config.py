@@ -1,0 +1,344 @@
+"""The one config model: site files and vendor presets, validated with pydantic.
+
+A site file says *what* a site is (zone, capacity, hours, doors) and *how* its counts arrive
+(source kind + preset + Airflow connection id + options). A preset is a data file that maps one
+vendor format onto footfall's interval counts; the code that applies it is generic.
+Errors name the file, the field and the reason, so the data team can fix a site without reading code.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, time
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from footfall import settings
+
+SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class ConfigError(ValueError):
+    """A site or preset file that cannot be used; the message names file, field and reason."""
+
+    def __init__(self, path: Path | str, problems: list[str]):
+        self.path = str(path)
+        self.problems = problems
+        super().__init__(f"{path}: " + "; ".join(problems))
+
+
+class SourceKind(StrEnum):
+    """How counts reach footfall."""
+
+    HTTP_JSON = "http_json"
+    HTTP_XML = "http_xml"
+    PUSH = "push"
+    SQL = "sql"
+    FILE = "file"
+
+
+class Strict(BaseModel):
+    """Unknown keys are typos in hand-written YAML: reject them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- opening hours -------------------------------------------------------------------------------
+
+_RANGE = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_time_ranges(spec: str | list[str] | None) -> tuple[tuple[time, time], ...]:
+    """Parse "08:00-12:00, 14:00-20:00" (or "closed") into ordered (open, close) pairs.
+
+    "24:00" closes at midnight; a range may not wrap past midnight (split it over two days).
+    """
+    if spec is None:
+        return ()
+    parts = spec if isinstance(spec, list) else str(spec).split(",")
+    ranges: list[tuple[time, time]] = []
+    for part in parts:
+        part = str(part).strip()
+        if not part or part.lower() == "closed":
+            continue
+        m = _RANGE.match(part)
+        if not m:
+            raise ValueError(f"{part!r} is not a time range like 08:00-20:00")
+        h1, m1, h2, m2 = (int(g) for g in m.groups())
+        if h1 > 23 or m1 > 59 or h2 > 24 or m2 > 59 or (h2 == 24 and m2):
+            raise ValueError(f"{part!r} has an impossible time")
+        start = time(h1, m1)
+        end = time.max if h2 == 24 else time(h2, m2)
+        if end <= start:
+            raise ValueError(f"{part!r} closes before it opens")
+        ranges.append((start, end))
+    ranges.sort()
+    for (_, e1), (s2, _) in zip(ranges, ranges[1:], strict=False):
+        if s2 < e1:
+            raise ValueError(f"ranges overlap in {spec!r}")
+    return tuple(ranges)
+
+
+TimeRanges = tuple[tuple[time, time], ...]
+
+
+class OpeningHours(Strict):
+    """Weekly hours in the site's local time, with dated exceptions and closed days."""
+
+    regular: dict[str, TimeRanges] = Field(default_factory=dict)
+    exceptions: dict[date, TimeRanges] = Field(default_factory=dict)
+    closed_days: tuple[date, ...] = ()
+
+    @field_validator("regular", mode="before")
+    @classmethod
+    def _regular(cls, value: Any) -> dict[str, TimeRanges]:
+        if not isinstance(value, dict):
+            raise ValueError("expected a mapping of weekday (mon..sun) to hours like 08:00-20:00")
+        out = {}
+        for day, spec in value.items():
+            key = str(day).strip().lower()[:3]
+            if key not in WEEKDAYS:
+                raise ValueError(f"{day!r} is not a weekday (mon..sun)")
+            out[key] = parse_time_ranges(spec)
+        return out
+
+    @field_validator("exceptions", mode="before")
+    @classmethod
+    def _exceptions(cls, value: Any) -> dict[Any, TimeRanges]:
+        if not isinstance(value, dict):
+            raise ValueError("expected a mapping of date (YYYY-MM-DD) to hours or 'closed'")
+        return {day: parse_time_ranges(spec) for day, spec in value.items()}
+
+    def hours_on(self, day: date) -> TimeRanges:
+        """Opening ranges on one local date (empty when closed)."""
+        if day in self.closed_days:
+            return ()
+        if day in self.exceptions:
+            return self.exceptions[day]
+        return self.regular.get(WEEKDAYS[day.weekday()], ())
+
+
+# --- site ----------------------------------------------------------------------------------------
+
+
+class Counter(Strict):
+    """One door, gate or zone: its vendor reference and how its directions map to ours."""
+
+    id: Annotated[str, Field(pattern=SLUG)]
+    name: str | None = None
+    ref: str = Field(description="vendor identifier: serial, channel, element id...")
+    direction: Literal["normal", "swapped"] = "normal"
+    connection_id: str | None = Field(default=None, description="overrides the source's connection")
+
+
+class Source(Strict):
+    """How this site's counts arrive."""
+
+    kind: SourceKind
+    preset: str
+    connection_id: str | None = Field(default=None, description="Airflow connection with URL and secrets")
+    lookback_minutes: Annotated[int, Field(ge=0, le=7 * 24 * 60)] = 30
+    timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class Site(Strict):
+    """A site file: one place that counts people."""
+
+    id: Annotated[str, Field(pattern=SLUG)]
+    name: str
+    timezone: str
+    capacity: Annotated[int, Field(gt=0)] | None = None
+    country: str | None = Field(default=None, description="ISO country code, for public holidays")
+    opening_hours: OpeningHours = Field(default_factory=OpeningHours)
+    counters: Annotated[tuple[Counter, ...], Field(min_length=1)]
+    source: Source
+    tags: tuple[str, ...] = ()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Paris") from None
+        return value
+
+    @model_validator(mode="after")
+    def _counters_and_preset(self) -> Site:
+        ids = [c.id for c in self.counters]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"counter ids must be unique, repeated: {', '.join(dupes)}")
+        preset = load_presets().get(self.source.preset)
+        if preset is None:
+            known = ", ".join(sorted(load_presets()))
+            raise ValueError(f"source.preset {self.source.preset!r} is unknown (known: {known})")
+        if preset.kind != self.source.kind:
+            raise ValueError(
+                f"source.kind is {self.source.kind.value!r} but preset {preset.name!r} is {preset.kind.value!r}"
+            )
+        if self.source.kind in (SourceKind.HTTP_JSON, SourceKind.HTTP_XML, SourceKind.SQL):
+            if not self.source.connection_id and not all(c.connection_id for c in self.counters):
+                raise ValueError(f"source.connection_id is required for kind {self.source.kind.value}")
+        return self
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def preset(self) -> Preset:
+        return load_presets()[self.source.preset]
+
+    def options(self) -> dict[str, Any]:
+        """Preset defaults overridden by the site's own options."""
+        return {**self.preset.options, **self.source.options}
+
+
+# --- presets -------------------------------------------------------------------------------------
+
+
+class RequestTemplate(Strict):
+    """One HTTP request, rendered per window (and per counter when it names `{counter_ref}`).
+
+    Templates are Python format strings; the variables are `start`/`end` (the window in the
+    source's time zone), `date_from`/`date_to` (local dates covered, inclusive), `counter_ref`,
+    and every option, so `"{date_from:%Y%m%d}-{date_to:%Y%m%d}"` renders an Axis date range.
+    """
+
+    method: Literal["GET", "POST"] = "GET"
+    path: str
+    query: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: str | None = None
+    window: Literal["instants", "local_days"] = Field(
+        default="instants", description="local_days: the API answers whole local dates (Axis date=)"
+    )
+
+    @property
+    def per_counter(self) -> bool:
+        text = self.path + "".join(self.query.values()) + (self.body or "")
+        return "{counter_ref" in text
+
+
+class FieldMap(Strict):
+    """Where each measure sits in one record (dotted paths)."""
+
+    interval_start: str
+    interval_end: str | None = None
+    entries: str | None = None
+    exits: str | None = None
+    occupancy: str | None = None
+    counter_ref: str | None = Field(default=None, description="path in the record; else payload or request")
+
+
+class TimeSpec(Strict):
+    """How the vendor writes instants: a strptime format or iso/epoch, and which clock."""
+
+    format: str = "iso"
+    zone: Literal["local", "utc", "offset"] = "local"
+
+
+class Preset(Strict):
+    """A vendor format as data: request, record location, field mapping, time and measure semantics."""
+
+    name: Annotated[str, Field(pattern=SLUG)]
+    kind: SourceKind
+    description: str
+    format: Literal["json", "xml", "csv"]
+    request: RequestTemplate | None = None
+    records: str = Field(default="", description="dotted path to the list of records; empty = root")
+    payload_counter_ref: str | None = Field(default=None, description="dotted path to the device id")
+    fields: FieldMap
+    time: TimeSpec = Field(default_factory=TimeSpec)
+    interval: str = Field(description="native interval length, e.g. '15m' or '{res}' (an option)")
+    measure: Literal["interval", "cumulative", "occupancy"] = "interval"
+    labels: dict[str, Literal["entries", "exits"]] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+    max_body_bytes: int = 20 * 1024 * 1024
+
+
+def _format_errors(err: ValidationError) -> list[str]:
+    out = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(file)"
+        msg = e["msg"].removeprefix("Value error, ")
+        out.append(f"{where}: {msg}")
+    return out
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "(file)"
+        raise ConfigError(path, [f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})"]) from None
+    except OSError as exc:
+        raise ConfigError(path, [f"(file): cannot read ({exc.strerror})"]) from None
+
+
+@cache
+def load_presets(directory: Path | None = None) -> dict[str, Preset]:
+    """Every preset file, by name; a broken preset is a packaging bug, so it raises."""
+    directory = directory or settings.presets_dir()
+    presets: dict[str, Preset] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        data = _read_yaml(path)
+        try:
+            preset = Preset.model_validate(data)
+        except ValidationError as err:
+            raise ConfigError(path, _format_errors(err)) from None
+        if preset.name != path.stem:
+            raise ConfigError(path, [f"name: {preset.name!r} must match the file name {path.stem!r}"])
+        presets[preset.name] = preset
+    return presets
+
+
+def load_site(path: Path) -> Site:
+    """Validate one site file; the file name (without .yaml) must be the site id."""
+    data = _read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(path, ["(file): expected a mapping of site fields"])
+    try:
+        site = Site.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(path, _format_errors(err)) from None
+    if site.id != path.stem:
+        raise ConfigError(path, [f"id: {site.id!r} must match the file name {path.stem!r}"])
+    return site
+
+
+def site_path(site_id: str, directory: Path | None = None) -> Path:
+    return (directory or settings.sites_dir()) / f"{site_id}.yaml"
+
+
+def load_registry(directory: Path | None = None) -> tuple[dict[str, Site], list[ConfigError]]:
+    """All valid sites by id, and one error per broken file (a bad file never hides the others)."""
+    directory = directory or settings.sites_dir()
+    sites: dict[str, Site] = {}
+    errors: list[ConfigError] = []
+    for path in sorted(directory.glob("*.yaml")):
+        try:
+            site = load_site(path)
+        except ConfigError as err:
+            errors.append(err)
+            continue
+        sites[site.id] = site
+    return sites, errors
+
+
+def get_site(site_id: str, directory: Path | None = None) -> Site:
+    """One site by id (reads only its own file, so a task run parses one YAML)."""
+    path = site_path(site_id, directory)
+    if not path.exists():
+        raise ConfigError(path, [f"(file): no site file for site {site_id!r}"])
+    return load_site(path)

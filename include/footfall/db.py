@@ -1,0 +1,200 @@
+"""The one database layer: schema, engine and migrations for the warehouse.
+
+SQLAlchemy Core tables (bulk loads and COPY want rows, not ORM objects). Instants are stored as
+UTC; on SQLite, which has no time zone type, `UTCDateTime` stores naive UTC and hands back aware
+UTC datetimes, so code above this layer only ever sees aware UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Engine,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.types import TypeDecorator
+
+from footfall import PACKAGE_DIR, settings
+
+
+class UTCDateTime(TypeDecorator):
+    """Aware UTC datetimes in and out, whatever the backend stores."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: footfall stores aware UTC instants only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+# BIGINT autoincrement is not a rowid alias on SQLite; INTEGER is, so use it there.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+site = Table(
+    "site",
+    metadata,
+    Column("site_id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("timezone", String(64), nullable=False, comment="IANA zone; instants are stored in UTC"),
+    Column("capacity", Integer),
+    Column("source_kind", String(16), nullable=False),
+    Column("preset", String(64), nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+counter = Table(
+    "counter",
+    metadata,
+    Column("site_id", String(64), ForeignKey("site.site_id", ondelete="CASCADE"), primary_key=True),
+    Column("counter_id", String(64), primary_key=True),
+    Column("name", Text),
+    Column("ref", Text, nullable=False, comment="vendor identifier (serial, channel, element id)"),
+    Column("direction", String(8), nullable=False),
+)
+
+raw_payload = Table(
+    "raw_payload",
+    metadata,
+    Column("payload_id", BigId, primary_key=True, autoincrement=True),
+    Column("site_id", String(64), ForeignKey("site.site_id"), nullable=False),
+    Column("source", Text, nullable=False, comment="kind:preset, e.g. http_json:axis_tvpc_export_json"),
+    Column("request", Text, comment="what was asked (URL without secrets), for inspection"),
+    Column("counter_ref", Text, comment="device the body came from, when the request was per device"),
+    Column("window_start", UTCDateTime, comment="window the body was fetched for, or pushed into"),
+    Column("window_end", UTCDateTime),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("http_status", Integer),
+    Column("content_type", Text),
+    Column("body", LargeBinary, nullable=False, comment="verbatim body, gzip-compressed"),
+    Column("body_bytes", BigInteger, nullable=False, comment="uncompressed size"),
+    Column("sha256", String(64), nullable=False, comment="of the uncompressed body"),
+    Column("error", Text, comment="why this body could not be used, if it could not"),
+    UniqueConstraint("site_id", "sha256"),
+    Index("ix_raw_payload_site_window", "site_id", "window_start"),
+)
+
+count_interval = Table(
+    "count_interval",
+    metadata,
+    Column("site_id", String(64), primary_key=True),
+    Column("counter_id", String(64), primary_key=True),
+    Column("interval_start", UTCDateTime, primary_key=True),
+    Column("interval_minutes", Integer, nullable=False),
+    Column("entries", Integer),
+    Column("exits", Integer),
+    Column("occupancy", Integer),
+    Column("payload_id", BigId, ForeignKey("raw_payload.payload_id"), nullable=False),
+    Column("loaded_at", UTCDateTime, nullable=False),
+    ForeignKeyConstraint(["site_id", "counter_id"], ["counter.site_id", "counter.counter_id"]),
+)
+
+sync_run = Table(
+    "sync_run",
+    metadata,
+    Column("site_id", String(64), ForeignKey("site.site_id"), primary_key=True),
+    Column("window_start", UTCDateTime, primary_key=True),
+    Column("window_end", UTCDateTime, primary_key=True),
+    Column("run_id", Text, comment="Airflow run id, or cli/replay"),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime),
+    Column("rows_read", Integer, nullable=False, default=0),
+    Column("rows_loaded", Integer, nullable=False, default=0),
+    Column("outcome", String(16), nullable=False, comment="success | failed"),
+    Column("stage", String(16), comment="extract | normalize | validate | load, where it failed"),
+    Column("error", Text),
+)
+
+COUNT_COLUMNS = (
+    "site_id",
+    "counter_id",
+    "interval_start",
+    "interval_minutes",
+    "entries",
+    "exits",
+    "occupancy",
+)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL lets readers (the API, the UI) work during a load; foreign keys are off by default."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def normalize_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever the URL's driver spelling."""
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+@cache
+def get_engine(url: str | None = None) -> Engine:
+    """One engine per URL and process (connection pools are per process)."""
+    url = normalize_url(url or settings.db_url())
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def alembic_config(url: str | None = None):  # -> alembic.config.Config (lazy import keeps startup light)
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(PACKAGE_DIR / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", normalize_url(url or settings.db_url()).replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str | None = None, revision: str = "head") -> None:
+    """Bring the warehouse schema to `revision` (idempotent)."""
+    from alembic import command
+
+    get_engine(url)  # creates the SQLite folder
+    command.upgrade(alembic_config(url), revision)

@@ -1,0 +1,299 @@
+"""Extract: call a site's source for one window and land every body verbatim before parsing.
+
+Landing first means a body that later fails to parse or validate is still there for inspection
+and for `footfall replay`; the sha256 of the body de-duplicates re-reads of unchanged answers.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import logging
+import string
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from sqlalchemy import Connection, Engine, select
+from urllib3.util.retry import Retry
+
+from footfall import db
+from footfall.config import Site, SourceKind
+from footfall.endpoints import ConnectionNotFound, Endpoint, resolve_endpoint
+from footfall.errors import ExtractError
+from footfall.timewindow import Window
+
+log = logging.getLogger(__name__)
+
+PULL_KINDS = (SourceKind.HTTP_JSON, SourceKind.HTTP_XML)
+
+
+@dataclass(frozen=True)
+class RenderedRequest:
+    """One call to make: which device, which connection, and the rendered HTTP parts."""
+
+    counter_ref: str | None
+    conn_id: str
+    method: str
+    path: str
+    params: dict[str, str]
+    headers: dict[str, str]
+    body: str | None
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One answer, verbatim, with what was asked (secrets left out)."""
+
+    counter_ref: str | None
+    request: str
+    status: int | None
+    content_type: str | None
+    body: bytes
+    error: str | None = None
+
+
+def source_label(site: Site) -> str:
+    return f"{site.source.kind.value}:{site.source.preset}"
+
+
+def requested_range(site: Site, window: Window) -> Window:
+    """The range the source is asked for; a date-based API answers whole local days."""
+    request = site.preset.request
+    if request is not None and request.window == "local_days":
+        return window.covering_local_days(site.zone)
+    return window
+
+
+class _Formatter(string.Formatter):
+    """str.format that names the missing variable instead of a bare KeyError."""
+
+    def get_value(self, key: Any, args: Any, kwargs: Any) -> Any:
+        if isinstance(key, str) and key not in kwargs:
+            raise KeyError(f"template variable {{{key}}} is not defined (known: {', '.join(sorted(kwargs))})")
+        return super().get_value(key, args, kwargs)
+
+
+_FORMATTER = _Formatter()
+
+
+def render(template: str, variables: dict[str, Any]) -> str:
+    """Render a preset template; options may themselves hold templates (e.g. base_path)."""
+    text = _FORMATTER.vformat(template, (), variables)
+    return _FORMATTER.vformat(text, (), variables) if "{" in text else text
+
+
+def render_requests(site: Site, window: Window) -> list[RenderedRequest]:
+    """Render the preset's request for the window: once per device when it names {counter_ref}."""
+    request = site.preset.request
+    if request is None:
+        raise ExtractError(site.id, source_label(site), f"preset {site.preset.name} defines no request to pull")
+    zone = site.zone if site.preset.time.zone == "local" else UTC
+    date_from, date_to = window.local_dates(site.zone)
+    base = {
+        **site.options(),
+        "start": window.start.astimezone(zone),
+        "end": window.end.astimezone(zone),
+        "start_utc": window.start,
+        "end_utc": window.end,
+        "end_inclusive": (window.end - timedelta(seconds=1)).astimezone(zone),
+        "date_from": date_from,
+        "date_to": date_to,
+    }
+    targets: Iterable[tuple[str | None, str]]
+    if request.per_counter:
+        targets = [(c.ref, c.connection_id or site.source.connection_id or "") for c in site.counters]
+    else:
+        targets = [(None, site.source.connection_id or site.counters[0].connection_id or "")]
+    rendered = []
+    for ref, conn_id in targets:
+        variables = {**base, "counter_ref": ref or ""}
+        try:
+            rendered.append(
+                RenderedRequest(
+                    counter_ref=ref,
+                    conn_id=conn_id,
+                    method=request.method,
+                    path=render(request.path, variables),
+                    params={k: render(v, variables) for k, v in request.query.items()},
+                    headers={k: render(v, variables) for k, v in request.headers.items()},
+                    body=render(request.body, variables) if request.body else None,
+                )
+            )
+        except (KeyError, ValueError) as exc:
+            raise ExtractError(site.id, source_label(site), f"cannot render the request: {exc}") from None
+    return rendered
+
+
+def http_session(retries: int = 3, backoff: float = 0.5) -> requests.Session:
+    """A session that retries 5xx answers and timeouts only, with exponential backoff."""
+    retry = Retry(
+        total=retries,
+        connect=retries,
+        read=retries,
+        status=retries,
+        backoff_factor=backoff,
+        backoff_max=10,
+        status_forcelist=(500, 502, 503, 504),
+        allowed_methods=None,  # our POSTs are searches, safe to repeat
+        raise_on_status=False,
+        respect_retry_after_header=True,
+    )
+    session = requests.Session()
+    adapter = HTTPAdapter(max_retries=retry, pool_maxsize=8)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def _auth(endpoint: Endpoint, params: dict[str, str], headers: dict[str, str]) -> Any:
+    if endpoint.auth_type == "basic":
+        return requests.auth.HTTPBasicAuth(endpoint.login or "", endpoint.password or "")
+    if endpoint.auth_type == "digest":
+        return requests.auth.HTTPDigestAuth(endpoint.login or "", endpoint.password or "")
+    if endpoint.auth_type == "bearer":
+        headers["Authorization"] = f"Bearer {endpoint.password}"
+    elif endpoint.auth_type == "api_key":
+        if endpoint.api_key_param:
+            params[endpoint.api_key_param] = endpoint.password or ""
+        else:
+            headers[endpoint.api_key_header or "X-API-Key"] = endpoint.password or ""
+    return None
+
+
+def _read_limited(response: requests.Response, limit: int) -> tuple[bytes, bool]:
+    """Read at most `limit` bytes; the flag says the body was longer (never buffer a huge body)."""
+    chunks, size = [], 0
+    for chunk in response.iter_content(chunk_size=65536):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], True
+    return b"".join(chunks), False
+
+
+def fetch_window(
+    site: Site,
+    window: Window,
+    *,
+    resolve: Callable[[str], Endpoint] = resolve_endpoint,
+    session: requests.Session | None = None,
+) -> list[Fetched]:
+    """Pull every rendered request; HTTP failures are kept as Fetched with `error` set."""
+    session = session or http_session()
+    limit = site.preset.max_body_bytes
+    answers = []
+    for req in render_requests(site, requested_range(site, window)):
+        try:
+            endpoint = resolve(req.conn_id)
+        except (ConnectionNotFound, ValueError) as exc:
+            raise ExtractError(site.id, source_label(site), str(exc)) from None
+        params, headers = dict(req.params), {**endpoint.headers, **req.headers}
+        auth = _auth(endpoint, params, headers)
+        url = endpoint.base_url + req.path
+        shown = requests.Request(req.method, url, params=req.params).prepare().url or url
+        try:
+            response = session.request(
+                req.method,
+                url,
+                params=params,
+                headers=headers,
+                data=req.body,
+                auth=auth,
+                timeout=(min(10.0, site.source.timeout_seconds), site.source.timeout_seconds),
+                verify=endpoint.verify,
+                stream=True,
+            )
+        except requests.RequestException as exc:
+            raise ExtractError(site.id, source_label(site), f"{req.method} {shown}: {type(exc).__name__}: {exc}") from None
+        with response:
+            body, too_big = _read_limited(response, limit)
+        error = None
+        if too_big:
+            error = f"body over the {limit}-byte limit (first {limit} bytes kept)"
+        elif response.status_code >= 400:
+            error = f"HTTP {response.status_code} {response.reason} from {shown}"
+        answers.append(
+            Fetched(req.counter_ref, f"{req.method} {shown}", response.status_code,
+                    response.headers.get("Content-Type"), body, error)
+        )
+    return answers
+
+
+def ensure_site(conn: Connection, site: Site) -> None:
+    """Keep the site and counter rows in step with the site file (writes only on change)."""
+    wanted_site = {
+        "site_id": site.id, "name": site.name, "timezone": site.timezone, "capacity": site.capacity,
+        "source_kind": site.source.kind.value, "preset": site.source.preset,
+    }
+    row = conn.execute(select(db.site).where(db.site.c.site_id == site.id)).mappings().first()
+    if row is None:
+        conn.execute(db.site.insert().values(**wanted_site, updated_at=datetime.now(UTC)))
+    elif any(row[k] != v for k, v in wanted_site.items()):
+        conn.execute(
+            db.site.update().where(db.site.c.site_id == site.id).values(**wanted_site, updated_at=datetime.now(UTC))
+        )
+    existing = {
+        r.counter_id: (r.name, r.ref, r.direction)
+        for r in conn.execute(select(db.counter).where(db.counter.c.site_id == site.id))
+    }
+    for c in site.counters:
+        values = (c.name, c.ref, c.direction)
+        if c.id not in existing:
+            conn.execute(db.counter.insert().values(site_id=site.id, counter_id=c.id, name=c.name, ref=c.ref,
+                                                    direction=c.direction))
+        elif existing[c.id] != values:
+            conn.execute(
+                db.counter.update()
+                .where(db.counter.c.site_id == site.id, db.counter.c.counter_id == c.id)
+                .values(name=c.name, ref=c.ref, direction=c.direction)
+            )
+
+
+def land_payloads(engine: Engine, site: Site, window: Window, answers: list[Fetched]) -> list[int]:
+    """Store each body gzip-compressed, once per (site, sha256); returns the payload ids in order.
+
+    Committed on its own, before parsing, so what the source said survives any later failure.
+    """
+    ids: list[int] = []
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        ensure_site(conn, site)
+        for answer in answers:
+            digest = hashlib.sha256(answer.body).hexdigest()
+            found = conn.execute(
+                select(db.raw_payload.c.payload_id).where(
+                    db.raw_payload.c.site_id == site.id, db.raw_payload.c.sha256 == digest
+                )
+            ).scalar()
+            if found is None:
+                found = conn.execute(
+                    db.raw_payload.insert()
+                    .values(
+                        site_id=site.id, source=source_label(site), request=answer.request,
+                        counter_ref=answer.counter_ref, window_start=window.start, window_end=window.end,
+                        received_at=now, http_status=answer.status, content_type=answer.content_type,
+                        body=gzip.compress(answer.body, compresslevel=6, mtime=0), body_bytes=len(answer.body),
+                        sha256=digest, error=answer.error,
+                    )
+                    .returning(db.raw_payload.c.payload_id)
+                ).scalar_one()
+            ids.append(found)
+    return ids
+
+
+def mark_payload_error(engine: Engine, payload_ids: list[int], error: str) -> None:
+    """Record why bodies could not be used, next to the bodies themselves."""
+    if not payload_ids:
+        return
+    with engine.begin() as conn:
+        conn.execute(
+            db.raw_payload.update().where(db.raw_payload.c.payload_id.in_(payload_ids)).values(error=error[:4000])
+        )
+
+
+def read_body(stored: bytes) -> bytes:
+    return gzip.decompress(stored)
