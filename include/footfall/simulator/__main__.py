@@ -26,6 +26,13 @@ def _load_profiles(path: Path) -> dict[str, DeviceProfile]:
     return {p.ref: p for p in profiles}
 
 
+def _fault_arg(text: str) -> Fault:
+    try:
+        return Fault.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m footfall.simulator", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
@@ -33,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--profiles", type=Path, help="JSON or YAML list of device profiles")
     parser.add_argument(
-        "--fault", action="append", default=[], type=Fault.parse, help="kind=...,ref=...,start=...,end=...,k=v"
+        "--fault", action="append", default=[], type=_fault_arg, help="kind=...,ref=...,start=...,end=...,k=v"
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log every request")
     args = parser.parse_args(argv)

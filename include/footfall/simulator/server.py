@@ -345,6 +345,9 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.0"
     timeout = 10  # seconds a client may take to send its request
 
+    def version_string(self) -> str:
+        return self.server_version
+
     # Quiet by default: the stdlib logs every request to stderr.
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.state.verbose:
@@ -353,6 +356,8 @@ class _Handler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """Stdlib errors (bad request line, unknown method) as JSON instead of HTML."""
         self.close_connection = True
+        if self.request_version == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"  # garbage request line: still answer with a status line
         with contextlib.suppress(OSError):
             self._send(code, _render_json({"error": message or HTTPStatus(code).phrase}), "application/json")
 

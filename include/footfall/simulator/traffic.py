@@ -23,7 +23,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 
@@ -121,7 +121,10 @@ class DeviceProfile:
     def __post_init__(self) -> None:
         if not self.ref:
             raise ValueError("a device profile needs a non-empty ref")
-        ZoneInfo(self.timezone)  # fail early on an unknown zone
+        try:
+            ZoneInfo(self.timezone)  # fail early on an unknown zone
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {self.timezone!r}") from exc
         parsed: list[tuple[int, int] | None] = [None] * 7
         frozen_hours: dict[int, tuple[str, str] | None] = {}
         for weekday, span in dict(self.opening_hours).items():
