@@ -8,6 +8,7 @@ Errors name the file, the field and the reason, so the data team can fix a site 
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import date, time
 from enum import StrEnum
@@ -80,7 +81,7 @@ def parse_time_ranges(spec: str | list[str] | None) -> tuple[tuple[time, time], 
             raise ValueError(f"{part!r} closes before it opens")
         ranges.append((start, end))
     ranges.sort()
-    for (_, e1), (s2, _) in zip(ranges, ranges[1:], strict=False):
+    for (_, e1), (s2, _) in itertools.pairwise(ranges):
         if s2 < e1:
             raise ValueError(f"ranges overlap in {spec!r}")
     return tuple(ranges)
@@ -185,9 +186,9 @@ class Site(Strict):
             raise ValueError(
                 f"source.kind is {self.source.kind.value!r} but preset {preset.name!r} is {preset.kind.value!r}"
             )
-        if self.source.kind in (SourceKind.HTTP_JSON, SourceKind.HTTP_XML, SourceKind.SQL):
-            if not self.source.connection_id and not all(c.connection_id for c in self.counters):
-                raise ValueError(f"source.connection_id is required for kind {self.source.kind.value}")
+        needs_connection = self.source.kind in (SourceKind.HTTP_JSON, SourceKind.HTTP_XML, SourceKind.SQL)
+        if needs_connection and not self.source.connection_id and not all(c.connection_id for c in self.counters):
+            raise ValueError(f"source.connection_id is required for kind {self.source.kind.value}")
         return self
 
     @property

@@ -58,20 +58,14 @@ def endpoint_from_fields(
     if "://" in host:
         base = host
     else:
-        scheme = (
-            schema
-            if schema in ("http", "https")
-            else (conn_type if conn_type in ("http", "https") else "https")
-        )
+        scheme = schema if schema in ("http", "https") else (conn_type if conn_type in ("http", "https") else "https")
         base = f"{scheme}://{host}"
     if port:
         base = f"{base}:{port}"
     base += str(extra.pop("base_path", "")).rstrip("/")
     auth_type = str(extra.get("auth_type") or ("basic" if login else "none")).lower()
     if auth_type not in AUTH_TYPES:
-        raise ValueError(
-            f"connection {conn_id!r}: auth_type {auth_type!r} is not one of {', '.join(AUTH_TYPES)}"
-        )
+        raise ValueError(f"connection {conn_id!r}: auth_type {auth_type!r} is not one of {', '.join(AUTH_TYPES)}")
     verify = extra.get("verify", True)
     if isinstance(verify, str) and verify.lower() in ("true", "false"):
         verify = verify.lower() == "true"
@@ -139,9 +133,7 @@ def resolve_endpoint(conn_id: str) -> Endpoint:
     try:
         from airflow.sdk import BaseHook
     except ImportError:  # the CLI without Airflow installed
-        raise ConnectionNotFound(
-            f"connection {conn_id!r} not found: set AIRFLOW_CONN_{conn_id.upper()}"
-        ) from None
+        raise ConnectionNotFound(f"connection {conn_id!r} not found: set AIRFLOW_CONN_{conn_id.upper()}") from None
     try:
         conn = BaseHook.get_connection(conn_id)
     except Exception as exc:

@@ -104,7 +104,7 @@ def render_requests(site: Site, window: Window) -> list[RenderedRequest]:
         "date_to": date_to,
     }
     targets: Iterable[tuple[str | None, str]]
-    if request.per_counter:
+    if request.per_counter or any("{counter_ref" in str(v) for v in site.options().values()):
         targets = [(c.ref, c.connection_id or site.source.connection_id or "") for c in site.counters]
     else:
         targets = [(None, site.source.connection_id or site.counters[0].connection_id or "")]
@@ -208,7 +208,9 @@ def fetch_window(
                 stream=True,
             )
         except requests.RequestException as exc:
-            raise ExtractError(site.id, source_label(site), f"{req.method} {shown}: {type(exc).__name__}: {exc}") from None
+            raise ExtractError(
+                site.id, source_label(site), f"{req.method} {shown}: {type(exc).__name__}: {exc}"
+            ) from None
         with response:
             body, too_big = _read_limited(response, limit)
         error = None
@@ -217,8 +219,14 @@ def fetch_window(
         elif response.status_code >= 400:
             error = f"HTTP {response.status_code} {response.reason} from {shown}"
         answers.append(
-            Fetched(req.counter_ref, f"{req.method} {shown}", response.status_code,
-                    response.headers.get("Content-Type"), body, error)
+            Fetched(
+                req.counter_ref,
+                f"{req.method} {shown}",
+                response.status_code,
+                response.headers.get("Content-Type"),
+                body,
+                error,
+            )
         )
     return answers
 
@@ -226,8 +234,12 @@ def fetch_window(
 def ensure_site(conn: Connection, site: Site) -> None:
     """Keep the site and counter rows in step with the site file (writes only on change)."""
     wanted_site = {
-        "site_id": site.id, "name": site.name, "timezone": site.timezone, "capacity": site.capacity,
-        "source_kind": site.source.kind.value, "preset": site.source.preset,
+        "site_id": site.id,
+        "name": site.name,
+        "timezone": site.timezone,
+        "capacity": site.capacity,
+        "source_kind": site.source.kind.value,
+        "preset": site.source.preset,
     }
     row = conn.execute(select(db.site).where(db.site.c.site_id == site.id)).mappings().first()
     if row is None:
@@ -243,8 +255,11 @@ def ensure_site(conn: Connection, site: Site) -> None:
     for c in site.counters:
         values = (c.name, c.ref, c.direction)
         if c.id not in existing:
-            conn.execute(db.counter.insert().values(site_id=site.id, counter_id=c.id, name=c.name, ref=c.ref,
-                                                    direction=c.direction))
+            conn.execute(
+                db.counter.insert().values(
+                    site_id=site.id, counter_id=c.id, name=c.name, ref=c.ref, direction=c.direction
+                )
+            )
         elif existing[c.id] != values:
             conn.execute(
                 db.counter.update()
@@ -273,11 +288,19 @@ def land_payloads(engine: Engine, site: Site, window: Window, answers: list[Fetc
                 found = conn.execute(
                     db.raw_payload.insert()
                     .values(
-                        site_id=site.id, source=source_label(site), request=answer.request,
-                        counter_ref=answer.counter_ref, window_start=window.start, window_end=window.end,
-                        received_at=now, http_status=answer.status, content_type=answer.content_type,
-                        body=gzip.compress(answer.body, compresslevel=6, mtime=0), body_bytes=len(answer.body),
-                        sha256=digest, error=answer.error,
+                        site_id=site.id,
+                        source=source_label(site),
+                        request=answer.request,
+                        counter_ref=answer.counter_ref,
+                        window_start=window.start,
+                        window_end=window.end,
+                        received_at=now,
+                        http_status=answer.status,
+                        content_type=answer.content_type,
+                        body=gzip.compress(answer.body, compresslevel=6, mtime=0),
+                        body_bytes=len(answer.body),
+                        sha256=digest,
+                        error=answer.error,
                     )
                     .returning(db.raw_payload.c.payload_id)
                 ).scalar_one()

@@ -45,15 +45,17 @@ def _records(rows: pd.DataFrame) -> list[tuple]:
     out = []
     frame = rows[STAGED].astype(object).where(rows[STAGED].notna(), None)
     for counter_id, start, minutes, entries, exits, occupancy, payload_id in frame.itertuples(index=False):
-        out.append((
-            counter_id,
-            start.to_pydatetime(),
-            int(minutes),
-            None if entries is None else int(entries),
-            None if exits is None else int(exits),
-            None if occupancy is None else int(occupancy),
-            int(payload_id),
-        ))
+        out.append(
+            (
+                counter_id,
+                start.to_pydatetime(),
+                int(minutes),
+                None if entries is None else int(entries),
+                None if exits is None else int(exits),
+                None if occupancy is None else int(occupancy),
+                int(payload_id),
+            )
+        )
     return out
 
 
@@ -102,7 +104,8 @@ def replace_window(conn: Connection, site_id: str, window: Window, rows: pd.Data
     }
     deleted = conn.execute(text(sql("load_counts_delete_absent").format(staging=staging)), bounds).rowcount
     written = conn.execute(
-        text(sql("load_counts_upsert").format(staging=staging)), {"site_id": site_id, "loaded_at": _bind_instant(conn, datetime.now(UTC))}
+        text(sql("load_counts_upsert").format(staging=staging)),
+        {"site_id": site_id, "loaded_at": _bind_instant(conn, datetime.now(UTC))},
     ).rowcount
     if conn.dialect.name != "postgresql":
         conn.exec_driver_sql(f"DROP TABLE {staging}")
@@ -124,11 +127,19 @@ def record_sync_run(
 ) -> None:
     """One row per (site, window): a re-run replaces it, so the table says how each window stands."""
     values = {
-        "run_id": run_id, "started_at": started_at, "finished_at": datetime.now(UTC), "rows_read": rows_read,
-        "rows_loaded": rows_loaded, "outcome": outcome, "stage": stage, "error": error[:4000] if error else None,
+        "run_id": run_id,
+        "started_at": started_at,
+        "finished_at": datetime.now(UTC),
+        "rows_read": rows_read,
+        "rows_loaded": rows_loaded,
+        "outcome": outcome,
+        "stage": stage,
+        "error": error[:4000] if error else None,
     }
-    key = (db.sync_run.c.site_id == site_id) & (db.sync_run.c.window_start == window.start) & (
-        db.sync_run.c.window_end == window.end
+    key = (
+        (db.sync_run.c.site_id == site_id)
+        & (db.sync_run.c.window_start == window.start)
+        & (db.sync_run.c.window_end == window.end)
     )
     if conn.execute(db.sync_run.update().where(key).values(**values)).rowcount == 0:
         conn.execute(
@@ -137,12 +148,26 @@ def record_sync_run(
 
 
 def load_window(
-    engine: Engine, site_id: str, window: Window, rows: pd.DataFrame, *, run_id: str, started_at: datetime,
+    engine: Engine,
+    site_id: str,
+    window: Window,
+    rows: pd.DataFrame,
+    *,
+    run_id: str,
+    started_at: datetime,
     rows_read: int,
 ) -> LoadResult:
     """Replace the window and record the run, atomically: either both land or neither."""
     with engine.begin() as conn:
         result = replace_window(conn, site_id, window, rows)
-        record_sync_run(conn, site_id, window, run_id=run_id, started_at=started_at, rows_read=rows_read,
-                        rows_loaded=result.rows_in_window, outcome="success")
+        record_sync_run(
+            conn,
+            site_id,
+            window,
+            run_id=run_id,
+            started_at=started_at,
+            rows_read=rows_read,
+            rows_loaded=result.rows_in_window,
+            outcome="success",
+        )
     return result

@@ -72,7 +72,9 @@ def decode_document(body: bytes, preset: Preset) -> Any:
     except json.JSONDecodeError as exc:
         head = body[:60].decode("utf-8", "replace").strip().replace("\n", " ")
         hint = " (looks like an HTML page)" if head.lstrip().lower().startswith(("<!doctype", "<html")) else ""
-        raise ValueError(f"not JSON{hint}: {exc.msg} at line {exc.lineno} column {exc.colno}; starts {head!r}") from None
+        raise ValueError(
+            f"not JSON{hint}: {exc.msg} at line {exc.lineno} column {exc.colno}; starts {head!r}"
+        ) from None
 
 
 def _count_value(value: Any) -> float | None:
@@ -140,7 +142,9 @@ def to_utc(local: pd.Series, preset: Preset, site: Site, refs: pd.Series) -> tup
     spec = preset.time
     if spec.format in ("epoch_s", "epoch_ms"):
         unit = "s" if spec.format == "epoch_s" else "ms"
-        return pd.to_datetime(pd.to_numeric(local, errors="raise"), unit=unit, utc=True), pd.Series(False, index=local.index)
+        return pd.to_datetime(pd.to_numeric(local, errors="raise"), unit=unit, utc=True), pd.Series(
+            False, index=local.index
+        )
     fmt = None if spec.format == "iso" else spec.format
     parsed = pd.to_datetime(local, format=fmt, utc=spec.zone in ("utc", "offset"))
     if spec.zone in ("utc", "offset"):
@@ -183,9 +187,13 @@ def normalize_counts(site: Site, payloads: Iterable[Payload]) -> pd.DataFrame:
                 raise ValueError(f"device {', '.join(unknown)} is not a counter of this site (check counters[].ref)")
             if frame.empty:
                 continue
-            frame["interval_start"], frame["ambiguous_time"] = to_utc(frame["start"].astype(str), preset, site, frame["ref"])
+            frame["interval_start"], frame["ambiguous_time"] = to_utc(
+                frame["start"].astype(str), preset, site, frame["ref"]
+            )
         except (ValueError, TypeError, OverflowError) as exc:
-            raise ParseError(site.id, f"{site.source.kind.value}:{preset.name}", str(exc), [payload.payload_id]) from None
+            raise ParseError(
+                site.id, f"{site.source.kind.value}:{preset.name}", str(exc), [payload.payload_id]
+            ) from None
         frame["payload_id"] = payload.payload_id
         frames.append(frame)
     if not frames:
@@ -238,8 +246,11 @@ def _typed(rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def empty_counts() -> pd.DataFrame:
-    return _typed(pd.DataFrame(columns=["site_id", "counter_id", "interval_start", "interval_minutes", *MEASURES,
-                                        "payload_id"]).astype({"interval_start": "datetime64[ns, UTC]"}))
+    return _typed(
+        pd.DataFrame(
+            columns=["site_id", "counter_id", "interval_start", "interval_minutes", *MEASURES, "payload_id"]
+        ).astype({"interval_start": "datetime64[ns, UTC]"})
+    )
 
 
 def utc_bounds(rows: pd.DataFrame) -> tuple[datetime, datetime] | None:

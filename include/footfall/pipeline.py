@@ -57,16 +57,33 @@ class SyncResult:
         }
 
 
-def _record_failure(engine: Engine, site: Site, window: Window, run_id: str, started: datetime,
-                    exc: SiteDataError, rows_read: int = 0) -> None:
+def _record_failure(
+    engine: Engine, site: Site, window: Window, run_id: str, started: datetime, exc: SiteDataError, rows_read: int = 0
+) -> None:
     mark_payload_error(engine, exc.payload_ids, f"{exc.stage}: {exc.reason}")
     with engine.begin() as conn:
-        record_sync_run(conn, site.id, window, run_id=run_id, started_at=started, rows_read=rows_read,
-                        rows_loaded=0, outcome="failed", stage=exc.stage, error=str(exc))
+        record_sync_run(
+            conn,
+            site.id,
+            window,
+            run_id=run_id,
+            started_at=started,
+            rows_read=rows_read,
+            rows_loaded=0,
+            outcome="failed",
+            stage=exc.stage,
+            error=str(exc),
+        )
 
 
 def process_payloads(
-    site: Site, window: Window, payloads: list[Payload], *, engine: Engine, run_id: str, started: datetime,
+    site: Site,
+    window: Window,
+    payloads: list[Payload],
+    *,
+    engine: Engine,
+    run_id: str,
+    started: datetime,
     result: SyncResult | None = None,
 ) -> SyncResult:
     """Normalize, validate and load landed payloads for one window (also used by replay)."""
@@ -84,8 +101,11 @@ def process_payloads(
         if not report.success:
             raise ValidationFailed(site.id, source_label(site), report.summary(), ids)
         if rows["ambiguous_time"].any():
-            log.warning("site %s: %d interval(s) in the repeated autumn hour could not be ordered",
-                        site.id, int(rows["ambiguous_time"].sum()))
+            log.warning(
+                "site %s: %d interval(s) in the repeated autumn hour could not be ordered",
+                site.id,
+                int(rows["ambiguous_time"].sum()),
+            )
         loaded = load_window(engine, site.id, window, rows, run_id=run_id, started_at=started, rows_read=rows_read)
         result.seconds["load"] = time.perf_counter() - t2
     except SiteDataError as exc:
@@ -120,11 +140,24 @@ def sync_window(
     result = SyncResult(site.id, window, ids, seconds={"extract": time.perf_counter() - t0})
     failed = [(a, i) for a, i in zip(answers, ids, strict=True) if a.error]
     if failed:
-        exc = ExtractError(site.id, source_label(site), "; ".join(a.error or "" for a, _ in failed),
-                           [i for _, i in failed])
+        exc = ExtractError(
+            site.id, source_label(site), "; ".join(a.error or "" for a, _ in failed), [i for _, i in failed]
+        )
         _record_failure(engine, site, window, run_id, started, exc)
         raise exc
     payloads = [Payload(i, a.body, a.counter_ref) for a, i in zip(answers, ids, strict=True)]
     process_payloads(site, window, payloads, engine=engine, run_id=run_id, started=started, result=result)
     log.info("synced %s", result.summary())
     return result
+
+
+def run_site_window(
+    site_id: str, interval_start: datetime, interval_end: datetime, *, run_id: str
+) -> dict[str, object]:
+    """Entry point of a site DAG run: the data interval widened by the site's lookback."""
+    from footfall.config import get_site
+    from footfall.timewindow import load_window
+
+    site = get_site(site_id)
+    window = load_window(interval_start, interval_end, site.source.lookback_minutes)
+    return sync_window(site, window, run_id=run_id).summary()

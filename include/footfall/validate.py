@@ -23,9 +23,9 @@ import pandas as pd
 from footfall.timewindow import Window
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-import great_expectations as gx  # noqa: E402
-import great_expectations.expectations as gxe  # noqa: E402
-from great_expectations.data_context.types.base import ProgressBarsConfig  # noqa: E402
+import great_expectations as gx
+import great_expectations.expectations as gxe
+from great_expectations.data_context.types.base import ProgressBarsConfig
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,9 @@ def build_suite() -> gx.ExpectationSuite:
     """The suite, with the window as parameters so one suite serves every batch."""
     suite = gx.ExpectationSuite(name=SUITE_NAME)
     suite.add_expectation(
-        gxe.ExpectTableColumnsToMatchSet(column_set=[*KEY, "interval_minutes", "entries", "exits", "occupancy"],
-                                         exact_match=False)
+        gxe.ExpectTableColumnsToMatchSet(
+            column_set=[*KEY, "interval_minutes", "entries", "exits", "occupancy"], exact_match=False
+        )
     )
     for column in KEY:
         suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
@@ -123,5 +124,6 @@ def validate_counts(rows: pd.DataFrame, requested: Window) -> ValidationReport:
         result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES},
     )
     problems = [_describe(r) for r in result.results if not r.success]
-    return ValidationReport(success=bool(result.success), rows=len(rows), problems=problems,
-                            statistics=dict(result.statistics))
+    return ValidationReport(
+        success=bool(result.success), rows=len(rows), problems=problems, statistics=dict(result.statistics)
+    )

@@ -26,9 +26,7 @@ def upgrade() -> None:
         "site",
         sa.Column("site_id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.Text(), nullable=False),
-        sa.Column(
-            "timezone", sa.String(length=64), nullable=False, comment="IANA zone; instants are stored in UTC"
-        ),
+        sa.Column("timezone", sa.String(length=64), nullable=False, comment="IANA zone; instants are stored in UTC"),
         sa.Column("capacity", sa.Integer(), nullable=True),
         sa.Column("source_kind", sa.String(length=16), nullable=False),
         sa.Column("preset", sa.String(length=64), nullable=False),
@@ -40,9 +38,7 @@ def upgrade() -> None:
         sa.Column("site_id", sa.String(length=64), nullable=False),
         sa.Column("counter_id", sa.String(length=64), nullable=False),
         sa.Column("name", sa.Text(), nullable=True),
-        sa.Column(
-            "ref", sa.Text(), nullable=False, comment="vendor identifier (serial, channel, element id)"
-        ),
+        sa.Column("ref", sa.Text(), nullable=False, comment="vendor identifier (serial, channel, element id)"),
         sa.Column("direction", sa.String(length=8), nullable=False),
         sa.ForeignKeyConstraint(
             ["site_id"], ["site.site_id"], name=op.f("fk_counter_site_id_site"), ondelete="CASCADE"
@@ -58,9 +54,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column("site_id", sa.String(length=64), nullable=False),
-        sa.Column(
-            "source", sa.Text(), nullable=False, comment="kind:preset, e.g. http_json:axis_tvpc_export_json"
-        ),
+        sa.Column("source", sa.Text(), nullable=False, comment="kind:preset, e.g. http_json:axis_tvpc_export_json"),
         sa.Column(
             "request",
             sa.Text(),
@@ -86,9 +80,7 @@ def upgrade() -> None:
         sa.Column("body", sa.LargeBinary(), nullable=False, comment="verbatim body, gzip-compressed"),
         sa.Column("body_bytes", sa.BigInteger(), nullable=False, comment="uncompressed size"),
         sa.Column("sha256", sa.String(length=64), nullable=False, comment="of the uncompressed body"),
-        sa.Column(
-            "error", sa.Text(), nullable=True, comment="why this body could not be used, if it could not"
-        ),
+        sa.Column("error", sa.Text(), nullable=True, comment="why this body could not be used, if it could not"),
         sa.ForeignKeyConstraint(["site_id"], ["site.site_id"], name=op.f("fk_raw_payload_site_id_site")),
         sa.PrimaryKeyConstraint("payload_id", name=op.f("pk_raw_payload")),
         sa.UniqueConstraint("site_id", "sha256", name=op.f("uq_raw_payload_site_id_sha256")),

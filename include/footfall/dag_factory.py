@@ -1,0 +1,100 @@
+"""The one DAG factory: a `site__<id>` DAG per registry site, every 5 minutes.
+
+Each run is one task, `sync`, that extracts, normalizes, validates and loads its data interval
+(plus the source's lookback). Why one task: on one box Airflow itself tops out at a few task
+instances per second, so every extra task per site-run divides the number of sites a box can
+serve; the stages are still separate functions with their own errors (the log and sync_run say
+which stage failed), the raw body is committed before parsing, and `footfall replay` re-runs the
+later stages without calling the source.
+
+This module imports Airflow's Task SDK but none of the heavy data libraries: DAG parsing stays
+cheap, and the task imports the pipeline only when it runs (the footfall plugin preloads it in
+the scheduler so forked task processes get it for free).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, task
+
+from footfall.config import ConfigError, Site, get_site, load_registry
+
+DAG_PREFIX = "site__"
+SCHEDULE = "*/5 * * * *"
+START_DATE = datetime(2024, 1, 1, tzinfo=UTC)
+DEFAULT_ARGS = {
+    "owner": "footfall-data",
+    "retries": 3,
+    "retry_delay": timedelta(seconds=30),
+    "retry_exponential_backoff": 2.0,
+    "max_retry_delay": timedelta(minutes=10),
+    "execution_timeout": timedelta(minutes=4),
+}
+MAX_ACTIVE_RUNS = 4
+
+
+def counts_asset(site_id: str) -> Asset:
+    """The Asset a site's load updates; forecasting DAGs are scheduled on these."""
+    return Asset(name=f"footfall_counts__{site_id}", uri=f"x-footfall://counts/{site_id}", group="footfall")
+
+
+def site_dag_id(site_id: str) -> str:
+    return f"{DAG_PREFIX}{site_id}"
+
+
+def build_site_dag(site: Site, doc_md: str | None = None) -> DAG:
+    """One site's DAG: schedule, retries and tags as the data team expects them everywhere."""
+    with DAG(
+        dag_id=site_dag_id(site.id),
+        description=f"{site.name}: {site.source.kind.value} via {site.source.preset}, every 5 minutes",
+        schedule=CronDataIntervalTimetable(SCHEDULE, timezone="UTC"),
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=MAX_ACTIVE_RUNS,
+        dagrun_timeout=timedelta(minutes=30),
+        default_args=DEFAULT_ARGS,
+        tags=["footfall", "site", site.source.kind.value, site.source.preset, *site.tags],
+        doc_md=doc_md,
+    ) as dag:
+
+        @task(task_id="sync", outlets=[counts_asset(site.id)])
+        def sync(site_id: str = site.id, **context: object) -> dict[str, object]:
+            """Extract, normalize, validate and load this run's window."""
+            from footfall.pipeline import run_site_window
+
+            return run_site_window(
+                site_id, context["data_interval_start"], context["data_interval_end"], run_id=str(context["run_id"])
+            )
+
+        sync()
+    return dag
+
+
+class RegistryErrorDag(DAG):
+    """Stands for broken site files: its validation fails, so the DagBag records one import error
+    naming each broken file, while every valid site's DAG from the same file still loads."""
+
+    errors: tuple[str, ...] = ()
+
+    def validate(self) -> None:
+        raise ConfigError("site registry", list(self.errors))
+
+
+def build_site_dags(
+    only_dag_id: str | None = None, sites_dir: Path | None = None, doc_md: str | None = None
+) -> list[DAG]:
+    """All site DAGs; when Airflow runs one task (`only_dag_id`), read just that site's file."""
+    if only_dag_id is not None and only_dag_id.startswith(DAG_PREFIX):
+        try:
+            return [build_site_dag(get_site(only_dag_id.removeprefix(DAG_PREFIX), sites_dir), doc_md)]
+        except ConfigError:
+            pass  # fall through to the full registry, which reports the error the usual way
+    sites, errors = load_registry(sites_dir)
+    dags = [build_site_dag(site, doc_md) for site in sites.values()]
+    if errors:
+        with RegistryErrorDag(dag_id="footfall_registry_errors", schedule=None, start_date=START_DATE) as broken:
+            broken.errors = tuple(str(e) for e in errors)
+        dags.append(broken)
+    return dags
