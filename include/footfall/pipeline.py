@@ -161,3 +161,12 @@ def run_site_window(
     site = get_site(site_id)
     window = load_window(interval_start, interval_end, site.source.lookback_minutes)
     return sync_window(site, window, run_id=run_id).summary()
+
+
+def warm_up() -> None:
+    """Import and build everything a task needs, in a parent process that forks tasks."""
+    from footfall import validate
+    from footfall.config import load_presets
+
+    validate.warm_up()
+    load_presets()

@@ -1,0 +1,62 @@
+# footfall: every routine action. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
+
+.DEFAULT_GOAL := help
+.PHONY: help install demo test test-fast lint format airflow simulator db-upgrade sites-check bench-spine lock clean
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps -e .
+	@rm -f $(VENV)/.installed-*; touch $@
+
+install: $(STAMP) ## create .venv and install the pinned set and footfall (editable)
+
+demo: install ## run the main job end to end: simulator + real Airflow runs of every demo site, then a summary
+	$(BIN)/footfall demo
+
+test: install ## lint, then the whole test suite (PostgreSQL tests use FOOTFALL_TEST_PG_URL)
+	$(BIN)/ruff check .
+	$(BIN)/pytest -q
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+airflow: install ## Airflow (standalone) with the demo DAGs on http://localhost:8080, simulator on :8765
+	$(BIN)/footfall db upgrade
+	$(BIN)/footfall airflow --simulator-port 8765 standalone
+
+simulator: install ## serve the simulated counting devices on 127.0.0.1:8765
+	$(BIN)/footfall simulate serve --port 8765
+
+db-upgrade: install ## migrate the warehouse (FOOTFALL_DB_URL, default data/footfall.db)
+	$(BIN)/footfall db upgrade
+
+sites-check: install ## validate every site file in include/sites
+	$(BIN)/footfall sites check
+
+bench-spine: install ## per-site-run cost of the pipeline beside Airflow's own overhead
+	$(BIN)/python bench/spine.py
+
+lock: ## re-resolve the direct dependencies into requirements.txt (needs the registry)
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/pip install --quiet "apache-airflow==3.3.2" apache-airflow-providers-standard great-expectations \
+	  pandas "sqlalchemy>=2" alembic "psycopg[binary]" pydantic pyyaml requests defusedxml pytest hypothesis ruff
+	( sed -n '1,4p' requirements.txt; .lock-venv/bin/pip freeze ) > requirements.txt.new && mv requirements.txt.new requirements.txt
+	rm -rf .lock-venv
+
+clean: ## remove local state (embedded warehouse, Airflow home), keep .venv
+	rm -rf data airflow_home .pytest_cache

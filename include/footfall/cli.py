@@ -1,0 +1,202 @@
+"""The one command line: `footfall ...`, shared by the Makefile, the demo, the DAGs' operators and the benchmarks.
+
+Each subcommand is a thin wrapper over a library function; heavy modules are imported inside the
+command that needs them so `footfall --help` and `footfall sites check` stay quick.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _instant(text: str) -> datetime:
+    from footfall.timewindow import parse_instant
+
+    try:
+        return parse_instant(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 instant such as 2026-11-24T10:00Z") from None
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from footfall import db, settings
+
+    db.upgrade(args.url)
+    print(f"warehouse at {db.normalize_url(args.url or settings.db_url())} is up to date")
+    return EXIT_OK
+
+
+def cmd_sites_check(args: argparse.Namespace) -> int:
+    from footfall import settings
+    from footfall.config import load_registry
+
+    directory = args.dir or settings.sites_dir()
+    sites, errors = load_registry(directory)
+    for site_id in sorted(sites):
+        print(f"ok     {site_id}")
+    for err in errors:
+        print(f"ERROR  {err}")
+    print(f"{len(sites)} site file(s) valid, {len(errors)} with errors in {directory}")
+    return EXIT_FAILED if errors else EXIT_OK
+
+
+def cmd_sites_list(args: argparse.Namespace) -> int:
+    from footfall.config import load_registry
+
+    sites, _ = load_registry(args.dir)
+    for site in sites.values():
+        print(f"{site.id:<20} {site.timezone:<18} {site.source.kind.value:<10} {site.source.preset:<28} {site.name}")
+    return EXIT_OK
+
+
+def cmd_simulate_serve(args: argparse.Namespace) -> int:
+    from footfall.config import load_registry
+    from footfall.simulator import Fault, serve
+    from footfall.simulator.profiles import load_profiles, profiles_from_sites
+
+    try:
+        faults = [Fault.parse(text) for text in args.fault]
+    except ValueError as exc:
+        print(f"footfall simulate: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    sites, _ = load_registry(args.sites_dir)
+    profiles = profiles_from_sites(sites.values())
+    if args.profiles:
+        profiles.update(load_profiles(Path(args.profiles)))
+    serve(args.host, args.port, profiles=profiles, seed=args.seed, faults=faults, verbose=args.verbose)
+    return EXIT_OK
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from footfall.config import get_site
+    from footfall.errors import FootfallError
+    from footfall.pipeline import sync_window
+    from footfall.timewindow import Window
+
+    site = get_site(args.site)
+    end = args.to or datetime.now(UTC)
+    window = Window(args.from_ or end - timedelta(minutes=5 + site.source.lookback_minutes), end)
+    try:
+        result = sync_window(site, window, run_id="cli")
+    except FootfallError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAILED
+    print(json.dumps(result.summary()))
+    return EXIT_OK
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    from footfall import db
+    from footfall.report import format_table, site_summaries
+
+    end = datetime.now(UTC)
+    print(format_table(site_summaries(db.get_engine(), end - timedelta(hours=args.hours), end)))
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from footfall.demo import run_demo
+
+    return run_demo(hours=args.hours)
+
+
+def cmd_airflow(args: argparse.Namespace) -> int:
+    """Run Airflow with footfall's local settings (optionally with the simulator beside it)."""
+    from footfall.local_airflow import airflow_command, airflow_env
+
+    extra = {}
+    simulator = None
+    if args.simulator_port:
+        from footfall.demo import start_simulator
+
+        simulator = start_simulator(args.simulator_port)
+        extra["AIRFLOW_CONN_FOOTFALL_SIM"] = f"http://127.0.0.1:{args.simulator_port}"
+    env = airflow_env(api_port=args.api_port, extra=extra)
+    import subprocess
+
+    try:
+        return subprocess.call([*airflow_command(), *args.airflow_args], env=env)
+    except KeyboardInterrupt:
+        return EXIT_OK
+    finally:
+        if simulator:
+            simulator.terminate()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="footfall", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p_db = sub.add_parser("db", help="warehouse schema").add_subparsers(dest="db_command", required=True)
+    p = p_db.add_parser("upgrade", help="apply Alembic migrations (FOOTFALL_DB_URL, default SQLite)")
+    p.add_argument("--url", help="database URL (default: FOOTFALL_DB_URL or the embedded SQLite file)")
+    p.set_defaults(func=cmd_db_upgrade)
+
+    p_sites = sub.add_parser("sites", help="the site registry").add_subparsers(dest="sites_command", required=True)
+    p = p_sites.add_parser("check", help="validate every site file (exit 1 on any error)")
+    p.add_argument("--dir", type=Path, help="registry folder")
+    p.set_defaults(func=cmd_sites_check)
+    p = p_sites.add_parser("list", help="list valid sites")
+    p.add_argument("--dir", type=Path, help="registry folder")
+    p.set_defaults(func=cmd_sites_list)
+
+    p_sim = sub.add_parser("simulate", help="vendor simulator").add_subparsers(dest="sim_command", required=True)
+    p = p_sim.add_parser("serve", help="serve simulated counting devices over HTTP")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fault", action="append", default=[], help="e.g. kind=gap,ref=ACCC8E000101,start=...,end=...")
+    p.add_argument("--profiles", help="YAML or JSON file of device profiles (added to those from the registry)")
+    p.add_argument("--sites-dir", type=Path, help="registry to derive devices from")
+    p.set_defaults(func=cmd_simulate_serve)
+
+    p = sub.add_parser("sync", help="extract, validate and load one window for one site, outside Airflow")
+    p.add_argument("--site", required=True)
+    p.add_argument("--from", dest="from_", type=_instant, help="window start (UTC if no offset)")
+    p.add_argument("--to", type=_instant, help="window end (default now)")
+    p.set_defaults(func=cmd_sync)
+
+    p = sub.add_parser("summary", help="per-site totals of the last hours")
+    p.add_argument("--hours", type=float, default=2.0)
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("demo", help="run every registry site's DAG through real Airflow runs, then summarize")
+    p.add_argument("--hours", type=float, default=2.0, help="how many past hours to run (default 2)")
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("airflow", help="run airflow with footfall's local settings, e.g. `footfall airflow standalone`")
+    p.add_argument("--api-port", type=int, default=8080)
+    p.add_argument("--simulator-port", type=int, help="also serve the simulator here (connection footfall_sim)")
+    p.add_argument("airflow_args", nargs=argparse.REMAINDER)
+    p.set_defaults(func=cmd_airflow)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    from footfall.config import ConfigError
+
+    try:
+        return args.func(args)
+    except ConfigError as exc:
+        print(f"footfall: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
