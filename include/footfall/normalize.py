@@ -203,7 +203,10 @@ def normalize_counts(site: Site, payloads: Iterable[Payload]) -> pd.DataFrame:
     rows["counter_id"] = rows["ref"].map({ref: c.id for ref, c in by_ref.items()})
     swapped = rows["ref"].map({ref: c.direction == "swapped" for ref, c in by_ref.items()}).astype(bool)
     if "entries" in rows and "exits" in rows:
-        rows.loc[swapped, ["entries", "exits"]] = rows.loc[swapped, ["exits", "entries"]].to_numpy()
+        # Column-wise (not .loc setitem): a missing count makes one column object-typed, and pandas 3
+        # refuses to set object values into the other, int64, column.
+        entries, exits = rows["entries"], rows["exits"]
+        rows["entries"], rows["exits"] = entries.where(~swapped, exits), exits.where(~swapped, entries)
     native = interval_minutes(preset, options)
     rows["interval_minutes"] = native
     if native < BASE_MINUTES:
