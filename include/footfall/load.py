@@ -76,7 +76,8 @@ def _stage_sqlite(conn: Connection, staging: str, records: list[tuple]) -> None:
         "entries INTEGER, exits INTEGER, occupancy INTEGER, payload_id INTEGER)"
     )
     naive = [(r[0], sqlite_instant(r[1]), *r[2:]) for r in records]
-    conn.exec_driver_sql(f"INSERT INTO {staging} VALUES (?, ?, ?, ?, ?, ?, ?)", naive)
+    if naive:  # an empty list would be read as one statement without parameters
+        conn.exec_driver_sql(f"INSERT INTO {staging} VALUES (?, ?, ?, ?, ?, ?, ?)", naive)
 
 
 def sqlite_instant(moment: datetime) -> str:
