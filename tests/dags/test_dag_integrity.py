@@ -1,0 +1,147 @@
+"""DAG policy: every site DAG parses, and follows the rules the data team relies on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from airflow.dag_processing.dagbag import DagBag
+from airflow.sdk import CronDataIntervalTimetable
+
+from footfall.dag_factory import counts_asset
+
+REPO = Path(__file__).resolve().parents[2]
+DAGS_FOLDER = REPO / "dags"
+DEMO_SITES = sorted(p.stem for p in (REPO / "include" / "sites").glob("*.yaml"))
+
+
+def parse() -> DagBag:
+    return DagBag(dag_folder=str(DAGS_FOLDER))
+
+
+@pytest.fixture(scope="module")
+def dagbag() -> DagBag:
+    assert "FOOTFALL_SITES_DIR" not in os.environ  # the demo registry
+    return parse()
+
+
+def test_no_import_errors(dagbag):
+    assert dagbag.import_errors == {}
+
+
+def test_one_dag_per_site_file(dagbag):
+    assert DEMO_SITES, "the demo registry has site files"
+    assert sorted(dagbag.dag_ids) == [f"site__{site_id}" for site_id in DEMO_SITES]
+
+
+@pytest.mark.parametrize("site_id", DEMO_SITES)
+def test_site_dag_policy(dagbag, site_id):
+    dag = dagbag.dags[f"site__{site_id}"]
+
+    assert "footfall" in dag.tags
+    assert dag.doc_md and "footfall" in dag.doc_md
+    assert dag.description
+
+    timetable = dag.timetable
+    assert isinstance(timetable, CronDataIntervalTimetable)
+    assert timetable.expression == "*/5 * * * *"
+    assert str(getattr(timetable.timezone, "name", timetable.timezone)) == "UTC"
+    assert dag.catchup is False
+    assert 1 <= dag.max_active_runs <= 16
+    assert dag.start_date is not None and dag.start_date.tzinfo is not None
+
+    assert dag.task_ids == ["sync"]
+    for task in dag.tasks:
+        assert task.retries >= 2, f"{dag.dag_id}.{task.task_id} needs retries >= 2"
+        assert task.execution_timeout is not None
+    assert dag.get_task("sync").outlets == [counts_asset(site_id)]
+
+
+def test_parsing_imports_no_heavy_libraries():
+    """The DAG file is parsed every few seconds: the data libraries load only when a task runs."""
+    code = (
+        "import sys\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag(dag_folder={str(DAGS_FOLDER)!r})\n"
+        "assert bag.dags and not bag.import_errors, bag.import_errors\n"
+        "heavy = [m for m in ('pandas', 'great_expectations', 'footfall.pipeline') if m in sys.modules]\n"
+        "print('HEAVY=' + ','.join(heavy))\n"
+    )
+    path = os.pathsep.join(filter(None, [str(REPO / "include"), os.environ.get("PYTHONPATH")]))
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PYTHONPATH": path},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "HEAVY=\n" in out.stdout, out.stdout[-2000:]
+
+
+# --- a registry with broken files ------------------------------------------------------------------------
+
+
+def test_broken_site_file_is_one_import_error(registry, site_doc):
+    for site_id in ("alpha", "beta", "gamma"):
+        registry.add_site(site_id)
+    broken = registry.write(site_doc("delta", timezone="Mars/Olympus_Mons"))
+
+    bag = parse()
+
+    assert sorted(bag.dag_ids) == ["site__alpha", "site__beta", "site__gamma"]
+    assert len(bag.import_errors) == 1
+    ((where, message),) = bag.import_errors.items()
+    assert Path(where) == DAGS_FOLDER / "sites.py"
+    assert str(broken) in message
+    assert "timezone: 'Mars/Olympus_Mons' is not an IANA time zone" in message
+
+
+def test_several_broken_files_still_one_import_error_naming_each(registry, site_doc):
+    registry.add_site("alpha")
+    bad_yaml = registry.write_text("beta.yaml", "id: beta\nname: [unclosed\n")
+    bad_preset = registry.write(site_doc("gamma", source={**site_doc()["source"], "preset": "acme"}))
+
+    bag = parse()
+
+    assert bag.dag_ids == ["site__alpha"]
+    assert len(bag.import_errors) == 1
+    (message,) = bag.import_errors.values()
+    assert str(bad_yaml) in message and "not valid YAML" in message
+    assert str(bad_preset) in message and "source.preset 'acme' is unknown" in message
+
+
+def test_empty_registry_gives_no_dags_and_no_errors(registry):
+    bag = parse()
+    assert bag.dag_ids == []
+    assert bag.import_errors == {}
+
+
+# --- parsing for one task run ------------------------------------------------------------------------------
+
+
+def test_parsing_context_builds_only_that_dag(registry, site_doc, monkeypatch):
+    registry.add_site("alpha")
+    registry.add_site("beta")
+    registry.write(site_doc("gamma", timezone="Nowhere/Land"))  # never read when running alpha's task
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "site__alpha")
+
+    bag = parse()
+
+    assert bag.dag_ids == ["site__alpha"]
+    assert bag.import_errors == {}
+
+
+def test_parsing_context_for_a_broken_site_reports_the_error(registry, site_doc, monkeypatch):
+    registry.add_site("alpha")
+    broken = registry.write(site_doc("gamma", timezone="Nowhere/Land"))
+    monkeypatch.setenv("_AIRFLOW_PARSING_CONTEXT_DAG_ID", "site__gamma")
+
+    bag = parse()
+
+    assert "site__gamma" not in bag.dag_ids
+    (message,) = bag.import_errors.values()
+    assert str(broken) in message
