@@ -171,10 +171,16 @@ def normalize_url(url: str) -> str:
     return url
 
 
-@cache
 def get_engine(url: str | None = None) -> Engine:
-    """One engine per URL and process (connection pools are per process)."""
-    url = normalize_url(url or settings.db_url())
+    """One engine per URL and process (connection pools are per process).
+
+    Cached on the resolved URL, not the argument: `get_engine()` follows FOOTFALL_DB_URL.
+    """
+    return _engine(normalize_url(url or settings.db_url()))
+
+
+@cache
+def _engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, pool_pre_ping=True)
