@@ -60,6 +60,11 @@ SIM_SEED = 20261120
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # dag.test() talks to Airflow's execution API through Starlette's TestClient, which warns about httpx.
+    config.addinivalue_line("filterwarnings", "ignore:Using `httpx` with `starlette.testclient`")
+
+
 # --- Airflow metadata database -----------------------------------------------------------------
 
 
