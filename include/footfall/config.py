@@ -177,7 +177,7 @@ class Site(Strict):
         ids = [c.id for c in self.counters]
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
-            raise ValueError(f"counter ids must be unique, repeated: {', '.join(dupes)}")
+            raise ValueError(f"counters: ids must be unique, repeated: {', '.join(dupes)}")
         preset = load_presets().get(self.source.preset)
         if preset is None:
             known = ", ".join(sorted(load_presets()))
@@ -270,9 +270,10 @@ class Preset(Strict):
 def _format_errors(err: ValidationError) -> list[str]:
     out = []
     for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(file)"
         msg = e["msg"].removeprefix("Value error, ")
-        out.append(f"{where}: {msg}")
+        where = ".".join(str(p) for p in e["loc"])
+        # Whole-model checks carry no location; their messages start with the field they are about.
+        out.append(f"{where}: {msg}" if where else msg)
     return out
 
 

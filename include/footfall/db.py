@@ -159,8 +159,24 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA busy_timeout=60000")
     cursor.close()
+    dbapi_connection.isolation_level = None  # let _sqlite_begin issue BEGIN itself
+
+
+def _sqlite_begin(conn: Any) -> None:
+    """Take the write lock when a transaction starts: concurrent site tasks then wait their turn
+    (busy_timeout) instead of failing when a read transaction cannot be upgraded to a write."""
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def insert_ignore(table: Table, dialect_name: str, **values: Any) -> Any:
+    """INSERT that does nothing when the row's unique key already exists (races between runs are normal)."""
+    if dialect_name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(table).values(**values).on_conflict_do_nothing()
 
 
 def normalize_url(url: str) -> str:
@@ -186,6 +202,7 @@ def _engine(url: str) -> Engine:
     engine = create_engine(url, pool_pre_ping=True)
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
     return engine
 
 

@@ -243,7 +243,7 @@ def ensure_site(conn: Connection, site: Site) -> None:
     }
     row = conn.execute(select(db.site).where(db.site.c.site_id == site.id)).mappings().first()
     if row is None:
-        conn.execute(db.site.insert().values(**wanted_site, updated_at=datetime.now(UTC)))
+        conn.execute(db.insert_ignore(db.site, conn.dialect.name, **wanted_site, updated_at=datetime.now(UTC)))
     elif any(row[k] != v for k, v in wanted_site.items()):
         conn.execute(
             db.site.update().where(db.site.c.site_id == site.id).values(**wanted_site, updated_at=datetime.now(UTC))
@@ -256,8 +256,14 @@ def ensure_site(conn: Connection, site: Site) -> None:
         values = (c.name, c.ref, c.direction)
         if c.id not in existing:
             conn.execute(
-                db.counter.insert().values(
-                    site_id=site.id, counter_id=c.id, name=c.name, ref=c.ref, direction=c.direction
+                db.insert_ignore(
+                    db.counter,
+                    conn.dialect.name,
+                    site_id=site.id,
+                    counter_id=c.id,
+                    name=c.name,
+                    ref=c.ref,
+                    direction=c.direction,
                 )
             )
         elif existing[c.id] != values:
@@ -279,31 +285,30 @@ def land_payloads(engine: Engine, site: Site, window: Window, answers: list[Fetc
         ensure_site(conn, site)
         for answer in answers:
             digest = hashlib.sha256(answer.body).hexdigest()
+            conn.execute(
+                db.insert_ignore(
+                    db.raw_payload,
+                    conn.dialect.name,
+                    site_id=site.id,
+                    source=source_label(site),
+                    request=answer.request,
+                    counter_ref=answer.counter_ref,
+                    window_start=window.start,
+                    window_end=window.end,
+                    received_at=now,
+                    http_status=answer.status,
+                    content_type=answer.content_type,
+                    body=gzip.compress(answer.body, compresslevel=6, mtime=0),
+                    body_bytes=len(answer.body),
+                    sha256=digest,
+                    error=answer.error,
+                )
+            )
             found = conn.execute(
                 select(db.raw_payload.c.payload_id).where(
                     db.raw_payload.c.site_id == site.id, db.raw_payload.c.sha256 == digest
                 )
-            ).scalar()
-            if found is None:
-                found = conn.execute(
-                    db.raw_payload.insert()
-                    .values(
-                        site_id=site.id,
-                        source=source_label(site),
-                        request=answer.request,
-                        counter_ref=answer.counter_ref,
-                        window_start=window.start,
-                        window_end=window.end,
-                        received_at=now,
-                        http_status=answer.status,
-                        content_type=answer.content_type,
-                        body=gzip.compress(answer.body, compresslevel=6, mtime=0),
-                        body_bytes=len(answer.body),
-                        sha256=digest,
-                        error=answer.error,
-                    )
-                    .returning(db.raw_payload.c.payload_id)
-                ).scalar_one()
+            ).scalar_one()
             ids.append(found)
     return ids
 

@@ -125,6 +125,7 @@ class LocalAirflow:
                 conn.execute("PRAGMA journal_mode=WAL")
 
     def start(self, components: Iterable[str] = COMPONENTS) -> None:
+        components = [c for c in components if c not in self.processes]
         logs = self.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         for name in components:
@@ -136,7 +137,8 @@ class LocalAirflow:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self._wait_for_api()
+        if "api-server" in components:
+            self._wait_for_api()
 
     def _wait_for_api(self, timeout: float = 120) -> None:
         import requests
@@ -196,22 +198,24 @@ class LocalAirflow:
             engine.dispose()
         raise TimeoutError(f"DAGs not parsed within {timeout:.0f} s: {sorted(wanted - have)}")
 
-    def backfill(self, dag_id: str, start: datetime, end: datetime, max_active_runs: int = 4) -> None:
-        """Airflow's own backfill over logical dates [start, end] (inclusive, as the CLI takes them)."""
-        self.cli(
-            "backfill",
-            "create",
-            "--dag-id",
-            dag_id,
-            "--from-date",
-            start.isoformat(),
-            "--to-date",
-            end.isoformat(),
-            "--max-active-runs",
-            str(max_active_runs),
-            "--reprocess-behavior",
-            "completed",
-        )
+    def backfill(
+        self, dag_id: str, start: datetime, end: datetime, max_active_runs: int = 4, reprocess: str = "none"
+    ) -> None:
+        """Airflow's own backfill over logical dates [start, end] (inclusive, as the CLI takes them).
+
+        SQLite metadata can answer "database is locked" when another component writes at the same
+        moment: try again then; with reprocess "none" a retry skips the runs already created.
+        """
+        args = ["backfill", "create", "--dag-id", dag_id, "--from-date", start.isoformat()]
+        args += ["--to-date", end.isoformat(), "--max-active-runs", str(max_active_runs)]
+        args += ["--reprocess-behavior", reprocess]
+        for attempt in range(5):
+            result = self.cli(*args, check=False)
+            if result.returncode == 0:
+                return
+            if "database is locked" not in result.stderr + result.stdout or attempt == 4:
+                self.cli(*args)  # raises with Airflow's own message
+            time.sleep(1 + attempt)
 
     def run_states(self, dag_ids: Iterable[str], run_type: str | None = None) -> dict[str, dict[str, int]]:
         """Run counts by state per DAG."""

@@ -129,7 +129,7 @@ def test_per_counter_connections_replace_the_source_connection(registry, site_do
 def test_duplicate_counter_ids(registry, site_doc):
     doc = site_doc(counters=[{"id": "door", "ref": "R1"}, {"id": "door", "ref": "R2"}, {"id": "gate", "ref": "R3"}])
     err = load_error(registry, doc)
-    assert "counter ids must be unique, repeated: door" in str(err)
+    assert "counters: ids must be unique, repeated: door" in str(err)
     assert "gate" not in str(err)
 
 
