@@ -54,8 +54,9 @@ bench-spine: install ## per-site-run cost of the pipeline beside Airflow's own o
 lock: ## re-resolve the direct dependencies into requirements.txt (needs the registry)
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install --quiet "apache-airflow==3.3.2" apache-airflow-providers-standard great-expectations \
-	  pandas "sqlalchemy>=2" alembic "psycopg[binary]" pydantic pyyaml requests defusedxml pytest hypothesis ruff
-	( sed -n '1,4p' requirements.txt; .lock-venv/bin/pip freeze ) > requirements.txt.new && mv requirements.txt.new requirements.txt
+	  pandas "sqlalchemy>=2" alembic "psycopg[binary]" pydantic pyyaml requests defusedxml lightgbm holidays openpyxl \
+	  pymysql pytest hypothesis trustme ruff
+	( sed -n '1,5p' requirements.txt; .lock-venv/bin/pip freeze ) > requirements.txt.new && mv requirements.txt.new requirements.txt
 	rm -rf .lock-venv
 
 clean: ## remove local state (embedded warehouse, Airflow home), keep .venv

@@ -215,7 +215,7 @@ def alembic_config(url: str | None = None):  # -> alembic.config.Config (lazy im
     return cfg
 
 
-def upgrade(url: str | None = None, revision: str = "head") -> None:
+def upgrade(url: str | None = None, revision: str = "heads") -> None:
     """Bring the warehouse schema to `revision` (idempotent)."""
     from alembic import command
 
