@@ -57,6 +57,8 @@ def airflow_env(
     env = dict(os.environ)
     env.update(
         {
+            # Airflow starts its own subprocesses by name (`airflow standalone` does): use this venv's.
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_DIR / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_DIR / "plugins"),
