@@ -132,6 +132,32 @@ def cmd_airflow(args: argparse.Namespace) -> int:
             simulator.terminate()
 
 
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Rolling-origin backtest of the forecast model and every baseline on a counts CSV (JSON on stdout)."""
+    from footfall.forecast.evaluate import SiteCalendar, evaluate, site_frames
+    from footfall.forecast.series import UnusableInput, parse_resolution
+
+    try:
+        minutes = parse_resolution(args.resolution)
+        default = SiteCalendar(args.timezone or "UTC", args.country, args.region)
+        frames = site_frames(args.counts, minutes, _site_calendars(), default)
+        result = evaluate(frames, minutes, args.horizon)
+    except UnusableInput as exc:
+        print(f"footfall evaluate: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(result, indent=2))
+    return EXIT_OK
+
+
+def _site_calendars() -> dict[str, object]:
+    """Zone, country and region of each registry site, for counts whose site has a site file."""
+    from footfall.config import load_registry
+    from footfall.forecast.evaluate import SiteCalendar
+
+    sites, _ = load_registry()
+    return {s.id: SiteCalendar(s.timezone, s.country, getattr(s, "region", None)) for s in sites.values()}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="footfall", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -179,6 +205,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--simulator-port", type=int, help="also serve the simulator here (connection footfall_sim)")
     p.add_argument("airflow_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_airflow)
+    p = sub.add_parser("evaluate", help="backtest the forecast model and baselines on a counts CSV (JSON)")
+    p.add_argument("--counts", type=Path, required=True, help="counts CSV as written by `footfall parse`")
+    p.add_argument("--resolution", default="30min", help="slot length, e.g. 15min, 30min, 1h (default 30min)")
+    p.add_argument("--horizon", choices=("1d", "2h"), default="1d", help="1d: next day from midnight; 2h: every slot")
+    p.add_argument("--timezone", help="IANA zone of sites without a site file (default UTC)")
+    p.add_argument("--country", help="ISO country for public holidays of sites without a site file")
+    p.add_argument("--region", help="holiday subdivision, e.g. CA")
+    p.set_defaults(func=cmd_evaluate)
     return parser
 
 

@@ -1,0 +1,174 @@
+"""Model features for (origin, target) slot pairs, using only what is known at the origin.
+
+An origin is the last observed slot; a target is a later slot. Values are divided by the site's
+scale so one global model serves sites of any size. The features are the target's calendar, its
+past same-slot values (yesterday, last week, the 4-week median, the expanding weekly-slot mean),
+the recent level at the origin, and the current readings (for short horizons, where they carry
+most of the information).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from footfall.forecast.calendar import same_wall_time_positions
+from footfall.forecast.series import MEASURES
+
+WEEKS_FOR_MEDIAN = 4
+
+
+def _take(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """values[positions] with NaN where the position is -1."""
+    out = values[np.clip(positions, 0, None)].astype(float)
+    out[positions < 0] = np.nan
+    return out
+
+
+def row_nan_reduce(reduce: Callable[..., np.ndarray], stacked: np.ndarray) -> np.ndarray:
+    """np.nanmedian/np.nanmean across columns; rows with no value give NaN without a warning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return reduce(stacked, axis=1)
+
+
+def _expanding_group_mean(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Mean of all values so far (inclusive) in each slot's group; NaN-aware."""
+    frame = pd.DataFrame({"v": values, "g": groups})
+    known = frame["v"].notna().astype(float)
+    total = frame["v"].fillna(0).groupby(frame["g"]).cumsum()
+    count = known.groupby(frame["g"]).cumsum()
+    return (total / count.replace(0, np.nan)).to_numpy()
+
+
+def _day_type(calendar: pd.DataFrame) -> np.ndarray:
+    """1 on workdays, 0 on weekends and public holidays: pooling days of a type gives steadier profiles."""
+    return ((calendar["weekday"].to_numpy() < 5) & ~calendar["holiday"].to_numpy()).astype(np.int64)
+
+
+@dataclass
+class SiteFrame:
+    """One site's series with the positions and running statistics every feature needs."""
+
+    site_id: str
+    series: pd.DataFrame
+    calendar: pd.DataFrame
+    scale: dict[str, float]
+    steps_per_day: int
+    lags: dict[int, np.ndarray] = field(default_factory=dict)
+    profile: dict[str, np.ndarray] = field(default_factory=dict)
+    day_type_profile: dict[str, np.ndarray] = field(default_factory=dict)
+    rolling_day: dict[str, np.ndarray] = field(default_factory=dict)
+    rolling_week: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        site_id: str,
+        series: pd.DataFrame,
+        calendar: pd.DataFrame,
+        zone: str,
+        minutes: int,
+        scale_until: int | None = None,
+    ) -> SiteFrame:
+        """Precompute lags and running means; the scale uses only slots before `scale_until`."""
+        steps = 1440 // minutes
+        lags = {days: same_wall_time_positions(series.index, zone, days) for days in (1, 2, 3, 4, 5, 6, 7, 14, 21, 28)}
+        head = series.iloc[:scale_until] if scale_until else series
+        scale = {m: float(np.nanmean(np.abs(head[m].to_numpy(dtype=float)))) for m in MEASURES}
+        scale = {m: (v if np.isfinite(v) and v > 0 else 1.0) for m, v in scale.items()}
+        profile, day_type_profile, rolling_day, rolling_week = {}, {}, {}, {}
+        day_type = calendar["slot_of_day"].to_numpy() * 2 + _day_type(calendar)
+        for m in MEASURES:
+            values = series[m].to_numpy(dtype=float)
+            profile[m] = _expanding_group_mean(values, calendar["weekly_slot"].to_numpy())
+            day_type_profile[m] = _expanding_group_mean(values, day_type)
+            rolling_day[m] = series[m].rolling(steps, min_periods=steps // 2).mean().to_numpy()
+            rolling_week[m] = series[m].rolling(7 * steps, min_periods=steps).mean().to_numpy()
+        return cls(site_id, series, calendar, scale, steps, lags, profile, day_type_profile, rolling_day, rolling_week)
+
+    def values(self, measure: str) -> np.ndarray:
+        return self.series[measure].to_numpy(dtype=float)
+
+    def latest_same_day_type(self, origins: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """Position of the target's slot on the latest observed day of the same type (workday or not)."""
+        kinds = _day_type(self.calendar)
+        found = np.full(len(targets), -1)
+        for days in range(1, 8):
+            lag = self.lags[days][targets]
+            usable = (found < 0) & (lag >= 0) & (lag <= origins) & (kinds[np.clip(lag, 0, None)] == kinds[targets])
+            found = np.where(usable, lag, found)
+        return found
+
+    def week_lags(self, targets: np.ndarray) -> list[np.ndarray]:
+        """Positions of the same wall-clock slot 1..4 weeks before each target."""
+        return [self.lags[7 * k][targets] for k in range(1, WEEKS_FOR_MEDIAN + 1)]
+
+
+def day_ahead_pairs(frame: SiteFrame, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
+    """(origin, target) for every target slot in [start, end): the origin is the last slot before its local midnight."""
+    dates = frame.calendar["local_date"].to_numpy()
+    targets = np.arange(max(start, 1), end)
+    first = np.r_[True, dates[1:] != dates[:-1]]
+    day_start = np.maximum.accumulate(np.where(first, np.arange(len(dates)), 0))
+    origins = day_start[targets] - 1
+    keep = origins >= 0
+    return origins[keep], targets[keep]
+
+
+def short_horizon_pairs(frame: SiteFrame, start: int, end: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """(origin, target) for each origin in [start - 1, end - 1) and the next `steps` slots that fall before `end`."""
+    origins = np.repeat(np.arange(max(start - 1, 0), end - 1), steps)
+    targets = origins + np.tile(np.arange(1, steps + 1), len(origins) // steps)
+    keep = targets < end
+    return origins[keep], targets[keep]
+
+
+def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, measure: str) -> pd.DataFrame:
+    """Features of each (origin, target) pair for forecasting `measure`, all scaled by the site's level."""
+    scale = frame.scale[measure]
+    values = frame.values(measure) / scale
+    profile = frame.profile[measure] / scale
+    cal = frame.calendar
+    lag1 = frame.lags[1][targets]
+    lag1 = np.where(lag1 <= origins, lag1, -1)
+    weeks = frame.week_lags(targets)
+    week_values = np.column_stack([_take(values, w) for w in weeks])
+    median4 = row_nan_reduce(np.nanmedian, week_values)
+    mean4 = row_nan_reduce(np.nanmean, week_values)
+    profile_target = _take(profile, weeks[0])
+    profile_origin = _take(profile, frame.lags[7][origins])
+    current = values[origins]
+    same_type = frame.latest_same_day_type(origins, targets)
+    features = {
+        "slot_of_day": cal["slot_of_day"].to_numpy()[targets],
+        "weekday": cal["weekday"].to_numpy()[targets],
+        "holiday": cal["holiday"].to_numpy()[targets].astype(np.int8),
+        "term": cal["term"].to_numpy()[targets].astype(np.int8),
+        "open": cal["open"].to_numpy()[targets].astype(np.int8),
+        "lead_steps": (targets - origins).astype(np.int32),
+        "same_slot_yesterday": _take(values, lag1),
+        "same_slot_last_week": week_values[:, 0],
+        "median_4_weeks": median4,
+        "mean_4_weeks": mean4,
+        "profile": profile_target,
+        "profile_day_type": _take(frame.day_type_profile[measure] / scale, same_type),
+        "profile_smooth": row_nan_reduce(
+            np.nanmean, np.column_stack([_take(profile, np.where(weeks[0] < 0, -1, weeks[0] + k)) for k in (-1, 0, 1)])
+        ),
+        "same_day_type_latest": _take(values, same_type),
+        "current": current,
+        "previous": _take(values, origins - 1),
+        "current_vs_profile": current - profile_origin,
+        "anchored": profile_target + (current - profile_origin),
+        "level_day": frame.rolling_day[measure][origins] / scale,
+        "level_week": frame.rolling_week[measure][origins] / scale,
+    }
+    for other in MEASURES:
+        if other != measure:
+            features[f"current_{other}"] = frame.values(other)[origins] / frame.scale[other]
+    return pd.DataFrame(features)
