@@ -158,6 +158,41 @@ def _site_calendars() -> dict[str, object]:
     return {s.id: SiteCalendar(s.timezone, s.country, getattr(s, "region", None)) for s in sites.values()}
 
 
+def cmd_api_serve(args: argparse.Namespace) -> int:
+    """Serve the ingestion API (HTTPS when --certfile/--keyfile are given; else put a TLS proxy in front)."""
+    from footfall.api.app import serve
+
+    serve(args.host, args.port, certfile=args.certfile, keyfile=args.keyfile, workers=args.workers)
+    return EXIT_OK
+
+
+def cmd_tokens(args: argparse.Namespace) -> int:
+    """Create, list or revoke a site's push tokens; a new token is printed once and stored hashed."""
+    from footfall import db
+    from footfall.api import tokens
+    from footfall.config import get_site
+
+    engine = db.get_engine()
+    if args.tokens_command == "create":
+        get_site(args.site)  # refuse tokens for a site that does not exist
+        token_id, token = tokens.create_token(engine, args.site, args.label)
+        print(f"token {token_id} for site {args.site} (shown once; store it in the connector's token file):")
+        print(token)
+        return EXIT_OK
+    if args.tokens_command == "list":
+        for info in tokens.list_tokens(engine, args.site):
+            state = f"revoked {info.revoked_at:%Y-%m-%dT%H:%MZ}" if info.revoked_at else "active"
+            created = f"{info.created_at:%Y-%m-%dT%H:%MZ}"
+            print(f"{info.token_id:>6}  {info.hash_prefix}…  {created}  {state:<26} {info.label or ''}")
+        return EXIT_OK
+    if args.id is None and not args.all:
+        print("footfall tokens revoke: give --id N or --all", file=sys.stderr)
+        return EXIT_USAGE
+    count = tokens.revoke_token(engine, args.site, args.id)
+    print(f"revoked {count} token(s) of site {args.site}")
+    return EXIT_OK if count or args.all else EXIT_FAILED
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="footfall", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -213,6 +248,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--country", help="ISO country for public holidays of sites without a site file")
     p.add_argument("--region", help="holiday subdivision, e.g. CA")
     p.set_defaults(func=cmd_evaluate)
+    p_api = sub.add_parser("api", help="the ingestion service").add_subparsers(dest="api_command", required=True)
+    p = p_api.add_parser("serve", help="serve the push API (warehouse: FOOTFALL_DB_URL)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8443)
+    p.add_argument("--certfile", help="TLS certificate (PEM); with --keyfile, serve HTTPS")
+    p.add_argument("--keyfile", help="TLS private key (PEM)")
+    p.add_argument("--workers", type=int, default=1)
+    p.set_defaults(func=cmd_api_serve)
+
+    p_tok = sub.add_parser("tokens", help="per-site push tokens").add_subparsers(dest="tokens_command", required=True)
+    for name, text in (("create", "create a token (printed once)"), ("list", "list tokens"), ("revoke", "revoke")):
+        p = p_tok.add_parser(name, help=text)
+        p.add_argument("--site", required=True)
+        if name == "create":
+            p.add_argument("--label", help="where the token is used, e.g. 'accueil workstation'")
+        if name == "revoke":
+            p.add_argument("--id", type=int, help="token id (see `footfall tokens list`)")
+            p.add_argument("--all", action="store_true", help="revoke every active token of the site")
+        p.set_defaults(func=cmd_tokens)
     return parser
 
 

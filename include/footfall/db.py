@@ -143,6 +143,29 @@ sync_run = Table(
     Column("error", Text),
 )
 
+api_token = Table(
+    "api_token",
+    metadata,
+    Column("token_id", BigId, primary_key=True, autoincrement=True),
+    Column("site_id", String(64), nullable=False, comment="the one site this token may write"),
+    Column("token_hash", String(64), nullable=False, unique=True, comment="sha256 of the token; never the token"),
+    Column("label", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+    Index("ix_api_token_site_id", "site_id"),
+)
+
+ingest_batch = Table(
+    "ingest_batch",
+    metadata,
+    Column("site_id", String(64), ForeignKey("site.site_id"), primary_key=True),
+    Column("batch_id", String(64), primary_key=True, comment="chosen by the sender; a resend is a no-op"),
+    Column("payload_id", BigId, ForeignKey("raw_payload.payload_id"), nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("received_at", UTCDateTime, nullable=False),
+    Column("ack", Text, nullable=False, comment="the JSON acknowledgement, returned again on a resend"),
+)
+
 COUNT_COLUMNS = (
     "site_id",
     "counter_id",

@@ -1,0 +1,1 @@
+"""The ingestion service: connectors and vendor devices push counts to footfall over HTTPS."""

@@ -1,0 +1,185 @@
+"""The ingestion service (FastAPI): connectors and vendor devices push counts over HTTPS.
+
+Every accepted body is landed in raw_payload (and its batch id recorded) before the 2xx is
+sent, so an acknowledged batch is never lost; the site's DAG run turns it into counts later.
+Every refusal is a 4xx with a JSON `reason`; a malformed or unauthorized request never causes a 5xx.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from functools import lru_cache
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from footfall import db
+from footfall.api import tokens
+from footfall.api.batches import check_batch
+from footfall.api.bodies import Rejected, check_xml, decode_body, looks_like_xml, parse_json, read_limited
+from footfall.config import SLUG, ConfigError, Site, SourceKind, load_presets, load_site, site_path
+from footfall.push import PushedBody, land_push
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BODY = 5 * 1024 * 1024
+_SLUG = re.compile(SLUG)
+
+
+def max_body_bytes() -> int:
+    """FOOTFALL_API_MAX_BODY_BYTES, default 5 MiB (raw and inflated)."""
+    return int(os.environ.get("FOOTFALL_API_MAX_BODY_BYTES", DEFAULT_MAX_BODY))
+
+
+@lru_cache(maxsize=4096)
+def _site_at(site_id: str, mtime_ns: int) -> Site:
+    return load_site(site_path(site_id))
+
+
+def push_site(site_id: str) -> Site:
+    """The site file (re-read when it changes), which must describe a push site."""
+    path = site_path(site_id)
+    try:
+        site = _site_at(site_id, path.stat().st_mtime_ns)
+    except FileNotFoundError:
+        raise Rejected(404, f"site {site_id}: no such site") from None
+    except ConfigError as exc:
+        log.error("site file unusable: %s", exc)
+        raise Rejected(409, f"site {site_id}: its site file is invalid; ask the data team") from None
+    if site.source.kind != SourceKind.PUSH:
+        raise Rejected(409, f"site {site_id}: source kind is {site.source.kind.value}, not push")
+    return site
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Rejected(401, "missing bearer token (Authorization: Bearer <token>)")
+    return token.strip()
+
+
+async def authorize(request: Request, engine: Engine, site_id: str) -> Site:
+    """The token must be active and belong to exactly this site; only then is the site looked up."""
+    token = _bearer(request)
+    owner = await run_in_threadpool(tokens.site_for_token, engine, token)
+    if owner is None:
+        raise Rejected(401, "token is unknown or revoked")
+    if not _SLUG.match(site_id) or owner != site_id:
+        raise Rejected(403, f"this token may not write site {site_id}")
+    return await run_in_threadpool(push_site, site_id)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    raw = await read_limited(request.stream(), request.headers.get("content-length"), limit)
+    body = decode_body(raw, request.headers.get("content-encoding"), limit)
+    if not body.strip():
+        raise Rejected(400, "empty body")
+    return body
+
+
+def _reason(status: int, reason: str) -> JSONResponse:
+    return JSONResponse({"reason": reason}, status_code=status)
+
+
+def create_app(engine: Engine | None = None) -> FastAPI:
+    """The service; the warehouse is FOOTFALL_DB_URL unless an engine is given."""
+    app = FastAPI(
+        title="footfall ingestion",
+        version="1",
+        description="Connectors and counting devices push counts here; each site has its own tokens.",
+    )
+    app.state.engine = engine
+
+    def warehouse() -> Engine:
+        if app.state.engine is None:
+            app.state.engine = db.get_engine()
+        return app.state.engine
+
+    @app.exception_handler(Rejected)
+    async def _rejected(_: Request, exc: Rejected) -> JSONResponse:
+        return _reason(exc.status, exc.reason)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _reason(exc.status_code, str(exc.detail))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
+        return _reason(422, f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}")
+
+    @app.get("/healthz", summary="liveness: the process answers and the warehouse is reachable")
+    async def healthz() -> dict[str, str]:
+        from sqlalchemy import text
+
+        def ping() -> None:
+            with warehouse().connect() as conn:
+                conn.execute(text("SELECT 1"))
+
+        await run_in_threadpool(ping)
+        return {"status": "ok"}
+
+    @app.get("/v1/sites/{site_id}/token", summary="check a token: 200 when it may write this site")
+    async def check_token(site_id: str, request: Request) -> dict[str, str]:
+        site = await authorize(request, warehouse(), site_id)
+        return {"status": "ok", "site_id": site.id, "preset": site.source.preset}
+
+    @app.post(
+        "/v1/sites/{site_id}/batches",
+        summary="a footfall-connector batch (JSON, optionally gzip); idempotent on batch_id",
+        responses={200: {"description": "acknowledged (a resend gets the first acknowledgement)"}},
+    )
+    async def post_batch(site_id: str, request: Request) -> dict[str, Any]:
+        site = await authorize(request, warehouse(), site_id)
+        body = await read_body(request, min(max_body_bytes(), site.preset.max_body_bytes))
+        pushed = check_batch(parse_json(body), site, body, request.headers.get("content-type"))
+        ack, _first = await run_in_threadpool(land_push, warehouse(), site, pushed)
+        return ack
+
+    @app.post("/v1/push/{preset}/{site_id}", summary="a vendor device's push (the site's preset says the format)")
+    async def post_vendor_push(preset: str, site_id: str, request: Request) -> dict[str, Any]:
+        site = await authorize(request, warehouse(), site_id)
+        if preset not in load_presets() or site.source.preset != preset:
+            raise Rejected(422, f"site {site_id} takes preset {site.source.preset}, not {preset!r}")
+        body = await read_body(request, min(max_body_bytes(), site.preset.max_body_bytes))
+        content_type = request.headers.get("content-type")
+        if looks_like_xml(body, content_type):
+            check_xml(body)
+            if site.preset.format != "xml":
+                raise Rejected(415, f"site {site_id}, source push:{preset}: expects {site.preset.format}, got XML")
+        elif site.preset.format == "json":
+            parse_json(body)
+        elif site.preset.format == "xml":
+            raise Rejected(415, f"site {site_id}, source push:{preset}: expects XML")
+        pushed = PushedBody(
+            preset=preset, body=body, content_type=content_type, request=f"POST /v1/push/{preset}/{site_id}"
+        )
+        ack, _first = await run_in_threadpool(land_push, warehouse(), site, pushed)
+        return ack
+
+    return app
+
+
+def serve(host: str, port: int, *, certfile: str | None = None, keyfile: str | None = None, workers: int = 1) -> None:
+    """Run the service with uvicorn (HTTPS when a certificate is given)."""
+    import uvicorn
+
+    uvicorn.run(
+        "footfall.api.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        ssl_certfile=certfile,
+        ssl_keyfile=keyfile,
+        workers=workers,
+        log_level="info",
+        proxy_headers=True,
+    )

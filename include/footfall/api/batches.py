@@ -1,0 +1,93 @@
+"""The connector's batch: footfall's own JSON format, checked in full before anything is landed.
+
+Checking the connector's rows at the door (instead of only in the site's next DAG run) lets
+the connector learn at once that a row is wrong, while it still has the context to log it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from footfall.api.bodies import Rejected
+from footfall.config import Site
+from footfall.normalize import interval_minutes
+from footfall.push import PushedBody
+
+BATCH_ID = r"^[A-Za-z0-9._:-]{1,64}$"
+MAX_ROWS = 50_000
+
+
+class BatchRow(BaseModel):
+    """One interval of one counter, as the connector's query returns it."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    counter_ref: Annotated[str, Field(min_length=1, max_length=200)]
+    interval_start: datetime
+    interval_minutes: Annotated[int, Field(ge=1, le=1440)]
+    entries: Annotated[int, Field(ge=0)] | None = None
+    exits: Annotated[int, Field(ge=0)] | None = None
+
+    @field_validator("interval_start")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("needs a UTC offset (the connector adds its configured zone's offset)")
+        return value
+
+
+class ConnectorBatch(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    batch_id: Annotated[str, Field(pattern=BATCH_ID)]
+    site_id: str
+    rows: Annotated[list[BatchRow], Field(max_length=MAX_ROWS)]
+    cursor: Any = None
+
+
+def _describe(err: ValidationError) -> str:
+    problems = []
+    for e in err.errors()[:5]:
+        where = ".".join(str(p) for p in e["loc"]) or "(body)"
+        problems.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
+    more = len(err.errors()) - len(problems)
+    return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
+
+
+def check_batch(doc: Any, site: Site, body: bytes, content_type: str | None) -> PushedBody:
+    """A landable PushedBody, or Rejected naming the site, the source and what is wrong."""
+    source = f"push:{site.source.preset}"
+    try:
+        batch = ConnectorBatch.model_validate(doc)
+    except ValidationError as err:
+        raise Rejected(422, f"site {site.id}, source {source}: {_describe(err)}") from None
+    if batch.site_id != site.id:
+        raise Rejected(422, f"site {site.id}, source {source}: batch says site_id {batch.site_id!r}")
+    known = {c.ref for c in site.counters}
+    expected = interval_minutes(site.preset, site.options())
+    for i, row in enumerate(batch.rows):
+        if row.counter_ref not in known:
+            raise Rejected(
+                422, f"site {site.id}, source {source}: rows.{i}: counter_ref {row.counter_ref!r} is unknown"
+            )
+        if row.interval_minutes != expected:
+            raise Rejected(
+                422,
+                f"site {site.id}, source {source}: rows.{i}: interval_minutes {row.interval_minutes}, "
+                f"but the site is configured for {expected:g}",
+            )
+    first = min((r.interval_start for r in batch.rows), default=None)
+    last_end = max((r.interval_start + timedelta(minutes=r.interval_minutes) for r in batch.rows), default=None)
+    return PushedBody(
+        preset=site.source.preset,
+        body=body,
+        content_type=content_type,
+        request=f"POST /v1/sites/{site.id}/batches",
+        batch_id=batch.batch_id,
+        rows=len(batch.rows),
+        first_interval=first,
+        last_interval_end=last_end,
+    )

@@ -1,0 +1,91 @@
+"""Request bodies: read within a size limit, gunzip within the same limit, check the syntax.
+
+Everything here turns a bad body into `Rejected` (a 4xx with a reason), never an exception the
+server would answer with a 5xx. XML is parsed with defusedxml, which refuses DTDs and entities,
+so an entity-expansion bomb costs nothing; gzip is inflated in bounded steps, so a zip bomb stops
+at the limit.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import defusedxml
+import defusedxml.ElementTree
+
+
+class Rejected(Exception):
+    """A request the service refuses: HTTP status and a reason for the sender."""
+
+    def __init__(self, status: int, reason: str):
+        self.status = status
+        self.reason = reason
+        super().__init__(f"{status}: {reason}")
+
+
+async def read_limited(chunks: AsyncIterator[bytes], declared_length: str | None, limit: int) -> bytes:
+    """The raw body, refusing anything over `limit` bytes (by Content-Length first, then as it streams)."""
+    if declared_length is not None:
+        try:
+            if int(declared_length) > limit:
+                raise Rejected(413, f"body of {int(declared_length)} bytes is over the {limit}-byte limit")
+        except ValueError:
+            raise Rejected(400, "Content-Length is not a number") from None
+    parts, size = [], 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            raise Rejected(413, f"body is over the {limit}-byte limit")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def gunzip_limited(body: bytes, limit: int) -> bytes:
+    """Inflate a gzip body without ever holding more than `limit` bytes of output."""
+    inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    try:
+        out = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise Rejected(400, f"Content-Encoding is gzip but the body is not valid gzip ({exc})") from None
+    if len(out) > limit or inflater.unconsumed_tail:
+        raise Rejected(413, f"body inflates to over the {limit}-byte limit")
+    if not inflater.eof:
+        raise Rejected(400, "gzip body is truncated")
+    return out
+
+
+def decode_body(raw: bytes, content_encoding: str | None, limit: int) -> bytes:
+    encoding = (content_encoding or "identity").strip().lower()
+    if encoding == "gzip":
+        return gunzip_limited(raw, limit)
+    if encoding != "identity":
+        raise Rejected(415, f"Content-Encoding {encoding!r} is not supported (use gzip or none)")
+    return raw
+
+
+def looks_like_xml(body: bytes, content_type: str | None) -> bool:
+    return "xml" in (content_type or "").lower() or body.lstrip()[:1] == b"<"
+
+
+def check_xml(body: bytes) -> None:
+    """Well-formed XML without DTD or entities, or Rejected (400)."""
+    try:
+        defusedxml.ElementTree.fromstring(body, forbid_dtd=True)
+    except (defusedxml.DTDForbidden, defusedxml.EntitiesForbidden, defusedxml.ExternalReferenceForbidden):
+        raise Rejected(400, "XML with a DTD or entity declarations is refused") from None
+    except Exception as exc:  # ParseError and friends: the body is not well-formed
+        raise Rejected(400, f"malformed XML: {exc}") from None
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise Rejected(400, "body is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise Rejected(400, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise Rejected(400, "malformed JSON: nested too deeply") from None
