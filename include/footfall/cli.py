@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -132,32 +132,6 @@ def cmd_airflow(args: argparse.Namespace) -> int:
             simulator.terminate()
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
-    """Rolling-origin backtest of the forecast model and every baseline on a counts CSV (JSON on stdout)."""
-    from footfall.forecast.evaluate import SiteCalendar, evaluate, site_frames
-    from footfall.forecast.series import UnusableInput, parse_resolution
-
-    try:
-        minutes = parse_resolution(args.resolution)
-        default = SiteCalendar(args.timezone or "UTC", args.country, args.region)
-        frames = site_frames(args.counts, minutes, _site_calendars(), default)
-        result = evaluate(frames, minutes, args.horizon)
-    except UnusableInput as exc:
-        print(f"footfall evaluate: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    print(json.dumps(result, indent=2))
-    return EXIT_OK
-
-
-def _site_calendars() -> dict[str, object]:
-    """Zone, country and region of each registry site, for counts whose site has a site file."""
-    from footfall.config import load_registry
-    from footfall.forecast.evaluate import SiteCalendar
-
-    sites, _ = load_registry()
-    return {s.id: SiteCalendar(s.timezone, s.country, getattr(s, "region", None)) for s in sites.values()}
-
-
 def cmd_api_serve(args: argparse.Namespace) -> int:
     """Serve the ingestion API (HTTPS when --certfile/--keyfile are given; else put a TLS proxy in front)."""
     from footfall.api.app import serve
@@ -191,6 +165,70 @@ def cmd_tokens(args: argparse.Namespace) -> int:
     count = tokens.revoke_token(engine, args.site, args.id)
     print(f"revoked {count} token(s) of site {args.site}")
     return EXIT_OK if count or args.all else EXIT_FAILED
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Rolling-origin backtest of the forecast model and every baseline on a counts CSV (JSON on stdout)."""
+    from footfall.forecast.evaluate import SiteCalendar, evaluate, site_frames
+    from footfall.forecast.series import UnusableInput, parse_resolution
+
+    try:
+        minutes = parse_resolution(args.resolution)
+        default = SiteCalendar(args.timezone or "UTC", args.country, args.region)
+        frames = site_frames(args.counts, minutes, _site_calendars(), default)
+        result = evaluate(frames, minutes, args.horizon)
+    except UnusableInput as exc:
+        print(f"footfall evaluate: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(json.dumps(result, indent=2))
+    return EXIT_OK
+
+
+def _site_calendars() -> dict[str, object]:
+    """Zone, country and region of each registry site, for counts whose site has a site file."""
+    from footfall.config import load_registry
+    from footfall.forecast.evaluate import SiteCalendar
+
+    sites, _ = load_registry()
+    return {s.id: SiteCalendar(s.timezone, s.country, getattr(s, "region", None)) for s in sites.values()}
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from footfall import db
+    from footfall.config import get_site
+    from footfall.errors import FootfallError
+    from footfall.history import run_import
+
+    site = get_site(args.site)
+    try:
+        results = run_import(
+            site,
+            args.from_date,
+            args.to_date,
+            engine=db.get_engine(),
+            file=args.file,
+            chunk=args.chunk,
+            show_progress=sys.stderr.isatty(),
+        )
+    except (FootfallError, ValueError) as exc:
+        print(f"footfall import: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    done = sum(1 for r in results if r["status"] == "done")
+    rows = sum(int(r.get("rows_loaded", 0)) for r in results)
+    print(f"{site.id}: {len(results)} chunk(s), {done} loaded now, {len(results) - done} already done; {rows} rows")
+    return EXIT_OK
+
+
+def cmd_quality_check(args: argparse.Namespace) -> int:
+    """Flags go to stdout as JSON lines; exit 0 even with flags, 2 with one line when the input is unusable."""
+    from footfall.quality.cli import check_counts_file
+
+    try:
+        check_counts_file(args, sys.stdout)
+    except ValueError as exc:  # CountsFileError, ConfigError and bad flags are all ValueErrors
+        print(f"footfall quality check: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return EXIT_USAGE
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -240,14 +278,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--simulator-port", type=int, help="also serve the simulator here (connection footfall_sim)")
     p.add_argument("airflow_args", nargs=argparse.REMAINDER)
     p.set_defaults(func=cmd_airflow)
-    p = sub.add_parser("evaluate", help="backtest the forecast model and baselines on a counts CSV (JSON)")
-    p.add_argument("--counts", type=Path, required=True, help="counts CSV as written by `footfall parse`")
-    p.add_argument("--resolution", default="30min", help="slot length, e.g. 15min, 30min, 1h (default 30min)")
-    p.add_argument("--horizon", choices=("1d", "2h"), default="1d", help="1d: next day from midnight; 2h: every slot")
-    p.add_argument("--timezone", help="IANA zone of sites without a site file (default UTC)")
-    p.add_argument("--country", help="ISO country for public holidays of sites without a site file")
-    p.add_argument("--region", help="holiday subdivision, e.g. CA")
-    p.set_defaults(func=cmd_evaluate)
     p_api = sub.add_parser("api", help="the ingestion service").add_subparsers(dest="api_command", required=True)
     p = p_api.add_parser("serve", help="serve the push API (warehouse: FOOTFALL_DB_URL)")
     p.add_argument("--host", default="127.0.0.1")
@@ -267,6 +297,32 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--id", type=int, help="token id (see `footfall tokens list`)")
             p.add_argument("--all", action="store_true", help="revoke every active token of the site")
         p.set_defaults(func=cmd_tokens)
+
+    p = sub.add_parser("evaluate", help="backtest the forecast model and baselines on a counts CSV (JSON)")
+    p.add_argument("--counts", type=Path, required=True, help="counts CSV as written by `footfall parse`")
+    p.add_argument("--resolution", default="30min", help="slot length, e.g. 15min, 30min, 1h (default 30min)")
+    p.add_argument("--horizon", choices=("1d", "2h"), default="1d", help="1d: next day from midnight; 2h: every slot")
+    p.add_argument("--timezone", help="IANA zone of sites without a site file (default UTC)")
+    p.add_argument("--country", help="ISO country for public holidays of sites without a site file")
+    p.add_argument("--region", help="holiday subdivision, e.g. CA")
+    p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("import", help="import history for one site from its API or an export file, in chunks")
+    p.add_argument("--site", required=True)
+    p.add_argument("--file", type=Path, help="counts CSV (.csv/.csv.gz) or XLSX export; without it, the site's API")
+    p.add_argument("--from", dest="from_date", type=date.fromisoformat, help="first local date (YYYY-MM-DD)")
+    p.add_argument("--to", dest="to_date", type=date.fromisoformat, help="last local date, inclusive")
+    p.add_argument("--chunk", choices=["day", "week"], default="day")
+    p.set_defaults(func=cmd_import)
+    p_quality = sub.add_parser("quality", help="data quality checks")
+    p_quality = p_quality.add_subparsers(dest="quality_command", required=True)
+    p = p_quality.add_parser("check", help="run every discrepancy check on a counts CSV; one JSON line per flag")
+    p.add_argument("--counts", required=True, help="counts CSV (the `footfall parse` format)")
+    p.add_argument("--site", action="append", help="site file (repeatable); sites without one use the flags below")
+    p.add_argument("--tz", default="UTC", help="IANA zone of sites without a site file")
+    p.add_argument("--capacity", type=int, help="capacity of sites without a site file")
+    p.add_argument("--opening-hours", help='"08:00-20:00" or "mon-fri=08:00-20:00;sat=09:00-12:00;sun=closed"')
+    p.add_argument("--country", help="ISO country code, for public holidays")
+    p.set_defaults(func=cmd_quality_check)
     return parser
 
 

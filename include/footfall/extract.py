@@ -274,7 +274,9 @@ def ensure_site(conn: Connection, site: Site) -> None:
             )
 
 
-def land_payloads(engine: Engine, site: Site, window: Window, answers: list[Fetched]) -> list[int]:
+def land_payloads(
+    engine: Engine, site: Site, window: Window, answers: list[Fetched], *, source: str | None = None
+) -> list[int]:
     """Store each body gzip-compressed, once per (site, sha256); returns the payload ids in order.
 
     Committed on its own, before parsing, so what the source said survives any later failure.
@@ -290,7 +292,7 @@ def land_payloads(engine: Engine, site: Site, window: Window, answers: list[Fetc
                     db.raw_payload,
                     conn.dialect.name,
                     site_id=site.id,
-                    source=source_label(site),
+                    source=source or source_label(site),
                     request=answer.request,
                     counter_ref=answer.counter_ref,
                     window_start=window.start,

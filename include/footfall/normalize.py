@@ -260,3 +260,6 @@ def utc_bounds(rows: pd.DataFrame) -> tuple[datetime, datetime] | None:
     if rows.empty:
         return None
     return rows["interval_start"].min().to_pydatetime(), rows["interval_start"].max().to_pydatetime()
+
+
+typed_counts = _typed  # public name for other normalizers (history imports) that build the same columns

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import pandas as pd
 import requests
 from sqlalchemy import Engine
 
@@ -85,14 +86,16 @@ def process_payloads(
     run_id: str,
     started: datetime,
     result: SyncResult | None = None,
+    normalize: Callable[[Site, list[Payload]], pd.DataFrame] = normalize_counts,
 ) -> SyncResult:
-    """Normalize, validate and load landed payloads for one window (also used by replay)."""
+    """Normalize, validate and load landed payloads for one window (also used by replay and imports,
+    which pass their own `normalize` for formats that are not a vendor preset)."""
     result = result or SyncResult(site.id, window, [p.payload_id for p in payloads])
     ids = [p.payload_id for p in payloads]
     rows_read = 0
     try:
         t0 = time.perf_counter()
-        rows = normalize_counts(site, payloads)
+        rows = normalize(site, payloads)
         rows_read = len(rows)
         t1 = time.perf_counter()
         report = validate_counts(rows, requested_range(site, window))
