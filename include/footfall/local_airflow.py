@@ -78,7 +78,11 @@ def airflow_env(
             "FOOTFALL_DB_URL": settings.db_url(),
         }
     )
-    if env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("sqlite"):
+    metadata = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    if metadata.startswith("postgresql+psycopg://"):
+        # Airflow's async engine defaults to asyncpg; psycopg 3 (already here) has an async driver too.
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = metadata.replace("+psycopg://", "+psycopg_async://", 1)
+    if metadata.startswith("sqlite"):
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = "footfall.local_airflow.SQLITE_CONNECT_ARGS"
     env.update(extra or {})
     return env

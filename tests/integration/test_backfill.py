@@ -1,0 +1,116 @@
+"""Airflow's own backfill (scheduler + LocalExecutor, PostgreSQL metadata and warehouse) loads exactly
+what `dag.test()` runs of the same windows load."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from airflow.dag_processing.dagbag import DagBag
+
+from footfall import db
+from footfall.demo import start_simulator
+from footfall.local_airflow import LocalAirflow, airflow_env, free_port
+
+pytestmark = [pytest.mark.postgres, pytest.mark.airflow]
+
+DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+SITE_ID = "backfill-site"
+# Six 5-minute windows on a past weekday afternoon: the simulator answers history deterministically.
+FIRST = datetime(2026, 11, 18, 13, 0, tzinfo=UTC)
+RUNS = 6
+
+
+def _database(server_url: str, name: str) -> str:
+    engine = sa.create_engine(db.normalize_url(server_url), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    engine.dispose()
+    return db.normalize_url(server_url).rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def pg_server(pg_url):
+    """Two more databases on the test server: Airflow's metadata and the backfill's warehouse."""
+    names = [f"ff_bf_{uuid.uuid4().hex[:8]}_{kind}" for kind in ("meta", "wh")]
+    urls = [_database(pg_url, n) for n in names]
+    yield urls
+    engine = sa.create_engine(db.normalize_url(pg_url), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        for n in names:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
+    engine.dispose()
+
+
+def counts(url: str) -> list[tuple]:
+    """The backfilled day's rows (the scheduler's live runs of today may have added today's)."""
+    engine = db.get_engine(url)
+    t = db.count_interval
+    with engine.connect() as conn:
+        return [
+            tuple(r)
+            for r in conn.execute(
+                sa.select(t.c.site_id, t.c.counter_id, t.c.interval_start, t.c.interval_minutes, t.c.entries,
+                          t.c.exits, t.c.occupancy)
+                .where(t.c.interval_start < FIRST + timedelta(days=1))
+                .order_by(t.c.counter_id, t.c.interval_start)
+            )
+        ]
+
+
+def test_scheduler_backfill_equals_dag_test_runs(pg_url, pg_server, registry, airflow_db, tmp_path, monkeypatch):
+    metadata_url, backfill_wh = pg_server
+    registry.add_site(SITE_ID)
+    sim_port = free_port()
+    simulator = start_simulator(sim_port)
+    try:
+        monkeypatch.setenv("AIRFLOW_CONN_FOOTFALL_SIM", f"http://127.0.0.1:{sim_port}")
+        db.upgrade(backfill_wh)
+        env = airflow_env(
+            tmp_path / "airflow_home",
+            api_port=free_port(),
+            metadata_url=metadata_url,
+            parallelism=2,
+            extra={"FOOTFALL_DB_URL": backfill_wh, "FOOTFALL_SITES_DIR": str(registry.path),
+                   "AIRFLOW_CONN_FOOTFALL_SIM": f"http://127.0.0.1:{sim_port}"},
+        )
+        with LocalAirflow(env) as airflow:
+            airflow.migrate()
+            airflow.start(["dag-processor"])
+            airflow.wait_for_dags([f"site__{SITE_ID}"])
+            airflow.backfill(f"site__{SITE_ID}", FIRST - timedelta(minutes=5),
+                             FIRST + timedelta(minutes=5 * (RUNS - 1)), max_active_runs=2)
+            created = sum(airflow.run_states([f"site__{SITE_ID}"], "backfill")[f"site__{SITE_ID}"].values())
+            airflow.start(["api-server", "scheduler"])
+            states = airflow.wait_for_runs({f"site__{SITE_ID}": created}, timeout=300)
+            meta = sa.create_engine(metadata_url)
+            with meta.connect() as conn:
+                logical_dates = [r[0] for r in conn.execute(sa.text(
+                    "SELECT logical_date FROM dag_run WHERE run_type = 'backfill' ORDER BY logical_date"))]
+            meta.dispose()
+        assert states[f"site__{SITE_ID}"] == {"success": created}, states
+        assert RUNS <= created <= RUNS + 1 and logical_dates[0] <= FIRST
+
+        # The same windows through dag.test() into another warehouse.
+        test_wh = _database(pg_url, f"ff_bf_{uuid.uuid4().hex[:8]}_dt")
+        try:
+            db.upgrade(test_wh)
+            monkeypatch.setenv("FOOTFALL_DB_URL", test_wh)
+            dag = DagBag(dag_folder=str(DAGS_FOLDER)).dags[f"site__{SITE_ID}"]
+            for logical_date in logical_dates:
+                run = dag.test(logical_date=logical_date)
+                assert run.state == "success"
+            backfilled, tested = counts(backfill_wh), counts(test_wh)
+            assert backfilled and backfilled == tested
+            db.get_engine(test_wh).dispose()
+        finally:
+            engine = sa.create_engine(db.normalize_url(pg_url), isolation_level="AUTOCOMMIT")
+            with engine.connect() as conn:
+                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{test_wh.rsplit("/", 1)[1]}" WITH (FORCE)')
+            engine.dispose()
+        db.get_engine(backfill_wh).dispose()
+    finally:
+        simulator.terminate()
