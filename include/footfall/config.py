@@ -150,6 +150,42 @@ class Source(Strict):
     options: dict[str, Any] = Field(default_factory=dict)
 
 
+class QualityParams(Strict):
+    """Per-site thresholds of the discrepancy checks (footfall.quality); defaults suit a library or museum."""
+
+    reset_time: time = Field(default=time(0, 0), description="local time the site is empty; occupancy restarts at 0")
+    imbalance_tolerance: Annotated[float, Field(ge=0, le=1)] = 0.1
+    imbalance_high: Annotated[float, Field(ge=0, le=1)] = 0.25
+    imbalance_min_count: Annotated[int, Field(ge=0)] = 50
+    negative_occupancy_tolerance: Annotated[int, Field(ge=0)] = 5
+    capacity_tolerance: Annotated[float, Field(ge=0)] = 0.0
+    closed_grace_minutes: Annotated[int, Field(ge=0)] = 30
+    closed_min_count: Annotated[int, Field(ge=0)] = 2
+    closed_on_public_holidays: bool = True
+    stale_minutes: Annotated[int, Field(gt=0)] = 60
+    stuck_min_minutes: Annotated[int, Field(gt=0)] = 60
+    stuck_min_expected: Annotated[float, Field(ge=0)] = 20.0
+    spike_score: Annotated[float, Field(gt=0)] = 6.0
+    spike_min_excess: Annotated[float, Field(ge=0)] = 10.0
+    spike_min_history: Annotated[int, Field(ge=2)] = 3
+    clock_max_shift_hours: Annotated[int, Field(ge=1, le=12)] = 3
+    clock_min_gain: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    future_tolerance_minutes: Annotated[int, Field(ge=0)] = 10
+    reset_window_minutes: Annotated[int, Field(ge=0)] = 60
+    reset_min_drop: Annotated[int, Field(gt=0)] = 10
+    door_tolerance: Annotated[float, Field(gt=0, le=1)] = 0.25
+    door_min_count: Annotated[int, Field(ge=0)] = 50
+    history_days: Annotated[int, Field(ge=0, le=366)] = 28
+
+
+class Alerts(Strict):
+    """Where a site's high-severity flags and failed runs are announced (secrets stay in Connections)."""
+
+    email: tuple[str, ...] = ()
+    webhook_connection_id: str | None = Field(default=None, description="Airflow connection: URL of a webhook")
+    min_severity: Literal["low", "medium", "high"] = "high"
+
+
 class Site(Strict):
     """A site file: one place that counts people."""
 
@@ -162,6 +198,8 @@ class Site(Strict):
     counters: Annotated[tuple[Counter, ...], Field(min_length=1)]
     source: Source
     tags: tuple[str, ...] = ()
+    quality: QualityParams = Field(default_factory=QualityParams)
+    alerts: Alerts = Field(default_factory=Alerts)
 
     @field_validator("timezone")
     @classmethod

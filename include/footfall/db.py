@@ -238,6 +238,94 @@ alert_state = Table(
     Column("last_sent", UTCDateTime),
 )
 
+# --- data quality (footfall.quality): flags, corrected occupancy, alert de-duplication ----------
+
+quality_flag = Table(
+    "quality_flag",
+    metadata,
+    Column("flag_id", BigId, primary_key=True, autoincrement=True),
+    Column("site_id", String(64), nullable=False),
+    Column("counter_id", String(64), comment="null for site-level flags"),
+    Column("check_name", String(32), nullable=False),
+    Column("severity", String(8), nullable=False, comment="low | medium | high"),
+    Column("period_start", UTCDateTime, nullable=False),
+    Column("period_end", UTCDateTime, nullable=False),
+    Column("observed", Float),
+    Column("expected", Float),
+    Column("evidence", Text, comment="JSON: the numbers behind the flag"),
+    Column("run_id", Text),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_quality_flag_site_period", "site_id", "period_start"),
+)
+
+quality_run = Table(
+    "quality_run",
+    metadata,
+    Column("site_id", String(64), primary_key=True),
+    Column("checked_start", UTCDateTime, primary_key=True, comment="flags of this range were replaced"),
+    Column("checked_end", UTCDateTime, primary_key=True),
+    Column("run_id", Text),
+    Column("gx_success", Boolean),
+    Column("gx_statistics", Text, comment="JSON statistics of the row-level Great Expectations suite"),
+    Column("flags", Integer, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=False),
+)
+
+occupancy_corrected = Table(
+    "occupancy_corrected",
+    metadata,
+    Column("site_id", String(64), primary_key=True),
+    Column("interval_start", UTCDateTime, primary_key=True),
+    Column("local_date", Date, nullable=False, comment="the site-day, from the site's reset time"),
+    Column("raw_net_occupancy", Float, nullable=False),
+    Column("corrected_occupancy", Float, nullable=False),
+    Column("correction_factor", Float, comment="entries / exits of the day; null until the day is over"),
+)
+
+alert_state = Table(
+    "alert_state",
+    metadata,
+    Column("site_id", String(64), primary_key=True),
+    Column("check_name", String(32), primary_key=True),
+    Column("counter_id", String(64), primary_key=True, comment="'' for site-level problems"),
+    Column("open_since", UTCDateTime, nullable=False),
+    Column("last_seen", UTCDateTime, nullable=False),
+    Column("last_sent", UTCDateTime),
+)
+
+forecast_model = Table(
+    "forecast_model",
+    metadata,
+    Column("model_version", BigId, primary_key=True, autoincrement=True),
+    Column("trained_at", UTCDateTime, nullable=False),
+    Column("method", String(32), nullable=False, comment="model, or the baseline that serves instead"),
+    Column("promoted", Boolean, nullable=False, comment="true when this version serves the forecasts"),
+    Column("reason", Text, nullable=False, comment="why it was promoted or not"),
+    Column("metrics", Text, nullable=False, comment="JSON: backtest MAE/WAPE per measure and method"),
+    Column("training_rows", BigInteger, nullable=False),
+    Column("sites", Integer, nullable=False),
+    Column("artifact", LargeBinary, comment="gzip of the LightGBM boosters (text), when the model was trained"),
+    Column("run_id", Text),
+)
+
+forecast = Table(
+    "forecast",
+    metadata,
+    Column("site_id", String(64), primary_key=True),
+    Column("slot_start", UTCDateTime, primary_key=True),
+    Column("slot_minutes", Integer, nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False),
+    Column("model_version", BigInteger, nullable=False, comment="forecast_model row that produced it"),
+    Column("method", String(32), nullable=False),
+    Column("entries_p10", Float),
+    Column("entries_p50", Float),
+    Column("entries_p90", Float),
+    Column("occupancy_p10", Float),
+    Column("occupancy_p50", Float),
+    Column("occupancy_p90", Float),
+    Column("wait_minutes", Float, comment="expected wait to get in; null without a capacity"),
+)
+
 COUNT_COLUMNS = (
     "site_id",
     "counter_id",

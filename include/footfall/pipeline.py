@@ -114,6 +114,9 @@ def process_payloads(
     except SiteDataError as exc:
         _record_failure(engine, site, window, run_id, started, exc, rows_read)
         raise
+    from footfall.quality.runner import run_after_load  # never raises: a failing check leaves the load standing
+
+    run_after_load(engine, site, window, run_id=run_id, validation=report)
     result.rows_read = rows_read
     result.rows_loaded = loaded.rows_in_window
     result.rows_written = loaded.rows_written

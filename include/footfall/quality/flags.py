@@ -1,0 +1,39 @@
+"""The flag record every check emits: what, where, when, observed against expected, and why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+FLAG_COLUMNS = ["check", "severity", "site_id", "counter_id", "start", "end", "observed", "expected", "detail"]
+SEVERITIES = ("low", "medium", "high")
+
+
+def flag_frame(
+    counter_id: Any,
+    start: Any,
+    end: Any,
+    observed: Any,
+    expected: Any,
+    detail: Any,
+    severity: Any = None,
+) -> pd.DataFrame:
+    """Columns of flags (check, severity default and site are filled in by the registry)."""
+    frame = pd.DataFrame(
+        {
+            "counter_id": counter_id,
+            "start": start,
+            "end": end,
+            "observed": observed,
+            "expected": expected,
+            "detail": detail,
+        }
+    )
+    if severity is not None:
+        frame["severity"] = severity
+    return frame
+
+
+def empty_flags() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="object") for c in FLAG_COLUMNS})
