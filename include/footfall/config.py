@@ -268,41 +268,103 @@ class RequestTemplate(Strict):
         return "{counter_ref" in text
 
 
-class FieldMap(Strict):
-    """Where each measure sits in one record (dotted paths)."""
+Paths = str | tuple[str, ...]
 
-    interval_start: str
-    interval_end: str | None = None
-    entries: str | None = None
-    exits: str | None = None
-    occupancy: str | None = None
-    counter_ref: str | None = Field(default=None, description="path in the record; else payload or request")
+
+class FieldMap(Strict):
+    """Where each measure sits in one record.
+
+    A path is dotted (`timeSpan.startTime`); `^.` climbs to the enclosing record (`^.from`, `^^.element-id`),
+    `/` starts at the document (`/Properties.TimeZone`); in XML a key is an attribute, else a child's text
+    (`#text` is the element's own text). A tuple lists alternatives, first present wins (firmware variants).
+    `interval_start` may join paths as a template: `"{^.Date} {StartTime}"`.
+    Long formats (one record per direction) name `label` and `value`; `Preset.labels` maps labels to measures.
+    """
+
+    interval_start: Paths
+    interval_end: Paths | None = None
+    entries: Paths | None = None
+    exits: Paths | None = None
+    occupancy: Paths | None = None
+    counter_ref: Paths | None = Field(default=None, description="path in the record; else payload or request")
+    label: Paths | None = None
+    value: Paths | None = None
+
+    @model_validator(mode="after")
+    def _long_format(self) -> FieldMap:
+        if (self.label is None) != (self.value is None):
+            raise ValueError("fields: label and value go together (one record per direction)")
+        return self
 
 
 class TimeSpec(Strict):
-    """How the vendor writes instants: a strptime format or iso/epoch, and which clock."""
+    """How the vendor writes instants, and which clock they are on.
+
+    format: `iso`, `epoch_s`, `epoch_ms`, `received` (no time in the body: the moment it was received),
+    or a strptime format. zone: `local` (site zone, no offset; the repeated autumn hour is ambiguous),
+    `utc`, or `offset` (each value carries its offset). `utc_offset_hours`/`dst_flag` name fields giving
+    the device's offset (Brickstream); `epoch_field`, when a record has it, wins over the text time.
+    """
 
     format: str = "iso"
     zone: Literal["local", "utc", "offset"] = "local"
+    utc_offset_hours: str | None = None
+    dst_flag: str | None = None
+    epoch_field: str | None = None
 
 
 class Preset(Strict):
-    """A vendor format as data: request, record location, field mapping, time and measure semantics."""
+    """A vendor format as data: request, record location, field mapping, time and measure semantics.
+
+    `records` is a dotted path to the records: `name[]` iterates a list (or repeated XML element) and keeps
+    it as an enclosing record, `name{}` iterates a mapping as `[key, value]` pairs; the last segment is
+    always iterated. A tuple lists alternative locations (wrapped or bare-list answers).
+    Measures: `interval` counts per [start, start + interval); `cumulative` running totals (see
+    footfall.semantics: options `reset_time` and `register_max`); `occupancy` snapshots.
+    """
 
     name: Annotated[str, Field(pattern=SLUG)]
     kind: SourceKind
     description: str
     format: Literal["json", "xml", "csv"]
     request: RequestTemplate | None = None
-    records: str = Field(default="", description="dotted path to the list of records; empty = root")
-    payload_counter_ref: str | None = Field(default=None, description="dotted path to the device id")
+    records: Paths = Field(default="", description="dotted path to the list of records; empty = root")
+    one_record: bool = Field(default=False, description="the records path names a single object (live values)")
+    filter: dict[str, str] = Field(default_factory=dict, description="keep records whose path has this value")
+    payload_counter_ref: Paths | None = Field(default=None, description="dotted path to the device id")
     fields: FieldMap
     time: TimeSpec = Field(default_factory=TimeSpec)
     interval: str = Field(description="native interval length, e.g. '15m' or '{res}' (an option)")
+    interval_path: str | None = Field(default=None, description="document path giving the interval length")
+    interval_path_unit: Literal["s", "m"] = "s"
     measure: Literal["interval", "cumulative", "occupancy"] = "interval"
-    labels: dict[str, Literal["entries", "exits"]] = Field(default_factory=dict)
+    labels: dict[str, Literal["entries", "exits", "occupancy"]] = Field(default_factory=dict)
+    hook: str | None = Field(default=None, description="a function in footfall.hooks that reshapes the document")
     options: dict[str, Any] = Field(default_factory=dict)
     max_body_bytes: int = 20 * 1024 * 1024
+    family: str | None = Field(default=None, description="vendor family, for the per-vendor Airflow pool")
+
+    @field_validator("records", "payload_counter_ref", mode="before")
+    @classmethod
+    def _list_to_tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Preset:
+        if self.fields.label is not None and not self.labels:
+            raise ValueError("labels: a long format (fields.label) needs labels mapping each label to a measure")
+        if self.hook is not None:
+            from footfall import hooks
+
+            if self.hook not in hooks.HOOKS:
+                known = ", ".join(sorted(hooks.HOOKS))
+                raise ValueError(f"hook: {self.hook!r} is not in footfall.hooks (known: {known})")
+        return self
+
+    @property
+    def pool(self) -> str:
+        """Airflow pool shared by every site of this vendor (rate limits are per vendor, not per site)."""
+        return f"vendor_{self.family or self.name.split('_')[0]}"
 
 
 def _format_errors(err: ValidationError) -> list[str]:

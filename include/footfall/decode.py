@@ -1,0 +1,105 @@
+"""Decoders: bytes to a document the generic interpreter can walk (JSON, XML via defusedxml, CSV).
+
+XML versus JSON is a decoder setting, not a separate code path: JSON gives dicts and lists, XML gives
+elements (attributes and children are both reached by name), CSV gives a `Table` of columns.
+XML is parsed with defusedxml only, so entity expansion and external entities are refused.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+from xml.etree.ElementTree import Element, ParseError
+
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import fromstring
+
+
+@dataclass(frozen=True)
+class Table:
+    """A CSV body: header names and one list per column (columns, so mapping them is vectorised)."""
+
+    columns: dict[str, list[str]]
+    rows: int
+
+
+def _head(body: bytes) -> str:
+    return body[:60].decode("utf-8", "replace").strip().replace("\n", " ")
+
+
+def _looks_html(body: bytes) -> bool:
+    return body.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html"))
+
+
+def check_body(body: bytes, max_bytes: int) -> None:
+    """Refuse what no decoder should see: an empty body, an oversized one, an HTML error page."""
+    if len(body) > max_bytes:
+        raise ValueError(f"body of {len(body)} bytes is over the {max_bytes}-byte limit")
+    if not body.strip():
+        raise ValueError("empty body")
+
+
+def decode_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except UnicodeDecodeError:
+        raise ValueError("body is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        hint = " (looks like an HTML page)" if _looks_html(body) else ""
+        raise ValueError(
+            f"not JSON{hint}: {exc.msg} at line {exc.lineno} column {exc.colno}; starts {_head(body)!r}"
+        ) from None
+
+
+def decode_xml(body: bytes) -> Element:
+    """Parse with defusedxml and drop namespaces (Hikvision's xmlns varies by firmware)."""
+    if _looks_html(body):
+        raise ValueError(f"not XML (looks like an HTML page); starts {_head(body)!r}")
+    try:
+        root = fromstring(body, forbid_dtd=False, forbid_entities=True, forbid_external=True)
+    except DefusedXmlException as exc:
+        raise ValueError(f"XML refused (entity expansion or external reference): {type(exc).__name__}") from None
+    except ParseError as exc:
+        raise ValueError(f"not XML: {exc}; starts {_head(body)!r}") from None
+    for el in root.iter():
+        tag = el.tag
+        if isinstance(tag, str) and tag[:1] == "{":
+            el.tag = tag.partition("}")[2]
+    return root
+
+
+def decode_csv(body: bytes) -> Table:
+    """A CSV with a header row; a BOM, blank lines and `;` separators are tolerated, ragged rows are not."""
+    if _looks_html(body):
+        raise ValueError(f"not CSV (looks like an HTML page); starts {_head(body)!r}")
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ValueError("body is not UTF-8 text") from None
+    first = text.split("\n", 1)[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    rows = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter) if r]
+    if not rows:
+        raise ValueError("empty CSV")
+    header = [h.strip() for h in rows[0]]
+    if len(set(header)) != len(header) or not all(header):
+        raise ValueError(f"CSV header {rows[0]!r} has empty or repeated names")
+    data = rows[1:]
+    width = len(header)
+    for i, row in enumerate(data):
+        if len(row) != width:
+            raise ValueError(f"CSV line {i + 2}: {len(row)} cells, the header has {width}")
+    columns = [list(c) for c in zip(*data, strict=True)] if data else [[] for _ in header]
+    return Table(dict(zip(header, columns, strict=True)), len(data))
+
+
+DECODERS = {"json": decode_json, "xml": decode_xml, "csv": decode_csv}
+
+
+def decode(body: bytes, fmt: str, max_bytes: int) -> Any:
+    """Bytes to a document, or ValueError saying why not."""
+    check_body(body, max_bytes)
+    return DECODERS[fmt](body)

@@ -1,0 +1,128 @@
+"""Counter semantics: cumulative totals to interval counts, occupancy snapshots, site totals.
+
+Delta rules for a cumulative counter (readings v[i] at instants t[i], one counter, time order):
+
+1. Scheduled reset: when the daily reset (a local wall-clock time, e.g. 00:00 or 04:00) falls in
+   (t[i-1], t[i]], the counter restarted from 0, so delta = v[i]. Traffic between t[i-1] and the reset
+   is unknowable and counted as 0 (the reading at or after the reset is the lower bound).
+2. No drop: v[i] >= v[i-1] gives delta = v[i] - v[i-1].
+3. Rollover: a drop while v[i-1] is in the top tenth of the register (register_max set) is a wrap:
+   delta = register_max - v[i-1] + v[i] (register_max is the modulus, the value that reads as 0 again).
+4. Unexpected reset (reboot, manual reset): any other drop gives delta = v[i] (counted since the reset).
+   A reset is therefore never negative traffic.
+5. The first reading of a counter has no predecessor and yields no interval; a missing reading yields a
+   missing delta and the next reading is compared with the last known one.
+The delta lands in the interval that starts at the previous reading (floored to the native interval).
+
+Occupancy snapshots are kept as the last value in each 5-minute interval. Site totals are raw sums of
+entries and exits over all counters, never a sum of per-door values clamped at zero.
+"""
+
+from __future__ import annotations
+
+from datetime import time
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import pandas as pd
+
+ROLLOVER_ZONE = 0.9  # a drop from above this fraction of register_max is a wrap, not a reset
+
+
+def reset_epochs(instants: pd.Series, zone: ZoneInfo, reset_at: time) -> np.ndarray:
+    """A number that steps by one at every daily reset (local wall clock), so a change means a reset between."""
+    local = instants.dt.tz_convert(zone).dt.tz_localize(None)
+    shifted = local - pd.Timedelta(hours=reset_at.hour, minutes=reset_at.minute)
+    return shifted.dt.floor("D").to_numpy().astype("datetime64[D]").astype("int64")
+
+
+def cumulative_deltas(
+    values: np.ndarray, scheduled_reset: np.ndarray | None = None, register_max: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interval counts from running totals (rules in the module docstring), and the rule applied per reading.
+
+    `scheduled_reset[i]` says a daily reset fell between reading i-1 and i. Kinds: 'first', 'missing',
+    'count', 'scheduled_reset', 'rollover', 'reset'.
+    """
+    values = np.asarray(values, dtype=float)
+    n = len(values)
+    deltas = np.full(n, np.nan)
+    kinds = np.empty(n, dtype=object)
+    if n == 0:
+        return deltas, kinds
+    # The previous *known* value for each reading (a missing reading does not break the chain).
+    known = ~np.isnan(values)
+    idx = np.where(known, np.arange(n), -1)
+    last_known = np.maximum.accumulate(idx)
+    prev_idx = np.concatenate(([-1], last_known[:-1]))
+    has_prev = prev_idx >= 0
+    prev = np.where(has_prev, values[np.maximum(prev_idx, 0)], np.nan)
+    sched = np.zeros(n, dtype=bool) if scheduled_reset is None else np.asarray(scheduled_reset, dtype=bool)
+    if scheduled_reset is not None:
+        # A reset between the last known reading and this one counts even across missing readings.
+        cum = np.cumsum(sched)
+        sched = has_prev & (cum != np.where(has_prev, cum[np.maximum(prev_idx, 0)], cum))
+    diff = values - prev
+    drop = diff < 0
+    rollover = drop & ~sched & (register_max is not None) & (prev >= ROLLOVER_ZONE * (register_max or 0))
+    reset = drop & ~sched & ~rollover
+    deltas = np.where(sched | reset, values, diff)
+    if register_max is not None:
+        deltas = np.where(rollover, register_max - prev + values, deltas)
+    deltas = np.where(known & has_prev, deltas, np.nan)
+    kinds[:] = "count"
+    kinds[sched] = "scheduled_reset"
+    kinds[rollover] = "rollover"
+    kinds[reset] = "reset"
+    kinds[~known] = "missing"
+    kinds[known & ~has_prev] = "first"
+    return deltas, kinds
+
+
+def cumulative_to_intervals(
+    rows: pd.DataFrame,
+    measures: list[str],
+    *,
+    zone: ZoneInfo,
+    native_minutes: float,
+    reset_at: time | None,
+    register_max: int | None,
+) -> pd.DataFrame:
+    """Readings (counter_id, interval_start = reading instant, running totals) to interval rows."""
+    out = []
+    for _, group in rows.sort_values(["counter_id", "interval_start", "payload_id"]).groupby("counter_id", sort=False):
+        group = group.drop_duplicates("interval_start", keep="last")
+        starts = group["interval_start"]
+        sched = None
+        if reset_at is not None:
+            epochs = reset_epochs(starts, zone, reset_at)
+            sched = np.concatenate(([False], epochs[1:] != epochs[:-1]))
+        result = group.iloc[1:].copy()
+        result["interval_start"] = starts.iloc[:-1].dt.floor(f"{int(native_minutes * 60)}s").to_numpy()
+        for m in measures:
+            deltas, _ = cumulative_deltas(group[m].to_numpy(dtype=float, na_value=np.nan), sched, register_max)
+            result[m] = deltas[1:]
+        out.append(result)
+    if not out:
+        return rows.iloc[0:0]
+    merged = pd.concat(out, ignore_index=True)
+    keys = ["site_id", "counter_id", "interval_start"]
+    agg = {m: lambda s: s.sum(min_count=1) for m in measures}
+    agg.update(payload_id="max", ambiguous_time="any", interval_minutes="first")
+    return merged.groupby(keys, as_index=False).agg(agg)
+
+
+def occupancy_snapshots(rows: pd.DataFrame, base_minutes: int) -> pd.DataFrame:
+    """The last occupancy reading in each base interval (a snapshot, not a sum)."""
+    rows = rows.assign(interval_start=rows["interval_start"].dt.floor(f"{base_minutes}min"))
+    rows = rows.sort_values(["counter_id", "interval_start", "payload_id"])
+    out = rows.groupby(["site_id", "counter_id", "interval_start"], as_index=False).last()
+    out["interval_minutes"] = base_minutes
+    return out
+
+
+def site_totals(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per interval: raw entries and exits summed over counters, and the (unclamped) net."""
+    totals = rows.groupby("interval_start")[["entries", "exits"]].sum(min_count=1)
+    totals["net"] = totals["entries"] - totals["exits"]
+    return totals.reset_index()
