@@ -62,7 +62,9 @@ def missing_intervals(p: Prepared) -> pd.DataFrame:
     df = p.df
     if df.empty:
         return flag_frame([], [], [], [], [], [])
-    span_start, span_end = df["interval_start"].min(), df["interval_end"].max()
+    # Rows dated in the future are flagged on their own; they must not stretch the span into phantom gaps.
+    span_start = df["interval_start"].min()
+    span_end = min(df["interval_end"].max(), p.now + pd.Timedelta(minutes=p.ctx.params.future_tolerance_minutes))
     out = []
     for counter_id, rows in df.groupby("counter_id", sort=True):
         step = int(rows["interval_minutes"].mode().iloc[0])
