@@ -186,6 +186,20 @@ class Alerts(Strict):
     min_severity: Literal["low", "medium", "high"] = "high"
 
 
+class TermPeriod(Strict):
+    """A school or university term (inclusive local dates): students change when a place is busy."""
+
+    name: str | None = None
+    start: date
+    end: date
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TermPeriod:
+        if self.end < self.start:
+            raise ValueError(f"term ends ({self.end}) before it starts ({self.start})")
+        return self
+
+
 class Site(Strict):
     """A site file: one place that counts people."""
 
@@ -194,6 +208,9 @@ class Site(Strict):
     timezone: str
     capacity: Annotated[int, Field(gt=0)] | None = None
     country: str | None = Field(default=None, description="ISO country code, for public holidays")
+    region: str | None = Field(default=None, description="holiday subdivision of the country, e.g. CA, BY")
+    terms: tuple[TermPeriod, ...] = Field(default=(), description="school or university terms, for forecasts")
+    forecast_resolution_minutes: Literal[5, 10, 15, 20, 30, 60] = 15
     opening_hours: OpeningHours = Field(default_factory=OpeningHours)
     counters: Annotated[tuple[Counter, ...], Field(min_length=1)]
     source: Source

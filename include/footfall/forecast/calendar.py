@@ -7,8 +7,8 @@ Everything a visitor's week is made of is local, so it is computed in the site's
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import date
+from collections.abc import Callable, Iterable
+from datetime import date, time
 
 import numpy as np
 import pandas as pd
@@ -79,16 +79,25 @@ def calendar_frame(
     )
 
 
-def open_mask(index: pd.DatetimeIndex, zone: str, hours_on: object | None) -> np.ndarray | None:
-    """Whether each slot starts inside the site's opening hours (None when the site has none)."""
+def open_mask(index: pd.DatetimeIndex, zone: str, hours_on: Callable[[date], tuple] | None) -> np.ndarray | None:
+    """Whether each slot starts inside the site's opening hours (None when the site has none).
+
+    `hours_on` is asked once per local date, then every slot of the date is compared at once.
+    """
     if hours_on is None:
         return None
     local = index.tz_convert(zone)
-    result = np.zeros(len(index), dtype=bool)
-    cache: dict[date, tuple] = {}
-    for position, stamp in enumerate(local):
-        day = stamp.date()
-        ranges = cache.setdefault(day, hours_on(day))
-        wall = stamp.time()
-        result[position] = any(start <= wall < end for start, end in ranges)
-    return result
+    codes, days = pd.factorize(local.tz_localize(None).normalize())
+    minute = np.asarray(local.hour * 60 + local.minute)
+    ranges = [hours_on(day.date()) for day in days]
+    width = max((len(r) for r in ranges), default=0)
+    if width == 0:
+        return np.zeros(len(index), dtype=bool)
+    opens = np.zeros((len(days), width))
+    closes = np.zeros((len(days), width))
+    for row, day_ranges in enumerate(ranges):
+        for col, (start, end) in enumerate(day_ranges):
+            opens[row, col] = start.hour * 60 + start.minute
+            closes[row, col] = 1440 if end == time.max else end.hour * 60 + end.minute
+    inside = (minute[:, None] >= opens[codes]) & (minute[:, None] < closes[codes])
+    return inside.any(axis=1)

@@ -120,6 +120,23 @@ def day_ahead_pairs(frame: SiteFrame, start: int, end: int) -> tuple[np.ndarray,
     return origins[keep], targets[keep]
 
 
+def multi_day_pairs(frame: SiteFrame, start: int, end: int, days: int) -> tuple[np.ndarray, np.ndarray]:
+    """(origin, target) with origins at each local midnight and targets on that day and the `days - 1` after it."""
+    dates = frame.calendar["local_date"].to_numpy()
+    first = np.flatnonzero(np.r_[True, dates[1:] != dates[:-1]])
+    day_of = np.searchsorted(first, np.arange(len(dates)), side="right") - 1
+    targets = np.arange(max(start, 1), end)
+    origin_parts, target_parts = [], []
+    for ahead in range(days):
+        source_day = day_of[targets] - ahead
+        keep = source_day >= 0
+        origins = first[source_day[keep]] - 1
+        valid = origins >= 0
+        origin_parts.append(origins[valid])
+        target_parts.append(targets[keep][valid])
+    return np.concatenate(origin_parts), np.concatenate(target_parts)
+
+
 def short_horizon_pairs(frame: SiteFrame, start: int, end: int, steps: int) -> tuple[np.ndarray, np.ndarray]:
     """(origin, target) for each origin in [start - 1, end - 1) and the next `steps` slots that fall before `end`."""
     origins = np.repeat(np.arange(max(start - 1, 0), end - 1), steps)
@@ -136,7 +153,7 @@ def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, me
     cal = frame.calendar
     lag1 = frame.lags[1][targets]
     lag1 = np.where(lag1 <= origins, lag1, -1)
-    weeks = frame.week_lags(targets)
+    weeks = [np.where(w <= origins, w, -1) for w in frame.week_lags(targets)]  # a week ahead and beyond: unknown
     week_values = np.column_stack([_take(values, w) for w in weeks])
     median4 = row_nan_reduce(np.nanmedian, week_values)
     mean4 = row_nan_reduce(np.nanmean, week_values)

@@ -8,6 +8,7 @@ boosters with the same features; their predictions are sorted per row so they ne
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,9 +24,9 @@ PARAMS = {
     "bagging_freq": 1,
     "lambda_l2": 1.0,
     "verbose": -1,
-    "num_threads": 2,
     "seed": 7,
 }
+SMALL_DATA_ROWS = 200_000  # below this, threads cost more than they save (and suffer most on a busy box)
 ROUNDS = 300
 
 
@@ -58,8 +59,11 @@ def fit(
     known = ~np.isnan(target)
     data = lgb.Dataset(features[known], label=target[known], categorical_feature=["weekday"], free_raw_data=False)
     model = QuantileModel(measure, feature_names=list(features.columns))
+    threads = 1 if known.sum() < SMALL_DATA_ROWS else min(2, os.cpu_count() or 1)
     for quantile in quantiles:
         model.boosters[quantile] = lgb.train(
-            {**PARAMS, **(params or {}), "objective": "quantile", "alpha": quantile}, data, num_boost_round=rounds
+            {**PARAMS, "num_threads": threads, **(params or {}), "objective": "quantile", "alpha": quantile},
+            data,
+            num_boost_round=rounds,
         )
     return model

@@ -1,0 +1,351 @@
+"""Retrain the global model from the warehouse, decide what serves, and publish 7-day forecasts.
+
+One run: every site's consolidated history -> pairs with origins at local midnights and targets
+up to eight local days ahead -> a day-ahead backtest over the last four weeks (one refit at the
+start of that window; the model and every baseline on the same pairs) -> the promotion rule ->
+10/50/90 % forecasts for the next 7 days at each site's resolution, with waits where the site
+has a capacity -> the `forecast` table (replaced per site) and a `forecast_model` row.
+
+Promotion: a new model serves only if its WAPE (mean over entries and occupancy) beats the best
+baseline's and the current model's recorded WAPE. Otherwise the current model keeps serving if
+it exists, else the best baseline does (its 10/90 % from its backtest residuals). The reason is
+logged and stored with the version.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, delete, insert, select
+
+from footfall import db
+from footfall.config import Site
+from footfall.forecast import model as forecast_model
+from footfall.forecast.baselines import BASELINES, predict_baseline
+from footfall.forecast.calendar import calendar_frame, holiday_dates, open_mask
+from footfall.forecast.features import SiteFrame, multi_day_pairs, pair_features
+from footfall.forecast.metrics import mae, wape
+from footfall.forecast.waiting import dwell_minutes, predict_waits
+
+log = logging.getLogger(__name__)
+
+MEASURES = ("entries", "occupancy")
+HORIZON_DAYS = 7
+BACKTEST_DAYS = 28
+MIN_HISTORY_DAYS = 2
+MAX_TRAINING_ROWS = 600_000
+QUANTILES = forecast_model.QUANTILES
+
+
+@dataclass
+class SitePlan:
+    """One site's frame (history extended by the forecast horizon) and where its future starts."""
+
+    site: Site
+    frame: SiteFrame
+    first_future: int  # position of the first slot not yet observed
+    minutes: int
+
+
+@dataclass
+class RetrainResult:
+    model_version: int
+    method: str
+    promoted: bool
+    reason: str
+    metrics: dict
+    training_rows: int
+    forecast_rows: int
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def site_plan(site: Site, history: pd.DataFrame, now: datetime) -> SitePlan | None:
+    """Extend the history to now + 7 days (empty future slots) and precompute the site's features."""
+    minutes = site.forecast_resolution_minutes
+    observed = history.dropna(how="all")
+    if observed.empty or (observed.index[-1] - observed.index[0]) < pd.Timedelta(days=MIN_HISTORY_DAYS):
+        return None
+    end = pd.Timestamp(now).floor(f"{minutes}min") + pd.Timedelta(days=HORIZON_DAYS)
+    index = pd.date_range(history.index[0], end, freq=f"{minutes}min", inclusive="left", unit="ns")
+    series = history.reindex(index)
+    local_years = index.tz_convert(site.timezone).year
+    has_hours = bool(site.opening_hours.regular or site.opening_hours.exceptions)
+    calendar = calendar_frame(
+        index,
+        site.timezone,
+        minutes,
+        holiday_dates(site.country, site.region, local_years),
+        [(t.start, t.end) for t in site.terms],
+        open_mask(index, site.timezone, site.opening_hours.hours_on if has_hours else None),
+    )
+    first_future = int(np.searchsorted(index.asi8, observed.index[-1].value, side="right"))
+    return SitePlan(site, SiteFrame.build(site.id, series, calendar, site.timezone, minutes), first_future, minutes)
+
+
+def _pairs(plan: SitePlan, start: int, end: int, days: int) -> tuple[np.ndarray, np.ndarray]:
+    return multi_day_pairs(plan.frame, start, end, days)
+
+
+def _sample(count: int, limit: int, seed: int = 11) -> np.ndarray:
+    """Row indices to train on: all of them, or an even random subset when there are too many."""
+    if count <= limit:
+        return np.arange(count)
+    return np.sort(np.random.default_rng(seed).choice(count, size=limit, replace=False))
+
+
+def _training_set(
+    plans: list[SitePlan], measure: str, until: dict[str, int], days: int
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Features and scaled targets of every pair whose target was observed before each site's `until`."""
+    features, targets = [], []
+    for plan in plans:
+        origins, target_pos = _pairs(plan, 1, until[plan.site.id], days)
+        values = plan.frame.values(measure)[target_pos] / plan.frame.scale[measure]
+        known = ~np.isnan(values)
+        features.append(pair_features(plan.frame, origins[known], target_pos[known], measure))
+        targets.append(values[known])
+    frame = pd.concat(features, ignore_index=True)
+    target = np.concatenate(targets)
+    chosen = _sample(len(target), MAX_TRAINING_ROWS)
+    return frame.iloc[chosen].reset_index(drop=True), target[chosen]
+
+
+def backtest(plans: list[SitePlan], measure: str) -> tuple[dict, dict[str, np.ndarray]]:
+    """Day-ahead scores over the last four weeks of each site: the model (refit at the window start) and baselines.
+
+    Also returns each method's residuals (actual - predicted), for baseline prediction intervals.
+    """
+    cut = {p.site.id: max(1, p.first_future - BACKTEST_DAYS * p.frame.steps_per_day) for p in plans}
+    began = time.perf_counter()
+    train_x, train_y = _training_set(plans, measure, cut, days=1)
+    fitted = forecast_model.fit(train_x, train_y, measure, quantiles=(0.5,))
+    train_s = time.perf_counter() - began
+    actual, predicted = [], {name: [] for name in ("model", *BASELINES)}
+    predict_s = 0.0
+    for plan in plans:
+        origins, targets = _pairs(plan, cut[plan.site.id], plan.first_future, 1)
+        values = plan.frame.values(measure)[targets]
+        known = ~np.isnan(values)
+        origins, targets = origins[known], targets[known]
+        actual.append(values[known])
+        began = time.perf_counter()
+        scaled = fitted.predict(pair_features(plan.frame, origins, targets, measure))[0.5]
+        predict_s += time.perf_counter() - began
+        predicted["model"].append(np.clip(scaled * plan.frame.scale[measure], 0, None))
+        for name in BASELINES:
+            predicted[name].append(predict_baseline(name, plan.frame, origins, targets, measure))
+    truth = np.concatenate(actual)
+    scores, residuals = {}, {}
+    for name, parts in predicted.items():
+        guess = np.concatenate(parts)
+        scores[name] = {"mae": round(mae(truth, guess), 4), "wape": round(wape(truth, guess), 4)}
+        residuals[name] = truth - guess
+    scores["model"].update(train_s=round(train_s, 3), predict_s=round(predict_s, 3))
+    return scores, residuals
+
+
+def _current_model(engine: Engine) -> dict | None:
+    """The serving model version (method "model"), with its metrics and boosters, if any."""
+    table = db.forecast_model
+    with engine.connect() as conn:
+        row = (
+            conn.execute(
+                select(table)
+                .where(table.c.promoted.is_(True), table.c.method == "model")
+                .order_by(table.c.model_version.desc())
+                .limit(1)
+            )
+            .mappings()
+            .first()
+        )
+    return dict(row) if row else None
+
+
+def _score(metrics: dict, method: str) -> float:
+    return float(np.mean([metrics[m][method]["wape"] for m in metrics]))
+
+
+def decide(metrics: dict, current: dict | None) -> tuple[str, bool, str]:
+    """(method that serves, whether the new model is promoted, why)."""
+    best_baseline = min(BASELINES, key=lambda name: _score(metrics, name))
+    new, baseline = _score(metrics, "model"), _score(metrics, best_baseline)
+    current_wape = _score(json.loads(current["metrics"]), "model") if current else None
+    if new < baseline and (current_wape is None or new <= current_wape):
+        versus = f", current model {current_wape:.4f}" if current_wape is not None else ""
+        return "model", True, f"new model WAPE {new:.4f} beats best baseline {best_baseline} {baseline:.4f}{versus}"
+    if new >= baseline:
+        why = f"new model WAPE {new:.4f} does not beat best baseline {best_baseline} {baseline:.4f}"
+    else:
+        why = f"new model WAPE {new:.4f} does not beat the current model's {current_wape:.4f}"
+    if current is not None and current_wape is not None and current_wape < baseline:
+        return "current_model", False, why + f"; current model (version {current['model_version']}) keeps serving"
+    return best_baseline, False, why + f"; {best_baseline} serves"
+
+
+def _artifact(models: dict[str, forecast_model.QuantileModel]) -> bytes:
+    doc = {
+        measure: {"features": m.feature_names, "boosters": {str(q): b.model_to_string() for q, b in m.boosters.items()}}
+        for measure, m in models.items()
+    }
+    return gzip.compress(json.dumps(doc).encode("utf-8"))
+
+
+def load_artifact(blob: bytes) -> dict[str, forecast_model.QuantileModel]:
+    """Boosters of a stored model version, ready to predict."""
+    import lightgbm as lgb
+
+    doc = json.loads(gzip.decompress(blob))
+    return {
+        measure: forecast_model.QuantileModel(
+            measure,
+            {float(q): lgb.Booster(model_str=text) for q, text in part["boosters"].items()},
+            part["features"],
+        )
+        for measure, part in doc.items()
+    }
+
+
+def forecast_rows(
+    plan: SitePlan,
+    method: str,
+    models: dict[str, forecast_model.QuantileModel] | None,
+    residuals: dict[str, dict[str, np.ndarray]],
+    now: datetime,
+    model_version: int,
+) -> list[dict]:
+    """The site's next 7 days of slots with 10/50/90 % entries and occupancy, and the wait where it has a capacity."""
+    frame = plan.frame
+    index = frame.series.index
+    start = int(np.searchsorted(index.asi8, pd.Timestamp(now).floor(f"{plan.minutes}min").value))
+    start = min(start, plan.first_future)
+    origins, targets = _pairs(plan, start, len(index), HORIZON_DAYS + 1)
+    # The freshest origin for each target: the last local midnight that is already observed.
+    fresh = origins < plan.first_future
+    order = np.lexsort((-origins[fresh], targets[fresh]))
+    origins, targets = origins[fresh][order], targets[fresh][order]
+    first = np.r_[True, targets[1:] != targets[:-1]]
+    origins, targets = origins[first], targets[first]
+    columns: dict[str, np.ndarray] = {}
+    for measure in MEASURES:
+        scale = frame.scale[measure]
+        if models is not None:
+            quantiles = models[measure].predict(pair_features(frame, origins, targets, measure))
+            bands = [np.clip(quantiles[q] * scale, 0, None) for q in QUANTILES]
+        else:
+            point = predict_baseline(method, frame, origins, targets, measure)
+            errors = residuals[measure][method]
+            low, high = (np.nanquantile(errors, q) if len(errors) else 0.0 for q in (0.1, 0.9))
+            bands = [np.clip(point + low, 0, None), np.clip(point, 0, None), np.clip(point + high, 0, None)]
+        for q, band in zip(QUANTILES, bands, strict=True):
+            columns[f"{measure}_p{round(q * 100)}"] = band
+    waits = np.full(len(targets), np.nan)
+    if plan.site.capacity:
+        history = frame.series.iloc[: plan.first_future].tail(BACKTEST_DAYS * frame.steps_per_day)
+        occupancy, entries = history["occupancy"].to_numpy(float), history["entries"].to_numpy(float)
+        dwell = dwell_minutes(np.nan_to_num(occupancy), np.nan_to_num(entries), plan.minutes)
+        observed = occupancy[~np.isnan(occupancy)]
+        waits = predict_waits(
+            columns["entries_p50"],
+            plan.site.capacity,
+            max(dwell, 1.0),
+            plan.minutes,
+            occupancy_now=float(observed[-1]) if len(observed) else 0.0,
+        )
+    rows = []
+    for i, position in enumerate(targets):
+        row = {
+            "site_id": plan.site.id,
+            "slot_start": index[position].to_pydatetime(),
+            "slot_minutes": plan.minutes,
+            "issued_at": now,
+            "model_version": model_version,
+            "method": "model" if models is not None else method,
+            "wait_minutes": None if np.isnan(waits[i]) else round(float(waits[i]), 2),
+        }
+        row.update({name: round(float(values[i]), 3) for name, values in columns.items()})
+        rows.append(row)
+    return rows
+
+
+def last_trained_at(engine: Engine) -> datetime | None:
+    with engine.connect() as conn:
+        return conn.execute(
+            select(db.forecast_model.c.trained_at).order_by(db.forecast_model.c.trained_at.desc())
+        ).scalar()
+
+
+def retrain(
+    engine: Engine, histories: dict[str, tuple[Site, pd.DataFrame]], now: datetime, run_id: str
+) -> RetrainResult:
+    """Backtest, train, decide, publish. `histories` maps site id to (site, training_series)."""
+    timings: dict[str, float] = {}
+    began = time.perf_counter()
+    plans = [p for site, history in histories.values() if (p := site_plan(site, history, now)) is not None]
+    if not plans:
+        raise ValueError(f"no site has {MIN_HISTORY_DAYS} days of history to train on")
+    timings["features_s"] = time.perf_counter() - began
+    metrics, residuals = {}, {}
+    began = time.perf_counter()
+    for measure in MEASURES:
+        metrics[measure], residuals[measure] = backtest(plans, measure)
+    timings["backtest_s"] = time.perf_counter() - began
+    began = time.perf_counter()
+    until = {p.site.id: p.first_future for p in plans}
+    models, rows_used = {}, 0
+    for measure in MEASURES:
+        features, target = _training_set(plans, measure, until, days=HORIZON_DAYS + 1)
+        models[measure] = forecast_model.fit(features, target, measure)
+        rows_used += len(target)
+    timings["train_s"] = time.perf_counter() - began
+    current = _current_model(engine)
+    method, promoted, reason = decide(metrics, current)
+    log.info("forecast retrain: %s", reason)
+    serving = models if promoted else (load_artifact(current["artifact"]) if method == "current_model" else None)
+    with engine.begin() as conn:
+        version = conn.execute(
+            insert(db.forecast_model).values(
+                trained_at=now,
+                method="model" if promoted else method,
+                promoted=promoted,
+                reason=reason,
+                metrics=json.dumps(metrics),
+                training_rows=rows_used,
+                sites=len(plans),
+                artifact=_artifact(models),
+                run_id=run_id,
+            )
+        ).inserted_primary_key[0]
+    serving_version = version if promoted or current is None or method != "current_model" else current["model_version"]
+    began = time.perf_counter()
+    written = 0
+    for plan in plans:
+        rows = forecast_rows(plan, "model" if serving else method, serving, residuals, now, serving_version)
+        with engine.begin() as conn:
+            conn.execute(delete(db.forecast).where(db.forecast.c.site_id == plan.site.id))
+            if rows:
+                conn.execute(insert(db.forecast), rows)
+        written += len(rows)
+    timings["publish_s"] = time.perf_counter() - began
+    return RetrainResult(version, method, promoted, reason, metrics, rows_used, written, timings)
+
+
+def retrain_sites(engine: Engine, sites: list[Site], run_id: str, now: datetime | None = None) -> RetrainResult:
+    """Read every site's history from the warehouse, then `retrain`."""
+    from footfall.forecast.training import training_series
+
+    now = now or datetime.now(UTC)
+    histories = {site.id: (site, training_series(engine, site)) for site in sites}
+    return retrain(engine, histories, now, run_id)
+
+
+def due(engine: Engine, now: datetime, min_interval: timedelta = timedelta(hours=1)) -> bool:
+    """Whether a retrain triggered by new counts may run: at most one per `min_interval`."""
+    last = last_trained_at(engine)
+    return last is None or now - last >= min_interval
