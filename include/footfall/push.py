@@ -207,6 +207,7 @@ def merge_counts(conn: Connection, site_id: str, rows: pd.DataFrame) -> int:
 def _fail(engine: Engine, site: Site, window: Window, run_id: str, started: datetime, exc: SiteDataError) -> None:
     mark_payload_error(engine, exc.payload_ids, f"{exc.stage}: {exc.reason}")
     with engine.begin() as conn:
+        ensure_site(conn, site)
         record_sync_run(
             conn, site.id, window, run_id=run_id, started_at=started, rows_read=0, rows_loaded=0,
             outcome="failed", stage=exc.stage, error=str(exc),
@@ -235,6 +236,7 @@ def process_pushed_window(
         raise
     t2 = time.perf_counter()
     with engine.begin() as conn:
+        ensure_site(conn, site)  # a run may come before the site's first push
         written = merge_counts(conn, site.id, rows)
         record_sync_run(
             conn, site.id, window, run_id=run_id, started_at=started, rows_read=len(rows), rows_loaded=written,

@@ -63,6 +63,14 @@ def _path(base: Path, value: str | None) -> Path | None:
     return path if path.is_absolute() else base / path
 
 
+def _expand(value: str, where: str) -> str:
+    """${NAME} from the environment, so a password need not be written in the file."""
+    expanded = os.path.expandvars(value)
+    if "${" in expanded:
+        raise ConfigError(f"{where}: database_url names an environment variable that is not set")
+    return expanded
+
+
 def _token(doc: dict[str, Any], base: Path, where: str) -> str:
     if doc.get("token_file"):
         path = _path(base, doc["token_file"])
@@ -90,7 +98,7 @@ def load_config(path: Path) -> Config:
     missing = [key for key in ("server_url", "site_id", "database_url") if not doc.get(key)]
     if missing:
         raise ConfigError(f"{where}: missing {', '.join(missing)}")
-    if not str(doc["server_url"]).startswith("https://") and not doc.get("allow_plain_http"):
+    if not str(doc["server_url"]).startswith("https://"):
         raise ConfigError(f"{where}: server_url must be https:// (counts and the token travel over it)")
     queries = []
     for i, q in enumerate(doc.get("queries", [])):
@@ -106,7 +114,7 @@ def load_config(path: Path) -> Config:
         ZoneInfo(zone)
     except (ZoneInfoNotFoundError, ValueError):
         raise ConfigError(f"{where}: timezone {zone!r} is not an IANA zone such as Europe/Paris") from None
-    known = {f for f in Config.__dataclass_fields__} | {"token_file", "allow_plain_http"}
+    known = {f for f in Config.__dataclass_fields__} | {"token_file"}
     unknown = sorted(set(doc) - known)
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {', '.join(unknown)}")
@@ -124,7 +132,7 @@ def load_config(path: Path) -> Config:
         server_url=str(doc["server_url"]).rstrip("/"),
         site_id=str(doc["site_id"]),
         token=_token(doc, base, where),
-        database_url=str(doc["database_url"]),
+        database_url=_expand(str(doc["database_url"]), where),
         queries=tuple(queries),
         timezone=zone,
         state_dir=_path(base, doc.get("state_dir", "state")),

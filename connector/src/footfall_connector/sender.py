@@ -35,7 +35,11 @@ def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | No
 
 
 def make_session(config: Config) -> requests.Session:
-    """TLS verified against the system store or `ca_bundle`; HTTPS_PROXY honoured unless `proxy` is set."""
+    """TLS verified against the system store or `ca_bundle`; HTTPS_PROXY honoured unless `proxy` is set.
+
+    Every call also passes `verify=` itself: requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in
+    the environment override a session's `verify`, which would silently drop our `ca_bundle`.
+    """
     session = requests.Session()
     session.verify = config.ca_bundle or True
     if config.proxy:
@@ -61,6 +65,7 @@ def send_batch(session: requests.Session, config: Config, body: bytes) -> Outcom
             data=gzip.compress(body, mtime=0),
             headers={"Content-Type": "application/json", "Content-Encoding": "gzip"},
             timeout=(min(10.0, config.timeout_seconds), config.timeout_seconds),
+            verify=session.verify,
         )
     except requests.RequestException as exc:
         return Outcome(RETRY, f"{type(exc).__name__}: {exc}")
@@ -76,12 +81,16 @@ def check_server(session: requests.Session, config: Config) -> list[tuple[bool, 
     """(ok, line) for: the server answers over verified HTTPS; the token may write this site."""
     out = []
     try:
-        response = session.get(f"{config.server_url}/healthz", timeout=config.timeout_seconds)
+        response = session.get(f"{config.server_url}/healthz", timeout=config.timeout_seconds, verify=session.verify)
         out.append((response.ok, f"server {config.server_url}: HTTP {response.status_code} over verified TLS"))
     except requests.RequestException as exc:
         return [(False, f"server {config.server_url}: unreachable ({type(exc).__name__}: {exc})")]
     try:
-        response = session.get(f"{config.server_url}/v1/sites/{config.site_id}/token", timeout=config.timeout_seconds)
+        response = session.get(
+            f"{config.server_url}/v1/sites/{config.site_id}/token",
+            timeout=config.timeout_seconds,
+            verify=session.verify,
+        )
     except requests.RequestException as exc:
         return [*out, (False, f"token: no answer ({type(exc).__name__})")]
     if response.ok:
