@@ -349,3 +349,25 @@ def due(engine: Engine, now: datetime, min_interval: timedelta = timedelta(hours
     """Whether a retrain triggered by new counts may run: at most one per `min_interval`."""
     last = last_trained_at(engine)
     return last is None or now - last >= min_interval
+
+
+def run_retrain(run_id: str, asset_triggered: bool = False, now: datetime | None = None) -> dict[str, object]:
+    """The DAG task: every registry site, the warehouse of FOOTFALL_DB_URL; a summary for the task log and XCom."""
+    from footfall.config import load_registry
+
+    engine = db.get_engine()
+    now = now or datetime.now(UTC)
+    if asset_triggered and not due(engine, now):
+        log.info("forecast retrain skipped: the last one was less than an hour ago")
+        return {"skipped": "retrained less than an hour ago"}
+    sites, _ = load_registry()
+    result = retrain_sites(engine, list(sites.values()), run_id, now)
+    return {
+        "model_version": result.model_version,
+        "method": result.method,
+        "promoted": result.promoted,
+        "reason": result.reason,
+        "training_rows": result.training_rows,
+        "forecast_rows": result.forecast_rows,
+        **{k: round(v, 2) for k, v in result.timings.items()},
+    }
