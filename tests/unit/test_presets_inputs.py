@@ -1,0 +1,192 @@
+"""Presets on bad input (every format) and on every time variant, over both Europe/Paris DST days."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from footfall.errors import ParseError
+from footfall.normalize import parse_bodies
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "presets"
+BOMB = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<CountingStatisticsResult><matchList><matchElement><enterCount>&lol3;</enterCount></matchElement></matchList>
+</CountingStatisticsResult>"""
+HTML = b"<!DOCTYPE html><html><body><h1>Login</h1></body></html>"
+
+
+def first_sample(name: str) -> bytes:
+    return sorted(p for p in (FIXTURES / name).iterdir() if p.suffix in (".json", ".xml", ".csv"))[0].read_bytes()
+
+
+def parse(name: str, body: bytes, **kw):
+    return parse_bodies(name, [body], site_id="bad-site", timezone="Europe/Paris", **kw)
+
+
+BAD = [
+    ("xovis_count_push", b'{"content": {"element": [', "not JSON"),
+    ("xovis_count_push", HTML, "not JSON (looks like an HTML page)"),
+    ("xovis_count_push", b"", "empty body"),
+    ("xovis_count_push", b'{"content": {"elements": []}}', "wrong shape: no 'element'"),
+    ("sensource_vea", b'{"results": [{"recordDate_hour_1": "2026-11-20T09:00:00Z", "zoneId": "z", "sumins": 1}]}',
+     "record 0: missing 'sumouts'"),
+    ("sensource_vea", b'{"results": [{"recordDate_hour_1": "2026-11-20T09:00:00Z", "zoneId": "z", "sumins": "x",'
+     b' "sumouts": 1}]}', "sumins: count 'x' is not a number"),
+    ("hikvision_isapi", b"<CountingStatisticsResult><matchList>", "not XML"),
+    ("hikvision_isapi", HTML, "not XML (looks like an HTML page)"),
+    ("hikvision_isapi", BOMB, "XML refused (entity expansion"),
+    ("hikvision_isapi", b"<Other><x/></Other>", "wrong shape: no 'matchList'"),
+    ("hikvision_isapi", b"<R><matchList><matchElement><enterCount>1</enterCount><exitCount>1</exitCount>"
+     b"</matchElement></matchList></R>", "record 0: missing 'timeSpan.startTime' or 'startTime'"),
+    ("xovis_csv_export", b"from-time,to-time,Forward counter,Backward counter\n20/11/2026 - 10:00,x,1\n",
+     "CSV line 2: 3 cells"),
+    ("xovis_csv_export", b"from-time,to-time,Fwd,Bwd\n20/11/2026 - 10:00,20/11/2026 - 10:15,1,2\n",
+     "missing 'Forward counter'"),
+    ("xovis_csv_export", HTML, "not CSV (looks like an HTML page)"),
+    ("eurecam_xml", b'<eurecam><data_group time="2026-11-20 10:00:00"><data_chan chan_id="1" type="Q">2</data_chan>'
+     b"</data_group></eurecam>", "label 'Q' is not one of 'E', 'X'"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("preset", "body", "reason"), BAD, ids=[f"{p}-{i}" for i, (p, _, _) in enumerate(BAD)])
+def test_bad_input_names_site_source_and_reason(preset, body, reason):
+    with pytest.raises(ParseError) as info:
+        parse(preset, body)
+    err = info.value
+    assert err.site_id == "bad-site" and err.source.endswith(f":{preset}")
+    assert reason in err.reason, err.reason
+    assert err.payload_ids == [1]
+
+
+@pytest.mark.parametrize("preset", ["axis_tvpc_export_json", "hikvision_isapi", "xovis_csv_export"])
+def test_body_over_the_size_limit_is_refused(preset, monkeypatch):
+    from footfall.config import load_presets
+
+    body = first_sample(preset)
+    limited = load_presets()[preset].model_copy(update={"max_body_bytes": len(body) - 1})
+    monkeypatch.setitem(load_presets(), preset, limited)
+    with pytest.raises(ParseError, match="over the"):
+        parse(preset, body)
+
+
+def test_non_integer_counts_reach_validation_as_floats():
+    body = json.dumps({"serial": "A", "data": [{"timestamp": "20261120100000", "in": 1.5, "out": 2}]}).encode()
+    rows = parse("axis_tvpc_export_json", body)
+    assert rows["entries"].tolist() == [1.5]  # the GX suite rejects it with the rest of the batch
+
+
+# --- time variants across the DST days ---------------------------------------------------------------
+
+
+def hik(start: str) -> bytes:
+    return (
+        "<CountingStatisticsResult><matchList><matchElement><timeSpan>"
+        f"<startTime>{start}</startTime></timeSpan><enterCount>1</enterCount><exitCount>0</exitCount>"
+        "</matchElement></matchList></CountingStatisticsResult>"
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("sent", "defect", "utc"),
+    [
+        ("2026-03-29T03:00:00+02:00", False, "2026-03-29T01:00Z"),
+        ("2026-10-25T02:00:00+01:00", False, "2026-10-25T01:00Z"),
+        ("2026-10-25T02:00:00+02:00", False, "2026-10-25T00:00Z"),
+        # the defect: the clock is UTC, the local offset merely appended
+        ("2026-03-29T01:00:00+02:00", True, "2026-03-29T01:00Z"),
+        ("2026-10-25T01:00:00+01:00", True, "2026-10-25T01:00Z"),
+    ],
+)
+def test_hikvision_offsets_and_the_utc_clock_defect(sent, defect, utc):
+    rows = parse("hikvision_isapi", hik(sent), options={"utc_clock_with_local_offset": defect})
+    assert rows["interval_start"].tolist() == [pd.Timestamp(utc)]
+    assert not rows["ambiguous_time"].any()
+
+
+def brick(date: str, start: str, props: str, unix: str = "") -> bytes:
+    u = f' UnixStartTime="{unix}"' if unix else ""
+    return (
+        f'<Metrics DeviceId="D"><Properties>{props}</Properties><ReportData Interval="15"><Report Date="{date}">'
+        f'<Object Id="0"><Count StartTime="{start}"{u} Enters="1" Exits="0"/></Object></Report></ReportData></Metrics>'
+    ).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "utc", "ambiguous"),
+    [
+        (brick("2026-10-25", "02:15:00", "<TimeZone>1</TimeZone><DST>1</DST>"), "2026-10-25T00:15Z", False),
+        (brick("2026-10-25", "02:15:00", "<TimeZone>1</TimeZone><DST>0</DST>"), "2026-10-25T01:15Z", False),
+        (brick("2026-10-25", "02:15:00", "", unix="1792887300"), "2026-10-25T00:15Z", False),
+        (brick("2026-10-25", "02:15:00", ""), "2026-10-25T00:15Z", True),  # old schema: local, flagged
+        (brick("2026-03-29", "03:15:00", "<TimeZone>1</TimeZone><DST>1</DST>"), "2026-03-29T01:15Z", False),
+        (brick("2026-03-29", "03:15:00", ""), "2026-03-29T01:15Z", False),
+    ],
+)
+def test_brickstream_time_variants(body, utc, ambiguous):
+    rows = parse("brickstream_xml", body)
+    assert rows["interval_start"].tolist() == [pd.Timestamp(utc)]
+    assert rows["ambiguous_time"].tolist() == [ambiguous]
+
+
+def test_brickstream_spring_gap_time_is_refused():
+    with pytest.raises(ParseError, match="spring DST gap"):
+        parse("brickstream_xml", brick("2026-03-29", "02:15:00", ""))
+
+
+def test_epoch_ms_over_both_dst_days():
+    readings = [(1774745700000, 1), (1774746000000, 4), (1792886400000, 10), (1792890000000, 15)]
+    count = {"category": "COUNT"}
+    frames = [
+        {"time": t, "events": [{**count, "attributes": {"counter_id": 1, "counter_value": v}}]} for t, v in readings
+    ]
+    body = json.dumps({"live_data": {"sensor_info": {"serial_number": "S"}, "frames": frames}}).encode()
+    rows = parse("xovis_live_push", body)
+    # 00:55Z -> 01:00Z on the spring day (+3); the long gap's +6 lands at the earlier reading; then
+    # 00:00Z -> 01:00Z on the autumn day (02:00 CEST, the first pass of the repeated hour): +5
+    assert rows[["interval_start", "entries"]].values.tolist() == [
+        [pd.Timestamp("2026-03-29T00:55Z"), 3],
+        [pd.Timestamp("2026-03-29T01:00Z"), 6],
+        [pd.Timestamp("2026-10-25T00:00Z"), 5],
+    ]
+
+
+# --- the CLI --------------------------------------------------------------------------------------------
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "footfall.cli", *args], capture_output=True, text=True, check=False)
+
+
+def test_cli_parse_prints_the_counts_csv():
+    path = FIXTURES / "irisys_countlogs" / "1.json"
+    done = run_cli("parse", "--preset", "irisys_countlogs", "--site-id", "pool", "--tz", "Europe/Paris", str(path))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "site_id,counter_id,interval_start,interval_minutes,entries,exits,occupancy"
+    assert lines[1:] == ["pool,irs0042-1,2026-10-25T00:55:00Z,5,3,0,", "pool,irs0042-1,2026-10-25T01:55:00Z,5,1,2,"]
+
+
+def test_cli_parse_bad_input_exits_2_with_one_line(tmp_path):
+    bad = tmp_path / "page.xml"
+    bad.write_bytes(BOMB)
+    done = run_cli("parse", "--preset", "hikvision_isapi", str(bad))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1 and "entity expansion" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_cli_presets_list_names_every_preset():
+    from footfall.config import load_presets
+
+    done = run_cli("presets", "list")
+    assert done.returncode == 0
+    listed = {line.split("\t")[0]: line.split("\t")[1] for line in done.stdout.splitlines()}
+    assert listed == {name: p.kind.value for name, p in load_presets().items()}
