@@ -30,21 +30,22 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from fastapi import FastAPI, Request
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "include"))
 PG_ADMIN = os.environ.get("FOOTFALL_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def floor_app():  # the floor: same route, no work
-    from fastapi import FastAPI, Request
+async def floor_accept(site_id: str, request: Request) -> dict[str, str]:
+    """The floor: the same route, reading the body and answering 200, nothing else."""
+    await request.body()
+    return {"status": "accepted"}
 
+
+def floor_app() -> FastAPI:
     app = FastAPI()
-
-    @app.post("/v1/sites/{site_id}/batches")
-    async def accept(site_id: str, request: Request) -> dict[str, str]:
-        await request.body()
-        return {"status": "accepted"}
-
+    app.post("/v1/sites/{site_id}/batches")(floor_accept)
     return app
 
 

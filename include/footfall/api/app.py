@@ -24,8 +24,8 @@ from footfall import db
 from footfall.api import tokens
 from footfall.api.batches import check_batch
 from footfall.api.bodies import Rejected, check_xml, decode_body, looks_like_xml, parse_json, read_limited
+from footfall.api.landing import PushedBody, land_push
 from footfall.config import SLUG, ConfigError, Site, SourceKind, load_presets, load_site, site_path
-from footfall.push import PushedBody, land_push
 
 log = logging.getLogger(__name__)
 

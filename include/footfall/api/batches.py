@@ -6,16 +6,18 @@ the connector learn at once that a row is wrong, while it still has the context 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from footfall.api.bodies import Rejected
+from footfall.api.landing import PushedBody
 from footfall.config import Site
-from footfall.normalize import interval_minutes
-from footfall.push import PushedBody
+from footfall.extract import render
 
+_DURATION = re.compile(r"^\s*(\d+)\s*(m|min|h)?\s*$", re.IGNORECASE)
 BATCH_ID = r"^[A-Za-z0-9._:-]{1,64}$"
 MAX_ROWS = 50_000
 
@@ -57,6 +59,14 @@ def _describe(err: ValidationError) -> str:
     return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
 
 
+def site_interval_minutes(site: Site) -> int | None:
+    """The site's interval in minutes ('15m', '1h'), or None when it is not a whole number of minutes."""
+    m = _DURATION.match(render(site.preset.interval, site.options()))
+    if not m:
+        return None
+    return int(m.group(1)) * (60 if (m.group(2) or "").lower() == "h" else 1)
+
+
 def check_batch(doc: Any, site: Site, body: bytes, content_type: str | None) -> PushedBody:
     """A landable PushedBody, or Rejected naming the site, the source and what is wrong."""
     source = f"push:{site.source.preset}"
@@ -67,17 +77,17 @@ def check_batch(doc: Any, site: Site, body: bytes, content_type: str | None) -> 
     if batch.site_id != site.id:
         raise Rejected(422, f"site {site.id}, source {source}: batch says site_id {batch.site_id!r}")
     known = {c.ref for c in site.counters}
-    expected = interval_minutes(site.preset, site.options())
+    expected = site_interval_minutes(site)
     for i, row in enumerate(batch.rows):
         if row.counter_ref not in known:
             raise Rejected(
                 422, f"site {site.id}, source {source}: rows.{i}: counter_ref {row.counter_ref!r} is unknown"
             )
-        if row.interval_minutes != expected:
+        if expected is not None and row.interval_minutes != expected:
             raise Rejected(
                 422,
                 f"site {site.id}, source {source}: rows.{i}: interval_minutes {row.interval_minutes}, "
-                f"but the site is configured for {expected:g}",
+                f"but the site is configured for {expected}",
             )
     first = min((r.interval_start for r in batch.rows), default=None)
     last_end = max((r.interval_start + timedelta(minutes=r.interval_minutes) for r in batch.rows), default=None)

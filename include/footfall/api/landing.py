@@ -1,0 +1,119 @@
+"""Landing a pushed body: raw_payload and the batch acknowledgement, in one transaction, before the 2xx.
+
+Kept free of pandas and Great Expectations so the API process stays small and starts fast; the
+DAG side (footfall.push) does the parsing later.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, select
+
+from footfall import db
+from footfall.config import Site
+from footfall.extract import ensure_site
+
+
+@dataclass(frozen=True)
+class PushedBody:
+    """One accepted request body, as it is landed."""
+
+    preset: str
+    body: bytes
+    content_type: str | None
+    request: str
+    batch_id: str | None = None
+    rows: int = 0
+    first_interval: datetime | None = None
+    last_interval_end: datetime | None = None
+
+
+def push_source(preset: str) -> str:
+    return f"push:{preset}"
+
+
+def _existing_ack(conn: Connection, site_id: str, batch_id: str) -> dict[str, Any] | None:
+    found = conn.execute(
+        select(db.ingest_batch.c.ack).where(
+            db.ingest_batch.c.site_id == site_id, db.ingest_batch.c.batch_id == batch_id
+        )
+    ).scalar_one_or_none()
+    return None if found is None else json.loads(found)
+
+
+def land_push(engine: Engine, site: Site, pushed: PushedBody) -> tuple[dict[str, Any], bool]:
+    """Land a pushed body (and its batch id) in one transaction; returns (ack, first time).
+
+    The ack is stored with the batch, so a resend of the same batch id gets the very same
+    acknowledgement and lands nothing new. A vendor push without an id is de-duplicated by the
+    sha256 of its body, like any landed payload.
+    """
+    now = datetime.now(UTC)
+    digest = hashlib.sha256(pushed.body).hexdigest()
+    with engine.begin() as conn:
+        if pushed.batch_id is not None:
+            ack = _existing_ack(conn, site.id, pushed.batch_id)
+            if ack is not None:
+                return ack, False
+        ensure_site(conn, site)
+        window = (
+            (pushed.first_interval, pushed.last_interval_end)
+            if pushed.first_interval and pushed.last_interval_end
+            else (None, None)
+        )
+        conn.execute(
+            db.insert_ignore(
+                db.raw_payload,
+                conn.dialect.name,
+                site_id=site.id,
+                source=push_source(pushed.preset),
+                request=pushed.request,
+                counter_ref=None,
+                window_start=window[0],
+                window_end=window[1],
+                received_at=now,
+                http_status=None,
+                content_type=pushed.content_type,
+                body=gzip.compress(pushed.body, compresslevel=6, mtime=0),
+                body_bytes=len(pushed.body),
+                sha256=digest,
+                error=None,
+            )
+        )
+        payload_id = conn.execute(
+            select(db.raw_payload.c.payload_id).where(
+                db.raw_payload.c.site_id == site.id, db.raw_payload.c.sha256 == digest
+            )
+        ).scalar_one()
+        ack = {
+            "status": "accepted",
+            "site_id": site.id,
+            "batch_id": pushed.batch_id,
+            "payload_id": int(payload_id),
+            "rows": pushed.rows,
+            "bytes": len(pushed.body),
+            "sha256": digest,
+            "received_at": now.isoformat(),
+        }
+        if pushed.batch_id is not None:
+            inserted = conn.execute(
+                db.insert_ignore(
+                    db.ingest_batch,
+                    conn.dialect.name,
+                    site_id=site.id,
+                    batch_id=pushed.batch_id,
+                    payload_id=payload_id,
+                    rows=pushed.rows,
+                    received_at=now,
+                    ack=json.dumps(ack),
+                )
+            ).rowcount
+            if inserted == 0:  # the same batch raced in on another connection
+                return _existing_ack(conn, site.id, pushed.batch_id) or ack, False
+    return ack, True
