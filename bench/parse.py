@@ -85,12 +85,12 @@ def main() -> None:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         ratio = t_floor / t_parse
-        print(f"{name:24s} rows={n} parse={n / t_parse:,.0f} rows/s floor={n / t_floor:,.0f} rows/s "  # noqa: T201
+        print(f"{name:24s} rows={n} parse={n / t_parse:,.0f} rows/s floor={n / t_floor:,.0f} rows/s "
               f"ratio={ratio:.2f} peak_mb={peak / 2**20:.1f} body_mb={len(body) / 2**20:.1f}")  # fmt: skip
         result[f"{name}_ratio"] = round(ratio, 2)
         result[f"{name}_peak_mb"] = round(peak / 2**20, 1)
     result["min_ratio"] = min(v for k, v in result.items() if k.endswith("_ratio"))
-    print("RESULT rows=%d " % n + " ".join(f"{k}={v}" for k, v in result.items()))  # noqa: T201
+    print("RESULT rows=%d " % n + " ".join(f"{k}={v}" for k, v in result.items()))
 
 
 if __name__ == "__main__":
