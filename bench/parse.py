@@ -90,7 +90,7 @@ def main() -> None:
         result[f"{name}_ratio"] = round(ratio, 2)
         result[f"{name}_peak_mb"] = round(peak / 2**20, 1)
     result["min_ratio"] = min(v for k, v in result.items() if k.endswith("_ratio"))
-    print("RESULT rows=%d " % n + " ".join(f"{k}={v}" for k, v in result.items()))
+    print(f"RESULT rows={n} " + " ".join(f"{k}={v}" for k, v in result.items()))
 
 
 if __name__ == "__main__":
