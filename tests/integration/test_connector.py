@@ -400,3 +400,99 @@ def test_sigkill_while_waiting_for_the_ack_loses_nothing_and_doubles_nothing(
     assert batch_rows_received(warehouse_engine) == len(sqlite_site_db.rows) == 48  # ...and counted once
     count, totals = warehouse_counts(warehouse_engine)
     assert count == 48 and totals == sqlite_site_db.totals()
+
+
+class ConnectProxy:
+    """A minimal HTTPS proxy (HTTP CONNECT tunnels) on loopback that counts the tunnels it opens."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.tunnels: list[str] = []
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        self._threads = threading
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            self._threads.Thread(target=self._tunnel, args=(client,), daemon=True).start()
+
+    def _tunnel(self, client: Any) -> None:
+        import socket
+
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < 8192:
+            chunk = client.recv(1024)
+            if not chunk:
+                return client.close()
+            head += chunk
+        method, target, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
+        if method != "CONNECT":
+            client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\n\r\n")
+            return client.close()
+        host, port = target.rsplit(":", 1)
+        upstream = socket.create_connection((host, int(port)), timeout=10)
+        self.tunnels.append(target)
+        client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        def pipe(src: Any, dst: Any) -> None:
+            try:
+                while data := src.recv(65536):
+                    dst.sendall(data)
+            except OSError:
+                pass
+            finally:
+                dst.close()
+
+        self._threads.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+        pipe(client, upstream)
+
+    def close(self) -> None:
+        self.server.close()
+
+
+def test_https_proxy_from_the_environment_is_used_and_tls_still_verified(
+    sqlite_site_db, service, warehouse_engine, config_folder, monkeypatch
+):
+    server, _ = service
+    token = create_token(warehouse_engine, SITE)[1]
+    config = write_config(config_folder, sqlite_site_db.url, server.url, sqlite_site_db, token)
+    sqlite_site_db.add(local_rows(NOV_20_8AM, 1))
+    proxy = ConnectProxy()
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    try:
+        result = connector(config, "once")
+    finally:
+        proxy.close()
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert proxy.tunnels and set(proxy.tunnels) == {f"127.0.0.1:{server.port}"}
+    assert batch_rows_received(warehouse_engine) == 8
+
+
+def test_a_batch_the_server_refuses_is_set_aside_and_the_next_ones_go_through(
+    sqlite_site_db, service, warehouse_engine, config_folder
+):
+    server, _ = service
+    token = create_token(warehouse_engine, SITE)[1]
+    config = write_config(config_folder, sqlite_site_db.url, server.url, sqlite_site_db, token)
+    sqlite_site_db.add([("GATE-Z", NOV_20_8AM, 1, 1)])  # not a counter of this site
+    refused = connector(config, "once")
+    sqlite_site_db.add(local_rows(NOV_20_8AM, 1))
+
+    result = connector(config, "once")
+
+    assert refused.returncode == 1 and "1 refused by the server" in refused.stdout  # a scheduled task shows it
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert batch_rows_received(warehouse_engine) == 8
+    with sqlite3.connect(config_folder / "state" / "outbox.sqlite3") as conn:
+        state, error = conn.execute("SELECT state, last_error FROM outbox").fetchone()
+    assert state == "rejected" and "HTTP 422" in error and "GATE-Z" in error

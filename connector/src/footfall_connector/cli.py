@@ -81,20 +81,22 @@ def cmd_check(config: Config) -> int:
 
 
 def cmd_once(config: Config, attempts: int) -> int:
-    """One cycle, retrying the send a few times; exit 1 when batches are left in the outbox."""
+    """One cycle, retrying the send a few times; exit 1 when batches wait or the server refused one."""
     engine, session, outbox = source_engine(config.database_url), make_session(config), Outbox(config.outbox_path)
     try:
         result = cycle(config, engine, session, outbox)
+        rejected = result.rejected
         for attempt in range(1, attempts):
             if result.send_ok:
                 break
             time.sleep(backoff_delay(attempt, config.retry_base_seconds, config.retry_max_seconds))
             result = cycle(config, engine, session, outbox)
+            rejected += result.rejected
         _out(
             f"read {result.rows_read} row(s); sent {result.batches_sent} batch(es), {result.rows_sent} row(s); "
-            f"{result.pending} batch(es) waiting"
+            f"{result.pending} batch(es) waiting; {rejected} refused by the server (see the log)"
         )
-        return EXIT_OK if result.send_ok and result.read_ok else EXIT_FAILED
+        return EXIT_OK if result.send_ok and result.read_ok and not rejected else EXIT_FAILED
     finally:
         outbox.close()
 

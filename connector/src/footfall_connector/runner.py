@@ -30,6 +30,7 @@ class CycleResult:
     batches_sent: int = 0
     rows_sent: int = 0
     pending: int = 0
+    rejected: int = 0
     read_ok: bool = True
     send_ok: bool = True
 
@@ -67,9 +68,12 @@ def poll(config: Config, engine: Engine, outbox: Outbox) -> tuple[int, bool]:
     return total, ok
 
 
-def flush(config: Config, session: requests.Session, outbox: Outbox) -> tuple[int, int, bool]:
-    """Send pending batches in order; stop at the first that must be retried. Returns (batches, rows, all sent)."""
-    batches = rows = 0
+def flush(config: Config, session: requests.Session, outbox: Outbox) -> tuple[int, int, int, bool]:
+    """Send pending batches in order; stop at the first that must be retried.
+
+    Returns (batches acknowledged, their rows, batches set aside, every pending batch was answered).
+    """
+    batches = rows = rejected = 0
     for item in outbox.pending():
         outcome = send_batch(session, config, item.body)
         if outcome.kind == ACKED:
@@ -79,18 +83,19 @@ def flush(config: Config, session: requests.Session, outbox: Outbox) -> tuple[in
             log.info("batch %s acknowledged (%d rows)", item.batch_id, item.rows)
         elif outcome.kind == REJECTED:
             outbox.reject(item.batch_id, outcome.detail)
+            rejected += 1
             log.error("batch %s refused by the server, set aside: %s", item.batch_id, outcome.detail)
         else:
             outbox.failed_attempt(item.batch_id, outcome.detail)
             log.warning("batch %s not sent, will retry: %s", item.batch_id, outcome.detail)
-            return batches, rows, False
-    return batches, rows, True
+            return batches, rows, rejected, False
+    return batches, rows, rejected, True
 
 
 def cycle(config: Config, engine: Engine, session: requests.Session, outbox: Outbox) -> CycleResult:
     result = CycleResult()
     result.rows_read, result.read_ok = poll(config, engine, outbox)
-    result.batches_sent, result.rows_sent, result.send_ok = flush(config, session, outbox)
+    result.batches_sent, result.rows_sent, result.rejected, result.send_ok = flush(config, session, outbox)
     result.pending = outbox.counts().get("pending", 0)
     return result
 
