@@ -238,60 +238,6 @@ alert_state = Table(
     Column("last_sent", UTCDateTime),
 )
 
-# --- data quality (footfall.quality): flags, corrected occupancy, alert de-duplication ----------
-
-quality_flag = Table(
-    "quality_flag",
-    metadata,
-    Column("flag_id", BigId, primary_key=True, autoincrement=True),
-    Column("site_id", String(64), nullable=False),
-    Column("counter_id", String(64), comment="null for site-level flags"),
-    Column("check_name", String(32), nullable=False),
-    Column("severity", String(8), nullable=False, comment="low | medium | high"),
-    Column("period_start", UTCDateTime, nullable=False),
-    Column("period_end", UTCDateTime, nullable=False),
-    Column("observed", Float),
-    Column("expected", Float),
-    Column("evidence", Text, comment="JSON: the numbers behind the flag"),
-    Column("run_id", Text),
-    Column("created_at", UTCDateTime, nullable=False),
-    Index("ix_quality_flag_site_period", "site_id", "period_start"),
-)
-
-quality_run = Table(
-    "quality_run",
-    metadata,
-    Column("site_id", String(64), primary_key=True),
-    Column("checked_start", UTCDateTime, primary_key=True, comment="flags of this range were replaced"),
-    Column("checked_end", UTCDateTime, primary_key=True),
-    Column("run_id", Text),
-    Column("gx_success", Boolean),
-    Column("gx_statistics", Text, comment="JSON statistics of the row-level Great Expectations suite"),
-    Column("flags", Integer, nullable=False),
-    Column("finished_at", UTCDateTime, nullable=False),
-)
-
-occupancy_corrected = Table(
-    "occupancy_corrected",
-    metadata,
-    Column("site_id", String(64), primary_key=True),
-    Column("interval_start", UTCDateTime, primary_key=True),
-    Column("local_date", Date, nullable=False, comment="the site-day, from the site's reset time"),
-    Column("raw_net_occupancy", Float, nullable=False),
-    Column("corrected_occupancy", Float, nullable=False),
-    Column("correction_factor", Float, comment="entries / exits of the day; null until the day is over"),
-)
-
-alert_state = Table(
-    "alert_state",
-    metadata,
-    Column("site_id", String(64), primary_key=True),
-    Column("check_name", String(32), primary_key=True),
-    Column("counter_id", String(64), primary_key=True, comment="'' for site-level problems"),
-    Column("open_since", UTCDateTime, nullable=False),
-    Column("last_seen", UTCDateTime, nullable=False),
-    Column("last_sent", UTCDateTime),
-)
 
 forecast_model = Table(
     "forecast_model",
