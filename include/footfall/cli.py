@@ -274,6 +274,26 @@ def cmd_presets_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_replay(args: argparse.Namespace) -> int:
+    from footfall.config import get_site
+    from footfall.errors import FootfallError
+    from footfall.replay import replay
+    from footfall.timewindow import Window
+
+    if args.to <= args.from_:
+        print("footfall replay: --to must be after --from", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        results = replay(get_site(args.site), Window(args.from_, args.to))
+    except FootfallError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_FAILED
+    for result in results:
+        print(json.dumps(result.summary()))
+    print(f"replayed {len(results)} window(s) of site {args.site} from landed payloads", file=sys.stderr)
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="footfall", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -376,6 +396,12 @@ def build_parser() -> argparse.ArgumentParser:
     p_presets = sub.add_parser("presets", help="vendor presets").add_subparsers(dest="presets_command", required=True)
     p = p_presets.add_parser("list", help="every preset with its kind and a one-line description")
     p.set_defaults(func=cmd_presets_list)
+    p = sub.add_parser("replay", help="re-parse and reload a site's landed payloads with the current site file")
+    p.add_argument("--site", required=True)
+    p.add_argument("--from", dest="from_", required=True, type=_instant, help="range start (UTC if no offset)")
+    p.add_argument("--to", required=True, type=_instant, help="range end")
+    p.set_defaults(func=cmd_replay)
+
     return parser
 
 

@@ -272,6 +272,27 @@ forecast = Table(
     Column("wait_minutes", Float, comment="expected wait to get in; null without a capacity"),
 )
 
+interval_revision = Table(
+    "interval_revision",
+    metadata,
+    Column("revision_id", BigId, primary_key=True, autoincrement=True),
+    Column("site_id", String(64), nullable=False),
+    Column("counter_id", String(64), nullable=False),
+    Column("interval_start", UTCDateTime, nullable=False),
+    Column("old_interval_minutes", Integer),
+    Column("old_entries", Integer),
+    Column("old_exits", Integer),
+    Column("old_occupancy", Integer),
+    Column("new_interval_minutes", Integer),
+    Column("new_entries", Integer),
+    Column("new_exits", Integer),
+    Column("new_occupancy", Integer),
+    Column("old_payload_id", BigInteger),
+    Column("new_payload_id", BigInteger),
+    Column("revised_at", UTCDateTime, nullable=False),
+    Index("ix_interval_revision_site_id_interval_start", "site_id", "interval_start"),
+)
+
 COUNT_COLUMNS = (
     "site_id",
     "counter_id",

@@ -3,8 +3,10 @@
 Connections are looked up the way Airflow does (environment `AIRFLOW_CONN_<ID>` first, then
 Airflow's secrets backends and metadata database), so the same site file works in a DAG run,
 in the CLI and in the benchmarks. Extras understood: `auth_type` (none, basic, digest, bearer,
-api_key), `api_key_header` / `api_key_param`, `verify` (true, false or a CA bundle path),
-`headers` (a mapping added to every request), `base_path`.
+api_key, oauth2), `api_key_header` / `api_key_param`, `verify` (true, false or a CA bundle path),
+`headers` (a mapping added to every request), `base_path`; for oauth2 (client credentials, the
+client id and secret are the login and password): `token_url` (absolute, or a path on the host),
+`scope`, `token_auth` (basic: id/secret in an Authorization header, the default; body: in the form).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-AUTH_TYPES = ("none", "basic", "digest", "bearer", "api_key")
+AUTH_TYPES = ("none", "basic", "digest", "bearer", "api_key", "oauth2")
 
 
 class ConnectionNotFound(LookupError):
@@ -35,6 +37,9 @@ class Endpoint:
     api_key_header: str | None = None
     api_key_param: str | None = None
     verify: bool | str = True
+    token_url: str | None = None
+    scope: str | None = None
+    token_auth: str = "basic"
 
     def describe(self) -> str:
         return f"{self.conn_id} ({self.base_url}, auth {self.auth_type})"
@@ -72,6 +77,15 @@ def endpoint_from_fields(
     headers = extra.get("headers") or {}
     if isinstance(headers, str):
         headers = json.loads(headers)
+    token_url = extra.get("token_url")
+    if auth_type == "oauth2" and not token_url:
+        raise ValueError(f"connection {conn_id!r}: auth_type oauth2 needs a token_url in the extra")
+    if token_url and "://" not in token_url:
+        parts = urlsplit(base)
+        token_url = f"{parts.scheme}://{parts.netloc}/{str(token_url).lstrip('/')}"
+    token_auth = str(extra.get("token_auth", "basic")).lower()
+    if token_auth not in ("basic", "body"):
+        raise ValueError(f"connection {conn_id!r}: token_auth {token_auth!r} is not basic or body")
     return Endpoint(
         conn_id=conn_id,
         base_url=base,
@@ -82,6 +96,9 @@ def endpoint_from_fields(
         api_key_header=extra.get("api_key_header"),
         api_key_param=extra.get("api_key_param"),
         verify=verify,
+        token_url=token_url,
+        scope=extra.get("scope"),
+        token_auth=token_auth,
     )
 
 

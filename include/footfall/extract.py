@@ -6,10 +6,13 @@ and for `footfall replay`; the sha256 of the body de-duplicates re-reads of unch
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import logging
 import string
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -149,13 +152,78 @@ def http_session(retries: int = 3, backoff: float = 0.5) -> requests.Session:
     return session
 
 
-def _auth(endpoint: Endpoint, params: dict[str, str], headers: dict[str, str]) -> Any:
+class TokenError(Exception):
+    """An OAuth2 token could not be had; the message says from where and why (never the secret)."""
+
+
+@dataclass(frozen=True)
+class _Token:
+    value: str
+    expires: float  # time.monotonic() after which it is not used again
+
+
+_TOKENS: dict[tuple[str, str, str | None], _Token] = {}
+_TOKENS_LOCK = threading.Lock()
+TOKEN_MARGIN_SECONDS = 30.0  # renew this long before the announced expiry
+
+
+def oauth_token(
+    endpoint: Endpoint, session: requests.Session, *, timeout: tuple[float, float], refresh: bool = False
+) -> str:
+    """Client-credentials access token, cached in-process until shortly before it expires.
+
+    Every window of every site on a connection would otherwise ask the vendor for a new token;
+    `refresh` drops the cached one (the API answered 401: revoked or expired early).
+    """
+    url = endpoint.token_url or ""
+    key = (url, endpoint.login or "", endpoint.scope)
+    with _TOKENS_LOCK:
+        cached = _TOKENS.get(key)
+        if cached is not None and not refresh and cached.expires > time.monotonic():
+            return cached.value
+    form = {"grant_type": "client_credentials"}
+    if endpoint.scope:
+        form["scope"] = endpoint.scope
+    auth = None
+    if endpoint.token_auth == "body":
+        form.update(client_id=endpoint.login or "", client_secret=endpoint.password or "")
+    else:
+        auth = requests.auth.HTTPBasicAuth(endpoint.login or "", endpoint.password or "")
+    started = time.monotonic()
+    try:
+        response = session.post(url, data=form, auth=auth, timeout=timeout, verify=endpoint.verify)
+    except requests.RequestException as exc:
+        raise TokenError(f"OAuth token request to {url} failed: {type(exc).__name__}: {exc}") from None
+    if response.status_code >= 400:
+        raise TokenError(
+            f"OAuth token request to {url} answered HTTP {response.status_code} {response.reason}"
+            f" (check the client id and secret, login and password, of connection {endpoint.conn_id!r})"
+        )
+    try:
+        doc = response.json()
+        token, lifetime = str(doc["access_token"]), float(doc.get("expires_in") or 3600)
+    except (ValueError, KeyError, TypeError):
+        raise TokenError(f"OAuth token endpoint {url} answered without an access_token") from None
+    with _TOKENS_LOCK:
+        _TOKENS[key] = _Token(token, started + max(0.0, lifetime - TOKEN_MARGIN_SECONDS))
+    return token
+
+
+def _auth(
+    endpoint: Endpoint,
+    params: dict[str, str],
+    headers: dict[str, str],
+    session: requests.Session,
+    timeout: tuple[float, float],
+) -> Any:
     if endpoint.auth_type == "basic":
         return requests.auth.HTTPBasicAuth(endpoint.login or "", endpoint.password or "")
     if endpoint.auth_type == "digest":
         return requests.auth.HTTPDigestAuth(endpoint.login or "", endpoint.password or "")
     if endpoint.auth_type == "bearer":
         headers["Authorization"] = f"Bearer {endpoint.password}"
+    elif endpoint.auth_type == "oauth2":
+        headers["Authorization"] = f"Bearer {oauth_token(endpoint, session, timeout=timeout)}"
     elif endpoint.auth_type == "api_key":
         if endpoint.api_key_param:
             params[endpoint.api_key_param] = endpoint.password or ""
@@ -182,7 +250,15 @@ def fetch_window(
     resolve: Callable[[str], Endpoint] = resolve_endpoint,
     session: requests.Session | None = None,
 ) -> list[Fetched]:
-    """Pull every rendered request; HTTP failures are kept as Fetched with `error` set."""
+    """Pull every rendered request; HTTP failures are kept as Fetched with `error` set.
+
+    A `sql` source answers with its query's rows as one JSON body (footfall.sources.sql).
+    """
+    if site.source.kind == SourceKind.SQL:
+        from footfall.sources.sql import query_rows
+
+        asked, body = query_rows(site, requested_range(site, window))
+        return [Fetched(None, asked, None, "application/json", body)]
     session = session or http_session()
     limit = site.preset.max_body_bytes
     answers = []
@@ -192,21 +268,29 @@ def fetch_window(
         except (ConnectionNotFound, ValueError) as exc:
             raise ExtractError(site.id, source_label(site), str(exc)) from None
         params, headers = dict(req.params), {**endpoint.headers, **req.headers}
-        auth = _auth(endpoint, params, headers)
+        timeout = (min(10.0, site.source.timeout_seconds), site.source.timeout_seconds)
         url = endpoint.base_url + req.path
         shown = requests.Request(req.method, url, params=req.params).prepare().url or url
+
+        send = functools.partial(  # headers is shared: a renewed token reaches the retry
+            session.request,
+            req.method,
+            url,
+            params=params,
+            headers=headers,
+            data=req.body,
+            timeout=timeout,
+            verify=endpoint.verify,
+            stream=True,
+        )
         try:
-            response = session.request(
-                req.method,
-                url,
-                params=params,
-                headers=headers,
-                data=req.body,
-                auth=auth,
-                timeout=(min(10.0, site.source.timeout_seconds), site.source.timeout_seconds),
-                verify=endpoint.verify,
-                stream=True,
-            )
+            response = send(auth=_auth(endpoint, params, headers, session, timeout))
+            if response.status_code == 401 and endpoint.auth_type == "oauth2":  # revoked early: renew once
+                response.close()
+                headers["Authorization"] = f"Bearer {oauth_token(endpoint, session, timeout=timeout, refresh=True)}"
+                response = send(auth=None)
+        except TokenError as exc:
+            raise ExtractError(site.id, source_label(site), str(exc)) from None
         except requests.RequestException as exc:
             raise ExtractError(
                 site.id, source_label(site), f"{req.method} {shown}: {type(exc).__name__}: {exc}"
@@ -216,6 +300,11 @@ def fetch_window(
         error = None
         if too_big:
             error = f"body over the {limit}-byte limit (first {limit} bytes kept)"
+        elif response.status_code in (401, 403):
+            error = (
+                f"HTTP {response.status_code} {response.reason} from {shown}"
+                f" (check the credentials of connection {req.conn_id!r}, auth {endpoint.auth_type})"
+            )
         elif response.status_code >= 400:
             error = f"HTTP {response.status_code} {response.reason} from {shown}"
         answers.append(

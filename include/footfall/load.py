@@ -104,6 +104,10 @@ def replace_window(conn: Connection, site_id: str, window: Window, rows: pd.Data
         "window_end": _bind_instant(conn, window.end),
     }
     deleted = conn.execute(text(sql("load_counts_delete_absent").format(staging=staging)), bounds).rowcount
+    conn.execute(  # before the upsert: what changed intervals were (a re-sent or revised interval)
+        text(sql("load_counts_record_revisions").format(staging=staging)),
+        {"site_id": site_id, "revised_at": _bind_instant(conn, datetime.now(UTC))},
+    )
     written = conn.execute(
         text(sql("load_counts_upsert").format(staging=staging)),
         {"site_id": site_id, "loaded_at": _bind_instant(conn, datetime.now(UTC))},

@@ -22,7 +22,7 @@ from footfall import db
 from footfall.config import Site
 from footfall.endpoints import Endpoint, resolve_endpoint
 from footfall.errors import ExtractError, SiteDataError, ValidationFailed
-from footfall.extract import fetch_window, land_payloads, mark_payload_error, requested_range, source_label
+from footfall.extract import ensure_site, fetch_window, land_payloads, mark_payload_error, requested_range, source_label
 from footfall.load import load_window, record_sync_run
 from footfall.normalize import Payload, normalize_counts
 from footfall.timewindow import Window
@@ -63,6 +63,7 @@ def _record_failure(
 ) -> None:
     mark_payload_error(engine, exc.payload_ids, f"{exc.stage}: {exc.reason}")
     with engine.begin() as conn:
+        ensure_site(conn, site)  # a first run that fails before landing anything still records its outcome
         record_sync_run(
             conn,
             site.id,
@@ -135,6 +136,10 @@ def sync_window(
 ) -> SyncResult:
     """Pull a site's source for `window` and load it; raises a SiteDataError naming what went wrong."""
     engine = engine or db.get_engine()
+    if site.source.kind == "file":  # a folder of exports: new files are merged, none is read twice
+        from footfall.sources.files import sync_file_window
+
+        return sync_file_window(site, window, engine=engine, run_id=run_id)
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     try:

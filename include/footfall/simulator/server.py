@@ -8,10 +8,13 @@ inject faults at run time.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import hashlib
 import json
 import logging
 import re
+import secrets
 import socket
 import socketserver
 import threading
@@ -84,6 +87,7 @@ class DeviceRequest:
     now_utc: datetime
     seed: int
     faults: tuple[Fault, ...]  # faults that apply to this device
+    state: SimulatorState | None = None  # issued tokens and nonces, for routes that require auth
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
@@ -108,6 +112,7 @@ class DeviceResponse:
     content_type: str = "application/json"
     render: Callable[[Any], bytes] = _render_json
     count_keys: frozenset[str] = field(default_factory=lambda: frozenset({"in", "out"}))
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 DeviceHandler = Callable[[DeviceRequest], DeviceResponse]
@@ -250,6 +255,149 @@ def axis_tvpc(req: DeviceRequest) -> DeviceResponse:
 register_route("GET", "/local/tvpc/.api", axis_tvpc)
 
 
+# --- devices that require credentials ---------------------------------------------------
+# Fixed credentials every simulated device accepts; a test sets them in an Airflow connection.
+
+SIM_LOGIN = "sim-user"
+SIM_PASSWORD = "sim-pass"
+SIM_API_KEY = "sim-key"
+SIM_BEARER = "sim-bearer-token"
+SIM_CLIENT_ID = "sim-client"
+SIM_CLIENT_SECRET = "sim-secret"
+SIM_TOKEN_SECONDS = 3600
+DIGEST_REALM = "AXIS_SIM"
+
+
+def _md5(text: str) -> str:
+    return hashlib.md5(text.encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
+def _unauthorized(req: DeviceRequest, message: str, challenge: str) -> DeviceResponse:
+    return DeviceResponse(
+        {"error": message},
+        (req.now_utc, req.now_utc + timedelta(seconds=1)),
+        401,
+        headers={"WWW-Authenticate": challenge},
+    )
+
+
+def _digest_fields(header: str) -> dict[str, str]:
+    return {k: v1 or v2 for k, v1, v2 in re.findall(r'(\w+)=(?:"([^"]*)"|([^\s,]*))', header)}
+
+
+def _digest_ok(req: DeviceRequest, header: str) -> bool:
+    """RFC 7616 qop=auth with MD5, as Axis firmware does it."""
+    if not header.startswith("Digest ") or req.state is None:
+        return False
+    got = _digest_fields(header[len("Digest ") :])
+    if (
+        got.get("username") != SIM_LOGIN
+        or got.get("realm") != DIGEST_REALM
+        or not req.state.nonce_ok(got.get("nonce", ""))
+    ):
+        return False
+    ha1 = _md5(f"{SIM_LOGIN}:{DIGEST_REALM}:{SIM_PASSWORD}")
+    ha2 = _md5(f"{req.method}:{got.get('uri', '')}")
+    expected = _md5(f"{ha1}:{got['nonce']}:{got.get('nc', '')}:{got.get('cnonce', '')}:{got.get('qop', '')}:{ha2}")
+    return secrets.compare_digest(expected, got.get("response", ""))
+
+
+def _bearer_ok(req: DeviceRequest) -> bool:
+    header = req.headers.get("Authorization") or ""
+    token = header[len("Bearer ") :] if header.startswith("Bearer ") else ""
+    return bool(token) and (token == SIM_BEARER or (req.state is not None and req.state.token_ok(token)))
+
+
+def _auth_problem(req: DeviceRequest, scheme: str) -> DeviceResponse | None:
+    """None when the request carries the right credentials for `scheme`, else the device's 401."""
+    header = req.headers.get("Authorization") or ""
+    if scheme == "basic":
+        wanted = "Basic " + base64.b64encode(f"{SIM_LOGIN}:{SIM_PASSWORD}".encode()).decode()
+        ok = secrets.compare_digest(header, wanted)
+        return None if ok else _unauthorized(req, "bad or missing basic credentials", f'Basic realm="{DIGEST_REALM}"')
+    if scheme == "digest":
+        if _digest_ok(req, header):
+            return None
+        nonce = req.state.new_nonce() if req.state else "0"
+        challenge = f'Digest realm="{DIGEST_REALM}", nonce="{nonce}", qop="auth", algorithm=MD5'
+        return _unauthorized(req, "digest authentication required", challenge)
+    if scheme == "bearer":
+        return (
+            None if _bearer_ok(req) else _unauthorized(req, "invalid or expired token", 'Bearer error="invalid_token"')
+        )
+    if scheme == "apikey":
+        key = req.headers.get("X-API-Key") or req.arg("api_key") or ""
+        return None if secrets.compare_digest(key, SIM_API_KEY) else _unauthorized(req, "bad API key", "ApiKey")
+    raise HttpError(HTTPStatus.NOT_FOUND, f"no auth scheme {scheme!r} (basic, digest, bearer, apikey)")
+
+
+def axis_tvpc_protected(req: DeviceRequest) -> DeviceResponse:
+    """The Axis API behind real authentication: ``/auth/{scheme}/local/tvpc/.api`` (digest is Axis' default)."""
+    return _auth_problem(req, req.path_params["scheme"]) or axis_tvpc(req)
+
+
+register_route("GET", "/auth/{scheme}/local/tvpc/.api", axis_tvpc_protected)
+
+
+def oauth_token(req: DeviceRequest) -> DeviceResponse:
+    """OAuth2 client credentials: client id/secret in HTTP Basic or in the form body."""
+    if req.state is None:
+        raise HttpError(HTTPStatus.INTERNAL_SERVER_ERROR, "no simulator state")
+    form = {k: v[-1] for k, v in parse_qs(req.body.decode("utf-8", "replace")).items()}
+    client_id, client_secret = form.get("client_id"), form.get("client_secret")
+    header = req.headers.get("Authorization") or ""
+    if header.startswith("Basic "):
+        try:
+            client_id, _, client_secret = base64.b64decode(header[6:]).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            raise bad_request("bad Basic header") from None
+    window = (req.now_utc, req.now_utc + timedelta(seconds=1))
+    if form.get("grant_type") != "client_credentials":
+        return DeviceResponse({"error": "unsupported_grant_type"}, window, 400)
+    if client_id != SIM_CLIENT_ID or client_secret != SIM_CLIENT_SECRET:
+        return DeviceResponse({"error": "invalid_client"}, window, 401)
+    token = req.state.issue_token(SIM_TOKEN_SECONDS)
+    return DeviceResponse({"access_token": token, "token_type": "bearer", "expires_in": SIM_TOKEN_SECONDS}, window)
+
+
+register_route("POST", "/oauth/token", oauth_token)
+
+VEA_GROUPINGS = {"hour": ("recordDate_hour_1", 60), "minute_15": ("recordDate_minute_15", 15)}
+
+
+def _vea_traffic(req: DeviceRequest, *, wrapped: bool) -> DeviceResponse:
+    """SenSource Vea ``/api/data/traffic``: the account (device ref) has two zones, ``{ref}-z1`` and ``{ref}-z2``."""
+    if not _bearer_ok(req):
+        return _unauthorized(req, "invalid or expired token", 'Bearer error="invalid_token"')
+    try:
+        start = datetime.fromisoformat((req.arg("startDate") or "").replace("Z", "+00:00"))
+        end = datetime.fromisoformat((req.arg("endDate") or "").replace("Z", "+00:00"))
+    except ValueError:
+        raise bad_request("startDate and endDate must be ISO 8601 instants") from None
+    if start.tzinfo is None or end.tzinfo is None or end <= start:
+        raise bad_request("startDate and endDate must carry an offset, end after start")
+    grouping = req.arg("dateGroupings", "hour") or "hour"
+    if grouping not in VEA_GROUPINGS:
+        raise bad_request(f"dateGroupings {grouping!r} is not one of {sorted(VEA_GROUPINGS)}")
+    key, minutes = VEA_GROUPINGS[grouping]
+    step = minutes * 60
+    first = datetime.fromtimestamp(int(start.timestamp()) // step * step, UTC)
+    results = []
+    for n in (1, 2):
+        zone = f"{req.ref}-z{n}"
+        profile = req.state.profile(zone) if req.state else DeviceProfile(zone)
+        arrays = counts_with_faults(profile, first, end, minutes, req.seed, req.faults, req.now_utc)
+        for t, e, x in zip(arrays.start_epoch.tolist(), arrays.entries.tolist(), arrays.exits.tolist(), strict=True):
+            stamp = datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            ins, outs = (e, x) if wrapped else (str(e), str(x))  # the bare variant writes counts as strings
+            results.append({key: stamp, "name": f"Zone {n}", "zoneId": zone, "sumins": ins, "sumouts": outs})
+    return DeviceResponse({"results": results} if wrapped else results, (first, end), count_keys=frozenset())
+
+
+register_route("GET", "/api/data/traffic", lambda req: _vea_traffic(req, wrapped=True))
+register_route("GET", "/bare/api/data/traffic", lambda req: _vea_traffic(req, wrapped=False))
+
+
 # --- faults on the wire -----------------------------------------------------------------
 
 _HTML_ERROR = (
@@ -306,6 +454,9 @@ class SimulatorState:
         self.clock: Clock = clock or _utc_now
         self.verbose = verbose
         self.stopping = threading.Event()
+        self._tokens: dict[str, datetime] = {}  # OAuth access token -> expiry (simulator clock)
+        self._nonces: set[str] = set()  # digest nonces handed out
+        self.token_requests = 0  # how many times a client asked for a token (tests check caching)
 
     def now(self) -> datetime:
         now = self.clock()
@@ -337,6 +488,33 @@ class SimulatorState:
         with self._lock:
             return list(self._faults)
 
+    def issue_token(self, seconds: int) -> str:
+        token = secrets.token_urlsafe(24)
+        with self._lock:
+            self.token_requests += 1
+            self._tokens[token] = self.now() + timedelta(seconds=seconds)
+        return token
+
+    def token_ok(self, token: str) -> bool:
+        with self._lock:
+            expiry = self._tokens.get(token)
+        return expiry is not None and self.now() < expiry
+
+    def revoke_tokens(self) -> None:
+        """Forget every issued token: the next call with a cached one answers 401 (tests the refresh)."""
+        with self._lock:
+            self._tokens.clear()
+
+    def new_nonce(self) -> str:
+        nonce = secrets.token_hex(16)
+        with self._lock:
+            self._nonces.add(nonce)
+        return nonce
+
+    def nonce_ok(self, nonce: str) -> bool:
+        with self._lock:
+            return nonce in self._nonces
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _SimServer
@@ -361,8 +539,10 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self._send(code, _render_json({"error": message or HTTPStatus(code).phrase}), "application/json")
 
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
+    def _send(self, status: int, body: bytes, content_type: str, headers: Mapping[str, str] | None = None) -> None:
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")
@@ -473,6 +653,7 @@ class _Handler(BaseHTTPRequestHandler):
             now_utc=state.now(),
             seed=state.seed,
             faults=faults,
+            state=state,
         )
         resp = handler(req)
         on_wire = http_faults_for(faults, ref, *resp.window_utc)
@@ -489,7 +670,7 @@ class _Handler(BaseHTTPRequestHandler):
                 body_out, content_type = _malformed_body(str(fault.params["body"]), resp)
                 self._send(200, body_out, content_type)
                 return
-        self._send(resp.status, resp.render(resp.payload), resp.content_type)
+        self._send(resp.status, resp.render(resp.payload), resp.content_type, resp.headers)
 
 
 class _SimServer(ThreadingHTTPServer):
@@ -565,6 +746,9 @@ class SimulatorHandle:
 
     def set_profile(self, profile: DeviceProfile) -> None:
         self._server.state.set_profile(profile)
+
+    def revoke_tokens(self) -> None:
+        self._server.state.revoke_tokens()
 
     def stop(self, timeout: float = 5.0) -> None:
         if self._stopped:
