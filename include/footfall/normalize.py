@@ -118,6 +118,7 @@ class Records:
     items: list[Any]
     chains: list[tuple[Any, ...]] | None = None
     table: Table | None = None
+    dicts: bool = False  # every item is a dict (checked once)
 
     @property
     def n(self) -> int:
@@ -129,7 +130,7 @@ class Records:
             return Records(self.doc, [], None, Table(cols, sum(keep)))
         items = [v for v, k in zip(self.items, keep, strict=True) if k]
         chains = [c for c, k in zip(self.chains, keep, strict=True) if k] if self.chains is not None else None
-        return Records(self.doc, items, chains)
+        return Records(self.doc, items, chains, dicts=self.dicts)
 
     def column(self, paths: Paths) -> list[Any]:
         """One value per record for a field (alternatives: the first present wins, per record)."""
@@ -173,6 +174,11 @@ class Records:
             nodes = [c[-1 - ups] if len(c) > ups else MISSING for c in chains]
         if len(keys) == 1 and nodes and type(nodes[0]) is dict:
             key = keys[0]
+            if self.dicts and ups == 0:
+                try:
+                    return [n[key] for n in nodes]
+                except KeyError:
+                    return [n.get(key, MISSING) for n in nodes]
             return [n.get(key, MISSING) if type(n) is dict else lookup(n, keys) for n in nodes]
         return [lookup(n, keys) if n is not MISSING else MISSING for n in nodes]
 
@@ -254,10 +260,13 @@ def select_records(doc: Any, preset: Preset) -> Records:
             continue
         pairs = any(m == "{}" for _, m in _segments(path))
         if records.chains is None and not pairs and not isinstance(doc, Element):
-            bad = next((i for i, r in enumerate(records.items) if type(r) is not dict), None)
+            bad = None
+            if not set(map(type, records.items)) <= {dict}:
+                bad = next(i for i, r in enumerate(records.items) if type(r) is not dict)
             if bad is not None:
                 kind = type(records.items[bad]).__name__
                 raise ValueError(f"wrong shape: record {bad} is a {kind}, not an object")
+            records.dicts = True
         return records
     raise ValueError(first or "wrong shape")
 
@@ -312,6 +321,8 @@ def count_column(values: list[Any], paths: Paths) -> np.ndarray:
 
 
 def _require(values: list[Any], paths: Paths) -> list[Any]:
+    if MISSING not in values and None not in values:
+        return values
     for i, v in enumerate(values):
         if v is MISSING or v is None:
             raise ValueError(f"record {i}: missing {_describe(paths)}")
@@ -335,18 +346,136 @@ def interval_minutes(preset: Preset, options: dict[str, Any], doc: Any = None) -
 
 def _localize(naive: pd.Series, site: Site, refs: list[Any]) -> tuple[pd.Series, pd.Series]:
     """Site-local wall-clock times to UTC; a repeated autumn time listed twice is summer then winter time."""
-    key = pd.DataFrame({"ref": refs, "t": naive.to_numpy()})
-    occurrence = key.groupby(["ref", "t"], dropna=False).cumcount().to_numpy()
-    repeats = key.groupby(["ref", "t"], dropna=False)["t"].transform("size").to_numpy()
     try:
+        # One localisation when no time falls in a repeated autumn hour (the usual case).
+        first = naive.dt.tz_localize(site.zone, ambiguous="NaT", nonexistent="raise")
+        in_repeated_hour = first.isna().to_numpy() & naive.notna().to_numpy()
+        if not in_repeated_hour.any():
+            return first.dt.tz_convert("UTC"), pd.Series(np.zeros(len(naive), dtype=bool), index=naive.index)
+        key = pd.DataFrame({"ref": refs, "t": naive.to_numpy()})
+        occurrence = key.groupby(["ref", "t"], dropna=False).cumcount().to_numpy()
+        repeats = key.groupby(["ref", "t"], dropna=False)["t"].transform("size").to_numpy()
         utc = naive.dt.tz_localize(site.zone, ambiguous=occurrence == 0, nonexistent="raise").dt.tz_convert("UTC")
-        in_repeated_hour = naive.dt.tz_localize(site.zone, ambiguous="NaT", nonexistent="raise").isna().to_numpy()
     except Exception as exc:  # pandas raises its own NonExistentTimeError for the spring gap
         raise ValueError(f"local time that does not exist in {site.timezone} (spring DST gap): {exc}") from None
+    in_repeated_hour = naive.dt.tz_localize(site.zone, ambiguous="NaT", nonexistent="raise").isna().to_numpy()
     return utc, pd.Series(in_repeated_hour & (repeats == 1), index=naive.index)
 
 
+_FIELD_WIDTH = {"Y": 4, "m": 2, "d": 2, "H": 2, "M": 2, "S": 2}
+_ISO_SUFFIX = re.compile(r"^(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})?$")
+
+
+def _layout(fmt: str) -> tuple[int, dict[str, int], dict[int, str]] | None:
+    """A strptime format of fixed-width fields (%Y %m %d %H %M %S) and literals: width, field starts, literals."""
+    starts: dict[str, int] = {}
+    literals: dict[int, str] = {}
+    pos, i = 0, 0
+    while i < len(fmt):
+        ch = fmt[i]
+        if ch == "%":
+            code = fmt[i + 1 : i + 2]
+            if code not in _FIELD_WIDTH or code in starts:
+                return None
+            starts[code] = pos
+            pos += _FIELD_WIDTH[code]
+            i += 2
+        else:
+            literals[pos] = ch
+            pos += 1
+            i += 1
+    if not {"Y", "m", "d"} <= set(starts):
+        return None
+    return pos, starts, literals
+
+
+def _fixed_width(values: list[Any], fmt: str, utc: bool) -> np.ndarray | None:
+    """Times in one fixed-width layout parsed with numpy on the whole column (datetime64[us], UTC when
+    the text says so), or None when any value does not fit it exactly (pandas then parses, and words errors).
+
+    `fmt` is a strptime format or 'iso' (YYYY-MM-DDTHH:MM:SS, optional fraction, optional Z or +HH:MM,
+    the same layout on every value).
+    """
+    if not values or set(map(type, values)) != {str}:
+        return None
+    offset_at = None
+    frac = (0, 0)
+    if fmt == "iso":
+        first = values[0]
+        m = _ISO_SUFFIX.match(first[19:])
+        if len(first) < 19 or not m or (m.group(2) and not utc):
+            return None
+        layout = _layout("%Y-%m-%dT%H:%M:%S")
+        assert layout is not None
+        width, starts, literals = layout
+        literals = dict(literals)
+        if m.group(1):
+            literals[19] = "."
+            frac = (20, len(m.group(1)) - 1)
+        tail = m.group(2) or ""
+        if tail == "Z":
+            literals[len(first) - 1] = "Z"
+        elif tail:
+            offset_at = len(first) - 6
+            literals[offset_at + 3] = ":"
+        width = len(first)
+    else:
+        layout = _layout(fmt)
+        if layout is None:
+            return None
+        width, starts, literals = layout
+    arr = np.array(values)
+    if arr.dtype != np.dtype(f"U{width}") or (np.strings.str_len(arr) != width).any():
+        return None
+    codes = arr.view(np.uint32).reshape(len(arr), width)
+    is_digit = np.ones(width, dtype=bool)
+    expected = np.zeros(width, dtype=np.uint32)
+    for col, ch in literals.items():
+        is_digit[col], expected[col] = False, ord(ch)
+    if offset_at is not None:
+        is_digit[offset_at] = False
+        expected[offset_at] = ord("+")
+    signs = codes[:, offset_at] if offset_at is not None else None
+    digits = codes - np.uint32(48)  # wraps round below '0', so one comparison checks 0-9
+    bad = np.where(is_digit, digits > 9, codes != expected)
+    if offset_at is not None:
+        bad[:, offset_at] = (signs != ord("+")) & (signs != ord("-"))
+    if bad.any():
+        return None
+
+    def num(start: int, size: int) -> np.ndarray:
+        out = np.zeros(len(arr), dtype=np.int64)
+        for c in range(start, start + size):
+            out = out * 10 + digits[:, c]
+        return out
+
+    fields = {k: num(p, _FIELD_WIDTH[k]) for k, p in starts.items()}
+    year, month, day = fields["Y"], fields["m"], fields["d"]
+    hour, minute, second = (fields.get(k, np.zeros(len(arr), dtype=np.int64)) for k in "HMS")
+    if ((month < 1) | (month > 12) | (day < 1) | (hour > 23) | (minute > 59) | (second > 59) | (year < 1)).any():
+        return None
+    months = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
+    days = months.astype("datetime64[D]") + (day - 1).astype("timedelta64[D]")
+    if (days.astype("datetime64[M]") != months).any():  # 31 April and the like
+        return None
+    us = days.astype("datetime64[us]").astype(np.int64) + ((hour * 60 + minute) * 60 + second) * 1_000_000
+    if frac[1]:
+        us += num(frac[0], frac[1]) * 10 ** (6 - frac[1])
+    if offset_at is not None:
+        sign = np.where(signs == ord("-"), -1, 1)
+        off_h, off_m = num(offset_at + 1, 2), num(offset_at + 4, 2)
+        if ((off_h > 23) | (off_m > 59)).any():
+            return None
+        us -= sign * (off_h * 60 + off_m) * 60_000_000
+    return us.astype("datetime64[us]")
+
+
 def _parse_text(values: pd.Series, fmt: str, utc: bool) -> pd.Series:
+    if fmt not in ("epoch_s", "epoch_ms"):
+        fast = _fixed_width(values.tolist(), fmt, utc)
+        if fast is not None:
+            series = pd.Series(fast, index=values.index)
+            return series.dt.tz_localize("UTC") if utc else series
     if fmt in ("epoch_s", "epoch_ms"):
         return pd.to_datetime(pd.to_numeric(values, errors="raise"), unit="s" if fmt == "epoch_s" else "ms", utc=True)
     return pd.to_datetime(values.astype(str), format=None if fmt == "iso" else fmt, utc=utc)
@@ -487,15 +616,22 @@ def normalize_counts(site: Site, payloads: Iterable[Payload]) -> pd.DataFrame:
     totals become interval counts and occupancy snapshots the last value per 5 minutes (footfall.semantics).
     Columns are COLUMNS plus `ambiguous_time` (local time in the repeated autumn hour, order unknown).
     """
-    preset = site.preset
     options = site.options()
+    return _normalize_parsed(site, options, ((p, None) for p in payloads))
+
+
+def _normalize_parsed(
+    site: Site, options: dict[str, Any], parsed: Iterable[tuple[Payload, pd.DataFrame | None]]
+) -> pd.DataFrame:
+    """normalize_counts on payloads, some already through parse_payload for this site (frame given)."""
+    preset = site.preset
     by_ref = {c.ref: c for c in site.counters}
     source = f"{site.source.kind.value}:{preset.name}"
     frames = []
-    for payload in payloads:
+    for payload, given in parsed:
         try:
-            frame = parse_payload(site, payload, options)
-            unknown = sorted(set(frame["ref"].dropna()) - set(by_ref))
+            frame = parse_payload(site, payload, options) if given is None else given
+            unknown = sorted(set(pd.unique(frame["ref"].dropna())) - set(by_ref))
             if unknown:
                 raise ValueError(f"device {', '.join(unknown)} is not a counter of this site (check counters[].ref)")
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:
@@ -508,8 +644,10 @@ def normalize_counts(site: Site, payloads: Iterable[Payload]) -> pd.DataFrame:
         return empty_counts()
     rows = pd.concat(frames, ignore_index=True)
     rows["site_id"] = site.id
-    rows["counter_id"] = rows["ref"].map({ref: c.id for ref, c in by_ref.items()})
-    swapped = rows["ref"].map({ref: c.direction == "swapped" for ref, c in by_ref.items()}).astype(bool)
+    codes, uniques = pd.factorize(rows["ref"])  # a few devices: look each up once, not per row
+    rows["counter_id"] = np.array([by_ref[r].id for r in uniques] + [np.nan], dtype=object)[codes]
+    flips = np.array([by_ref[r].direction == "swapped" for r in uniques] + [False])
+    swapped = pd.Series(flips[codes], index=rows.index)
     if "entries" in rows and "exits" in rows:
         # Column-wise (not .loc setitem): a missing count makes one column object-typed, and pandas 3
         # refuses to set object values into the other, int64, column.
@@ -531,8 +669,9 @@ def normalize_counts(site: Site, payloads: Iterable[Payload]) -> pd.DataFrame:
     if fine.any():
         rows = pd.concat([rows[~fine], _sum_to_base(rows[fine])], ignore_index=True)
     # A later payload (a resend, a re-read after a revision) replaces an earlier one's interval.
-    last_payload = rows.groupby(["counter_id", "interval_start"])["payload_id"].transform("max")
-    rows = rows[rows["payload_id"].eq(last_payload)]
+    if len(frames) > 1:
+        last_payload = rows.groupby(["counter_id", "interval_start"])["payload_id"].transform("max")
+        rows = rows[rows["payload_id"].eq(last_payload)]
     return _typed(rows)
 
 
@@ -643,13 +782,21 @@ def parse_bodies(
     payloads = [Payload(i + 1, body, received_at=received_at) for i, body in enumerate(bodies)]
     probe = adhoc_site(preset, site_id, timezone, options, ["counter"])
     refs: dict[str, None] = {}
+    frames = []
     for payload in payloads:
         try:
             frame = parse_payload(probe, payload)
         except (ValueError, TypeError, OverflowError, RecursionError) as exc:
             raise ParseError(site_id, f"{probe.source.kind.value}:{preset}", str(exc), [payload.payload_id]) from None
-        refs.update(dict.fromkeys(frame["ref"].dropna().astype(str)))
-    return normalize_counts(adhoc_site(preset, site_id, timezone, options, refs or ["counter"]), payloads)
+        frames.append(frame)
+        refs.update(dict.fromkeys(str(r) for r in pd.unique(frame["ref"].dropna())))
+    site = adhoc_site(preset, site_id, timezone, options, refs or ["counter"])
+    # The probe's frames are the site's own unless a record fell back to the probe's single counter
+    # while the real site has several (then parsing again raises, as it should).
+    reuse = len(refs) <= 1 or "counter" not in refs
+    return _normalize_parsed(
+        site, site.options(), zip(payloads, frames if reuse else [None] * len(payloads), strict=True)
+    )
 
 
 def counts_csv(rows: pd.DataFrame) -> str:
