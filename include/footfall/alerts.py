@@ -60,7 +60,14 @@ class WebhookNotifier(BaseNotifier):
         explicit = (conn.extra_dejson or {}).get("url")
         if explicit:
             return str(explicit)
-        return conn.get_uri().split("?", 1)[0]
+        # Not conn.get_uri(): it percent-encodes the path, and webhook paths (Slack's
+        # /services/T../B../..) have slashes. "https://host/a/b" parses as host + schema "a/b".
+        host = (conn.host or "").rstrip("/")
+        if "://" not in host:
+            scheme = conn.conn_type if conn.conn_type in ("http", "https") else "https"
+            host = f"{scheme}://{host}" + (f":{conn.port}" if conn.port else "")
+        path = (conn.schema or "").strip("/")
+        return f"{host}/{path}" if path else host
 
     def notify(self, context: Any) -> None:
         response = requests.post(self.url(), json={"text": self.text}, timeout=10)
@@ -94,9 +101,15 @@ def open_problems(flags: Any, min_severity: str = "high") -> set[tuple[str, str]
 
 
 def update_alert_state(
-    engine: Engine, site_id: str, problems: Iterable[tuple[str, str]], now: datetime
+    engine: Engine,
+    site_id: str,
+    problems: Iterable[tuple[str, str]],
+    now: datetime,
+    unknown_checks: Iterable[str] = (),
 ) -> list[AlertChange]:
-    """Record which problems are open; return those that started or cleared since the last run."""
+    """Record which problems are open; return those that started or cleared since the last run.
+
+    A check in `unknown_checks` (it failed this run) neither starts nor clears anything."""
     t = db.alert_state
     current = set(problems)
     changes: list[AlertChange] = []
@@ -117,7 +130,8 @@ def update_alert_state(
                 .where(t.c.site_id == site_id, t.c.check_name == check, t.c.counter_id == counter)
                 .values(last_seen=now)
             )
-        for check, counter in sorted(known.keys() - current):
+        unknown = set(unknown_checks)
+        for check, counter in sorted(k for k in known.keys() - current if k[0] not in unknown):
             conn.execute(delete(t).where(t.c.site_id == site_id, t.c.check_name == check, t.c.counter_id == counter))
             changes.append(AlertChange(site_id, check, counter, "cleared", known[(check, counter)]))
     return changes
@@ -145,9 +159,13 @@ def send(site: Site, changes: list[AlertChange]) -> int:
     return sent
 
 
-def notify_changes(engine: Engine, site: Site, flags: Any, now: datetime) -> list[AlertChange]:
+def notify_changes(
+    engine: Engine, site: Site, flags: Any, now: datetime, failed_checks: Iterable[str] = ()
+) -> list[AlertChange]:
     """De-duplicate this run's problems against alert_state and send what started or cleared."""
-    changes = update_alert_state(engine, site.id, open_problems(flags, site.alerts.min_severity), now)
+    changes = update_alert_state(
+        engine, site.id, open_problems(flags, site.alerts.min_severity), now, unknown_checks=failed_checks
+    )
     if changes:
         send(site, changes)
     return changes

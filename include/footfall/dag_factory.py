@@ -19,6 +19,7 @@ from pathlib import Path
 
 from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, task
 
+from footfall.alerts import failure_notifiers  # no pandas: parsing stays cheap
 from footfall.config import ConfigError, Site, get_site, load_registry
 
 DAG_PREFIX = "site__"
@@ -59,7 +60,7 @@ def build_site_dag(site: Site, doc_md: str | None = None) -> DAG:
         doc_md=doc_md,
     ) as dag:
 
-        @task(task_id="sync", outlets=[counts_asset(site.id)])
+        @task(task_id="sync", outlets=[counts_asset(site.id)], on_failure_callback=failure_notifiers(site) or None)
         def sync(site_id: str = site.id, **context: object) -> dict[str, object]:
             """Extract, normalize, validate and load this run's window."""
             from footfall.pipeline import run_site_window

@@ -168,3 +168,21 @@ def test_parsing_context_for_a_broken_site_reports_the_error(registry, site_doc,
     assert "site__gamma" not in bag.dag_ids
     (message,) = bag.import_errors.values()
     assert str(broken) in message
+
+
+# --- alerts ------------------------------------------------------------------------------------------------
+
+
+def test_a_site_with_alerts_gets_a_failure_callback(registry, site_doc):
+    registry.write(
+        site_doc("alerted", alerts={"webhook_connection_id": "footfall_alerts", "email": ["ops@example.org"]})
+    )
+    registry.add_site("quiet")
+
+    bag = parse()
+
+    assert bag.import_errors == {}
+    callbacks = bag.dags["site__alerted"].get_task("sync").on_failure_callback
+    assert sorted(type(c).__name__ for c in callbacks) == ["SmtpNotifier", "WebhookNotifier"]
+    assert callbacks[[type(c).__name__ for c in callbacks].index("WebhookNotifier")].connection_id == "footfall_alerts"
+    assert not bag.dags["site__quiet"].get_task("sync").on_failure_callback

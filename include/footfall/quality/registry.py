@@ -7,6 +7,7 @@ read the last version of each interval.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,6 +17,8 @@ import pandas as pd
 from . import balance, timing, volume
 from .context import Prepared, SiteContext, prepare
 from .flags import FLAG_COLUMNS, empty_flags
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -149,15 +152,32 @@ def check_site(
     as_of: datetime | None = None,
     now: datetime | None = None,
     only: set[str] | None = None,
+    errors: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Every check on one site's counts (batch plus the history the checks need)."""
+    """Every check on one site's counts (batch plus the history the checks need).
+
+    With `errors` (a dict), a check that raises is logged at ERROR (site and check), recorded there
+    as {check: "Type: message"} and skipped, so one broken check never hides the others' flags;
+    without it the exception propagates.
+    """
+
+    def guarded(check: Check, run: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        if errors is None:
+            return _finish(run(), check, ctx.site_id)
+        try:
+            return _finish(run(), check, ctx.site_id)
+        except Exception as exc:
+            log.error("site %s: quality check %s failed", ctx.site_id, check.name, exc_info=True)
+            errors[check.name] = f"{type(exc).__name__}: {exc}"
+            return empty_flags()
+
     parts = []
     if only is None or DUPLICATE.name in only:
-        parts.append(_finish(timing.duplicate_intervals(counts), DUPLICATE, ctx.site_id))
+        parts.append(guarded(DUPLICATE, lambda: timing.duplicate_intervals(counts)))
     prepared = prepare(counts, ctx, as_of=as_of, now=now)
     for check in CHECKS:
         if only is None or check.name in only:
-            parts.append(_finish(check.run(prepared), check, ctx.site_id))
+            parts.append(guarded(check, lambda check=check: check.run(prepared)))
     parts = [p for p in parts if not p.empty]
     if not parts:
         return empty_flags()

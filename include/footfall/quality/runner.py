@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,6 +34,7 @@ class QualityOutcome:
     checked: Window
     flags: pd.DataFrame
     occupancy: pd.DataFrame
+    errors: dict[str, str] = field(default_factory=dict)  # check -> "Type: message" for checks that raised
 
 
 def site_day_start(ctx: SiteContext, instant: datetime) -> datetime:
@@ -42,6 +43,23 @@ def site_day_start(ctx: SiteContext, instant: datetime) -> datetime:
     wall = instant.astimezone(ctx.zone).replace(tzinfo=None)
     day = datetime.combine((wall - reset).date(), datetime.min.time()) + reset
     return pd.Timestamp(day).tz_localize(ctx.timezone, ambiguous=True, nonexistent="shift_forward").to_pydatetime()
+
+
+def site_day_end(ctx: SiteContext, instant: datetime) -> datetime:
+    """UTC end of the site-day that contains the instant just before `instant` (23 to 25 hours long)."""
+    start = site_day_start(ctx, instant - timedelta(microseconds=1))
+    return site_day_start(ctx, start + timedelta(hours=26))
+
+
+def checked_range(first_day: datetime, window: Window, counts: pd.DataFrame) -> Window:
+    """From the first site-day's start to the window's end, or further to the end of the data already
+    loaded for the last site-day: a rerun of an earlier part of a day checks what a later run saw, so
+    its flags are the same (a flag is never cut at the end of a shorter window)."""
+    end = pd.Timestamp(window.end)
+    if len(counts):
+        ends = counts["interval_start"] + pd.to_timedelta(counts["interval_minutes"], unit="min")
+        end = max(end, ends.max())
+    return Window(first_day, end.to_pydatetime())
 
 
 def read_counts(conn: Connection, site_id: str, start: datetime, end: datetime) -> pd.DataFrame:
@@ -78,6 +96,43 @@ def _flag_rows(flags: pd.DataFrame, run_id: str, created: datetime) -> list[dict
     return out
 
 
+def run_statistics(validation: Any, errors: dict[str, str]) -> str | None:
+    """quality_run.gx_statistics: the GX suite's statistics, plus `check_errors` when checks raised."""
+    stats: dict[str, Any] = {} if validation is None else dict(validation.statistics or {})
+    if errors:
+        stats["check_errors"] = dict(sorted(errors.items()))
+    return json.dumps(stats, default=str) if (validation is not None or errors) else None
+
+
+def record_run(
+    conn: Connection,
+    site_id: str,
+    checked: Window,
+    *,
+    run_id: str,
+    validation: Any,
+    flags: int,
+    errors: dict[str, str],
+) -> None:
+    """One quality_run row per site and checked range (replaced by a rerun)."""
+    q = db.quality_run
+    conn.execute(
+        delete(q).where(q.c.site_id == site_id, q.c.checked_start == checked.start, q.c.checked_end == checked.end)
+    )
+    conn.execute(
+        insert(q).values(
+            site_id=site_id,
+            checked_start=checked.start,
+            checked_end=checked.end,
+            run_id=run_id,
+            gx_success=None if validation is None else bool(validation.success),
+            gx_statistics=run_statistics(validation, errors),
+            flags=flags,
+            finished_at=datetime.now(UTC),
+        )
+    )
+
+
 def check_window(
     engine: Engine,
     site: Site,
@@ -89,60 +144,78 @@ def check_window(
 ) -> QualityOutcome:
     """Check the site-days the window touches (with `history_days` before them) and store the results."""
     ctx = SiteContext.from_site(site)
-    checked = Window(site_day_start(ctx, window.start), window.end)
-    history_start = checked.start - timedelta(days=ctx.params.history_days)
+    first_day = site_day_start(ctx, window.start)
+    history_start = first_day - timedelta(days=ctx.params.history_days)
     with engine.connect() as conn:
-        counts = read_counts(conn, site.id, history_start, checked.end)
+        counts = read_counts(conn, site.id, history_start, site_day_end(ctx, window.end))
+    checked = checked_range(first_day, window, counts)
+    counts = counts[counts["interval_start"] < pd.Timestamp(checked.end)]
     now = now or datetime.now(UTC)
-    flags = check_site(counts, ctx, as_of=checked.end, now=now)
+    errors: dict[str, str] = {}
+    flags = check_site(counts, ctx, as_of=checked.end, now=now, errors=errors)
     start, end = pd.Timestamp(checked.start), pd.Timestamp(checked.end)
     flags = flags[(pd.to_datetime(flags["end"], utc=True) > start) & (pd.to_datetime(flags["start"], utc=True) < end)]
-    occupancy = corrected_occupancy(prepare(counts, ctx, as_of=checked.end, now=now))
-    occupancy = occupancy[(occupancy["interval_start"] >= start) & (occupancy["interval_start"] < end)]
+    occupancy: pd.DataFrame | None
+    try:
+        occupancy = corrected_occupancy(prepare(counts, ctx, as_of=checked.end, now=now))
+        occupancy = occupancy[(occupancy["interval_start"] >= start) & (occupancy["interval_start"] < end)]
+    except Exception as exc:  # keep the previous corrected rows; say so
+        log.error("site %s: corrected occupancy failed for %s", site.id, checked, exc_info=True)
+        errors["corrected_occupancy"] = f"{type(exc).__name__}: {exc}"
+        occupancy = None
     created = datetime.now(UTC)
     with engine.begin() as conn:
-        f, o, q = db.quality_flag, db.occupancy_corrected, db.quality_run
+        f, o = db.quality_flag, db.occupancy_corrected
         conn.execute(
             delete(f).where(f.c.site_id == site.id, f.c.period_start < checked.end, f.c.period_end > checked.start)
         )
         if len(flags):
             conn.execute(insert(f), _flag_rows(flags, run_id, created))
-        conn.execute(
-            delete(o).where(
-                o.c.site_id == site.id, o.c.interval_start >= checked.start, o.c.interval_start < checked.end
+        if occupancy is not None:
+            conn.execute(
+                delete(o).where(
+                    o.c.site_id == site.id, o.c.interval_start >= checked.start, o.c.interval_start < checked.end
+                )
             )
-        )
-        if len(occupancy):
+        if occupancy is not None and len(occupancy):
             rows = occupancy.assign(interval_start=occupancy["interval_start"].dt.to_pydatetime())
             records = [{k: _plain(v) for k, v in r.items()} for r in rows.to_dict("records")]
             for r, when in zip(records, rows["interval_start"], strict=True):
                 r["interval_start"] = when
             conn.execute(insert(o), records)
-        conn.execute(
-            delete(q).where(q.c.site_id == site.id, q.c.checked_start == checked.start, q.c.checked_end == checked.end)
-        )
-        conn.execute(
-            insert(q).values(
-                site_id=site.id,
-                checked_start=checked.start,
-                checked_end=checked.end,
-                run_id=run_id,
-                gx_success=None if validation is None else bool(validation.success),
-                gx_statistics=None if validation is None else json.dumps(validation.statistics, default=str),
-                flags=len(flags),
-                finished_at=created,
-            )
-        )
-    return QualityOutcome(checked, flags, occupancy)
+        record_run(conn, site.id, checked, run_id=run_id, validation=validation, flags=len(flags), errors=errors)
+    return QualityOutcome(checked, flags, pd.DataFrame() if occupancy is None else occupancy, errors)
 
 
 def run_after_load(engine: Engine, site: Site, window: Window, *, run_id: str, validation: Any = None) -> None:
-    """The pipeline's hook: checks, storage, alerts; any failure is logged and the load stands."""
+    """The pipeline's hook: checks, storage, alerts. Nothing here raises: a broken check is logged at
+    ERROR (site and check) and recorded in quality_run (`check_errors`), and the load stands."""
     try:
         outcome = check_window(engine, site, window, run_id=run_id, validation=validation)
+    except Exception as exc:
+        log.error("site %s: quality checks failed for %s (the load stands)", site.id, window, exc_info=True)
+        try:
+            ctx = SiteContext.from_site(site)
+            checked = Window(site_day_start(ctx, window.start), window.end)  # at least this range
+            with engine.begin() as conn:
+                record_run(
+                    conn,
+                    site.id,
+                    checked,
+                    run_id=run_id,
+                    validation=validation,
+                    flags=0,
+                    errors={"quality_run": f"{type(exc).__name__}: {exc}"},
+                )
+        except Exception:
+            log.error("site %s: could not record the failed quality run", site.id, exc_info=True)
+        return
+    if outcome.errors:
+        log.error("site %s: %d quality check(s) failed: %s", site.id, len(outcome.errors), sorted(outcome.errors))
+    try:
         from footfall.alerts import notify_changes
 
-        notify_changes(engine, site, outcome.flags, now=datetime.now(UTC))
-        log.info("site %s: %d quality flag(s) in %s", site.id, len(outcome.flags), outcome.checked)
+        notify_changes(engine, site, outcome.flags, now=datetime.now(UTC), failed_checks=outcome.errors)
     except Exception:
-        log.exception("site %s: quality checks failed for %s (the load stands)", site.id, window)
+        log.error("site %s: alerts failed", site.id, exc_info=True)
+    log.info("site %s: %d quality flag(s) in %s", site.id, len(outcome.flags), outcome.checked)

@@ -9,19 +9,32 @@ import pandas as pd
 from .context import Prepared, runs
 from .flags import flag_frame
 
+_REDUCE = {"sum": np.add, "max": np.maximum, "min": np.minimum}
+
 
 def _by_run(
     df: pd.DataFrame, mask: pd.Series, extra_break: pd.Series | None = None, **agg: tuple[str, str]
 ) -> pd.DataFrame:
+    """One row per run of `mask` (counter, start, end, n and the `agg` columns: sum, max or min).
+
+    A run's rows are consecutive in `df` (one counter, back-to-back intervals), so the aggregates are
+    numpy reductions over contiguous slices: no groupby, and next to nothing when nothing matches.
+    """
     r = runs(df, mask, extra_break)
-    rows = df.iloc[r["row"].to_numpy()].assign(run=r["run"].to_numpy())
-    return rows.groupby("run").agg(
-        counter_id=("counter_id", "first"),
-        start=("interval_start", "min"),
-        end=("interval_end", "max"),
-        n=("interval_start", "size"),
-        **agg,
-    )
+    rows = r["row"].to_numpy()
+    run = r["run"].to_numpy()
+    first = np.flatnonzero(np.r_[True, run[1:] != run[:-1]]) if len(run) else np.zeros(0, dtype=np.int64)
+    last = np.r_[first[1:], len(run)] - 1 if len(run) else first
+    out = {
+        "counter_id": df["counter_id"].to_numpy()[rows[first]],
+        "start": df["interval_start"].array[rows[first]],
+        "end": df["interval_end"].array[rows[last]],
+        "n": (last - first + 1).astype(np.int64),
+    }
+    for name, (column, how) in agg.items():
+        values = df[column].to_numpy(dtype=float)[rows]
+        out[name] = _REDUCE[how].reduceat(values, first) if len(first) else np.zeros(0)
+    return pd.DataFrame(out, index=pd.Index(run[first], name="run"))
 
 
 def counts_while_closed(p: Prepared) -> pd.DataFrame:
