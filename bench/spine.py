@@ -577,6 +577,8 @@ def main(argv: list[str] | None = None) -> int:
     sizes = sorted({int(s) for s in args.sites.split(",") if s.strip()})
     if not sizes or min(sizes) < 1 or args.runs < 1:
         parser.error("--sites needs positive counts and --runs at least 1")
+    # A terminated bench still stops Airflow and the simulator (the ExitStacks unwind on SystemExit).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     t_start = time.perf_counter()
     load_at_start = os.getloadavg()[0]
 
