@@ -23,15 +23,15 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import peak_rss_mb, result_line  # noqa: E402
+from _common import peak_rss_mb, result_line
 
-from footfall.config import Site  # noqa: E402
-from footfall.quality.context import SiteContext  # noqa: E402
-from footfall.quality.registry import check_site  # noqa: E402
-from footfall.simulator.faults import counts_with_faults  # noqa: E402
-from footfall.simulator.traffic import DeviceProfile  # noqa: E402
-from footfall.timewindow import Window  # noqa: E402
-from footfall.validate import validate_counts, warm_up  # noqa: E402
+from footfall.config import Site
+from footfall.quality.context import SiteContext
+from footfall.quality.registry import check_site
+from footfall.simulator.faults import counts_with_faults
+from footfall.simulator.traffic import DeviceProfile
+from footfall.timewindow import Window
+from footfall.validate import validate_counts, warm_up
 
 ZONE = "Europe/Paris"
 AS_OF = datetime(2026, 11, 20, 15, 5, tzinfo=UTC)  # a Friday afternoon

@@ -62,9 +62,10 @@ def expected_starts(p: Prepared, step: int, start: pd.Timestamp, end: pd.Timesta
     wall = t.tz_convert(p.ctx.timezone).tz_localize(None)
     day = wall.normalize()
     tod = ((wall - day).total_seconds() / 60).to_numpy()
-    index = {d: i for i, d in enumerate(p.days)}
-    known = np.array([d.date() in index for d in day])
-    pos = np.array([index.get(d.date(), 0) for d in day], dtype=np.int64)
+    days = pd.DatetimeIndex([pd.Timestamp(d) for d in p.days], dtype=f"datetime64[{day.unit}]")
+    found = days.get_indexer(day)  # vectorised: no per-interval Python loop
+    known = found >= 0
+    pos = np.maximum(found, 0).astype(np.int64)
     r = p.ranges[pos]
     is_open = known & ((tod[:, None] < r[:, :, 1]) & (tod[:, None] + step > r[:, :, 0]) & (r[:, :, 0] >= 0)).any(axis=1)
     return t[is_open & (t >= start)]
