@@ -224,3 +224,44 @@ def test_vendor_push_lands_the_body_for_the_sites_preset(api, tls, token, push_e
     assert response.status_code == 200, response.text
     assert response.json()["batch_id"] is None
     assert landed(push_engine) == (1, 0)
+
+
+def test_footfall_api_serve_runs_the_service_over_https(push_engine, tls, db_url, registry, tmp_path):
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from footfall.api.server import free_port
+
+    port = free_port()
+    env = {**os.environ, "FOOTFALL_DB_URL": db_url, "FOOTFALL_SITES_DIR": str(registry.path)}
+    command = [sys.executable, "-m", "footfall.cli", "api", "serve", "--port", str(port),
+               "--certfile", tls["certfile"], "--keyfile", tls["certfile"]]  # fmt: skip
+    log = (tmp_path / "serve.log").open("wb")
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+    token = create_token(push_engine, SITE)[1]
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                health = requests.get(
+                    f"https://127.0.0.1:{port}/healthz", headers={"Connection": "close"}, verify=tls["ca"], timeout=5
+                )
+                break
+            except requests.ConnectionError:
+                assert process.poll() is None and time.monotonic() < deadline, "footfall api serve did not start"
+                time.sleep(0.2)
+        posted = requests.post(f"https://127.0.0.1:{port}/v1/sites/{SITE}/batches", data=json.dumps(batch()),
+                               headers={"Authorization": f"Bearer {token}", "Connection": "close"}, verify=tls["ca"],
+                               timeout=10)  # fmt: skip
+    finally:
+        process.terminate()
+        exit_code = process.wait(20)
+        log.close()
+
+    # SIGTERM (a service manager's stop) shuts down gracefully; uvicorn then re-raises the signal.
+    assert exit_code in (0, -15) and "Finished server process" in (tmp_path / "serve.log").read_text()
+    assert health.json() == {"status": "ok"}
+    assert posted.status_code == 200 and posted.json()["rows"] == 2
+    assert landed(push_engine) == (1, 1)

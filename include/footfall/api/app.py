@@ -182,4 +182,5 @@ def serve(host: str, port: int, *, certfile: str | None = None, keyfile: str | N
         workers=workers,
         log_level="info",
         proxy_headers=True,
+        timeout_graceful_shutdown=10,  # a stop never waits forever on an idle keep-alive connection
     )
