@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 
+import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
@@ -59,15 +60,27 @@ def _records(rows: pd.DataFrame) -> list[tuple]:
     return out
 
 
-def _stage_postgres(conn: Connection, staging: str, records: list[tuple]) -> None:
+def _copy_csv(rows: pd.DataFrame) -> bytes:
+    """STAGED columns as COPY CSV, built by column (writing row by row was the load's main cost).
+
+    Instants are written in UTC with an explicit offset; missing counts are empty, which COPY reads as NULL.
+    """
+    frame = rows[STAGED].copy()
+    utc = pd.DatetimeIndex(frame["interval_start"]).tz_convert("UTC").tz_localize(None)
+    frame["interval_start"] = np.char.add(np.datetime_as_string(utc.to_numpy("datetime64[us]"), unit="us"), "+00")
+    return frame.to_csv(index=False, header=False, na_rep="", lineterminator="\n").encode()
+
+
+def _stage_postgres(conn: Connection, staging: str, rows: pd.DataFrame) -> None:
     conn.exec_driver_sql(
         f"CREATE TEMPORARY TABLE {staging} (counter_id text, interval_start timestamptz, interval_minutes int, "
         "entries int, exits int, occupancy int, payload_id bigint) ON COMMIT DROP"
     )
+    if rows.empty:
+        return
     cursor = conn.connection.driver_connection.cursor()
-    with cursor.copy(f"COPY {staging} ({', '.join(STAGED)}) FROM STDIN") as copy:
-        for record in records:
-            copy.write_row(record)
+    with cursor.copy(f"COPY {staging} ({', '.join(STAGED)}) FROM STDIN (FORMAT csv)") as copy:
+        copy.write(_copy_csv(rows))
 
 
 def _stage_sqlite(conn: Connection, staging: str, records: list[tuple]) -> None:
@@ -92,12 +105,11 @@ def _bind_instant(conn: Connection, moment: datetime) -> datetime | str:
 def replace_window(conn: Connection, site_id: str, window: Window, rows: pd.DataFrame) -> LoadResult:
     """Make count_interval for (site, window) equal `rows` (already validated), inside `conn`'s transaction."""
     rows = in_window(rows, window)
-    records = _records(rows)
     staging = f"staging_counts_{uuid.uuid4().hex[:12]}"
     if conn.dialect.name == "postgresql":
-        _stage_postgres(conn, staging, records)
+        _stage_postgres(conn, staging, rows)
     else:
-        _stage_sqlite(conn, staging, records)
+        _stage_sqlite(conn, staging, _records(rows))
     bounds = {
         "site_id": site_id,
         "window_start": _bind_instant(conn, window.start),
@@ -114,7 +126,7 @@ def replace_window(conn: Connection, site_id: str, window: Window, rows: pd.Data
     ).rowcount
     if conn.dialect.name != "postgresql":
         conn.exec_driver_sql(f"DROP TABLE {staging}")
-    return LoadResult(rows_in_window=len(records), rows_written=max(written, 0), rows_deleted=max(deleted, 0))
+    return LoadResult(rows_in_window=len(rows), rows_written=max(written, 0), rows_deleted=max(deleted, 0))
 
 
 def record_sync_run(
