@@ -513,6 +513,10 @@ def run_noop(args: argparse.Namespace, tmp: Path, sizes: list[int], day: datetim
                 f"{' (stopped at the budget)' if ph.timed_out else ''}"
                 f" ({fmt(ph.ti_per_s, 2)} TI/s, Airflow CPU {ph.cpu_s:.1f} s)",
             )
+            if ph.timed_out:
+                if n != sizes[-1]:
+                    out.notes.append(f"No-op phases after N={n} skipped: the time budget is spent.")
+                break
 
 
 def run_real(
@@ -754,11 +758,13 @@ def report(
     values["work_failures"] = sum(w.failures for w in works.values())
     values["warmup_s"] = warm["import"].wall + warm["gx_build"].wall
     values["first_run_s"] = first_run.wall
-    floor = noop.get(largest)
+    floor_n = max(noop) if noop else None  # the largest N whose no-op phase ran
+    floor = noop[floor_n] if floor_n is not None else None
+    values["airflow_floor_sites"] = floor_n
     values["airflow_noop_ti_per_s"] = floor.ti_per_s if floor else None
     values["airflow_overhead_ms_per_run"] = floor.wall_ms_per_run if floor else None
     values["airflow_cpu_ms_per_run"] = floor.cpu_ms_per_run if floor else None
-    wl = works[largest]
+    wl = works[floor_n if floor_n is not None else largest]
     values["overhead_ratio"] = wl.wall_ms / floor.wall_ms_per_run if floor and floor.wall_ms_per_run else None
     values["overhead_cpu_ratio"] = wl.cpu_ms / floor.cpu_ms_per_run if floor and floor.cpu_ms_per_run else None
     on, off = real.get("true"), real.get("false")
