@@ -262,6 +262,34 @@ class Site(Strict):
 # --- presets -------------------------------------------------------------------------------------
 
 
+class Pagination(Strict):
+    """How a paged API is walked, by strategy name; each page is landed as its own payload.
+
+    `page`: `param` carries the page number (from `first`, default 1); `offset`: `param` carries the
+    record offset (from `first`, default 0); both stop at a page with fewer than `size` records.
+    `next_link`: the body holds the next page's URL at `next_path` (absolute or relative); stop when absent.
+    `size_param` (optional) sends `size` as the page size.
+    """
+
+    strategy: Literal["page", "offset", "next_link"]
+    param: str = "page"
+    size_param: str | None = None
+    size: Annotated[int, Field(gt=0)] = 100
+    first: int | None = None
+    next_path: str | None = None
+    max_pages: Annotated[int, Field(gt=0, le=10_000)] = 100
+
+    @model_validator(mode="after")
+    def _complete(self) -> Pagination:
+        if self.strategy == "next_link" and not self.next_path:
+            raise ValueError("pagination: next_link needs next_path (where the body gives the next URL)")
+        return self
+
+    @property
+    def start(self) -> int:
+        return self.first if self.first is not None else (1 if self.strategy == "page" else 0)
+
+
 class RequestTemplate(Strict):
     """One HTTP request, rendered per window (and per counter when it names `{counter_ref}`).
 
@@ -278,6 +306,7 @@ class RequestTemplate(Strict):
     window: Literal["instants", "local_days"] = Field(
         default="instants", description="local_days: the API answers whole local dates (Axis date=)"
     )
+    pagination: Pagination | None = None
 
     @property
     def per_counter(self) -> bool:

@@ -14,6 +14,7 @@ the scheduler so forked task processes get it for free).
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,6 +35,20 @@ DEFAULT_ARGS = {
     "execution_timeout": timedelta(minutes=4),
 }
 MAX_ACTIVE_RUNS = 4
+
+
+VENDOR_POOLS_ENV = "FOOTFALL_VENDOR_POOLS"
+
+
+def vendor_pool(site: Site) -> dict[str, str]:
+    """`pool=` for the sync task: one pool per vendor family, since rate limits are per vendor account.
+
+    Only where the deployment created the pools (it then sets FOOTFALL_VENDOR_POOLS=true): Airflow
+    never schedules a task whose pool does not exist.
+    """
+    if os.environ.get(VENDOR_POOLS_ENV, "").strip().lower() in ("1", "true", "yes"):
+        return {"pool": site.preset.pool}
+    return {}
 
 
 def counts_asset(site_id: str) -> Asset:
@@ -60,7 +75,12 @@ def build_site_dag(site: Site, doc_md: str | None = None) -> DAG:
         doc_md=doc_md,
     ) as dag:
 
-        @task(task_id="sync", outlets=[counts_asset(site.id)], on_failure_callback=failure_notifiers(site) or None)
+        @task(
+            task_id="sync",
+            outlets=[counts_asset(site.id)],
+            **vendor_pool(site),
+            on_failure_callback=failure_notifiers(site) or None,
+        )
         def sync(site_id: str = site.id, **context: object) -> dict[str, object]:
             """Extract, normalize, validate and load this run's window."""
             from footfall.pipeline import run_site_window

@@ -3,24 +3,30 @@
 Migrates the warehouse (SQLite), starts the simulator on loopback, starts Airflow (api-server,
 scheduler with LocalExecutor, dag-processor; SQLite metadata), asks Airflow to backfill every
 registry site's DAG over the last hours (24 five-minute runs per site for two hours), waits for
-the runs, and prints what landed per site.
+the runs, and prints what landed per site. Sites whose source is not a device (a `sql` site's own
+database, a `file` site's export folder) get their source filled from the same traffic model first.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import requests
 
-from footfall import db
-from footfall.config import load_registry
+from footfall import db, settings
+from footfall.config import Site, SourceKind, load_registry
 from footfall.dag_factory import site_dag_id
 from footfall.local_airflow import LocalAirflow, airflow_env, free_port
 from footfall.report import format_table, site_summaries
+from footfall.simulator import SimInterval, count_intervals
+from footfall.simulator.profiles import profiles_from_sites
 from footfall.timewindow import floor_time
 
 log = logging.getLogger(__name__)
@@ -56,6 +62,73 @@ def start_simulator(port: int, seed: int = 0) -> subprocess.Popen:
     raise RuntimeError(f"simulator did not start on port {port}")
 
 
+DEMO_SEED = 0
+DEMO_TABLE = (
+    "CREATE TABLE gate_counts (gate TEXT NOT NULL, period_start TEXT NOT NULL, period_minutes INTEGER NOT NULL, "
+    "people_in INTEGER, people_out INTEGER, PRIMARY KEY (gate, period_start))"
+)
+
+
+def demo_counts(site: Site, start: datetime, end: datetime) -> dict[str, list[SimInterval]]:
+    """What each counter of a site saw over [start, end), from the simulator's traffic model."""
+    profiles = profiles_from_sites([site])
+    return {c.ref: count_intervals(profiles[c.ref], start, end, 15, DEMO_SEED, end) for c in site.counters}
+
+
+def fill_site_database(site: Site, path: Path, start: datetime, end: datetime) -> int:
+    """A `sql` site's own database, as its turnstiles would have written it (naive UTC times)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    rows = [
+        (ref, i.start_utc.strftime("%Y-%m-%d %H:%M:%S"), 15, i.entries, i.exits)
+        for ref, intervals in demo_counts(site, start, end).items()
+        for i in intervals
+    ]
+    with sqlite3.connect(path) as conn:
+        conn.execute(DEMO_TABLE)
+        conn.executemany("INSERT INTO gate_counts VALUES (?, ?, ?, ?, ?)", rows)
+    return len(rows)
+
+
+def fill_export_folder(site: Site, folder: Path, start: datetime, end: datetime) -> int:
+    """A `file` site's folder: one Axis CSV export per counter and hour, camera-local times."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*.csv"):
+        old.unlink()
+    files = 0
+    for ref, intervals in demo_counts(site, start, end).items():
+        by_hour: dict[str, list[str]] = {}
+        for i in intervals:
+            local = i.start_utc.astimezone(site.zone)
+            by_hour.setdefault(i.start_utc.strftime("%Y%m%d%H"), []).append(
+                f"{local:%Y-%m-%d %H:%M},{i.entries},{i.exits}\n"
+            )
+        for hour, lines in by_hour.items():
+            (folder / f"{ref}-{hour}.csv").write_text("Interval start,In,Out\n" + "".join(lines), encoding="utf-8")
+            files += 1
+    return files
+
+
+def prepare_demo_sources(sites: Iterable[Site], start: datetime, end: datetime, out=sys.stdout) -> dict[str, str]:
+    """Sources that are not devices on the simulator: a site database and an export folder the demo fills.
+
+    Returns the Airflow connections (environment form) the sites' DAGs need.
+    """
+    from footfall.sources import site_folder
+
+    connections: dict[str, str] = {}
+    for site in sites:
+        if site.source.kind == SourceKind.SQL and site.source.connection_id:
+            path = settings.data_dir() / "demo" / f"{site.source.connection_id}.sqlite"
+            rows = fill_site_database(site, path, start, end)
+            connections[f"AIRFLOW_CONN_{site.source.connection_id.upper()}"] = f"sqlite:///{path}"
+            print(f"{site.id}: site database {path} with {rows} rows", file=out)
+        elif site.source.kind == SourceKind.FILE:
+            folder = site_folder(site)
+            print(f"{site.id}: {fill_export_folder(site, folder, start, end)} export files in {folder}", file=out)
+    return connections
+
+
 def run_demo(hours: float = 2.0, out=sys.stdout) -> int:
     """Returns 0 when every run succeeded, 1 otherwise."""
     t0 = time.monotonic()
@@ -69,12 +142,18 @@ def run_demo(hours: float = 2.0, out=sys.stdout) -> int:
     end = floor_time(datetime.now(UTC), 5)
     start = end - timedelta(hours=hours)
     runs = int((end - start) / timedelta(minutes=5))
-    env = airflow_env(api_port=free_port(), extra={"AIRFLOW_CONN_FOOTFALL_SIM": f"http://127.0.0.1:{sim_port}"})
+    lookback = max((s.source.lookback_minutes for s in sites.values()), default=0)
+    connections = prepare_demo_sources(sites.values(), start - timedelta(minutes=lookback + 15), end, out)
+    env = airflow_env(
+        api_port=free_port(), extra={"AIRFLOW_CONN_FOOTFALL_SIM": f"http://127.0.0.1:{sim_port}", **connections}
+    )
     try:
         with LocalAirflow(env) as airflow:
             print(f"Airflow home {airflow.home}; starting dag-processor, api-server, scheduler...", file=out)
             airflow.migrate()
-            airflow.start()
+            # Only the dag-processor until the backfills exist: a scheduler already running races their
+            # creation (it can pick up a run the backfill command is still settling, and crash).
+            airflow.start(["dag-processor"])
             airflow.wait_for_dags(dag_ids)
             print(
                 f"Backfilling {len(dag_ids)} site DAGs over {start:%H:%M}-{end:%H:%M} UTC ({runs} runs each)", file=out

@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urljoin
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -24,7 +25,7 @@ from sqlalchemy import Connection, Engine, select
 from urllib3.util.retry import Retry
 
 from footfall import db
-from footfall.config import Site, SourceKind
+from footfall.config import Preset, Site, SourceKind
 from footfall.endpoints import ConnectionNotFound, Endpoint, resolve_endpoint
 from footfall.errors import ExtractError
 from footfall.timewindow import Window
@@ -260,64 +261,114 @@ def fetch_window(
         asked, body = query_rows(site, requested_range(site, window))
         return [Fetched(None, asked, None, "application/json", body)]
     session = session or http_session()
-    limit = site.preset.max_body_bytes
     answers = []
     for req in render_requests(site, requested_range(site, window)):
         try:
             endpoint = resolve(req.conn_id)
         except (ConnectionNotFound, ValueError) as exc:
             raise ExtractError(site.id, source_label(site), str(exc)) from None
-        params, headers = dict(req.params), {**endpoint.headers, **req.headers}
-        timeout = (min(10.0, site.source.timeout_seconds), site.source.timeout_seconds)
-        url = endpoint.base_url + req.path
-        shown = requests.Request(req.method, url, params=req.params).prepare().url or url
-
-        send = functools.partial(  # headers is shared: a renewed token reaches the retry
-            session.request,
-            req.method,
-            url,
-            params=params,
-            headers=headers,
-            data=req.body,
-            timeout=timeout,
-            verify=endpoint.verify,
-            stream=True,
-        )
-        try:
-            response = send(auth=_auth(endpoint, params, headers, session, timeout))
-            if response.status_code == 401 and endpoint.auth_type == "oauth2":  # revoked early: renew once
-                response.close()
-                headers["Authorization"] = f"Bearer {oauth_token(endpoint, session, timeout=timeout, refresh=True)}"
-                response = send(auth=None)
-        except TokenError as exc:
-            raise ExtractError(site.id, source_label(site), str(exc)) from None
-        except requests.RequestException as exc:
-            raise ExtractError(
-                site.id, source_label(site), f"{req.method} {shown}: {type(exc).__name__}: {exc}"
-            ) from None
-        with response:
-            body, too_big = _read_limited(response, limit)
-        error = None
-        if too_big:
-            error = f"body over the {limit}-byte limit (first {limit} bytes kept)"
-        elif response.status_code in (401, 403):
-            error = (
-                f"HTTP {response.status_code} {response.reason} from {shown}"
-                f" (check the credentials of connection {req.conn_id!r}, auth {endpoint.auth_type})"
-            )
-        elif response.status_code >= 400:
-            error = f"HTTP {response.status_code} {response.reason} from {shown}"
-        answers.append(
-            Fetched(
-                req.counter_ref,
-                f"{req.method} {shown}",
-                response.status_code,
-                response.headers.get("Content-Type"),
-                body,
-                error,
-            )
-        )
+        answers.extend(_fetch_pages(site, req, endpoint, session))
     return answers
+
+
+def _fetch_pages(site: Site, req: RenderedRequest, endpoint: Endpoint, session: requests.Session) -> list[Fetched]:
+    """One rendered request, followed page by page when the preset says the API pages."""
+    paging = site.preset.request.pagination if site.preset.request else None
+    url, params = endpoint.base_url + req.path, dict(req.params)
+    if paging is not None:
+        if paging.size_param:
+            params[paging.size_param] = str(paging.size)
+        if paging.strategy != "next_link":
+            params[paging.param] = str(paging.start)
+    answers = []
+    for _ in range(paging.max_pages if paging else 1):
+        answer = _fetch(site, req, endpoint, session, url, params)
+        answers.append(answer)
+        following = None if paging is None or answer.error else next_page(site.preset, answer.body, url, params)
+        if following is None:
+            return answers
+        url, params = following
+    raise ExtractError(
+        site.id, source_label(site), f"{req.path} has more than {paging.max_pages} pages (pagination.max_pages)",
+    )  # fmt: skip
+
+
+def next_page(preset: Preset, body: bytes, url: str, params: dict[str, str]) -> tuple[str, dict[str, str]] | None:
+    """Where the page after `body` is, or None after the last one (a body that does not decode ends
+    the walk: parsing then reports it)."""
+    from footfall.normalize import MISSING, decode_document, lookup, select_records
+
+    paging = preset.request.pagination if preset.request else None
+    if paging is None:
+        return None
+    try:
+        doc = decode_document(body, preset)
+        if paging.strategy == "next_link":
+            link = lookup(doc, str(paging.next_path).split("."))
+            return None if link is MISSING or not link else (urljoin(url, str(link)), {})
+        count = select_records(doc, preset).n
+    except (ValueError, TypeError):
+        return None
+    if count < paging.size:
+        return None
+    step = 1 if paging.strategy == "page" else count
+    return url, {**params, paging.param: str(int(params[paging.param]) + step)}
+
+
+def _fetch(
+    site: Site,
+    req: RenderedRequest,
+    endpoint: Endpoint,
+    session: requests.Session,
+    url: str,
+    params: dict[str, str],
+) -> Fetched:
+    """One HTTP call, verbatim; an HTTP failure is a Fetched with `error`, a transport failure an ExtractError."""
+    limit = site.preset.max_body_bytes
+    params, headers = dict(params), {**endpoint.headers, **req.headers}
+    timeout = (min(10.0, site.source.timeout_seconds), site.source.timeout_seconds)
+    shown = requests.Request(req.method, url, params=params).prepare().url or url
+    send = functools.partial(  # headers is shared: a renewed token reaches the retry
+        session.request,
+        req.method,
+        url,
+        params=params,
+        headers=headers,
+        data=req.body,
+        timeout=timeout,
+        verify=endpoint.verify,
+        stream=True,
+    )
+    try:
+        response = send(auth=_auth(endpoint, params, headers, session, timeout))
+        if response.status_code == 401 and endpoint.auth_type == "oauth2":  # revoked early: renew once
+            response.close()
+            headers["Authorization"] = f"Bearer {oauth_token(endpoint, session, timeout=timeout, refresh=True)}"
+            response = send(auth=None)
+    except TokenError as exc:
+        raise ExtractError(site.id, source_label(site), str(exc)) from None
+    except requests.RequestException as exc:
+        raise ExtractError(site.id, source_label(site), f"{req.method} {shown}: {type(exc).__name__}: {exc}") from None
+    with response:
+        body, too_big = _read_limited(response, limit)
+    error = None
+    if too_big:
+        error = f"body over the {limit}-byte limit (first {limit} bytes kept)"
+    elif response.status_code in (401, 403):
+        error = (
+            f"HTTP {response.status_code} {response.reason} from {shown}"
+            f" (check the credentials of connection {req.conn_id!r}, auth {endpoint.auth_type})"
+        )
+    elif response.status_code >= 400:
+        error = f"HTTP {response.status_code} {response.reason} from {shown}"
+    return Fetched(
+        req.counter_ref,
+        f"{req.method} {shown}",
+        response.status_code,
+        response.headers.get("Content-Type"),
+        body,
+        error,
+    )
 
 
 def ensure_site(conn: Connection, site: Site) -> None:
@@ -370,37 +421,44 @@ def land_payloads(
 
     Committed on its own, before parsing, so what the source said survives any later failure.
     """
+    with engine.begin() as conn:
+        return land_in(conn, site, window, answers, source=source)
+
+
+def land_in(
+    conn: Connection, site: Site, window: Window, answers: list[Fetched], *, source: str | None = None
+) -> list[int]:
+    """land_payloads inside the caller's transaction (a file is landed together with its load)."""
     ids: list[int] = []
     now = datetime.now(UTC)
-    with engine.begin() as conn:
-        ensure_site(conn, site)
-        for answer in answers:
-            digest = hashlib.sha256(answer.body).hexdigest()
-            conn.execute(
-                db.insert_ignore(
-                    db.raw_payload,
-                    conn.dialect.name,
-                    site_id=site.id,
-                    source=source or source_label(site),
-                    request=answer.request,
-                    counter_ref=answer.counter_ref,
-                    window_start=window.start,
-                    window_end=window.end,
-                    received_at=now,
-                    http_status=answer.status,
-                    content_type=answer.content_type,
-                    body=gzip.compress(answer.body, compresslevel=6, mtime=0),
-                    body_bytes=len(answer.body),
-                    sha256=digest,
-                    error=answer.error,
-                )
+    ensure_site(conn, site)
+    for answer in answers:
+        digest = hashlib.sha256(answer.body).hexdigest()
+        conn.execute(
+            db.insert_ignore(
+                db.raw_payload,
+                conn.dialect.name,
+                site_id=site.id,
+                source=source or source_label(site),
+                request=answer.request,
+                counter_ref=answer.counter_ref,
+                window_start=window.start,
+                window_end=window.end,
+                received_at=now,
+                http_status=answer.status,
+                content_type=answer.content_type,
+                body=gzip.compress(answer.body, compresslevel=6, mtime=0),
+                body_bytes=len(answer.body),
+                sha256=digest,
+                error=answer.error,
             )
-            found = conn.execute(
-                select(db.raw_payload.c.payload_id).where(
-                    db.raw_payload.c.site_id == site.id, db.raw_payload.c.sha256 == digest
-                )
-            ).scalar_one()
-            ids.append(found)
+        )
+        found = conn.execute(
+            select(db.raw_payload.c.payload_id).where(
+                db.raw_payload.c.site_id == site.id, db.raw_payload.c.sha256 == digest
+            )
+        ).scalar_one()
+        ids.append(found)
     return ids
 
 

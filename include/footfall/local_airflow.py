@@ -8,6 +8,7 @@ environment, so what the data team opens in the UI is what the demo ran.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -94,6 +95,22 @@ def airflow_command() -> list[str]:
     return [str(script)] if script.exists() else [shutil.which("airflow") or "airflow"]
 
 
+VENDOR_POOL_SLOTS = 4  # concurrent syncs per vendor; FOOTFALL_VENDOR_POOL_SLOTS overrides
+
+
+def vendor_pools(sites: Iterable, slots: int | None = None) -> dict[str, dict]:
+    """One Airflow pool per vendor family the registry uses, in `airflow pools import` form."""
+    slots = slots or int(os.environ.get("FOOTFALL_VENDOR_POOL_SLOTS") or VENDOR_POOL_SLOTS)
+    return {
+        site.preset.pool: {
+            "slots": slots,
+            "description": f"footfall: site syncs at once against {site.preset.pool.removeprefix('vendor_')}",
+            "include_deferred": False,
+        }
+        for site in sites
+    }
+
+
 @dataclass
 class LocalAirflow:
     """Airflow components as subprocesses; use as a context manager so they always stop."""
@@ -129,6 +146,22 @@ class LocalAirflow:
 
             with sqlite3.connect(url.removeprefix("sqlite:///")) as conn:
                 conn.execute("PRAGMA journal_mode=WAL")
+        self.create_vendor_pools()
+
+    def create_vendor_pools(self) -> dict[str, dict]:
+        """Create the registry's vendor pools (one CLI call), then let DAGs use them (FOOTFALL_VENDOR_POOLS)."""
+        from footfall.config import load_registry
+        from footfall.dag_factory import VENDOR_POOLS_ENV
+
+        folder = self.env.get("FOOTFALL_SITES_DIR")
+        sites, _ = load_registry(Path(folder) if folder else None)
+        pools = vendor_pools(sites.values(), int(self.env.get("FOOTFALL_VENDOR_POOL_SLOTS") or VENDOR_POOL_SLOTS))
+        if pools:
+            path = self.home / "vendor_pools.json"
+            path.write_text(json.dumps(pools, indent=2), encoding="utf-8")
+            self.cli("pools", "import", str(path))
+            self.env[VENDOR_POOLS_ENV] = "true"
+        return pools
 
     def start(self, components: Iterable[str] = COMPONENTS) -> None:
         components = [c for c in components if c not in self.processes]

@@ -285,3 +285,35 @@ def test_replay_of_a_file_site_applies_the_new_direction(tmp_path, engine):
 
     assert result.rows_loaded == 1
     assert loaded(engine) == {("gate", utc(2026, 11, 20, 9, 0)): (2, 9)}
+
+
+def test_demo_fills_the_sources_of_its_sql_and_file_sites(tmp_path, engine, monkeypatch):
+    from footfall.config import get_site
+    from footfall.demo import prepare_demo_sources
+
+    monkeypatch.setenv("FOOTFALL_DATA_DIR", str(tmp_path / "data"))
+    sites = [get_site("mediatheque-est"), get_site("patinoire-sud")]  # the demo registry's files
+    end = utc(2026, 11, 20, 15, 0)  # a Friday afternoon: both are open
+    connections = prepare_demo_sources(sites, end - timedelta(hours=2), end)
+    for name, value in connections.items():
+        monkeypatch.setenv(name, value)
+
+    window = Window(end - timedelta(minutes=35), end)
+    loaded_sql = sync_window(sites[0], window, engine=engine)
+    loaded_files = sync_window(sites[1], window, engine=engine)
+
+    assert loaded_sql.rows_loaded == 2 * 2  # two turnstiles, 14:30 and 14:45
+    assert len(loaded_files.payload_ids) == 2 and loaded_files.rows_loaded == 8  # two hourly files
+    assert sum(e for e, _ in loaded(engine).values()) > 0
+
+
+def test_file_site_run_with_airflow_instants(tmp_path, engine):
+    """Airflow hands pendulum instants to the task; a month's plausible range must stay zone-aware."""
+    import pendulum
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "x.csv").write_text(export([("2026-11-20 10:00", 3, 1)]))
+    run = Window(pendulum.datetime(2026, 11, 20, 12, 0, tz="UTC"), pendulum.datetime(2026, 11, 20, 12, 5, tz="UTC"))
+    assert sync_window(file_site(inbox), run, engine=engine).rows_loaded == 1
+    assert loaded(engine) == {("gate", utc(2026, 11, 20, 9, 0)): (3, 1)}

@@ -26,7 +26,8 @@ from email.message import Message
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from xml.etree import ElementTree
 
 from .faults import Fault, counts_with_faults, http_faults_for
 from .traffic import DeviceProfile, local_day_bounds
@@ -243,10 +244,27 @@ def _axis_live_sum(req: DeviceRequest) -> DeviceResponse:
     return DeviceResponse(payload, (req.now_utc, req.now_utc + timedelta(seconds=1)))
 
 
+def _axis_xml(payload: Any) -> bytes:
+    """The export-xml form of an export: ``<tvpc serial name><data><item timestamp in out/>...``."""
+    if not isinstance(payload, dict) or "data" not in payload:  # a "wrong_shape" fault's body
+        return _render_json(payload)
+    root = ElementTree.Element("tvpc", serial=str(payload["serial"]), name=str(payload["name"]))
+    data = ElementTree.SubElement(root, "data")
+    for row in payload["data"]:
+        ElementTree.SubElement(
+            data, "item", timestamp=row["timestamp"], **{"in": str(row["in"]), "out": str(row["out"])}
+        )
+    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
 def axis_tvpc(req: DeviceRequest) -> DeviceResponse:
-    """Axis People Counter API: ``?export-json&date=...&res=...`` and ``?live-sum.json``."""
+    """Axis People Counter API: ``?export-json`` or ``?export-xml`` (``&date=...&res=...``) and ``?live-sum.json``."""
     if "export-json" in req.query:
         return _axis_export(req)
+    if "export-xml" in req.query:
+        resp = _axis_export(req)
+        resp.render, resp.content_type = _axis_xml, "application/xml"
+        return resp
     if "live-sum.json" in req.query:
         return _axis_live_sum(req)
     raise bad_request("unsupported tvpc request: expected export-json or live-sum.json")
@@ -396,6 +414,47 @@ def _vea_traffic(req: DeviceRequest, *, wrapped: bool) -> DeviceResponse:
 
 register_route("GET", "/api/data/traffic", lambda req: _vea_traffic(req, wrapped=True))
 register_route("GET", "/bare/api/data/traffic", lambda req: _vea_traffic(req, wrapped=False))
+
+DENSITY_INTERVALS = {"1m": 1, "5m": 5, "15m": 15, "1h": 60}
+
+
+def density_counts(req: DeviceRequest) -> DeviceResponse:
+    """Density ``/v2/spaces/{space}/counts``: ``page``/``page_size`` pages, each naming the ``next`` one.
+
+    ``max`` is the occupancy (entries minus exits since local midnight) at the end of the interval.
+    """
+    space = req.path_params["space"]
+    try:
+        start = datetime.fromisoformat((req.arg("start_time") or "").replace("Z", "+00:00"))
+        end = datetime.fromisoformat((req.arg("end_time") or "").replace("Z", "+00:00"))
+        page, size = int(req.arg("page", "1") or 1), int(req.arg("page_size", "100") or 100)
+    except ValueError:
+        raise bad_request("start_time/end_time must be ISO 8601, page and page_size numbers") from None
+    minutes = DENSITY_INTERVALS.get(req.arg("interval", "5m") or "5m")
+    if minutes is None or start.tzinfo is None or end <= start or page < 1 or not 1 <= size <= 1000:
+        raise bad_request(f"bad query: interval one of {sorted(DENSITY_INTERVALS)}, end after start, page >= 1")
+    profile = req.state.profile(space) if req.state else DeviceProfile(space)
+    day_start, _ = local_day_bounds(profile.tz, start.astimezone(profile.tz).date())
+    arrays = counts_with_faults(profile, day_start, end, minutes, req.seed, req.faults, req.now_utc)
+    occupancy = 0
+    results = []
+    for t, e, x in zip(arrays.start_epoch.tolist(), arrays.entries.tolist(), arrays.exits.tolist(), strict=True):
+        occupancy = max(0, occupancy + e - x)
+        begin = datetime.fromtimestamp(t, UTC)
+        if begin >= start.astimezone(UTC):
+            stamp, stop = begin.isoformat(), (begin + timedelta(minutes=minutes)).isoformat()
+            analytics = {"max": occupancy, "min": 0, "entrances": e, "exits": x}
+            results.append({"timestamp": stamp, "interval": {"start": stamp, "end": stop, "analytics": analytics}})
+    chunk = results[(page - 1) * size : page * size]
+    following = None
+    if page * size < len(results):
+        query = {k: v[-1] for k, v in req.query.items()} | {"page": str(page + 1)}
+        following = f"/devices/{req.ref}/v2/spaces/{space}/counts?{urlencode(query)}"
+    payload = {"results": chunk, "next": following, "previous": None}
+    return DeviceResponse(payload, (start, end), count_keys=frozenset({"entrances", "exits"}))
+
+
+register_route("GET", "/v2/spaces/{space}/counts", density_counts)
 
 
 # --- faults on the wire -----------------------------------------------------------------

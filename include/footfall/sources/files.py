@@ -3,8 +3,9 @@
 A file says what it contains, not which window it answers, so (as for pushes) its intervals are
 merged into count_interval (upsert, the latest landed file wins) instead of replacing a window.
 A file whose bytes were landed before (same sha256) is not parsed again, whatever its name or
-age; each new file is loaded in its own transaction, so one bad file never holds back the others
-and never leaves half of itself loaded. Options: `folder`, `pattern` (glob, default `*`).
+age. A new file is landed and merged in one transaction (a landed file is a processed file; a
+crash lands nothing and the next run reads it again); a file that cannot be used is landed with
+its reason and reported, and never holds back the others. Options: `folder`, `pattern` (glob, default `*`).
 """
 
 from __future__ import annotations
@@ -16,15 +17,17 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 from sqlalchemy import Engine, select
 
 from footfall import db
 from footfall.config import Site
 from footfall.errors import ExtractError, SiteDataError, ValidationFailed
-from footfall.extract import Fetched, ensure_site, land_payloads, mark_payload_error, source_label
+from footfall.extract import Fetched, ensure_site, land_in, land_payloads, mark_payload_error, source_label
 from footfall.load import record_sync_run
 from footfall.normalize import Payload, normalize_counts
 from footfall.pipeline import SyncResult
+from footfall.sources import site_folder
 from footfall.timewindow import Window
 from footfall.validate import validate_counts
 
@@ -34,10 +37,7 @@ log = logging.getLogger(__name__)
 def folder_files(site: Site) -> list[Path]:
     """Files of the site's folder matching its pattern, oldest first (so a later export wins)."""
     options = site.options()
-    folder = options.get("folder")
-    if not folder:
-        raise ExtractError(site.id, source_label(site), "source.options.folder is missing")
-    path = Path(str(folder)).expanduser()
+    path = site_folder(site)
     if not path.is_dir():
         raise ExtractError(site.id, source_label(site), f"folder {path} does not exist or is not a folder")
     found = [p for p in path.glob(str(options.get("pattern", "*"))) if p.is_file() and not p.name.startswith(".")]
@@ -60,40 +60,46 @@ def counter_of(site: Site, name: str) -> str | None:
     return None  # the body must then name its devices
 
 
-def load_file(engine: Engine, site: Site, window: Window, payload: Payload) -> int:
-    """Parse, validate and merge one landed file, atomically; returns the rows merged."""
-    from footfall.push import merge_counts, plausible_range
+def checked_rows(site: Site, window: Window, body: bytes, counter_ref: str | None, payload_id: int = 0) -> pd.DataFrame:
+    """Normalized and validated rows of one file; raises the SiteDataError that names what is wrong."""
+    from footfall.push import plausible_range
 
-    rows = normalize_counts(site, [payload])
+    rows = normalize_counts(site, [Payload(payload_id, body, counter_ref)])
     report = validate_counts(rows, plausible_range(site, window))
     if not report.success:
-        raise ValidationFailed(site.id, source_label(site), report.summary(), [payload.payload_id])
+        raise ValidationFailed(site.id, source_label(site), report.summary(), [payload_id])
+    return rows
+
+
+def ingest_file(engine: Engine, site: Site, window: Window, answer: Fetched) -> tuple[int, int]:
+    """Land one new file and merge its rows in ONE transaction, so a landed file is a processed file.
+
+    A file that cannot be used is landed on its own with the reason (kept for replay) and the error
+    raised; a failure of anything else (the database, a bug) lands nothing, so the next run retries it.
+    """
+    from footfall.push import merge_counts
+
+    try:
+        rows = checked_rows(site, window, answer.body, answer.counter_ref)
+    except SiteDataError as exc:
+        ids = land_payloads(engine, site, window, [answer])
+        mark_payload_error(engine, ids, f"{exc.stage}: {exc.reason}")
+        raise type(exc)(exc.site_id, exc.source, exc.reason, ids) from None
     with engine.begin() as conn:
-        return merge_counts(conn, site.id, rows)
+        (payload_id,) = land_in(conn, site, window, [answer])
+        return payload_id, merge_counts(conn, site.id, rows.assign(payload_id=payload_id))
 
 
-def load_files(
-    engine: Engine, site: Site, window: Window, payloads: list[Payload], *, run_id: str, result: SyncResult
-) -> SyncResult:
-    """Load each payload on its own; record the run; raise the first failure after the others are loaded."""
-    started = datetime.now(UTC)
-    failures: list[SiteDataError] = []
-    t0 = time.perf_counter()
-    for payload in payloads:
-        try:
-            written = load_file(engine, site, window, payload)
-        except SiteDataError as exc:
-            mark_payload_error(engine, exc.payload_ids, f"{exc.stage}: {exc.reason}")
-            failures.append(exc)
-            continue
-        result.rows_loaded += written
-        result.rows_written += written
-    result.seconds["load"] = time.perf_counter() - t0
+def finish_run(
+    engine: Engine, site: Site, window: Window, run_id: str, started: datetime, result: SyncResult,
+    failures: list[SiteDataError],
+) -> SyncResult:  # fmt: skip
+    """Record the run (failed when any file failed) and raise the first failure, after the others loaded."""
     first = failures[0] if failures else None
     with engine.begin() as conn:
         ensure_site(conn, site)
         record_sync_run(
-            conn, site.id, window, run_id=run_id, started_at=started, rows_read=result.rows_loaded,
+            conn, site.id, window, run_id=run_id, started_at=started, rows_read=result.rows_read,
             rows_loaded=result.rows_loaded, outcome="failed" if first else "success",
             stage=first.stage if first else None, error="; ".join(map(str, failures)) or None,
         )  # fmt: skip
@@ -102,12 +108,38 @@ def load_files(
     return result
 
 
+def load_files(
+    engine: Engine, site: Site, window: Window, payloads: list[Payload], *, run_id: str, result: SyncResult
+) -> SyncResult:
+    """Merge payloads landed before (replay), each on its own; record the run; raise the first failure."""
+    from footfall.push import merge_counts
+
+    started, failures, t0 = datetime.now(UTC), [], time.perf_counter()
+    for payload in payloads:
+        try:
+            rows = checked_rows(site, window, payload.body, payload.counter_ref, payload.payload_id)
+        except SiteDataError as exc:
+            mark_payload_error(engine, exc.payload_ids, f"{exc.stage}: {exc.reason}")
+            failures.append(exc)
+            continue
+        with engine.begin() as conn:
+            written = merge_counts(conn, site.id, rows)
+        result.rows_read, result.rows_loaded, result.rows_written = (
+            result.rows_read + len(rows), result.rows_loaded + len(rows), result.rows_written + written,
+        )  # fmt: skip
+    result.seconds["load"] = time.perf_counter() - t0
+    return finish_run(engine, site, window, run_id, started, result, failures)
+
+
 def sync_file_window(site: Site, window: Window, *, engine: Engine, run_id: str = "cli") -> SyncResult:
-    """Land every new file of the site's folder and merge it; files landed before are skipped."""
-    t0 = time.perf_counter()
+    """Land and merge every new file of the site's folder; a file landed before is not read again."""
+    # Airflow hands over pendulum instants, whose arithmetic can lose the zone: use plain datetimes.
+    window = Window(datetime.fromisoformat(window.start.isoformat()), datetime.fromisoformat(window.end.isoformat()))
+    started, t0 = datetime.now(UTC), time.perf_counter()
     seen = landed_shas(engine, site)
-    fresh: list[tuple[Path, bytes]] = []
     limit = site.preset.max_body_bytes
+    result = SyncResult(site.id, window, [])
+    failures: list[SiteDataError] = []
     for path in folder_files(site):
         body = path.read_bytes()
         digest = hashlib.sha256(body).hexdigest()
@@ -116,13 +148,17 @@ def sync_file_window(site: Site, window: Window, *, engine: Engine, run_id: str 
         seen.add(digest)  # two copies of one export in the folder are one file
         if len(body) > limit:
             raise ExtractError(site.id, source_label(site), f"file {path.name} is over the {limit}-byte limit")
-        fresh.append((path, body))
-    answers = [
-        Fetched(counter_of(site, p.name), f"file {p}", None, mimetypes.guess_type(p.name)[0], body) for p, body in fresh
-    ]
-    ids = land_payloads(engine, site, window, answers) if answers else []
-    result = SyncResult(site.id, window, ids, seconds={"extract": time.perf_counter() - t0})
-    payloads = [Payload(i, a.body, a.counter_ref) for a, i in zip(answers, ids, strict=True)]
-    load_files(engine, site, window, payloads, run_id=run_id, result=result)
-    log.info("loaded %d new file(s) %s", len(payloads), result.summary())
-    return result
+        answer = Fetched(counter_of(site, path.name), f"file {path}", None, mimetypes.guess_type(path.name)[0], body)
+        try:
+            payload_id, written = ingest_file(engine, site, window, answer)
+        except SiteDataError as exc:
+            result.payload_ids.extend(exc.payload_ids)
+            failures.append(exc)
+            continue
+        result.payload_ids.append(payload_id)
+        result.rows_read += written
+        result.rows_loaded += written
+        result.rows_written += written
+    result.seconds["load"] = time.perf_counter() - t0
+    log.info("loaded %d new file(s) %s", len(result.payload_ids), result.summary())
+    return finish_run(engine, site, window, run_id, started, result, failures)

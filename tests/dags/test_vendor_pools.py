@@ -1,0 +1,56 @@
+"""Per-vendor pools: the sync task takes its vendor's pool only where the deployment created the pools."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from airflow.dag_processing.dagbag import DagBag
+
+from footfall.config import load_registry
+from footfall.dag_factory import VENDOR_POOLS_ENV
+from footfall.local_airflow import LocalAirflow, airflow_env, vendor_pools
+
+DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
+
+
+def vea(site_doc):
+    doc = site_doc("vea-site")
+    doc["source"] = {"kind": "http_json", "preset": "sensource_vea", "connection_id": "vea"}
+    return doc
+
+
+def test_without_pools_the_task_uses_the_default_pool(registry, site_doc, monkeypatch):
+    monkeypatch.delenv(VENDOR_POOLS_ENV, raising=False)
+    registry.add_site("axis-site")
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    assert bag.import_errors == {}
+    assert bag.dags["site__axis-site"].get_task("sync").pool == "default_pool"
+
+
+def test_with_pools_each_vendor_has_its_own(registry, site_doc, monkeypatch):
+    monkeypatch.setenv(VENDOR_POOLS_ENV, "true")
+    registry.add_site("axis-site")
+    registry.write(vea(site_doc))
+    bag = DagBag(dag_folder=str(DAGS_FOLDER))
+    assert bag.import_errors == {}
+    assert bag.dags["site__axis-site"].get_task("sync").pool == "vendor_axis"
+    assert bag.dags["site__vea-site"].get_task("sync").pool == "vendor_sensource"
+
+
+def test_local_airflow_creates_a_pool_per_vendor_family_of_the_registry(registry, site_doc, airflow_db, tmp_path):
+    registry.add_site("axis-1")
+    registry.add_site("axis-2")
+    registry.write(vea(site_doc))
+    sites, _ = load_registry()
+    assert sorted(vendor_pools(sites.values())) == ["vendor_axis", "vendor_sensource"]
+
+    env = airflow_env(home=airflow_db.parent, extra={"FOOTFALL_SITES_DIR": str(registry.path)})
+    airflow = LocalAirflow(env)
+    created = airflow.create_vendor_pools()
+
+    listed = json.loads(airflow.cli("pools", "list", "--output", "json").stdout)
+    slots = {p["pool"]: int(p["slots"]) for p in listed}
+    assert sorted(created) == ["vendor_axis", "vendor_sensource"]
+    assert slots["vendor_axis"] == 4 and slots["vendor_sensource"] == 4
+    assert airflow.env[VENDOR_POOLS_ENV] == "true"  # processes started from here on use them
