@@ -175,7 +175,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     try:
         minutes = parse_resolution(args.resolution)
         default = SiteCalendar(args.timezone or "UTC", args.country, args.region)
-        frames = site_frames(args.counts, minutes, _site_calendars(), default)
+        frames = site_frames(args.counts, minutes, _site_calendars(), default, weather=args.weather)
         result = evaluate(frames, minutes, args.horizon)
     except UnusableInput as exc:
         print(f"footfall evaluate: {exc}", file=sys.stderr)
@@ -368,6 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timezone", help="IANA zone of sites without a site file (default UTC)")
     p.add_argument("--country", help="ISO country for public holidays of sites without a site file")
     p.add_argument("--region", help="holiday subdivision, e.g. CA")
+    p.add_argument(
+        "--weather", type=Path, help="optional hourly weather CSV: time (UTC),temperature_c,precipitation_mm"
+    )
     p.set_defaults(func=cmd_evaluate)
     p = sub.add_parser("import", help="import history for one site from its API or an export file, in chunks")
     p.add_argument("--site", required=True)

@@ -200,6 +200,12 @@ class TermPeriod(Strict):
         return self
 
 
+class WeatherInput(Strict):
+    """Hourly weather for forecasts: a CSV `time,temperature_c,precipitation_mm` (UTC), observations then forecast."""
+
+    file: Path
+
+
 class Site(Strict):
     """A site file: one place that counts people."""
 
@@ -211,6 +217,7 @@ class Site(Strict):
     region: str | None = Field(default=None, description="holiday subdivision of the country, e.g. CA, BY")
     terms: tuple[TermPeriod, ...] = Field(default=(), description="school or university terms, for forecasts")
     forecast_resolution_minutes: Literal[5, 10, 15, 20, 30, 60] = 15
+    weather: WeatherInput | None = Field(default=None, description="optional hourly weather, a forecast input")
     opening_hours: OpeningHours = Field(default_factory=OpeningHours)
     counters: Annotated[tuple[Counter, ...], Field(min_length=1)]
     source: Source

@@ -9,8 +9,9 @@ import numpy as np
 
 from footfall.forecast.backtest import WARMUP_DAYS, evaluate_measure
 from footfall.forecast.calendar import calendar_frame, holiday_dates
-from footfall.forecast.features import SiteFrame
+from footfall.forecast.features import SiteFrame, share_weather_columns
 from footfall.forecast.series import UnusableInput, prepare_sites, read_counts_csv
+from footfall.forecast.weather import weather_for
 
 HORIZONS = ("1d", "2h")
 MIN_TEST_DAYS = 7
@@ -25,8 +26,18 @@ class SiteCalendar:
     region: str | None = None
 
 
-def site_frames(path: Path | str, minutes: int, calendars: dict[str, SiteCalendar], default: SiteCalendar) -> list:
-    """Read, sum and regularise the CSV into SiteFrames; raises UnusableInput with the reason."""
+def site_frames(
+    path: Path | str,
+    minutes: int,
+    calendars: dict[str, SiteCalendar],
+    default: SiteCalendar,
+    weather: Path | str | None = None,
+) -> list:
+    """Read, sum and regularise the CSV into SiteFrames; raises UnusableInput with the reason.
+
+    `weather`: an optional weather CSV (see `footfall.forecast.weather`) whose temperature and
+    precipitation become features of each target slot.
+    """
     counts = read_counts_csv(path)
     if counts.empty:
         raise UnusableInput(f"counts CSV {path} has no rows")
@@ -44,13 +55,23 @@ def site_frames(path: Path | str, minutes: int, calendars: dict[str, SiteCalenda
             series.index, info.timezone, minutes, holiday_dates(info.country, info.region, local_years)
         )
         warmup = int(np.searchsorted(series.index.asi8, series.index.asi8[0] + WARMUP_DAYS * 86400 * 10**9))
-        frames.append(SiteFrame.build(site_id, series, calendar, info.timezone, minutes, scale_until=warmup))
+        frames.append(
+            SiteFrame.build(
+                site_id,
+                series,
+                calendar,
+                info.timezone,
+                minutes,
+                scale_until=warmup,
+                weather=weather_for(weather, site_id, series.index) if weather is not None else None,
+            )
+        )
     if not frames:
         raise UnusableInput(
             f"counts CSV {path} is too short: no site covers {WARMUP_DAYS + MIN_TEST_DAYS} days "
             f"({WARMUP_DAYS} of warm-up for the baselines, {MIN_TEST_DAYS} to test)"
         )
-    return frames
+    return share_weather_columns(frames)
 
 
 def evaluate(frames: list[SiteFrame], minutes: int, horizon: str) -> dict:

@@ -4,7 +4,9 @@ An origin is the last observed slot; a target is a later slot. Values are divide
 scale so one global model serves sites of any size. The features are the target's calendar, its
 past same-slot values (yesterday, last week, the 4-week median, the expanding weekly-slot mean),
 the recent level at the origin, and the current readings (for short horizons, where they carry
-most of the information).
+most of the information). With optional weather (`footfall.forecast.weather`), the target slot's
+temperature and precipitation are added: the weather forecast for that slot, known at the origin.
+Without it the features are exactly the weatherless ones.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import pandas as pd
 
 from footfall.forecast.calendar import same_wall_time_positions
 from footfall.forecast.series import MEASURES
+from footfall.forecast.weather import WEATHER_COLUMNS
 
 WEEKS_FOR_MEDIAN = 4
 
@@ -64,6 +67,7 @@ class SiteFrame:
     day_type_profile: dict[str, np.ndarray] = field(default_factory=dict)
     rolling_day: dict[str, np.ndarray] = field(default_factory=dict)
     rolling_week: dict[str, np.ndarray] = field(default_factory=dict)
+    weather: pd.DataFrame | None = None  # temperature_c, precipitation_mm per slot (forecast for the future)
 
     @classmethod
     def build(
@@ -74,8 +78,12 @@ class SiteFrame:
         zone: str,
         minutes: int,
         scale_until: int | None = None,
+        weather: pd.DataFrame | None = None,
     ) -> SiteFrame:
-        """Precompute lags and running means; the scale uses only slots before `scale_until`."""
+        """Precompute lags and running means; the scale uses only slots before `scale_until`.
+
+        `weather`, when given, is aligned to the series' index (see `weather.align_weather`).
+        """
         steps = 1440 // minutes
         lags = {days: same_wall_time_positions(series.index, zone, days) for days in (1, 2, 3, 4, 5, 6, 7, 14, 21, 28)}
         head = series.iloc[:scale_until] if scale_until else series
@@ -89,7 +97,9 @@ class SiteFrame:
             day_type_profile[m] = _expanding_group_mean(values, day_type)
             rolling_day[m] = series[m].rolling(steps, min_periods=steps // 2).mean().to_numpy()
             rolling_week[m] = series[m].rolling(7 * steps, min_periods=steps).mean().to_numpy()
-        return cls(site_id, series, calendar, scale, steps, lags, profile, day_type_profile, rolling_day, rolling_week)
+        return cls(
+            site_id, series, calendar, scale, steps, lags, profile, day_type_profile, rolling_day, rolling_week, weather
+        )
 
     def values(self, measure: str) -> np.ndarray:
         return self.series[measure].to_numpy(dtype=float)
@@ -107,6 +117,15 @@ class SiteFrame:
     def week_lags(self, targets: np.ndarray) -> list[np.ndarray]:
         """Positions of the same wall-clock slot 1..4 weeks before each target."""
         return [self.lags[7 * k][targets] for k in range(1, WEEKS_FOR_MEDIAN + 1)]
+
+
+def share_weather_columns(frames: list[SiteFrame]) -> list[SiteFrame]:
+    """One global model needs one feature set: when any site has weather, sites without get missing values."""
+    if any(f.weather is not None for f in frames):
+        for frame in frames:
+            if frame.weather is None:
+                frame.weather = pd.DataFrame(np.nan, index=frame.series.index, columns=list(WEATHER_COLUMNS))
+    return frames
 
 
 def day_ahead_pairs(frame: SiteFrame, start: int, end: int) -> tuple[np.ndarray, np.ndarray]:
@@ -188,4 +207,7 @@ def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, me
     for other in MEASURES:
         if other != measure:
             features[f"current_{other}"] = frame.values(other)[origins] / frame.scale[other]
+    if frame.weather is not None:
+        for column in WEATHER_COLUMNS:
+            features[column] = frame.weather[column].to_numpy(dtype=float)[targets]
     return pd.DataFrame(features)

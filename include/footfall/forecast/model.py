@@ -39,8 +39,12 @@ class QuantileModel:
     feature_names: list[str] = field(default_factory=list)
 
     def predict(self, features: pd.DataFrame) -> dict[float, np.ndarray]:
-        """Predictions per quantile in the features' (scaled) units, non-crossing."""
-        raw = np.column_stack([self.boosters[q].predict(features[self.feature_names]) for q in sorted(self.boosters)])
+        """Predictions per quantile in the features' (scaled) units, non-crossing.
+
+        A feature the model knows but the frame lacks (weather dropped since training) is missing.
+        """
+        columns = features.reindex(columns=self.feature_names)
+        raw = np.column_stack([self.boosters[q].predict(columns) for q in sorted(self.boosters)])
         ordered = np.sort(raw, axis=1)
         return {q: ordered[:, i] for i, q in enumerate(sorted(self.boosters))}
 

@@ -30,9 +30,10 @@ from footfall.config import Site
 from footfall.forecast import model as forecast_model
 from footfall.forecast.baselines import BASELINES, predict_baseline
 from footfall.forecast.calendar import calendar_frame, holiday_dates, open_mask
-from footfall.forecast.features import SiteFrame, multi_day_pairs, pair_features
+from footfall.forecast.features import SiteFrame, multi_day_pairs, pair_features, share_weather_columns
 from footfall.forecast.metrics import mae, wape
-from footfall.forecast.waiting import dwell_minutes, predict_waits
+from footfall.forecast.waiting import dwell_minutes, history_calibration, predict_waits
+from footfall.forecast.weather import weather_for
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,10 @@ def site_plan(site: Site, history: pd.DataFrame, now: datetime) -> SitePlan | No
         open_mask(index, site.timezone, site.opening_hours.hours_on if has_hours else None),
     )
     first_future = int(np.searchsorted(index.asi8, observed.index[-1].value, side="right"))
-    return SitePlan(site, SiteFrame.build(site.id, series, calendar, site.timezone, minutes), first_future, minutes)
+    # The site's weather file: observations for the past, the weather forecast for the next days.
+    weather = weather_for(site.weather.file, site.id, index) if site.weather is not None else None
+    frame = SiteFrame.build(site.id, series, calendar, site.timezone, minutes, weather=weather)
+    return SitePlan(site, frame, first_future, minutes)
 
 
 def _pairs(plan: SitePlan, start: int, end: int, days: int) -> tuple[np.ndarray, np.ndarray]:
@@ -264,6 +268,8 @@ def forecast_rows(
             plan.minutes,
             occupancy_now=float(observed[-1]) if len(observed) else 0.0,
         )
+        # Sites reporting queue lengths or waits: scale by what the history showed (1 without them).
+        waits = waits * history_calibration(history, plan.site.capacity, max(dwell, 1.0), plan.minutes)
     rows = []
     for i, position in enumerate(targets):
         row = {
@@ -296,6 +302,7 @@ def retrain(
     plans = [p for site, history in histories.values() if (p := site_plan(site, history, now)) is not None]
     if not plans:
         raise ValueError(f"no site has {MIN_HISTORY_DAYS} days of history to train on")
+    share_weather_columns([p.frame for p in plans])
     timings["features_s"] = time.perf_counter() - began
     metrics, residuals = {}, {}
     began = time.perf_counter()

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 MEASURES = ("entries", "exits", "occupancy")
+QUEUE_COLUMNS = ("queue_length", "wait_minutes")  # optional: observed queues, for the waiting model's calibration
 
 
 class UnusableInput(ValueError):
@@ -50,6 +51,9 @@ def read_counts_csv(path: Path | str) -> pd.DataFrame:
     frame["interval_start"] = pd.to_datetime(frame["interval_start"], utc=True, format="ISO8601").dt.as_unit("ns")
     for measure in MEASURES:
         frame[measure] = pd.to_numeric(frame[measure], errors="coerce") if measure in frame else np.nan
+    for column in QUEUE_COLUMNS:
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column], errors="coerce")
     return frame
 
 
@@ -66,6 +70,12 @@ def site_series(counts: pd.DataFrame, minutes: int) -> pd.DataFrame:
     per_instant = frame.groupby(["slot", "interval_start"])["occupancy"].sum(min_count=1)
     occupancy = per_instant.groupby(level="slot").last()
     series = flows.join(occupancy.rename("occupancy"))
+    # Observed queues, when counters report them: people waiting (summed, last reading), mean wait.
+    if "queue_length" in frame:
+        queue = frame.groupby(["slot", "interval_start"])["queue_length"].sum(min_count=1)
+        series = series.join(queue.groupby(level="slot").last().rename("queue_length"))
+    if "wait_minutes" in frame:
+        series = series.join(frame.groupby("slot")["wait_minutes"].mean())
     grid = pd.date_range(series.index.min(), series.index.max(), freq=step, name="interval_start", unit="ns")
     return series.reindex(grid)
 

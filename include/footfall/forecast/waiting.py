@@ -16,6 +16,18 @@ The queueing model (documented here because visitors will read its numbers):
   (Erlang C) mean wait with c = capacity, service rate 1/D and the load the fluid model carries in
   the slot (its occupancy), added while there is no fluid queue (in overload the fluid queue dominates).
 
+Calibration, where a site reports what its queue really does (an optional `wait_minutes` column,
+mean wait of those who got in during the interval, or `queue_length`, people waiting at the
+interval's end, turned into a wait by Little's law W = L / admissions per minute): the model is
+replayed over the same history (the counted entries as demand, from the first recorded occupancy)
+and its waits are compared with the observed ones. The forecast waits are multiplied by
+sum(observed) / sum(modelled) over the history's slots where either is known, bounded to
+[0.5, 2] so a few odd days cannot switch the model off or blow it up; without observations, or
+with too little queueing in the history to compare (under MIN_CALIBRATION_MINUTES of summed
+wait), the factor is 1. This corrects what the model cannot see: a door that admits fewer than
+the declared capacity (staffing, a one-in-one-out rule), stays that are not exponential, and
+counted entries understating arrivals while a queue stands (they are admissions).
+
 `simulate_door` is a discrete-event simulation with known arrivals, capacity and dwell times; it
 is the ground truth the model is validated against (`validation_mae_minutes`).
 """
@@ -28,6 +40,7 @@ from collections import deque
 from collections.abc import Callable
 
 import numpy as np
+import pandas as pd
 
 
 def erlang_c_wait(arrivals_per_minute: float, capacity: int, dwell_minutes: float) -> float:
@@ -94,6 +107,49 @@ def predict_waits(
         ]
     )
     return per_slot + stochastic
+
+
+CALIBRATION_BOUNDS = (0.5, 2.0)
+MIN_CALIBRATION_MINUTES = 30.0  # summed over the history's slots, observed and modelled alike
+
+
+def observed_waits(history: pd.DataFrame, slot_minutes: int) -> np.ndarray | None:
+    """Observed mean wait per slot: reported `wait_minutes`, else `queue_length` / admissions per minute.
+
+    None when the site reports neither (the columns are absent or empty).
+    """
+    if "wait_minutes" in history and history["wait_minutes"].notna().any():
+        return history["wait_minutes"].to_numpy(dtype=float)
+    if "queue_length" in history and history["queue_length"].notna().any():
+        queue = history["queue_length"].to_numpy(dtype=float)
+        admitted = history["entries"].to_numpy(dtype=float) / slot_minutes
+        with np.errstate(divide="ignore", invalid="ignore"):
+            waits = np.where(queue > 0, queue / admitted, np.where(queue == 0, 0.0, np.nan))
+        return np.where(np.isfinite(waits), waits, np.nan)
+    return None
+
+
+def calibration_factor(
+    observed: np.ndarray, modelled: np.ndarray, bounds: tuple[float, float] = CALIBRATION_BOUNDS
+) -> float:
+    """sum(observed) / sum(modelled) over slots where both are known, bounded; 1 with too little queueing."""
+    both = np.isfinite(observed) & np.isfinite(modelled)
+    seen, model = float(observed[both].sum()), float(modelled[both].sum())
+    if model <= 0 or max(seen, model) < MIN_CALIBRATION_MINUTES:
+        return 1.0  # nothing to compare (and no modelled wait to scale)
+    return float(np.clip(seen / model, *bounds))
+
+
+def history_calibration(history: pd.DataFrame, capacity: int, dwell: float, slot_minutes: int) -> float:
+    """The calibration factor of a site's recent history (1 when it reports no queue or wait)."""
+    observed = observed_waits(history, slot_minutes)
+    if observed is None:
+        return 1.0
+    entries = np.nan_to_num(history["entries"].to_numpy(dtype=float))
+    occupancy = history["occupancy"].to_numpy(dtype=float)
+    start = occupancy[np.isfinite(occupancy)]
+    modelled = predict_waits(entries, capacity, dwell, slot_minutes, occupancy_now=float(start[0]) if len(start) else 0)
+    return calibration_factor(observed, modelled)
 
 
 def simulate_door(
