@@ -6,16 +6,19 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test test-fast lint format airflow simulator db-upgrade sites-check bench-spine lock clean
+.PHONY: help install demo test lint format airflow simulator api db-upgrade sites-check bench bench-spine bench-parse \
+	bench-ingest bench-quality bench-quality-eval bench-backfill bench-forecast bench-forecast-eval lock clean
+CALIT2 ?= ../shared/data/calit2-building-people-counts
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
+	$(BIN)/pip install --quiet --no-deps -e connector
 	@rm -f $(VENV)/.installed-*; touch $@
 
 install: $(STAMP) ## create .venv and install the pinned set and footfall (editable)
@@ -48,8 +51,32 @@ db-upgrade: install ## migrate the warehouse (FOOTFALL_DB_URL, default data/foot
 sites-check: install ## validate every site file in include/sites
 	$(BIN)/footfall sites check
 
+api: install ## the ingestion API (push devices and on-site connectors) on 127.0.0.1:8443 (plain HTTP locally)
+	$(BIN)/footfall api serve --host 127.0.0.1 --port 8443
+
 bench-spine: install ## per-site-run cost of the pipeline beside Airflow's own overhead
 	$(BIN)/python bench/spine.py
+
+bench-parse: install ## rows/s per vendor preset beside bare JSON/XML/CSV decoding
+	$(BIN)/python bench/parse.py
+
+bench-ingest: install ## ingestion API throughput with 50 concurrent connectors beside a bare endpoint
+	$(BIN)/python bench/ingest.py
+
+bench-quality: install ## validation + discrepancy checks per batch and per million rows beside bare pandas
+	$(BIN)/python bench/quality.py
+
+bench-quality-eval: install ## precision/recall per check on injected faults, and what CalIt2 raises
+	$(BIN)/python bench/quality_eval.py --calit2 $(CALIT2)
+
+bench-backfill: install ## history import into PostgreSQL beside a bare COPY
+	$(BIN)/python bench/backfill.py
+
+bench-forecast: install ## retraining on 100 sites x 1 year: time and peak memory
+	$(BIN)/python bench/forecast.py
+
+bench-forecast-eval: install ## footfall evaluate on CalIt2 (day-ahead and 2 hours) against the targets
+	$(BIN)/python bench/forecast_eval.py $(CALIT2)
 
 lock: ## re-resolve the direct dependencies into requirements.txt (needs the registry)
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
