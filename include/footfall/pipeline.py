@@ -180,8 +180,14 @@ def run_site_window(
 
 def warm_up() -> None:
     """Import and build everything a task needs, in a parent process that forks tasks."""
-    from footfall import validate
-    from footfall.config import load_presets
+    import holidays
+
+    from footfall import alerts, validate  # noqa: F401 - imported for the forked tasks
+    from footfall.config import load_presets, load_registry
+    from footfall.quality import runner  # noqa: F401
 
     validate.warm_up()
     load_presets()
+    sites, _ = load_registry()
+    for country in {s.country for s in sites.values() if s.country}:
+        holidays.country_holidays(country)
