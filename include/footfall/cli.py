@@ -120,6 +120,10 @@ def cmd_airflow(args: argparse.Namespace) -> int:
 
         simulator = start_simulator(args.simulator_port)
         extra["AIRFLOW_CONN_FOOTFALL_SIM"] = f"http://127.0.0.1:{args.simulator_port}"
+        from footfall.config import load_registry
+        from footfall.demo import demo_connections
+
+        extra.update(demo_connections(load_registry()[0].values()))  # the demo's sql sites (filled by make demo)
     env = airflow_env(api_port=args.api_port, extra=extra)
     import subprocess
 

@@ -109,6 +109,20 @@ def fill_export_folder(site: Site, folder: Path, start: datetime, end: datetime)
     return files
 
 
+def site_database(site: Site) -> Path:
+    """Where the demo keeps a `sql` site's own database."""
+    return settings.data_dir() / "demo" / f"{site.source.connection_id}.sqlite"
+
+
+def demo_connections(sites: Iterable[Site]) -> dict[str, str]:
+    """Airflow connections (environment form) of the demo's `sql` sites: their SQLite databases."""
+    return {
+        f"AIRFLOW_CONN_{site.source.connection_id.upper()}": f"sqlite:///{site_database(site)}"
+        for site in sites
+        if site.source.kind == SourceKind.SQL and site.source.connection_id
+    }
+
+
 def prepare_demo_sources(sites: Iterable[Site], start: datetime, end: datetime, out=sys.stdout) -> dict[str, str]:
     """Sources that are not devices on the simulator: a site database and an export folder the demo fills.
 
@@ -116,17 +130,15 @@ def prepare_demo_sources(sites: Iterable[Site], start: datetime, end: datetime, 
     """
     from footfall.sources import site_folder
 
-    connections: dict[str, str] = {}
+    sites = list(sites)
     for site in sites:
         if site.source.kind == SourceKind.SQL and site.source.connection_id:
-            path = settings.data_dir() / "demo" / f"{site.source.connection_id}.sqlite"
-            rows = fill_site_database(site, path, start, end)
-            connections[f"AIRFLOW_CONN_{site.source.connection_id.upper()}"] = f"sqlite:///{path}"
-            print(f"{site.id}: site database {path} with {rows} rows", file=out)
+            path = site_database(site)
+            print(f"{site.id}: site database {path} with {fill_site_database(site, path, start, end)} rows", file=out)
         elif site.source.kind == SourceKind.FILE:
             folder = site_folder(site)
             print(f"{site.id}: {fill_export_folder(site, folder, start, end)} export files in {folder}", file=out)
-    return connections
+    return demo_connections(sites)
 
 
 def run_demo(hours: float = 2.0, out=sys.stdout) -> int:
@@ -149,7 +161,7 @@ def run_demo(hours: float = 2.0, out=sys.stdout) -> int:
     )
     try:
         with LocalAirflow(env) as airflow:
-            print(f"Airflow home {airflow.home}; starting dag-processor, api-server, scheduler...", file=out)
+            print(f"Airflow home {airflow.home}; dag-processor first, then api-server, scheduler...", file=out)
             airflow.migrate()
             # Only the dag-processor until the backfills exist: a scheduler already running races their
             # creation (it can pick up a run the backfill command is still settling, and crash).

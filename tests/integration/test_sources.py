@@ -317,3 +317,19 @@ def test_file_site_run_with_airflow_instants(tmp_path, engine):
     run = Window(pendulum.datetime(2026, 11, 20, 12, 0, tz="UTC"), pendulum.datetime(2026, 11, 20, 12, 5, tz="UTC"))
     assert sync_window(file_site(inbox), run, engine=engine).rows_loaded == 1
     assert loaded(engine) == {("gate", utc(2026, 11, 20, 9, 0)): (3, 1)}
+
+
+def test_replay_of_a_sql_site_needs_no_database(sqlite_source, engine, monkeypatch):
+    day = every_quarter(utc(2026, 11, 20, 10, 0), utc(2026, 11, 20, 11, 0))
+    sqlite_source(fill(day))
+    window = Window(utc(2026, 11, 20, 10, 0), utc(2026, 11, 20, 11, 0))
+    sync_window(sql_site(), window, engine=engine)
+    monkeypatch.setenv("AIRFLOW_CONN_SITE_DB", "sqlite:////nonexistent/folder/site.db")  # the database is gone
+    swapped = sql_site().model_copy(
+        update={"counters": tuple(c.model_copy(update={"direction": "swapped"}) for c in sql_site().counters)}
+    )
+
+    (result,) = replay(swapped, window, engine=engine)
+
+    assert result.rows_loaded == 8
+    assert loaded(engine) == {({"N": "north", "S": "south"}[d], s): (x, e) for d, s, e, x in day}

@@ -91,11 +91,14 @@ def test_wrong_credentials_are_an_extract_error_naming_site_and_connection(
 # --- OAuth2 client credentials: SenSource Vea ---------------------------------------------------
 
 
-def vea_site(make_site, base_path: str = "/devices/VEA1"):
+VEA_PATH = "/devices/VEA1"  # the simulated Vea account; its zones are VEA1-z1 and VEA1-z2
+
+
+def vea_site(make_site):
     return make_site(
         counters=[{"id": "zone-1", "ref": "VEA1-z1"}, {"id": "zone-2", "ref": "VEA1-z2"}],
         source={"kind": "http_json", "preset": "sensource_vea", "connection_id": "vea", "options": {}},
-    ), base_path
+    )
 
 
 def connect_vea(monkeypatch, simulator, base_path: str, secret: str = SIM_CLIENT_SECRET, **extra: str) -> None:
@@ -127,7 +130,7 @@ def loaded(engine) -> dict[tuple[str, datetime], tuple[int, int]]:
 )
 def test_oauth_token_is_fetched_once_and_cached(simulator, make_site, monkeypatch, sqlite_url, warehouse, base_path,
                                                 token_auth):  # fmt: skip
-    site, _ = vea_site(make_site)
+    site = vea_site(make_site)
     connect_vea(monkeypatch, simulator, base_path, token_auth=token_auth)
     engine = warehouse(sqlite_url)
 
@@ -142,8 +145,8 @@ def test_oauth_token_is_fetched_once_and_cached(simulator, make_site, monkeypatc
 
 def test_a_revoked_token_is_renewed_once_and_the_request_retried(simulator, make_site, monkeypatch, sqlite_url,
                                                                  warehouse):  # fmt: skip
-    site, base_path = vea_site(make_site)
-    connect_vea(monkeypatch, simulator, base_path)
+    site = vea_site(make_site)
+    connect_vea(monkeypatch, simulator, VEA_PATH)
     engine = warehouse(sqlite_url)
     sync_window(site, HOURS, engine=engine)
     simulator.revoke_tokens()  # the vendor dropped its tokens before their announced expiry
@@ -155,8 +158,8 @@ def test_a_revoked_token_is_renewed_once_and_the_request_retried(simulator, make
 
 
 def test_wrong_client_secret_is_an_extract_error(simulator, make_site, monkeypatch, sqlite_url, warehouse):
-    site, base_path = vea_site(make_site)
-    connect_vea(monkeypatch, simulator, base_path, secret="not-the-secret")
+    site = vea_site(make_site)
+    connect_vea(monkeypatch, simulator, VEA_PATH, secret="not-the-secret")
     engine = warehouse(sqlite_url)
     with pytest.raises(ExtractError) as err:
         sync_window(site, HOURS, engine=engine)
@@ -166,8 +169,8 @@ def test_wrong_client_secret_is_an_extract_error(simulator, make_site, monkeypat
 
 
 def test_request_without_token_is_refused_by_the_simulated_api(simulator, make_site, monkeypatch):
-    site, base_path = vea_site(make_site)
-    monkeypatch.setenv("AIRFLOW_CONN_VEA", f"http://{simulator.host}:{simulator.port}{base_path}")
+    site = vea_site(make_site)
+    monkeypatch.setenv("AIRFLOW_CONN_VEA", f"http://{simulator.host}:{simulator.port}{VEA_PATH}")
     (answer,) = fetch_window(site, HOURS, session=http_session(retries=0))
     assert answer.status == 401 and "check the credentials of connection 'vea', auth none" in (answer.error or "")
 
