@@ -116,8 +116,6 @@ def process_pushed_window(
 ) -> SyncResult:
     """Normalize, validate and merge every payload received in `window`; a failure loads nothing."""
     engine = engine or db.get_engine()
-    # Airflow hands over pendulum instants, whose arithmetic can lose the zone: use plain datetimes.
-    window = Window(datetime.fromisoformat(window.start.isoformat()), datetime.fromisoformat(window.end.isoformat()))
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     payloads = received_payloads(engine, site, window)

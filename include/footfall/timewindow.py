@@ -24,8 +24,8 @@ class Window:
             raise ValueError("window bounds must be timezone-aware")
         if self.end <= self.start:
             raise ValueError(f"empty window {self.start.isoformat()} .. {self.end.isoformat()}")
-        object.__setattr__(self, "start", self.start.astimezone(UTC))
-        object.__setattr__(self, "end", self.end.astimezone(UTC))
+        object.__setattr__(self, "start", plain_utc(self.start))
+        object.__setattr__(self, "end", plain_utc(self.end))
 
     def __str__(self) -> str:
         return f"[{self.start:%Y-%m-%dT%H:%MZ}, {self.end:%Y-%m-%dT%H:%MZ})"
@@ -41,13 +41,20 @@ class Window:
         return Window(local_midnight(first, zone), local_midnight(last + timedelta(days=1), zone))
 
 
+def plain_utc(moment: datetime) -> datetime:
+    """A stdlib UTC datetime, whatever subclass came in: Airflow hands over pendulum instants, whose
+    arithmetic can drop the zone, so every window is made of plain datetimes from the start."""
+    m = moment.astimezone(UTC)
+    return datetime(m.year, m.month, m.day, m.hour, m.minute, m.second, m.microsecond, tzinfo=UTC)
+
+
 def local_midnight(day: date, zone: ZoneInfo) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=zone).astimezone(UTC)
 
 
 def load_window(interval_start: datetime, interval_end: datetime, lookback_minutes: int) -> Window:
     """The window one run extracts and replaces: its data interval widened by the lookback."""
-    return Window(interval_start - timedelta(minutes=lookback_minutes), interval_end)
+    return Window(plain_utc(interval_start) - timedelta(minutes=lookback_minutes), interval_end)
 
 
 def parse_instant(text: str) -> datetime:

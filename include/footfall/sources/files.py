@@ -133,8 +133,6 @@ def load_files(
 
 def sync_file_window(site: Site, window: Window, *, engine: Engine, run_id: str = "cli") -> SyncResult:
     """Land and merge every new file of the site's folder; a file landed before is not read again."""
-    # Airflow hands over pendulum instants, whose arithmetic can lose the zone: use plain datetimes.
-    window = Window(datetime.fromisoformat(window.start.isoformat()), datetime.fromisoformat(window.end.isoformat()))
     started, t0 = datetime.now(UTC), time.perf_counter()
     seen = landed_shas(engine, site)
     limit = site.preset.max_body_bytes
