@@ -61,8 +61,11 @@ def site_yaml(i: int, counters: int = 1) -> str:
                 "  regular:",
                 *(f"    {d}: 08:00-20:00" for d in days),
                 "counters:",
-                "  - id: door-1",
-                f"    ref: IMP{i:04d}01",
+                *(
+                    line
+                    for c in range(1, counters + 1)
+                    for line in (f"  - id: door-{c}", f"    ref: IMP{i:04d}{c:03d}")
+                ),
                 "source:",
                 "  kind: http_json",
                 "  preset: axis_tvpc_export_json",
@@ -187,7 +190,9 @@ def measure_rss(args: argparse.Namespace, tmp: Path, url: str) -> list[dict[str,
             cmd = [sys.executable, "-m", "footfall.cli", "import", "--site", site_id(0), "--file", str(path)]
             cmd += ["--from", str(args.first), "--to", str(last)]
             t0 = time.perf_counter()
-            child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            log_path = tmp / f"import-{gb}.log"
+            with log_path.open("wb") as log_file:
+                child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
             proc, peak, read_peak, read_s, batches_done = psutil.Process(child.pid), 0.0, 0.0, None, 0
             engine = create_engine(db.normalize_url(big_url))
             try:
@@ -199,7 +204,7 @@ def measure_rss(args: argparse.Namespace, tmp: Path, url: str) -> list[dict[str,
                             batches_done = conn.execute(
                                 text("SELECT count(DISTINCT finished_at) FROM import_chunk")
                             ).scalar_one()
-                        if batches_done and read_s is None:
+                        if batches_done and read_s is None:  # the whole file was read and landed before
                             read_s, read_peak = time.perf_counter() - t0, peak
                         if batches_done >= args.rss_batches:
                             child.terminate()
@@ -215,6 +220,8 @@ def measure_rss(args: argparse.Namespace, tmp: Path, url: str) -> list[dict[str,
                 engine.dispose()
                 db.get_engine(big_url).dispose()
         path.unlink()
+        if child.returncode not in (0, -15):
+            raise SystemExit(f"footfall import failed: {log_path.read_text()[-2000:]}")
         out.append(
             {
                 "gb": gb,
@@ -223,6 +230,7 @@ def measure_rss(args: argparse.Namespace, tmp: Path, url: str) -> list[dict[str,
                 "read_peak_mb": read_peak,
                 "peak_mb": peak,
                 "batches": batches_done,
+                "exit": child.returncode,  # -15: stopped here after --rss-batches; 1: the import failed
             }
         )
         progress(f"{gb} GiB: {out[-1]}")
@@ -280,8 +288,8 @@ def main(argv: list[str] | None = None) -> int:
             measured = measure_rss(args, tmp, url)
             for m in measured:
                 print(
-                    f"{m['gb']} GiB, {m['rows']} rows: read+land {m['read_s']:.0f} s, peak RSS {m['read_peak_mb']:.0f}"
-                    f" MiB while reading, {m['peak_mb']:.0f} MiB after {m['batches']} batch(es) loaded"
+                    f"{m['gb']} GiB, {m['rows']} rows: read, landed and first batch loaded in {m['read_s']:.0f} s, "
+                    f"peak RSS {m['read_peak_mb']:.0f} MiB by then, {m['peak_mb']:.0f} MiB after {m['batches']} batches"
                 )
             print(result_line({f"rss_mb_{m['gb']:g}gb": round(m["peak_mb"]) for m in measured}))
             return 0

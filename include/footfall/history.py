@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 COUNTS_HEADER = ["site_id", "counter_id", "interval_start", "interval_minutes", "entries", "exits", "occupancy"]
 BLOCK_ROWS = 100_000  # rows read, routed and landed at a time: what bounds memory
-BATCH_BYTES = 16 << 20  # landed CSV text per normalize -> validate -> load -> checks call (~250k rows)
+BATCH_BYTES = 8 << 20  # landed CSV text per normalize -> validate -> load -> checks call (~120k rows, ~250 MiB)
 BATCH_DAYS = 366  # and at most a year of chunks
 CHUNK_DAYS = {"day": 1, "week": 7}
 
@@ -269,10 +269,14 @@ def _chunk_index(plans: list[ChunkPlan], instants: np.ndarray) -> np.ndarray:
     return np.where(inside, index, -1)
 
 
-def _body(header: str, numbers: np.ndarray, lines: np.ndarray) -> bytes:
-    """A landed chunk: the analyst's own lines as sent, each prefixed with its line number in the export."""
+def _body(source: str, header: str, numbers: np.ndarray, lines: np.ndarray) -> bytes:
+    """A landed chunk: the analyst's own lines as sent, each prefixed with its line number in the export.
+
+    The first line names the import's source, so two exports with some identical lines never share
+    a payload (payloads are stored once per sha256, and a chunk finds its payloads by source).
+    """
     rows = [f"{n},{line}" for n, line in zip(numbers.tolist(), lines.tolist(), strict=True)]
-    return ("line," + header + "\n" + "\n".join(rows) + "\n").encode()
+    return (f"# {source}\nline,{header}\n" + "\n".join(rows) + "\n").encode()
 
 
 def _land(engine: Engine, site: Site, items: list[tuple[ChunkPlan, Fetched]]) -> list[int]:
@@ -325,7 +329,7 @@ def split_file(
             rows = order[bounds[i] : bounds[i + 1]]
             numbers = block.numbers[rows]
             request = f"file {path.name} lines {numbers.min()}-{numbers.max()}"
-            body = _body(block.header, numbers, block.lines[rows])
+            body = _body(plans[i].source, block.header, numbers, block.lines[rows])
             items.append((plans[i], Fetched(None, request, None, "text/csv", body)))
         for (plan, _), payload_id in zip(items, _land(engine, site, items), strict=True):
             landed[plan.start].append(payload_id)
@@ -343,7 +347,8 @@ def _file_rows(payloads: list[Payload]) -> pd.DataFrame:
             doc = json.loads(payload.body)
             frames.append(pd.DataFrame.from_records(doc["rows"]).astype(str).assign(payload_id=payload.payload_id))
             continue
-        header, _, rows = payload.body.partition(b"\n")
+        body = payload.body.partition(b"\n")[2] if payload.body.startswith(b"# ") else payload.body
+        header, _, rows = body.partition(b"\n")
         groups.setdefault(header, []).append((payload.payload_id, rows))
     for header, bodies in groups.items():
         text = header + b"\n" + b"".join(rows for _, rows in bodies)

@@ -28,7 +28,8 @@ def export_rows() -> list[list[str]]:
     start = datetime(2026, 10, 23, 22, 0, tzinfo=UTC)  # local midnight of FIRST
     end = datetime(2026, 10, 26, 23, 0, tzinfo=UTC)  # local midnight after LAST
     for counter_id, ref in REFS.items():
-        profile = DeviceProfile(ref=ref, timezone="Europe/Paris", opening_hours={d: ("00:00", "24:00") for d in range(7)})
+        always = {d: ("00:00", "24:00") for d in range(7)}
+        profile = DeviceProfile(ref=ref, timezone="Europe/Paris", opening_hours=always)
         for iv in count_intervals(profile, start, end, 15, seed=3):
             rows.append([SITE_ID, counter_id, iv.start_utc.isoformat(), "15", str(iv.entries), str(iv.exits), ""])
     return rows
@@ -96,8 +97,12 @@ def pg_or_sqlite_second_url(tmp_path):
 
 @pytest.mark.parametrize(
     ("column", "value", "reason"),
-    [("entries", "-4", "is negative"), ("exits", "2.5", "is not a whole number"), ("entries", "many", "not a number"),
-     ("counter_id", "attic", "is not a counter")],
+    [
+        ("entries", "-4", "is negative"),
+        ("exits", "2.5", "is not a whole number"),
+        ("entries", "many", "not a number"),
+        ("counter_id", "attic", "is not a counter"),
+    ],
 )
 def test_bad_row_names_file_line_and_reason_and_loads_nothing_from_its_chunk(site, tmp_path, column, value, reason):
     rows = export_rows()
@@ -150,3 +155,29 @@ def test_api_history_import_by_day(site, simulator):
     assert len(loaded) == 2 * 2 * 96  # two counters, two whole days of 15-minute intervals
     assert min(r[2] for r in loaded) == datetime(2026, 11, 15, 23, tzinfo=UTC)
     assert max(r[2] for r in loaded) == datetime(2026, 11, 17, 23, tzinfo=UTC) - timedelta(minutes=15)
+
+
+def test_batched_days_before_a_bad_day_load_and_a_fixed_file_resumes(site, tmp_path):
+    rows = export_rows()
+    day3 = datetime(2026, 10, 26, 9, 0, tzinfo=UTC).isoformat()
+    index = next(i for i, r in enumerate(rows) if r[2] == day3)
+    good_value = rows[index][4]
+    rows[index][4] = "-1"
+    path = write_csv(tmp_path / "export.csv", rows)
+    engine = db.get_engine()
+
+    with pytest.raises(ParseError, match=f"export.csv: line {index + 2}: entries '-1' is negative"):
+        run_import(site, FIRST, LAST, engine=engine, file=path)
+
+    chunks = table(engine, db.import_chunk)
+    assert [r[5] for r in chunks] == ["done", "done", "failed"]
+    assert [r[6] for r in chunks[:2]] == [2 * 96, 2 * 100], "each chunk of the batch counts its own rows"
+    assert len(table(engine, db.count_interval)) == 2 * (96 + 100)
+
+    rows[index][4] = good_value
+    (tmp_path / "fixed").mkdir()
+    fixed = write_csv(tmp_path / "fixed" / "export.csv", rows)  # same name and lines but one: a new import
+    results = run_import(site, FIRST, LAST, engine=engine, file=fixed)
+
+    assert [r["status"] for r in results] == ["done"] * 3
+    assert len(table(engine, db.count_interval)) == len(rows)

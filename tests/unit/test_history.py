@@ -90,8 +90,13 @@ def test_batches_are_runs_of_pending_chunks_bounded_by_size(make_site, monkeypat
 def test_landed_body_round_trips_and_a_bad_value_names_its_export_line(make_site) -> None:
     site = make_site()
     data = rows(4)
-    first = _body(HEADER, np.array([10, 11]), np.array(data[:2], dtype=object))
-    second = _body(HEADER, np.array([40, 41]), np.array([data[2], data[3].replace(",15,3,", ",15,-3,")], dtype=object))
+    first = _body("file:e.csv:1", HEADER, np.array([10, 11]), np.array(data[:2], dtype=object))
+    second = _body(
+        "file:e.csv:1",
+        HEADER,
+        np.array([40, 41]),
+        np.array([data[2], data[3].replace(",15,3,", ",15,-3,")], dtype=object),
+    )
 
     ok = normalize_file_rows(site, [Payload(1, first)], name="e.csv")
     assert ok["entries"].tolist() == [0, 1] and ok["payload_id"].tolist() == [1, 1]
