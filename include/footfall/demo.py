@@ -171,8 +171,9 @@ def run_demo(hours: float = 2.0, out=sys.stdout) -> int:
                 f"Backfilling {len(dag_ids)} site DAGs over {start:%H:%M}-{end:%H:%M} UTC ({runs} runs each)", file=out
             )
             for dag_id in dag_ids:
-                # Airflow's backfill range selects runs by logical date, start excluded: step back one.
-                airflow.backfill(dag_id, start - timedelta(minutes=5), end - timedelta(minutes=5))
+                # Airflow's backfill range holds logical dates, both ends included: the last run's
+                # data interval starts 5 minutes before `end`.
+                airflow.backfill(dag_id, start, end - timedelta(minutes=5))
             created = {d: sum(n.values()) for d, n in airflow.run_states(dag_ids, "backfill").items()}
             airflow.start(["api-server", "scheduler"])
             states = airflow.wait_for_runs(created, timeout=600)
