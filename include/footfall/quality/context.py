@@ -182,8 +182,9 @@ def runs(df: pd.DataFrame, mask: pd.Series, extra_break: pd.Series | None = None
     """Consecutive rows of one counter where `mask` holds, as one row per run (id, first, last index)."""
     m = mask.to_numpy(dtype=bool)
     counter = df["counter_id"].to_numpy()
-    start = df["interval_start"].to_numpy()
-    end = df["interval_end"].to_numpy()
+    # datetime64 arrays: on an aware column a bare to_numpy() builds Python objects (100x slower).
+    start = df["interval_start"].to_numpy("datetime64[ns]")
+    end = df["interval_end"].to_numpy("datetime64[ns]")
     brk = np.ones(len(df), dtype=bool)
     if len(df) > 1:
         brk[1:] = (m[1:] != m[:-1]) | (counter[1:] != counter[:-1]) | (start[1:] != end[:-1])
