@@ -7,6 +7,8 @@ UTC datetimes, so code above this layer only ever sees aware UTC.
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -32,6 +34,7 @@ from sqlalchemy import (
     UniqueConstraint,
     create_engine,
     event,
+    select,
 )
 from sqlalchemy.types import TypeDecorator
 
@@ -318,6 +321,30 @@ def _sqlite_begin(conn: Any) -> None:
     """Take the write lock when a transaction starts: concurrent site tasks then wait their turn
     (busy_timeout) instead of failing when a read transaction cannot be upgraded to a write."""
     conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def land_body(conn: Any, *, site_id: str, source: str, body: bytes, received_at: datetime, **fields: Any) -> int:
+    """Store one raw body verbatim (gzip), once per (site, sha256), and return its payload id.
+
+    The one way every source lands what it received (pulls, pushes, files, imports); `fields` are the
+    other raw_payload columns (request, counter_ref, window_start/end, http_status, content_type, error).
+    """
+    digest = hashlib.sha256(body).hexdigest()
+    conn.execute(
+        insert_ignore(
+            raw_payload,
+            conn.dialect.name,
+            site_id=site_id,
+            source=source,
+            received_at=received_at,
+            body=gzip.compress(body, compresslevel=6, mtime=0),
+            body_bytes=len(body),
+            sha256=digest,
+            **fields,
+        )
+    )
+    found = select(raw_payload.c.payload_id).where(raw_payload.c.site_id == site_id, raw_payload.c.sha256 == digest)
+    return int(conn.execute(found).scalar_one())
 
 
 def insert_ignore(table: Table, dialect_name: str, **values: Any) -> Any:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import hashlib
 import logging
 import string
 import threading
@@ -433,32 +432,22 @@ def land_in(
     now = datetime.now(UTC)
     ensure_site(conn, site)
     for answer in answers:
-        digest = hashlib.sha256(answer.body).hexdigest()
-        conn.execute(
-            db.insert_ignore(
-                db.raw_payload,
-                conn.dialect.name,
+        ids.append(
+            db.land_body(
+                conn,
                 site_id=site.id,
                 source=source or source_label(site),
+                body=answer.body,
+                received_at=now,
                 request=answer.request,
                 counter_ref=answer.counter_ref,
                 window_start=window.start,
                 window_end=window.end,
-                received_at=now,
                 http_status=answer.status,
                 content_type=answer.content_type,
-                body=gzip.compress(answer.body, compresslevel=6, mtime=0),
-                body_bytes=len(answer.body),
-                sha256=digest,
                 error=answer.error,
             )
         )
-        found = conn.execute(
-            select(db.raw_payload.c.payload_id).where(
-                db.raw_payload.c.site_id == site.id, db.raw_payload.c.sha256 == digest
-            )
-        ).scalar_one()
-        ids.append(found)
     return ids
 
 

@@ -283,32 +283,22 @@ def _land(engine: Engine, site: Site, items: list[tuple[ChunkPlan, Fetched]]) ->
     """land_payloads for many chunk windows in one transaction (same rows: gzip body, once per sha256)."""
     ids: list[int] = []
     now = datetime.now(UTC)
-    t = db.raw_payload
     with engine.begin() as conn:
         ensure_site(conn, site)
         for plan, answer in items:
-            digest = hashlib.sha256(answer.body).hexdigest()
-            conn.execute(
-                db.insert_ignore(
-                    t,
-                    conn.dialect.name,
+            ids.append(
+                db.land_body(
+                    conn,
                     site_id=site.id,
                     source=plan.source,
+                    body=answer.body,
+                    received_at=now,
                     request=answer.request,
-                    counter_ref=None,
                     window_start=plan.start,
                     window_end=plan.end,
-                    received_at=now,
-                    http_status=None,
                     content_type=answer.content_type,
-                    body=gzip.compress(answer.body, compresslevel=6, mtime=0),
-                    body_bytes=len(answer.body),
-                    sha256=digest,
-                    error=None,
                 )
             )
-            found = select(t.c.payload_id).where(t.c.site_id == site.id, t.c.sha256 == digest)
-            ids.append(conn.execute(found).scalar_one())
     return ids
 
 

@@ -6,7 +6,6 @@ DAG side (footfall.push) does the parsing later.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import json
 from dataclasses import dataclass
@@ -67,30 +66,17 @@ def land_push(engine: Engine, site: Site, pushed: PushedBody) -> tuple[dict[str,
             if pushed.first_interval and pushed.last_interval_end
             else (None, None)
         )
-        conn.execute(
-            db.insert_ignore(
-                db.raw_payload,
-                conn.dialect.name,
-                site_id=site.id,
-                source=push_source(pushed.preset),
-                request=pushed.request,
-                counter_ref=None,
-                window_start=window[0],
-                window_end=window[1],
-                received_at=now,
-                http_status=None,
-                content_type=pushed.content_type,
-                body=gzip.compress(pushed.body, compresslevel=6, mtime=0),
-                body_bytes=len(pushed.body),
-                sha256=digest,
-                error=None,
-            )
+        payload_id = db.land_body(
+            conn,
+            site_id=site.id,
+            source=push_source(pushed.preset),
+            body=pushed.body,
+            received_at=now,
+            request=pushed.request,
+            window_start=window[0],
+            window_end=window[1],
+            content_type=pushed.content_type,
         )
-        payload_id = conn.execute(
-            select(db.raw_payload.c.payload_id).where(
-                db.raw_payload.c.site_id == site.id, db.raw_payload.c.sha256 == digest
-            )
-        ).scalar_one()
         ack = {
             "status": "accepted",
             "site_id": site.id,
