@@ -34,15 +34,16 @@ DEFAULT_MAX_LATE_DAYS = 31  # an interval older than this when it arrives is sus
 FUTURE_SLACK = timedelta(hours=24)  # a device clock a little ahead is tolerated; a day is not
 
 
-def received_payloads(engine: Engine, site: Site, window: Window) -> list[Payload]:
-    """Bodies pushed for this site's preset and received in [window.start, window.end), oldest first."""
+def received_payloads(engine: Engine, site: Site, window: Window, source: str | None = None) -> list[Payload]:
+    """Bodies landed for this site from `source` (default: its push preset) and received in
+    [window.start, window.end), oldest first. Replay of file sites reads the same way."""
     table = db.raw_payload
     with engine.connect() as conn:
         rows = conn.execute(
             select(table.c.payload_id, table.c.body, table.c.counter_ref)
             .where(
                 table.c.site_id == site.id,
-                table.c.source == push_source(site.source.preset),
+                table.c.source == (source or push_source(site.source.preset)),
                 table.c.received_at >= window.start,
                 table.c.received_at < window.end,
             )

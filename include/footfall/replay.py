@@ -59,21 +59,10 @@ def clear_payload_errors(engine: Engine, payload_ids: list[int]) -> None:
 
 def replay_files(site: Site, window: Window, *, engine: Engine, run_id: str) -> SyncResult:
     """A file site: merge again, each on its own, the files landed in the range (oldest first)."""
+    from footfall.push import received_payloads
     from footfall.sources.files import load_files
 
-    table = db.raw_payload
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(table.c.payload_id, table.c.body, table.c.counter_ref)
-            .where(
-                table.c.site_id == site.id,
-                table.c.source == source_label(site),
-                table.c.received_at >= window.start,
-                table.c.received_at < window.end,
-            )
-            .order_by(table.c.payload_id)
-        ).all()
-    payloads = [Payload(r.payload_id, read_body(r.body), r.counter_ref) for r in rows]
+    payloads = received_payloads(engine, site, window, source_label(site))
     result = load_files(engine, site, window, payloads, run_id=run_id, result=SyncResult(site.id, window, []))
     result.payload_ids = [p.payload_id for p in payloads]
     clear_payload_errors(engine, result.payload_ids)
