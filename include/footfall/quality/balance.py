@@ -3,7 +3,7 @@ and one door of a multi-door site disagreeing with the others.
 
 They work on whole site-days (from the reset time), and only on days whose data start before the
 site opens and that are over (closing + an hour), so an afternoon with people inside is not an
-"imbalance".
+"imbalance". Every frame here is per site and site-day, so one call serves many sites.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .context import Prepared, local_instant
+from .context import Prepared, local_instant, site_day_key
 from .flags import flag_frame
 
 SETTLE_MINUTES = 60
@@ -19,9 +19,17 @@ SITE = None  # counter_id of site-level flags
 
 
 def site_days(p: Prepared) -> pd.DataFrame:
-    """Per site-day: entry and exit totals, span, and whether the day is complete and covered."""
+    """Per site and site-day: entry and exit totals, span, and whether the day is complete and covered.
+
+    Indexed by (site_code, day); `key` is site_day_key. Built once per Prepared (four checks and the
+    corrected occupancy read it).
+    """
+    return p.shared("site_days", lambda: _site_days(p))
+
+
+def _site_days(p: Prepared) -> pd.DataFrame:
     df = p.df
-    g = df.groupby("day", sort=True)
+    g = df.groupby(["site_code", "day"], sort=True)
     days = g.agg(
         entries=("entries", "sum"),
         exits=("exits", "sum"),
@@ -30,19 +38,29 @@ def site_days(p: Prepared) -> pd.DataFrame:
         first_tod=("tod", "min"),
         local_first=("local_date", "min"),
     )
-    ranges = np.stack([p.ranges_of(d.date()) for d in days.index]) if len(days) else np.zeros((0, 1, 2))
+    code = days.index.get_level_values("site_code").to_numpy()
+    day = days.index.get_level_values("day")
+    ranges, _ = p.ranges_at(code, day.to_numpy())
     valid = ranges[:, :, 0] >= 0
     first_open = np.where(valid, ranges[:, :, 0], 1440).min(axis=1) if len(days) else np.zeros(0)
     last_close = np.where(valid, ranges[:, :, 1], 0).max(axis=1) if len(days) else np.zeros(0)
     reset = p.ctx.params.reset_time.hour * 60 + p.ctx.params.reset_time.minute
-    settled_wall = days.index + pd.to_timedelta(np.maximum(last_close + SETTLE_MINUTES, reset), unit="min")
-    day_over_wall = days.index + pd.Timedelta(days=1) + pd.Timedelta(minutes=reset)
+    settled_wall = day + pd.to_timedelta(np.maximum(last_close + SETTLE_MINUTES, reset), unit="min")
+    day_over_wall = day + pd.Timedelta(days=1) + pd.Timedelta(minutes=reset)
     settled = local_instant(p.ctx.timezone, pd.Series(np.minimum(settled_wall, day_over_wall), index=days.index))
-    same_day = days["local_first"] == days.index
+    same_day = days["local_first"].to_numpy() == day.to_numpy()
     days["complete"] = (settled <= p.as_of).to_numpy()
-    days["covered"] = (~same_day | (days["first_tod"] <= np.maximum(first_open, reset))).to_numpy()
+    days["covered"] = ~same_day | (days["first_tod"].to_numpy() <= np.maximum(first_open, reset))
     days["open_any"] = valid.any(axis=1)
+    days["key"] = site_day_key(code, day)
     return days
+
+
+def _day_facts(p: Prepared, rows: pd.DataFrame, column: str) -> np.ndarray:
+    """site_days()[column] for each row of a frame with site_code and day columns."""
+    days = site_days(p)
+    pos = pd.Index(days["key"].to_numpy()).get_indexer(site_day_key(rows["site_code"], rows["day"]))
+    return days[column].to_numpy()[pos]
 
 
 def imbalance(p: Prepared) -> pd.DataFrame:
@@ -50,68 +68,90 @@ def imbalance(p: Prepared) -> pd.DataFrame:
     days = site_days(p)
     big = np.maximum(days["entries"], days["exits"])
     rel = (days["entries"] - days["exits"]).abs() / big.where(big > 0)
-    hit = days[days["complete"] & days["covered"] & (big >= q.imbalance_min_count) & (rel > q.imbalance_tolerance)]
-    rel = rel[hit.index]
+    flagged = days["complete"] & days["covered"] & (big >= q.imbalance_min_count) & (rel > q.imbalance_tolerance)
+    hit, rel = days[flagged], rel[flagged]
     detail = [
         {"entries": int(e), "exits": int(x), "relative": round(float(r), 4), "tolerance": q.imbalance_tolerance}
         for e, x, r in zip(hit["entries"], hit["exits"], rel, strict=True)
     ]
     severity = np.where(rel > q.imbalance_high, "high", "medium")
-    return flag_frame(SITE, hit["start"], hit["end"], hit["entries"] - hit["exits"], 0.0, detail, severity)
+    site_id = p.site_id_of(hit.index.get_level_values("site_code"))
+    return flag_frame(
+        SITE, hit["start"], hit["end"], hit["entries"] - hit["exits"], 0.0, detail, severity, site_id=site_id
+    )
 
 
 def site_net(p: Prepared) -> pd.DataFrame:
-    """Site-level raw net occupancy after each interval (sum over doors, then cumulate per day)."""
-    df = p.df
-    per = df.groupby(["day", "interval_start"], sort=True).agg(
-        entries=("entries", "sum"), exits=("exits", "sum"), end=("interval_end", "max"), occupancy=("occupancy", "sum")
+    """Site-level raw net occupancy after each interval (sum over doors, then cumulate per site-day)."""
+    return p.shared("site_net", lambda: _site_net(p))
+
+
+def _site_net(p: Prepared) -> pd.DataFrame:
+    per = p.df.groupby(["site_code", "day", "interval_start"], sort=True).agg(
+        entries=("entries", "sum"),
+        exits=("exits", "sum"),
+        end=("interval_end", "max"),
+        occupancy=("occupancy", "sum"),
+        occupancy_rows=("occupancy", "count"),
     )
-    per["net"] = (per["entries"] - per["exits"]).groupby(level="day").cumsum()
+    per["net"] = (per["entries"] - per["exits"]).groupby(level=["site_code", "day"]).cumsum()
     return per.reset_index()
 
 
 def _runs_per_day(per: pd.DataFrame, mask: pd.Series, value: pd.Series, how: str) -> pd.DataFrame:
     sel = per[mask].assign(value=value[mask])
-    return sel.groupby("day").agg(
+    return sel.groupby(["site_code", "day"]).agg(
         start=("interval_start", "min"), end=("end", "max"), value=("value", how), n=("value", "size")
     )
 
 
 def negative_occupancy(p: Prepared) -> pd.DataFrame:
-    days = site_days(p)
-    covered = days.index[days["covered"]]
     per = site_net(p)
-    per = per[per["day"].isin(covered)]
     tol = p.ctx.params.negative_occupancy_tolerance
-    hit = _runs_per_day(per, per["net"] < -tol, per["net"], "min")
+    below = per["net"] < -tol
+    below &= _day_facts(p, per, "covered").astype(bool) if below.any() else below
+    hit = _runs_per_day(per, below, per["net"], "min")
     detail = [{"intervals_below_zero": int(n), "tolerance": tol} for n in hit["n"]]
-    return flag_frame(SITE, hit["start"], hit["end"], hit["value"], 0.0, detail)
+    site_id = p.site_id_of(hit.index.get_level_values("site_code"))
+    return flag_frame(SITE, hit["start"], hit["end"], hit["value"], 0.0, detail, site_id=site_id)
 
 
 def over_capacity(p: Prepared) -> pd.DataFrame:
-    capacity = p.ctx.capacity
-    if not capacity:
+    capacity = np.array([c.capacity or np.nan for c in p.sites.values()], dtype=float)
+    if np.isnan(capacity).all():
         return flag_frame([], [], [], [], [], [])
     per = site_net(p)
-    limit = capacity * (1 + p.ctx.params.capacity_tolerance)
-    vendor = per["occupancy"].where(p.df.groupby(["day", "interval_start"])["occupancy"].count().to_numpy() > 0)
+    tolerance = p.ctx.params.capacity_tolerance
+    limit = capacity[per["site_code"].to_numpy()] * (1 + tolerance)
+    vendor = per["occupancy"].where(per["occupancy_rows"] > 0)
     level = np.fmax(per["net"], vendor)
     hit = _runs_per_day(per, level > limit, level, "max")
-    detail = [{"intervals_over": int(n), "capacity": capacity, "limit": limit} for n in hit["n"]]
-    return flag_frame(SITE, hit["start"], hit["end"], hit["value"], float(capacity), detail)
+    codes = hit.index.get_level_values("site_code")
+    sites = [p.sites[s] for s in p.site_id_of(codes)]
+    detail = [
+        {"intervals_over": int(n), "capacity": s.capacity, "limit": s.capacity * (1 + tolerance)}
+        for n, s in zip(hit["n"], sites, strict=True)
+    ]
+    expected = [float(s.capacity) for s in sites]
+    return flag_frame(SITE, hit["start"], hit["end"], hit["value"], expected, detail, site_id=p.site_id_of(codes))
 
 
 def door_disagreement(p: Prepared) -> pd.DataFrame:
     """A door whose exit share departs from the other doors' and from its own usual share."""
     df = p.df
     q = p.ctx.params
-    if df["counter_id"].nunique() < 2:
+    doors = df.groupby("site_code")["counter_id"].nunique()
+    multi = doors.index[doors >= 2]
+    if len(multi) == 0:
         return flag_frame([], [], [], [], [], [])
     days = site_days(p)
-    good = days.index[days["complete"] & days["covered"]]
+    good = days["key"].to_numpy()[(days["complete"] & days["covered"]).to_numpy()]
+    keep = np.isin(site_day_key(df["site_code"], df["day"]), good)
+    if len(multi) < len(doors):
+        keep &= df["site_code"].isin(multi).to_numpy()
     per = (
-        df[df["day"].isin(good)]
-        .groupby(["day", "counter_id"])
+        df[keep]
+        .groupby(["site_code", "day", "counter_id"])
         .agg(
             entries=("entries", "sum"),
             exits=("exits", "sum"),
@@ -120,11 +160,11 @@ def door_disagreement(p: Prepared) -> pd.DataFrame:
         )
     )
     per["total"] = per["entries"] + per["exits"]
-    site = per.groupby(level="day")[["exits", "total"]].transform("sum")
+    site = per.groupby(level=["site_code", "day"])[["exits", "total"]].transform("sum")
     others_total = site["total"] - per["total"]
     per["share"] = per["exits"] / per["total"].where(per["total"] > 0)
     per["others"] = (site["exits"] - per["exits"]) / others_total.where(others_total > 0)
-    own = per.groupby(level="counter_id")["share"]
+    own = per.groupby(level=["site_code", "counter_id"])["share"]
     per["usual"] = own.transform("median")
     per["days"] = own.transform("count")
     off_others = (per["share"] - per["others"]).abs() > q.door_tolerance
@@ -139,4 +179,12 @@ def door_disagreement(p: Prepared) -> pd.DataFrame:
         }
         for e, x, o, u in zip(hit["entries"], hit["exits"], hit["others"], hit["usual"], strict=True)
     ]
-    return flag_frame(hit["counter_id"], hit["start"], hit["end"], hit["share"], hit["others"], detail)
+    return flag_frame(
+        hit["counter_id"],
+        hit["start"],
+        hit["end"],
+        hit["share"],
+        hit["others"],
+        detail,
+        site_id=p.site_id_of(hit["site_code"]),
+    )

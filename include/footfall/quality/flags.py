@@ -18,10 +18,15 @@ def flag_frame(
     expected: Any,
     detail: Any,
     severity: Any = None,
+    *,
+    site_id: Any = None,
 ) -> pd.DataFrame:
-    """Columns of flags (check, severity default and site are filled in by the registry)."""
+    """Columns of flags (check and severity default are filled in by the registry, and the site too
+    when a check on one site leaves `site_id` out)."""
+    columns = {} if site_id is None else {"site_id": site_id}
     frame = pd.DataFrame(
         {
+            **columns,
             "counter_id": counter_id,
             "start": start,
             "end": end,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from .balance import site_days, site_net
-from .context import Prepared
+from .context import Prepared, site_day_key
 
 OCCUPANCY_COLUMNS = [
     "site_id",
@@ -36,14 +36,15 @@ def corrected_occupancy(p: Prepared) -> pd.DataFrame:
     factor = (days["entries"] / days["exits"]).where(
         days["complete"] & days["covered"] & (days["entries"] > 0) & (days["exits"] > 0)
     )
-    f = per["day"].map(factor)
+    pos = pd.Index(days["key"].to_numpy()).get_indexer(site_day_key(per["site_code"], per["day"]))
+    f = pd.Series(factor.to_numpy()[pos], index=per.index)
     scale_exits = np.where(f >= 1, f, 1.0)
     scale_entries = np.where(f < 1, 1 / f, 1.0)
-    net = (per["entries"] * scale_entries - per["exits"] * scale_exits).groupby(per["day"]).cumsum()
+    net = (per["entries"] * scale_entries - per["exits"] * scale_exits).groupby([per["site_code"], per["day"]]).cumsum()
     corrected = net.where(f.notna(), per["net"]).clip(lower=0).round(6)
     return pd.DataFrame(
         {
-            "site_id": p.ctx.site_id,
+            "site_id": p.site_id_of(per["site_code"]),
             "local_date": per["day"].dt.date,
             "interval_start": per["interval_start"],
             "raw_net_occupancy": per["net"],

@@ -1,21 +1,25 @@
 """The one registry of discrepancy checks: name, rule, severity, parameters, function.
 
-`run_checks` runs every check on one or several sites' counts and returns one flag per row.
-Raw counts are never changed: duplicates are flagged from the rows as given, then the other checks
-read the last version of each interval.
+`check_site` runs every check on one site's counts (the live path, after each load); `check_sites`
+runs them on many sites' counts at once (history imports, backfills) and returns the same flags,
+site by site: each check runs once over all sites that share a time zone and parameters, grouping
+by site inside, so its fixed cost is paid once, not once per site. Raw counts are never changed:
+duplicates are flagged from the rows as given, then the other checks read the last version of each
+interval.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 
 from . import balance, timing, volume
-from .context import Prepared, SiteContext, prepare
+from .context import Prepared, SiteContext, prepare, prepare_sites
 from .flags import FLAG_COLUMNS, empty_flags
 
 log = logging.getLogger(__name__)
@@ -28,6 +32,7 @@ class Check:
     rule: str
     params: tuple[str, ...]
     run: Callable[[Prepared], pd.DataFrame]
+    per_site: bool = False  # its rule is written for one site: check_sites runs it site by site
 
 
 CHECKS: tuple[Check, ...] = (
@@ -106,6 +111,7 @@ CHECKS: tuple[Check, ...] = (
         "(up to clock_max_shift_hours) with at least clock_min_gain less error",
         ("clock_max_shift_hours", "clock_min_gain"),
         timing.clock_shift,
+        per_site=True,
     ),
     Check(
         "unexpected_reset",
@@ -134,15 +140,77 @@ DUPLICATE = Check(
 REGISTRY: dict[str, Check] = {c.name: c for c in (*CHECKS, DUPLICATE)}
 
 
-def _finish(frame: pd.DataFrame, check: Check, site_id: str) -> pd.DataFrame:
+def _finish(frame: pd.DataFrame, check: Check, site_id: str | None) -> pd.DataFrame:
     if frame.empty:
         return empty_flags()
     frame = frame.copy()
     if "severity" not in frame:
         frame["severity"] = check.severity
     frame["check"] = check.name
-    frame["site_id"] = site_id
+    if "site_id" not in frame:
+        if site_id is None:
+            raise RuntimeError(f"check {check.name} returned flags without site_id for several sites")
+        frame["site_id"] = site_id
     return frame[FLAG_COLUMNS]
+
+
+def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    parts = [p for p in parts if not p.empty]
+    return pd.concat(parts, ignore_index=True) if parts else empty_flags()
+
+
+class _Guard:
+    """Runs checks; with `errors` (site -> {check: "Type: message"}) a check that raises is logged at
+    ERROR (site and check), recorded and skipped, so one broken check never hides the others' flags.
+    On several sites a failing check is retried site by site, so only the sites it fails on lose it."""
+
+    def __init__(self, errors: dict[str, dict[str, str]] | None):
+        self.errors = errors
+
+    def run(self, check: Check, p: Prepared) -> pd.DataFrame:
+        single = p.ctx.site_id if len(p.sites) == 1 else None
+        if check.per_site and single is None:
+            return _concat([self.run(check, p.one(site_id)) for site_id in p.sites])
+        if self.errors is None:
+            return _finish(check.run(p), check, single)
+        try:
+            return _finish(check.run(p), check, single)
+        except Exception as exc:
+            if single is None:
+                return _concat([self.run(check, p.one(site_id)) for site_id in p.sites])
+            log.error("site %s: quality check %s failed", single, check.name, exc_info=True)
+            self.errors.setdefault(single, {})[check.name] = f"{type(exc).__name__}: {exc}"
+            return empty_flags()
+
+    def duplicates(self, raw: pd.DataFrame, site_ids: list[str]) -> pd.DataFrame:
+        try:
+            return _finish(timing.duplicate_intervals(raw), DUPLICATE, None)
+        except Exception as exc:
+            if self.errors is None:
+                raise
+            if len(site_ids) > 1:
+                return _concat([self.duplicates(raw[raw["site_id"] == s], [s]) for s in site_ids])
+            log.error("site %s: quality check %s failed", site_ids[0], DUPLICATE.name, exc_info=True)
+            self.errors.setdefault(site_ids[0], {})[DUPLICATE.name] = f"{type(exc).__name__}: {exc}"
+            return empty_flags()
+
+
+def _run_all(
+    raw: pd.DataFrame, prepared: list[Prepared], site_ids: list[str], only: set[str] | None, guard: _Guard
+) -> pd.DataFrame:
+    parts = []
+    if only is None or DUPLICATE.name in only:
+        parts.append(guard.duplicates(raw, site_ids))
+    for p in prepared:
+        for check in CHECKS:
+            if only is None or check.name in only:
+                parts.append(guard.run(check, p))
+    flags = _concat(parts)
+    if len(site_ids) > 1 and len(flags):
+        order = {site_id: i for i, site_id in enumerate(site_ids)}
+        position = flags["site_id"].map(order).to_numpy()
+        flags = flags.iloc[np.argsort(position, kind="stable")].reset_index(drop=True)
+    return flags
 
 
 def check_site(
@@ -153,32 +221,49 @@ def check_site(
     now: datetime | None = None,
     only: set[str] | None = None,
     errors: dict[str, str] | None = None,
+    prepared: Prepared | None = None,
 ) -> pd.DataFrame:
     """Every check on one site's counts (batch plus the history the checks need).
 
     With `errors` (a dict), a check that raises is logged at ERROR (site and check), recorded there
     as {check: "Type: message"} and skipped, so one broken check never hides the others' flags;
-    without it the exception propagates.
+    without it the exception propagates. `prepared` is prepare(counts, ctx, as_of, now) when the
+    caller has it already (the corrected occupancy reads it too).
     """
+    found: dict[str, dict[str, str]] | None = None if errors is None else {}
+    raw = counts.assign(site_id=ctx.site_id)
+    prepared = prepared if prepared is not None else prepare(counts, ctx, as_of=as_of, now=now)
+    flags = _run_all(raw, [prepared], [ctx.site_id], only, _Guard(found))
+    if errors is not None and found:
+        errors.update(found.get(ctx.site_id, {}))
+    return flags
 
-    def guarded(check: Check, run: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-        if errors is None:
-            return _finish(run(), check, ctx.site_id)
-        try:
-            return _finish(run(), check, ctx.site_id)
-        except Exception as exc:
-            log.error("site %s: quality check %s failed", ctx.site_id, check.name, exc_info=True)
-            errors[check.name] = f"{type(exc).__name__}: {exc}"
-            return empty_flags()
 
-    parts = []
-    if only is None or DUPLICATE.name in only:
-        parts.append(guarded(DUPLICATE, lambda: timing.duplicate_intervals(counts)))
-    prepared = prepare(counts, ctx, as_of=as_of, now=now)
-    for check in CHECKS:
-        if only is None or check.name in only:
-            parts.append(guarded(check, lambda check=check: check.run(prepared)))
-    parts = [p for p in parts if not p.empty]
-    if not parts:
+def check_sites(
+    counts: pd.DataFrame,
+    contexts: Mapping[str, SiteContext],
+    *,
+    as_of: datetime | None = None,
+    now: datetime | None = None,
+    only: set[str] | None = None,
+    errors: dict[str, dict[str, str]] | None = None,
+    prepared: list[Prepared] | None = None,
+) -> pd.DataFrame:
+    """Every check on several sites' counts at once (the bulk path: history imports, backfills).
+
+    `counts` holds the rows of the sites in `contexts` (site_id says which); the flags are exactly
+    those of check_site on each site's rows, concatenated in the order of `contexts`. `errors`
+    collects {site_id: {check: "Type: message"}} as check_site's does per site. Without `as_of`,
+    each site is judged at the end of its own data, as check_site would. `prepared` is
+    prepare_sites(counts, contexts, as_of, now) when the caller has it already.
+    """
+    present = set(counts["site_id"].unique())
+    sites = {site_id: ctx for site_id, ctx in contexts.items() if site_id in present}
+    unknown = sorted(map(str, present - set(contexts)))
+    if unknown:
+        raise ValueError(f"counts of site(s) {', '.join(unknown)} but no site context for them")
+    if not sites:
         return empty_flags()
-    return pd.concat(parts, ignore_index=True)
+    if prepared is None:
+        prepared = prepare_sites(counts, sites, as_of=as_of, now=now)
+    return _run_all(counts, prepared, list(sites), only, _Guard(errors))

@@ -15,7 +15,7 @@ _REDUCE = {"sum": np.add, "max": np.maximum, "min": np.minimum}
 def _by_run(
     df: pd.DataFrame, mask: pd.Series, extra_break: pd.Series | None = None, **agg: tuple[str, str]
 ) -> pd.DataFrame:
-    """One row per run of `mask` (counter, start, end, n and the `agg` columns: sum, max or min).
+    """One row per run of `mask` (site, counter, start, end, n and the `agg` columns: sum, max or min).
 
     A run's rows are consecutive in `df` (one counter, back-to-back intervals), so the aggregates are
     numpy reductions over contiguous slices: no groupby, and next to nothing when nothing matches.
@@ -26,6 +26,7 @@ def _by_run(
     first = np.flatnonzero(np.r_[True, run[1:] != run[:-1]]) if len(run) else np.zeros(0, dtype=np.int64)
     last = np.r_[first[1:], len(run)] - 1 if len(run) else first
     out = {
+        "site_id": df["site_id"].to_numpy()[rows[first]],
         "counter_id": df["counter_id"].to_numpy()[rows[first]],
         "start": df["interval_start"].array[rows[first]],
         "end": df["interval_end"].array[rows[last]],
@@ -41,34 +42,71 @@ def counts_while_closed(p: Prepared) -> pd.DataFrame:
     """Counts in intervals that do not meet opening hours (widened by the grace for staff)."""
     df = p.df
     q = p.ctx.params
-    if not p.ctx.hours_known:
+    hours_known = np.array([c.hours_known for c in p.sites.values()])
+    if not hours_known.any():
         return flag_frame([], [], [], [], [], [])
     closed = ~df["near_open"] & (df["total"] > 0)
+    if not hours_known.all():
+        closed &= hours_known[df["site_code"].to_numpy()]
     hit = (
         df[closed]
-        .groupby(["counter_id", "local_date"])
+        .groupby(["site_code", "counter_id", "local_date"])
         .agg(start=("interval_start", "min"), end=("interval_end", "max"), total=("total", "sum"), n=("total", "size"))
     )
     hit = hit[hit["total"] >= q.closed_min_count].reset_index()
     detail = [{"intervals": int(n), "grace_minutes": q.closed_grace_minutes} for n in hit["n"]]
-    return flag_frame(hit["counter_id"], hit["start"], hit["end"], hit["total"], 0.0, detail)
+    site_id = p.site_id_of(hit["site_code"])
+    return flag_frame(hit["counter_id"], hit["start"], hit["end"], hit["total"], 0.0, detail, site_id=site_id)
 
 
-def expected_starts(p: Prepared, step: int, start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
-    """Interval starts a counter of `step` minutes should report in [start, end) while the site is open."""
-    t = pd.date_range(start.floor(f"{step}min"), end, freq=f"{step}min", inclusive="left")
+def modal_per_group(values: np.ndarray, group: np.ndarray, groups: int) -> np.ndarray:
+    """Each group's most frequent value, the smallest on ties (as Series.mode); groups are 0..groups-1."""
+    order = np.lexsort((values, group))
+    g, v = group[order], values[order]
+    new = np.r_[True, (g[1:] != g[:-1]) | (v[1:] != v[:-1])] if len(g) else np.zeros(0, dtype=bool)
+    firsts = np.flatnonzero(new)
+    counts = np.diff(np.r_[firsts, len(v)])
+    ug, uv = g[firsts], v[firsts]
+    best = np.lexsort((uv, -counts, ug))
+    top = np.r_[True, ug[best][1:] != ug[best][:-1]] if len(best) else np.zeros(0, dtype=bool)
+    out = np.zeros(groups, dtype=values.dtype)
+    out[ug[best][top]] = uv[best][top]
+    return out
+
+
+def counter_groups(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per row its (site, counter) number 0..G-1, and each group's first row (rows are sorted by both)."""
+    brk = np.ones(len(df), dtype=bool)
+    if len(df) > 1:
+        brk[1:] = (df["site_code"].to_numpy()[1:] != df["site_code"].to_numpy()[:-1]) | (
+            df["counter_id"].to_numpy()[1:] != df["counter_id"].to_numpy()[:-1]
+        )
+    return np.cumsum(brk) - 1, np.flatnonzero(brk)
+
+
+def expected_starts(
+    p: Prepared, site_code: np.ndarray, step: np.ndarray, start: np.ndarray, end: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Interval starts (ns since 1970) that counter k, of `step[k]` minutes at site `site_code[k]`, should
+    report in [start[k], end[k]) while its site is open; returns them with their k, in (k, start) order."""
+    step_ns = step.astype(np.int64) * 60_000_000_000
+    first = start - start % step_ns  # the grid is aligned in UTC
+    n = np.where(end > first, -((first - end) // step_ns), 0)
+    k = np.repeat(np.arange(len(step)), n)
+    offset = np.arange(len(k)) - np.repeat(np.cumsum(n) - n, n)
+    t = first[k] + offset * step_ns[k]
     if len(t) == 0:
-        return t
-    wall = t.tz_convert(p.ctx.timezone).tz_localize(None)
+        return t, k
+    wall = pd.DatetimeIndex(t.astype("datetime64[ns]")).tz_localize("UTC").tz_convert(p.ctx.timezone).tz_localize(None)
     day = wall.normalize()
     tod = ((wall - day).total_seconds() / 60).to_numpy()
-    days = pd.DatetimeIndex([pd.Timestamp(d) for d in p.days], dtype=f"datetime64[{day.unit}]")
-    found = days.get_indexer(day)  # vectorised: no per-interval Python loop
-    known = found >= 0
-    pos = np.maximum(found, 0).astype(np.int64)
-    r = p.ranges[pos]
-    is_open = known & ((tod[:, None] < r[:, :, 1]) & (tod[:, None] + step > r[:, :, 0]) & (r[:, :, 0] >= 0)).any(axis=1)
-    return t[is_open & (t >= start)]
+    r, known = p.ranges_at(site_code[k], day.to_numpy())  # vectorised: no per-interval Python loop
+    minutes = step[k][:, None]
+    is_open = known & ((tod[:, None] < r[:, :, 1]) & (tod[:, None] + minutes > r[:, :, 0]) & (r[:, :, 0] >= 0)).any(
+        axis=1
+    )
+    keep = is_open & (t >= start[k])
+    return t[keep], k[keep]
 
 
 def missing_intervals(p: Prepared) -> pd.DataFrame:
@@ -76,54 +114,86 @@ def missing_intervals(p: Prepared) -> pd.DataFrame:
     df = p.df
     if df.empty:
         return flag_frame([], [], [], [], [], [])
-    # Rows dated in the future are flagged on their own; they must not stretch the span into phantom gaps.
-    span_start = df["interval_start"].min()
-    span_end = min(df["interval_end"].max(), p.now + pd.Timedelta(minutes=p.ctx.params.future_tolerance_minutes))
-    out = []
-    for counter_id, rows in df.groupby("counter_id", sort=True):
-        step = int(rows["interval_minutes"].mode().iloc[0])
-        want = expected_starts(p, step, span_start, span_end)
-        starts = rows["interval_start"].to_numpy()
-        ends = rows["interval_end"].to_numpy()
-        w = want.to_numpy()
-        i = np.searchsorted(starts, w, side="right") - 1
-        covered = (i >= 0) & (w < ends[np.maximum(i, 0)])
-        miss = w[~covered]
-        if len(miss) == 0:
-            continue
-        gap = np.ones(len(miss), dtype=bool)
-        gap[1:] = np.diff(miss) != np.timedelta64(step, "m")
-        run = np.cumsum(gap)
-        m = pd.DataFrame({"start": pd.to_datetime(miss, utc=True), "run": run})
-        agg = m.groupby("run").agg(start=("start", "min"), last=("start", "max"), n=("start", "size"))
-        agg["end"] = agg["last"] + pd.Timedelta(minutes=step)
-        agg["counter_id"] = counter_id
-        out.append(agg)
-    if not out:
+    # datetime64 arithmetic: on aware columns a bare to_numpy() builds Python objects (100x slower).
+    unit = df["interval_start"].dt.unit
+    starts = df["interval_start"].to_numpy("datetime64[ns]").view(np.int64)
+    ends = df["interval_end"].to_numpy("datetime64[ns]").view(np.int64)
+    codes = df["site_code"].to_numpy()
+    group, group_first = counter_groups(df)
+    step = modal_per_group(df["interval_minutes"].to_numpy().astype(np.int64), group, len(group_first))
+    # Per site: from its first data to its last, but rows dated in the future are flagged on their own
+    # and must not stretch the span into phantom gaps (capping the span at now would still expect
+    # intervals that end after now), and an interval not over by the site's last data is not missing yet.
+    site_first = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    site_start = np.minimum.reduceat(starts, site_first)
+    limit = (p.now + pd.Timedelta(minutes=p.ctx.params.future_tolerance_minutes)).value
+    site_end = np.maximum.reduceat(np.where(ends <= limit, ends, 0), site_first)
+    site_of_group = np.searchsorted(site_first, group_first, side="right") - 1
+    ended_by = site_end[site_of_group] - step * 60_000_000_000 + 1  # start + step <= the site's last end
+    want, k = expected_starts(p, codes[group_first], step, site_start[site_of_group], ended_by)
+    # The row covering each expected start: the last row of the same counter starting at or before it.
+    is_row = np.r_[np.ones(len(starts), dtype=bool), np.zeros(len(want), dtype=bool)]
+    order = np.lexsort((~is_row, np.r_[starts, want], np.r_[group, k]))
+    seen = np.maximum.accumulate(np.where(is_row[order], order, -1))
+    cover = np.empty(len(want), dtype=np.int64)
+    cover[order[~is_row[order]] - len(starts)] = seen[~is_row[order]]
+    safe = np.maximum(cover, 0)
+    covered = (cover >= 0) & (group[safe] == k) & (want < ends[safe])
+    miss, mk = want[~covered], k[~covered]
+    if len(miss) == 0:
         return flag_frame([], [], [], [], [], [])
-    hit = pd.concat(out)
-    detail = [{"missing_intervals": int(n)} for n in hit["n"]]
-    return flag_frame(hit["counter_id"], hit["start"], hit["end"], 0.0, hit["n"].astype(float), detail)
+    step_ns = step[mk] * 60_000_000_000
+    gap = np.r_[True, (mk[1:] != mk[:-1]) | (np.diff(miss) != step_ns[1:])]
+    first = np.flatnonzero(gap)
+    last = np.r_[first[1:], len(miss)] - 1
+    n = last - first + 1
+    rows = group_first[mk[first]]
+
+    def instants(ns: np.ndarray) -> pd.DatetimeIndex:
+        return pd.DatetimeIndex(ns.astype("datetime64[ns]")).tz_localize("UTC").as_unit(unit)
+
+    detail = [{"missing_intervals": int(x)} for x in n]
+    return flag_frame(
+        df["counter_id"].to_numpy()[rows],
+        instants(miss[first]),
+        instants(miss[last] + step_ns[last]),
+        0.0,
+        n.astype(float),
+        detail,
+        site_id=df["site_id"].to_numpy()[rows],
+    )
 
 
 def stale_feed(p: Prepared) -> pd.DataFrame:
     """A counter whose newest interval ended more than `stale_minutes` of opening time ago."""
     df = p.df
     q = p.ctx.params
-    last = df.groupby("counter_id")["interval_end"].max()
-    for counter_id in p.ctx.counter_ids:
-        if counter_id not in last.index and len(df):
-            last.loc[counter_id] = df["interval_start"].min()
+    if df.empty:
+        return flag_frame([], [], [], [], [], [])
+    last = df.groupby(["site_code", "counter_id"])["interval_end"].max()
+    first = df.groupby("site_code")["interval_start"].min()
+    reported: dict[int, list[tuple[object, pd.Timestamp]]] = {}
+    for (code, counter_id), end in last.items():
+        reported.setdefault(code, []).append((counter_id, end))
+    sample = pd.Timedelta(minutes=5)  # open_minutes_between's step: silent <= samples * 5 minutes
     rows = []
-    for counter_id, end in last.items():
-        silent = p.open_minutes_between(end, p.as_of)
-        if silent > q.stale_minutes:
-            minutes = (p.as_of - end).total_seconds() / 60
-            rows.append((counter_id, end, p.as_of, minutes, {"open_minutes_silent": silent}))
+    for code, site_id in enumerate(p.sites):
+        if code not in reported:
+            continue
+        ends = reported[code]
+        known = {c for c, _ in ends}
+        ends += [(c, first[code]) for c in p.sites[site_id].counter_ids if c not in known]
+        for counter_id, end in ends:
+            if -((end - p.as_of) // sample) * 5 <= q.stale_minutes:
+                continue  # too recent to be stale, whatever the opening hours
+            silent = p.open_minutes_between(site_id, end, p.as_of)
+            if silent > q.stale_minutes:
+                minutes = (p.as_of - end).total_seconds() / 60
+                rows.append((site_id, counter_id, end, p.as_of, minutes, {"open_minutes_silent": silent}))
     if not rows:
         return flag_frame([], [], [], [], [], [])
-    c, s, e, m, d = zip(*rows, strict=True)
-    return flag_frame(list(c), list(s), list(e), list(m), float(q.stale_minutes), list(d))
+    site, c, s, e, m, d = zip(*rows, strict=True)
+    return flag_frame(list(c), list(s), list(e), list(m), float(q.stale_minutes), list(d), site_id=list(site))
 
 
 def future_timestamps(p: Prepared) -> pd.DataFrame:
@@ -133,7 +203,7 @@ def future_timestamps(p: Prepared) -> pd.DataFrame:
     hit = _by_run(df, df["interval_end"] > limit)
     detail = [{"intervals": int(n), "now": p.now.isoformat()} for n in hit["n"]]
     ahead = (hit["end"] - p.now).dt.total_seconds() / 60
-    return flag_frame(hit["counter_id"], hit["start"], hit["end"], ahead, 0.0, detail)
+    return flag_frame(hit["counter_id"], hit["start"], hit["end"], ahead, 0.0, detail, site_id=hit["site_id"])
 
 
 def _slot_matrix(p: Prepared, step: int) -> tuple[pd.DataFrame, int]:
@@ -207,8 +277,8 @@ def clock_shift(p: Prepared) -> pd.DataFrame:
 
 
 def duplicate_intervals(raw: pd.DataFrame) -> pd.DataFrame:
-    """The same (counter, interval) more than once; `revised` when the values differ."""
-    key = ["counter_id", "interval_start"]
+    """The same (site, counter, interval) more than once; `revised` when the values differ."""
+    key = ["site_id", "counter_id", "interval_start"]
     dup = raw[raw.duplicated(key, keep=False)]
     if dup.empty:
         return flag_frame([], [], [], [], [], [])
@@ -222,5 +292,12 @@ def duplicate_intervals(raw: pd.DataFrame) -> pd.DataFrame:
     detail = [{"rows": int(n), "revised": bool(r)} for n, r in zip(hit["n"], revised, strict=True)]
     severity = np.where(revised, "medium", "low")
     return flag_frame(
-        hit["counter_id"], hit["interval_start"], hit["end"], hit["n"].astype(float), 1.0, detail, severity
+        hit["counter_id"],
+        hit["interval_start"],
+        hit["end"],
+        hit["n"].astype(float),
+        1.0,
+        detail,
+        severity,
+        site_id=hit["site_id"],
     )

@@ -19,13 +19,28 @@ MAD_TO_SD = 1.4826
 
 
 def slot_baseline(p: Prepared, column: str) -> pd.DataFrame:
-    """Median, MAD and history depth of `column` for each row's (counter, weekday, time of day)."""
-    df = p.df
-    key = [df["counter_id"], df["weekday"], df["tod"]]
-    values = df[column]
-    g = values.groupby(key)
+    """Median, MAD and history depth of `column` for each row's (site, counter, weekday, time of day).
+
+    Built once per column and Prepared (stuck_counter and spike share them), over one integer slot id.
+    """
+    return p.shared(("slot_baseline", column), lambda: _slot_baseline(p, column))
+
+
+def _slot_ids(p: Prepared) -> np.ndarray:
+    def build() -> np.ndarray:
+        df = p.df
+        ids = df.groupby(["site_code", "counter_id", "weekday", "tod"], sort=False).ngroup().to_numpy()
+        return np.where(ids >= 0, ids, np.nan)  # a row without a key stays out of every slot
+
+    return p.shared("slot_ids", build)
+
+
+def _slot_baseline(p: Prepared, column: str) -> pd.DataFrame:
+    slot = _slot_ids(p)
+    values = p.df[column]
+    g = values.groupby(slot)
     median = g.transform("median")
-    mad = (values - median).abs().groupby(key).transform("median")
+    mad = (values - median).abs().groupby(slot).transform("median")
     depth = g.transform("count")
     return pd.DataFrame({"median": median, "mad": mad, "depth": depth})
 
@@ -37,7 +52,7 @@ def stuck_counter(p: Prepared) -> pd.DataFrame:
     base = slot_baseline(p, "total")
     expected = base["median"].where(base["depth"] >= q.spike_min_history)
     # Without enough history, expect the counter's own median over open intervals of the batch.
-    fallback = df["total"].where(df["open"]).groupby(df["counter_id"]).transform("median")
+    fallback = df["total"].where(df["open"]).groupby([df["site_code"], df["counter_id"]]).transform("median")
     expected = expected.fillna(fallback).fillna(0)
     zero = df["open"] & (df["total"] == 0) & df["entries"].notna()
     hit = _by_run(
@@ -47,7 +62,7 @@ def stuck_counter(p: Prepared) -> pd.DataFrame:
         minutes=("interval_minutes", "sum"),
     )
     frozen_occ = df["open"] & df["entries"].isna() & df["occupancy"].notna()
-    frozen_occ &= df["occupancy"].eq(df.groupby("counter_id")["occupancy"].shift(1))
+    frozen_occ &= df["occupancy"].eq(p.previous("occupancy"))
     frozen = _by_run(
         df.assign(expected_total=expected),
         frozen_occ,
@@ -60,7 +75,7 @@ def stuck_counter(p: Prepared) -> pd.DataFrame:
         {"kind": k, "intervals": int(n), "minutes": int(m)}
         for k, n, m in zip(hit["kind"], hit["n"], hit["minutes"], strict=True)
     ]
-    return flag_frame(hit["counter_id"], hit["start"], hit["end"], 0.0, hit["expected"], detail)
+    return flag_frame(hit["counter_id"], hit["start"], hit["end"], 0.0, hit["expected"], detail, site_id=hit["site_id"])
 
 
 def spike_scores(p: Prepared) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -98,15 +113,17 @@ def spike(p: Prepared) -> pd.DataFrame:
     detail = [
         {"intervals": int(n), "max_score": round(float(s), 2)} for n, s in zip(hit["n"], hit["score"], strict=True)
     ]
-    return flag_frame(hit["counter_id"], hit["start"], hit["end"], hit["observed"], hit["usual"], detail)
+    return flag_frame(
+        hit["counter_id"], hit["start"], hit["end"], hit["observed"], hit["usual"], detail, site_id=hit["site_id"]
+    )
 
 
 def unexpected_reset(p: Prepared) -> pd.DataFrame:
     """Occupancy falling to about 0 by more than the interval's exits explain, away from the reset time."""
     df = p.df
     q = p.ctx.params
-    prev = df.groupby("counter_id")["occupancy"].shift(1)
-    contiguous = df["interval_start"].eq(df.groupby("counter_id")["interval_end"].shift(1))
+    prev = p.previous("occupancy")
+    contiguous = df["interval_start"].eq(p.previous("interval_end"))
     explained = prev + df["entries"].fillna(0) - df["exits"].fillna(0)
     drop = explained - df["occupancy"]
     reset = q.reset_time.hour * 60 + q.reset_time.minute
@@ -118,5 +135,11 @@ def unexpected_reset(p: Prepared) -> pd.DataFrame:
         for b, d in zip(prev[hit.index], drop[hit.index], strict=True)
     ]
     return flag_frame(
-        hit["counter_id"], hit["interval_start"], hit["interval_end"], hit["occupancy"], explained[hit.index], detail
+        hit["counter_id"],
+        hit["interval_start"],
+        hit["interval_end"],
+        hit["occupancy"],
+        explained[hit.index],
+        detail,
+        site_id=hit["site_id"],
     )
