@@ -5,6 +5,13 @@ scheduler with LocalExecutor, dag-processor; SQLite metadata), asks Airflow to b
 registry site's DAG over the last hours (24 five-minute runs per site for two hours), waits for
 the runs, and prints what landed per site. Sites whose source is not a device (a `sql` site's own
 database, a `file` site's export folder) get their source filled from the same traffic model first.
+
+A `push` site's sensors call us: the demo starts the ingestion API on loopback, creates the site a
+token (stored hashed, as `footfall tokens create` does; revoked once the sensors are done), and the
+simulated sensors POST their backlog over the backfill range, one Xovis push per line and interval.
+Those bodies arrive now, after the windows they describe: the backfilled runs find them because a
+push site's run also merges the in-window intervals of payloads received after its window
+(footfall.push), which is what a backfill of a push site means in production too.
 """
 
 from __future__ import annotations
@@ -27,39 +34,47 @@ from footfall.local_airflow import LocalAirflow, airflow_env, free_port
 from footfall.report import format_table, site_summaries
 from footfall.simulator import SimInterval, count_intervals
 from footfall.simulator.profiles import profiles_from_sites
+from footfall.simulator.pusher import XOVIS_PRESET, push_backlog
 from footfall.timewindow import floor_time
 
 log = logging.getLogger(__name__)
 
 
-def start_simulator(port: int, seed: int = 0) -> subprocess.Popen:
-    """The simulator as its own process, like a vendor's device would be."""
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "footfall.cli",
-            "simulate",
-            "serve",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--seed",
-            str(seed),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+def _start_service(command: list[str], port: int, what: str, log_path: Path | None = None) -> subprocess.Popen:
+    """`footfall <command>` as its own process, once its /healthz answers on loopback `port`."""
+    if log_path is not None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+    output = log_path.open("ab") if log_path is not None else subprocess.DEVNULL
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "footfall.cli", *command, "--host", "127.0.0.1", "--port", str(port)],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
+    finally:
+        if log_path is not None:
+            output.close()  # the child has its own copy
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            break
         try:
             if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
                 return proc
         except requests.RequestException:
             time.sleep(0.2)
     proc.kill()
-    raise RuntimeError(f"simulator did not start on port {port}")
+    raise RuntimeError(f"{what} did not start on port {port}" + (f"; see {log_path}" if log_path else ""))
+
+
+def start_simulator(port: int, seed: int = 0) -> subprocess.Popen:
+    """The simulator as its own process, like a vendor's device would be."""
+    return _start_service(["simulate", "serve", "--seed", str(seed)], port, "simulator")
+
+
+def start_api(port: int) -> subprocess.Popen:
+    """The ingestion API (`footfall api serve`) on loopback, over the demo's warehouse (plain HTTP)."""
+    return _start_service(["api", "serve"], port, "ingestion API", settings.data_dir() / "demo" / "api.log")
 
 
 DEMO_SEED = 0
@@ -141,6 +156,38 @@ def prepare_demo_sources(sites: Iterable[Site], start: datetime, end: datetime, 
     return demo_connections(sites)
 
 
+def push_demo_backlogs(sites: Iterable[Site], api_url: str, start: datetime, end: datetime, out=sys.stdout) -> int:
+    """Each push site's simulated sensors POST their intervals in [start, end) to the API; returns the bodies."""
+    from footfall.api import tokens
+    from footfall.normalize import parse_duration_minutes
+
+    engine = db.get_engine()
+    total = 0
+    for site in sites:
+        if site.source.kind != SourceKind.PUSH:
+            continue
+        if site.source.preset != XOVIS_PRESET:
+            print(f"{site.id}: no simulated sensor pushes {site.source.preset}; nothing pushed", file=out)
+            continue
+        token_id, token = tokens.create_token(engine, site.id, "demo sensors")
+        try:
+            sent = push_backlog(
+                api_url,
+                site.id,
+                token,
+                profiles_from_sites([site]).values(),
+                start,
+                end,
+                resolution_minutes=int(parse_duration_minutes(str(site.options().get("interval", "15m")))),
+                seed=DEMO_SEED,
+            )
+        finally:
+            tokens.revoke_token(engine, site.id, token_id)
+        print(f"{site.id}: {sent} Xovis pushes to {api_url} (token #{token_id}, stored hashed, now revoked)", file=out)
+        total += sent
+    return total
+
+
 def run_demo(hours: float = 2.0, out=sys.stdout) -> int:
     """Returns 0 when every run succeeded, 1 otherwise."""
     t0 = time.monotonic()
@@ -155,11 +202,21 @@ def run_demo(hours: float = 2.0, out=sys.stdout) -> int:
     start = end - timedelta(hours=hours)
     runs = int((end - start) / timedelta(minutes=5))
     lookback = max((s.source.lookback_minutes for s in sites.values()), default=0)
-    connections = prepare_demo_sources(sites.values(), start - timedelta(minutes=lookback + 15), end, out)
-    env = airflow_env(
-        api_port=free_port(), extra={"AIRFLOW_CONN_FOOTFALL_SIM": f"http://127.0.0.1:{sim_port}", **connections}
-    )
     try:
+        connections = prepare_demo_sources(sites.values(), start - timedelta(minutes=lookback + 15), end, out)
+        if any(s.source.kind == SourceKind.PUSH for s in sites.values()):
+            api_port = free_port()
+            api = start_api(api_port)
+            try:
+                push_demo_backlogs(
+                    sites.values(), f"http://127.0.0.1:{api_port}", start - timedelta(minutes=lookback + 15), end, out
+                )
+            finally:
+                api.terminate()
+                api.wait(timeout=30)
+        env = airflow_env(
+            api_port=free_port(), extra={"AIRFLOW_CONN_FOOTFALL_SIM": f"http://127.0.0.1:{sim_port}", **connections}
+        )
         with LocalAirflow(env) as airflow:
             print(f"Airflow home {airflow.home}; dag-processor first, then api-server, scheduler...", file=out)
             airflow.migrate()
@@ -182,9 +239,13 @@ def run_demo(hours: float = 2.0, out=sys.stdout) -> int:
     failed = {d.removeprefix("site__"): s.get("failed", 0) for d, s in states.items()}
     done = {d: s.get("success", 0) + s.get("failed", 0) for d, s in states.items()}
     print(file=out)
-    print(format_table(site_summaries(db.get_engine(), start, end), failed), file=out)
+    summaries = site_summaries(db.get_engine(), start, end)
+    print(format_table(summaries, failed), file=out)
     print(file=out)
-    ok = all(n == 0 for n in failed.values()) and all(n >= created[d] >= runs for d, n in done.items())
+    empty = sorted(set(sites) - {s.site_id for s in summaries if s.intervals > 0})
+    if empty:
+        print(f"No intervals loaded for: {', '.join(empty)}", file=out)
+    ok = not empty and all(n == 0 for n in failed.values()) and all(n >= created[d] >= runs for d, n in done.items())
     print(
         f"{sum(done.values())} Airflow runs finished in {time.monotonic() - t0:.0f} s "
         f"({'all succeeded' if ok else 'SOME FAILED OR DID NOT FINISH'}).",

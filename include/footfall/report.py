@@ -21,6 +21,7 @@ class SiteSummary:
     first_interval: datetime | None
     last_interval: datetime | None
     failed_windows: int
+    source_kind: str = ""
 
 
 def site_summaries(engine: Engine, start: datetime, end: datetime) -> list[SiteSummary]:
@@ -39,9 +40,9 @@ def site_summaries(engine: Engine, start: datetime, end: datetime) -> list[SiteS
                 .group_by(db.sync_run.c.site_id)
             ).all()
         )
-        sites = [r[0] for r in conn.execute(select(db.site.c.site_id).order_by(db.site.c.site_id))]
+        sites = dict(conn.execute(select(db.site.c.site_id, db.site.c.source_kind).order_by(db.site.c.site_id)).all())
     out = []
-    for site_id in sites:
+    for site_id, source_kind in sites.items():
         part = rows[rows["site_id"] == site_id]
         per_slot = part.groupby("interval_start")[["entries", "exits"]].sum().sort_index()
         net = (per_slot["entries"].fillna(0) - per_slot["exits"].fillna(0)).cumsum()
@@ -55,17 +56,22 @@ def site_summaries(engine: Engine, start: datetime, end: datetime) -> list[SiteS
                 first_interval=part["interval_start"].min() if len(part) else None,
                 last_interval=part["interval_start"].max() if len(part) else None,
                 failed_windows=int(failed.get(site_id, 0)),
+                source_kind=source_kind,
             )
         )
     return out
 
 
 def format_table(summaries: list[SiteSummary], failed_runs: dict[str, int] | None = None) -> str:
-    header = f"{'site':<16} {'intervals':>9} {'entries':>8} {'exits':>8} {'peak occ.':>9} {'failed runs':>11}"
+    """One line per site; `failed_runs` (Airflow's count) replaces the failed windows sync_run holds."""
+    header = (
+        f"{'site':<18} {'source':<9} {'intervals':>9} {'entries':>8} {'exits':>8} {'peak occ.':>9} {'failed runs':>11}"
+    )
     lines = [header, "-" * len(header)]
     for s in summaries:
         failed = (failed_runs or {}).get(s.site_id, s.failed_windows)
         lines.append(
-            f"{s.site_id:<16} {s.intervals:>9} {s.entries:>8} {s.exits:>8} {s.peak_net_occupancy:>9} {failed:>11}"
+            f"{s.site_id:<18} {s.source_kind:<9} {s.intervals:>9} {s.entries:>8} {s.exits:>8} "
+            f"{s.peak_net_occupancy:>9} {failed:>11}"
         )
     return "\n".join(lines)
