@@ -329,22 +329,42 @@ def land_body(conn: Any, *, site_id: str, source: str, body: bytes, received_at:
     The one way every source lands what it received (pulls, pushes, files, imports); `fields` are the
     other raw_payload columns (request, counter_ref, window_start/end, http_status, content_type, error).
     """
-    digest = hashlib.sha256(body).hexdigest()
-    conn.execute(
-        insert_ignore(
-            raw_payload,
-            conn.dialect.name,
-            site_id=site_id,
-            source=source,
-            received_at=received_at,
-            body=gzip.compress(body, compresslevel=6, mtime=0),
-            body_bytes=len(body),
-            sha256=digest,
+    return land_bodies(conn, site_id=site_id, source=source, received_at=received_at, bodies=[(body, fields)])[0]
+
+
+def land_bodies(
+    conn: Any, *, site_id: str, source: str, received_at: datetime, bodies: list[tuple[bytes, dict[str, Any]]]
+) -> list[int]:
+    """land_body for many bodies in two statements (a history import lands hundreds per block);
+    every body's `fields` must name the same columns."""
+    digests = [hashlib.sha256(body).hexdigest() for body, _ in bodies]
+    rows = [
+        {
+            "site_id": site_id,
+            "source": source,
+            "received_at": received_at,
+            "body": gzip.compress(body, compresslevel=6, mtime=0),
+            "body_bytes": len(body),
+            "sha256": digest,
             **fields,
-        )
+        }
+        for (body, fields), digest in zip(bodies, digests, strict=True)
+    ]
+    if not rows:
+        return []
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    conn.execute(insert(raw_payload).on_conflict_do_nothing(), rows)
+    found = dict(
+        conn.execute(
+            select(raw_payload.c.sha256, raw_payload.c.payload_id).where(
+                raw_payload.c.site_id == site_id, raw_payload.c.sha256.in_(set(digests))
+            )
+        ).all()
     )
-    found = select(raw_payload.c.payload_id).where(raw_payload.c.site_id == site_id, raw_payload.c.sha256 == digest)
-    return int(conn.execute(found).scalar_one())
+    return [int(found[d]) for d in digests]
 
 
 def insert_ignore(table: Table, dialect_name: str, **values: Any) -> Any:

@@ -4,13 +4,19 @@ Rows go to a staging table (PostgreSQL: COPY into a temporary table; SQLite: exe
 one DELETE removes intervals the batch no longer has and one INSERT ... ON CONFLICT writes new and
 changed intervals while leaving identical ones untouched. Running the same window twice therefore
 leaves the tables exactly as one run did, which is what makes retries and backfills safe.
+
+A window that holds no rows yet (first loads, history imports) has nothing to delete, revise or
+compare, so on PostgreSQL its rows are written with one binary COPY straight into count_interval.
+Each row's foreign-key triggers were most of that COPY's cost: when the role may, the load checks
+and locks the batch's counters and payloads once (what every row's trigger would check and lock)
+and runs the COPY without per-row triggers (`session_replication_role = replica`, for the COPY only).
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 
 import numpy as np
@@ -20,6 +26,11 @@ from sqlalchemy import Connection, Engine, text
 from footfall import PACKAGE_DIR, db
 from footfall.timewindow import Window
 
+INT4_COLUMNS = ["interval_minutes", "entries", "exits", "occupancy"]
+PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # binary COPY timestamps are microseconds from it
+PG_EPOCH_US = 946_684_800_000_000  # the same instant in Unix microseconds
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
+INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
 STAGED = ["counter_id", "interval_start", "interval_minutes", "entries", "exits", "occupancy", "payload_id"]
 
 
@@ -83,6 +94,103 @@ def _stage_postgres(conn: Connection, staging: str, rows: pd.DataFrame) -> None:
         copy.write(_copy_csv(rows))
 
 
+def _copy_binary(site_id: str, rows: pd.DataFrame, loaded_at: datetime) -> bytes | None:
+    """count_interval rows as PostgreSQL binary COPY, built with numpy (no per-row Python).
+
+    Rows with the same counter and the same missing counts have the same byte layout, so each such
+    group is one numpy record array. None when a count does not fit PostgreSQL's integer: the
+    staged path then fails with PostgreSQL's own message.
+    """
+    site = site_id.encode()
+    counters, codes = np.unique(rows["counter_id"].astype(str).to_numpy(), return_inverse=True)
+    missing = {c: rows[c].isna().to_numpy() for c in INT4_COLUMNS}
+    values = {c: rows[c].fillna(0).to_numpy(dtype="int64") for c in INT4_COLUMNS}
+    if any(v.min(initial=0) < INT4_MIN or v.max(initial=0) > INT4_MAX for v in values.values()):
+        return None
+    instants = pd.DatetimeIndex(rows["interval_start"]).as_unit("us").asi8 - PG_EPOCH_US
+    payload_ids = rows["payload_id"].to_numpy(dtype="int64")
+    loaded = (loaded_at - PG_EPOCH) // timedelta(microseconds=1)
+    shape = codes.astype(np.int64) << len(INT4_COLUMNS)
+    for bit, column in enumerate(INT4_COLUMNS):
+        shape |= missing[column].astype(np.int64) << bit
+    parts = [COPY_HEADER]
+    for key in np.unique(shape):
+        index = np.flatnonzero(shape == key)
+        counter = counters[key >> len(INT4_COLUMNS)].encode()
+        nulls = [c for bit, c in enumerate(INT4_COLUMNS) if key >> bit & 1]
+        fields = [("n", ">i2"), ("site_len", ">i4"), ("site", f"S{len(site)}")]
+        fields += [("counter_len", ">i4"), ("counter", f"S{len(counter)}"), ("start_len", ">i4"), ("start", ">i8")]
+        for column in INT4_COLUMNS:
+            fields += [(f"{column}_len", ">i4")] + ([] if column in nulls else [(column, ">i4")])
+        fields += [("payload_len", ">i4"), ("payload", ">i8"), ("loaded_len", ">i4"), ("loaded", ">i8")]
+        block = np.zeros(len(index), dtype=fields)
+        block["n"] = 9
+        block["site_len"], block["site"] = len(site), site
+        block["counter_len"], block["counter"] = len(counter), counter
+        block["start_len"], block["start"] = 8, instants[index]
+        for column in INT4_COLUMNS:
+            if column in nulls:
+                block[f"{column}_len"] = -1
+            else:
+                block[f"{column}_len"], block[column] = 4, values[column][index]
+        block["payload_len"], block["payload"] = 8, payload_ids[index]
+        block["loaded_len"], block["loaded"] = 8, loaded
+        parts.append(block.tobytes())
+    parts.append(b"\xff\xff")  # end of data: a field count of -1
+    return b"".join(parts)
+
+
+def _window_has_rows(conn: Connection, site_id: str, window: Window) -> bool:
+    bounds = {"site_id": site_id, "window_start": window.start, "window_end": window.end}
+    return conn.execute(text(sql("load_counts_window_has_rows")), bounds).first() is not None
+
+
+def _may_skip_triggers(conn: Connection) -> bool:
+    """Superusers, and on PostgreSQL 15+ roles granted SET on session_replication_role."""
+    row = conn.exec_driver_sql(
+        "SELECT current_setting('is_superuser') = 'on', current_setting('server_version_num')::int"
+    ).one()
+    if row[0] or row[1] < 150000:
+        return bool(row[0])
+    return bool(conn.exec_driver_sql("SELECT has_parameter_privilege('session_replication_role', 'SET')").scalar())
+
+
+def _references_locked(conn: Connection, site_id: str, rows: pd.DataFrame) -> bool:
+    """Every counter and payload the rows reference exists, now locked FOR KEY SHARE until commit:
+    what each row's foreign-key trigger would check and lock, done once for the batch."""
+    counters = sorted(rows["counter_id"].astype(str).unique())
+    payloads = sorted(int(p) for p in rows["payload_id"].unique())
+    found = conn.execute(
+        text(sql("load_counts_lock_references")),
+        {"site_id": site_id, "counter_ids": counters, "payload_ids": payloads},
+    ).one()
+    return (found[0], found[1]) == (len(counters), len(payloads))
+
+
+def _copy_into_empty_window(conn: Connection, site_id: str, rows: pd.DataFrame) -> bool:
+    """One binary COPY into count_interval; False (and nothing written) if a concurrent load filled
+    the window first, so the caller replaces it the general way."""
+    from psycopg.errors import UniqueViolation
+
+    body = _copy_binary(site_id, rows, datetime.now(UTC))
+    if body is None:
+        return False
+    columns = ", ".join(["site_id", *STAGED, "loaded_at"])
+    try:
+        with conn.begin_nested():
+            trusted = _may_skip_triggers(conn) and _references_locked(conn, site_id, rows)
+            cursor = conn.connection.driver_connection.cursor()
+            if trusted:
+                cursor.execute("SET LOCAL session_replication_role = replica")
+            with cursor.copy(f"COPY count_interval ({columns}) FROM STDIN (FORMAT binary)") as copy:
+                copy.write(body)
+            if trusted:
+                cursor.execute("SET LOCAL session_replication_role = origin")
+    except UniqueViolation:
+        return False
+    return True
+
+
 def _stage_sqlite(conn: Connection, staging: str, records: list[tuple]) -> None:
     conn.exec_driver_sql(
         f"CREATE TEMPORARY TABLE {staging} (counter_id TEXT, interval_start DATETIME, interval_minutes INTEGER, "
@@ -105,6 +213,13 @@ def _bind_instant(conn: Connection, moment: datetime) -> datetime | str:
 def replace_window(conn: Connection, site_id: str, window: Window, rows: pd.DataFrame) -> LoadResult:
     """Make count_interval for (site, window) equal `rows` (already validated), inside `conn`'s transaction."""
     rows = in_window(rows, window)
+    if (
+        conn.dialect.name == "postgresql"
+        and len(rows)
+        and not _window_has_rows(conn, site_id, window)
+        and _copy_into_empty_window(conn, site_id, rows)
+    ):
+        return LoadResult(rows_in_window=len(rows), rows_written=len(rows), rows_deleted=0)
     staging = f"staging_counts_{uuid.uuid4().hex[:12]}"
     if conn.dialect.name == "postgresql":
         _stage_postgres(conn, staging, rows)

@@ -230,3 +230,33 @@ TABLES = [
     ("site", "site_id"),
     ("counter", "site_id, counter_id"),
 ]
+
+
+def values(engine: Engine, site_id: str) -> list[tuple]:
+    """A site's stored intervals without site, payload and load time (those differ between batches)."""
+    return [r[1:7] for r in counts(engine) if r[0] == site_id]
+
+
+def test_a_first_load_and_a_replacing_load_store_the_same_rows(wh):
+    missing = {("R1", "20261120100000"): (None, 3)}
+    wh.load(wh.batch(values=missing))  # an empty window (PostgreSQL: one COPY into count_interval)
+    wh.load(wh.batch("other-site", skip={("R2", "20261120101500")}), site_id="other-site")
+    result = wh.load(wh.batch("other-site", values=missing), site_id="other-site")  # staged, upserted
+
+    assert (result.rows_in_window, result.rows_written) == (8, 2)  # the skipped interval and the revised one
+    assert values(wh.engine, "test-site") == values(wh.engine, "other-site")
+    assert len(values(wh.engine, "test-site")) == 8
+
+
+@pytest.mark.parametrize("reference", ["counter_id", "payload_id"])
+def test_a_row_whose_counter_or_payload_is_unknown_loads_nothing(wh, reference):
+    rows = wh.batch()
+    inside = rows.index[rows["interval_start"] == pd.Timestamp(WINDOW.start)][-1]
+    rows.loc[inside, reference] = "attic" if reference == "counter_id" else 10**9
+    if wh.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite does not enforce foreign keys here")
+
+    with pytest.raises(Exception, match="foreign key"):
+        wh.load(rows)
+
+    assert counts(wh.engine) == []
