@@ -206,20 +206,28 @@ def future_timestamps(p: Prepared) -> pd.DataFrame:
     return flag_frame(hit["counter_id"], hit["start"], hit["end"], ahead, 0.0, detail, site_id=hit["site_id"])
 
 
-def _slot_matrix(p: Prepared, step: int) -> tuple[pd.DataFrame, int]:
+def _hour_matrix(p: Prepared) -> tuple[pd.DataFrame, np.ndarray]:
+    """Traffic per (counter, local day) and wall-clock hour, and which hours were fully reported.
+
+    A whole-hour shift moves traffic between whole hours, so hourly totals lose nothing and carry
+    less counting noise than 15-minute slots; an hour with missing rows (a gap, the day still
+    running) is unknown rather than zero.
+    """
     df = p.df
-    slots = 1440 // step
-    slot = (df["tod"] // step).astype("int64").clip(0, slots - 1)
-    m = (
-        df.assign(slot=slot)
-        .pivot_table(index=["counter_id", "local_date"], columns="slot", values="total", aggfunc="sum", fill_value=0)
-        .reindex(columns=range(slots), fill_value=0)
-    )
-    return m, slots
+    d = df.assign(hour=(df["tod"] // 60).astype("int64").clip(0, 23))
+    index = ["counter_id", "local_date"]
+    m = d.pivot_table(index=index, columns="hour", values="total", aggfunc="sum", fill_value=0)
+    covered = d.pivot_table(index=index, columns="hour", values="interval_minutes", aggfunc="sum", fill_value=0)
+    covered = covered.reindex(index=m.index, columns=range(24), fill_value=0)
+    return m.reindex(columns=range(24), fill_value=0), covered.to_numpy() >= 60
 
 
 def clock_shift(p: Prepared) -> pd.DataFrame:
-    """A day whose traffic matches the usual daily profile best when moved by a whole number of hours."""
+    """A day whose traffic matches the usual daily profile best when moved by a whole number of hours.
+
+    Compared as hourly shares of the hours the day reported, so a busy or quiet day, a gap or a day
+    still running does not hide (or fake) a shift.
+    """
     df = p.df
     q = p.ctx.params
     if df.empty:
@@ -227,7 +235,7 @@ def clock_shift(p: Prepared) -> pd.DataFrame:
     step = int(df["interval_minutes"].mode().iloc[0])
     if 60 % step:
         return flag_frame([], [], [], [], [], [])
-    m, slots = _slot_matrix(p, step)
+    m, seen = _hour_matrix(p)
     x = m.to_numpy(dtype=float)
     counters = m.index.get_level_values("counter_id").to_numpy()
     dates = m.index.get_level_values("local_date")
@@ -240,23 +248,29 @@ def clock_shift(p: Prepared) -> pd.DataFrame:
         for wd in np.unique(weekday[mine]):
             same = mine & (weekday == wd)
             base[same] = np.median(x[same], axis=0) if same.sum() >= q.spike_min_history else all_median
-    per_hour = 60 // step
+
+    def shares(a: np.ndarray) -> np.ndarray:
+        """Each day's traffic as shares of its reported hours: a shift is about when, not how many."""
+        a = np.where(seen, a, 0.0)
+        total = a.sum(axis=1, keepdims=True)
+        return np.divide(a, total, out=np.zeros_like(a), where=total > 0)
+
+    today = shares(x)
     errors = {}
     for k in range(-q.clock_max_shift_hours, q.clock_max_shift_hours + 1):
         shifted = np.zeros_like(base)
-        s = k * per_hour
-        if s > 0:
-            shifted[:, s:] = base[:, : slots - s]
-        elif s < 0:
-            shifted[:, :s] = base[:, -s:]
+        if k > 0:
+            shifted[:, k:] = base[:, : 24 - k]
+        elif k < 0:
+            shifted[:, :k] = base[:, -k:]
         else:
             shifted = base
-        errors[k] = np.abs(x - shifted).sum(axis=1)
+        errors[k] = np.abs(today - shares(shifted)).sum(axis=1)
     err = np.stack([errors[k] for k in sorted(errors)], axis=1)
     lags = np.array(sorted(errors))
     best = lags[err.argmin(axis=1)]
-    gain = 1 - err.min(axis=1) / np.where(errors[0] > 0, errors[0], np.inf)
-    volume = x.sum(axis=1)
+    gain = np.where(errors[0] > 0, 1 - err.min(axis=1) / np.where(errors[0] > 0, errors[0], 1), 0.0)
+    volume = np.where(seen, x, 0.0).sum(axis=1)
     hit = (best != 0) & (gain >= q.clock_min_gain) & (volume >= q.imbalance_min_count)
     if not hit.any():
         return flag_frame([], [], [], [], [], [])
