@@ -249,25 +249,27 @@ def prepare(
 def prepare_sites(
     counts: pd.DataFrame,
     contexts: Mapping[str, SiteContext],
-    as_of: datetime | None = None,
+    as_of: datetime | Mapping[str, datetime] | None = None,
     now: datetime | None = None,
 ) -> list[Prepared]:
     """Several sites' counts, one Prepared per group of sites that share time zone, params and `as_of`
-    (without `as_of`, each site's ends with its data, as in `prepare`). Sites are kept in the order of
-    `contexts`; counts of a site it does not describe are an error."""
+    (one instant, one per site id, or none: each site's then ends with its data, as in `prepare`).
+    Sites are kept in the order of `contexts`; counts of a site it does not describe are an error."""
     unknown = sorted(set(counts["site_id"].unique()) - set(contexts))
     if unknown:
         raise ValueError(f"counts of site(s) {', '.join(map(str, unknown))} but no site context for them")
     frame = counts.loc[:, COUNT_COLUMNS]
     frame = frame.assign(interval_start=pd.to_datetime(frame["interval_start"], utc=True))
-    ends: dict[str, pd.Timestamp] = {}
-    if as_of is None and len(frame):
+    ends: dict[str, datetime] = {}
+    if isinstance(as_of, Mapping):
+        ends = dict(as_of)
+    elif as_of is None and len(frame):
         minutes = pd.to_timedelta(frame["interval_minutes"].astype("int64"), unit="min")
         ends = (frame["interval_start"] + minutes).groupby(frame["site_id"]).max().to_dict()
     now = now if now is not None else pd.Timestamp.now("UTC")
     groups: dict[tuple, dict[str, SiteContext]] = {}
     for site_id, ctx in contexts.items():
-        site_end = as_of if as_of is not None else ends.get(site_id)
+        site_end = ends.get(site_id) if isinstance(as_of, Mapping) or as_of is None else as_of
         key = (ctx.timezone, ctx.params.model_dump_json(), None if site_end is None else pd.Timestamp(site_end))
         groups.setdefault(key, {})[site_id] = ctx
     if len(groups) == 1:

@@ -243,7 +243,7 @@ def check_sites(
     counts: pd.DataFrame,
     contexts: Mapping[str, SiteContext],
     *,
-    as_of: datetime | None = None,
+    as_of: datetime | Mapping[str, datetime] | None = None,
     now: datetime | None = None,
     only: set[str] | None = None,
     errors: dict[str, dict[str, str]] | None = None,
@@ -253,8 +253,9 @@ def check_sites(
 
     `counts` holds the rows of the sites in `contexts` (site_id says which); the flags are exactly
     those of check_site on each site's rows, concatenated in the order of `contexts`. `errors`
-    collects {site_id: {check: "Type: message"}} as check_site's does per site. Without `as_of`,
-    each site is judged at the end of its own data, as check_site would. `prepared` is
+    collects {site_id: {check: "Type: message"}} as check_site's does per site. `as_of` is one
+    instant or one per site id; without it each site is judged at the end of its own data, as
+    check_site would. `prepared` is
     prepare_sites(counts, contexts, as_of, now) when the caller has it already.
     """
     present = set(counts["site_id"].unique())
