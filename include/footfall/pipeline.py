@@ -171,7 +171,7 @@ def run_site_window(
 
     site = get_site(site_id)
     window = load_window(interval_start, interval_end, site.source.lookback_minutes)
-    if site.source.kind == "push":  # pushed bodies are already landed: merge those received in the window
+    if site.source.kind == "push":  # pushed bodies are already landed: merge what they hold for the window
         from footfall.push import process_pushed_window
 
         return process_pushed_window(site, window, run_id=run_id).summary()

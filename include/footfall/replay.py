@@ -3,8 +3,9 @@
 Nothing calls the source: a fixed counter mapping, a swapped door or a corrected option is applied
 to what the source said at the time. A pulled body is reloaded over the window it was fetched for
 (windows in order, so a later fetch of an overlapping range wins, as it did live); within a window
-the latest body per device wins. A push or file site re-merges the bodies received in the range.
-Changed intervals leave a row in interval_revision (the load records them), identical ones do not.
+the latest body per device wins. A file site re-merges the bodies received in the range; a push
+site too, plus the in-range intervals of bodies received after it (footfall.push).
+Changed intervals leave a row in interval_revision (the load or merge records them), identical ones do not.
 """
 
 from __future__ import annotations
