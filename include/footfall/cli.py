@@ -298,6 +298,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_quality_docs(args: argparse.Namespace) -> int:
+    """Build the GX Data Docs site from the stored validation results of recent runs."""
+    from footfall import db
+    from footfall.quality.docs import build_docs
+
+    built = build_docs(db.get_engine(), args.out, site_id=args.site, per_site=args.runs)
+    if args.site and not built.validations:
+        print(f"footfall quality docs: no stored validation for site {args.site!r}", file=sys.stderr)
+        return EXIT_FAILED
+    sites = ", ".join(built.sites) or "no site yet"
+    print(f"{built.index}: {built.validations} validation(s) of {sites}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="footfall", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -408,6 +422,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="from_", required=True, type=_instant, help="range start (UTC if no offset)")
     p.add_argument("--to", required=True, type=_instant, help="range end")
     p.set_defaults(func=cmd_replay)
+    p = p_quality.add_parser("docs", help="build the Great Expectations Data Docs site of recent validations")
+    p.add_argument("--site", help="only this site's validations")
+    p.add_argument("--out", type=Path, help="folder of the site (default: FOOTFALL_DATA_DOCS_DIR)")
+    p.add_argument("--runs", type=int, default=24, help="latest runs per site to show (default 24)")
+    p.set_defaults(func=cmd_quality_docs)
 
     return parser
 

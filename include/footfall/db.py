@@ -215,6 +215,7 @@ quality_run = Table(
     Column("run_id", Text),
     Column("gx_success", Boolean),
     Column("gx_statistics", Text, comment="JSON statistics of the row-level Great Expectations suite"),
+    Column("gx_result", LargeBinary, comment="gzip JSON of the full GX validation result, for Data Docs"),
     Column("flags", Integer, nullable=False),
     Column("finished_at", UTCDateTime, nullable=False),
 )

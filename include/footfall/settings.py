@@ -21,6 +21,11 @@ def db_url() -> str:
     return f"sqlite:///{data_dir() / 'footfall.db'}"
 
 
+def data_docs_dir() -> Path:
+    """Where `footfall quality docs` builds the Great Expectations Data Docs site for the data team."""
+    return Path(os.environ.get("FOOTFALL_DATA_DOCS_DIR", data_dir() / "quality_docs"))
+
+
 def sites_dir() -> Path:
     """The site registry: one YAML file per site."""
     return Path(os.environ.get("FOOTFALL_SITES_DIR", PROJECT_DIR / "include" / "sites"))

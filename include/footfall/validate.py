@@ -43,6 +43,7 @@ class ValidationReport:
     rows: int
     problems: list[str] = field(default_factory=list)
     statistics: dict[str, Any] = field(default_factory=dict)
+    gx_result: Any = field(default=None, repr=False)  # the full GX result, stored for Data Docs
 
     def summary(self) -> str:
         if self.success:
@@ -125,5 +126,9 @@ def validate_counts(rows: pd.DataFrame, requested: Window) -> ValidationReport:
     )
     problems = [_describe(r) for r in result.results if not r.success]
     return ValidationReport(
-        success=bool(result.success), rows=len(rows), problems=problems, statistics=dict(result.statistics)
+        success=bool(result.success),
+        rows=len(rows),
+        problems=problems,
+        statistics=dict(result.statistics),
+        gx_result=result,
     )
