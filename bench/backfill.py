@@ -1,20 +1,22 @@
 """History import throughput: export files through parse -> validate -> flag -> load, against a bare COPY.
 
-Usage: .venv/bin/python bench/backfill.py [--sites N] [--days D] [--pg-url URL] [--first 2025-01-01]
-       [--profile FILE]
+Usage: .venv/bin/python bench/backfill.py [--sites N] [--days D] [--workers 2] [--pg-url URL]
+       [--first 2025-01-01] [--profile FILE]
 
 1. Writes one counts-CSV export per site (5-minute intervals, one counter, D local days, numpy with
    a fixed seed, so every run reads the same bytes) into a temporary folder, and a site registry.
-2. In a temporary PostgreSQL database on --pg-url's server (created and dropped here), imports each
-   file through `footfall.history.run_import` (what `footfall import --file` runs): stream and land
-   raw chunks, normalize, validate with the GX suite, load, run the quality checks. Timed, wall.
+2. In a temporary PostgreSQL database on --pg-url's server (created and dropped here), imports the
+   files through `footfall.history.run_imports`, --workers sites at a time (each site is
+   `run_import`, what `footfall import --file` runs): stream and land raw chunks, normalize,
+   validate with the GX suite, load, run the quality checks. Timed, wall.
 3. The floor, in the same run and database: the very rows that step 2 loaded, read back as COPY
    text beforehand (not timed), then written with one bare `COPY ... FROM STDIN` per site into a
-   fresh table shaped like count_interval (same columns and primary key). Timed, wall.
+   fresh table defined like count_interval (columns, primary key, foreign keys). Timed, wall: once
+   on one connection (the floor of the ratio), once on --workers connections at a time.
 
 Prints rows/s for both, their ratio, the 1,000-site-year extrapolation (linear in rows, from the
-measured import rate) and peak RSS; last line `RESULT rows_per_s=... copy_rows_per_s=... ratio=...
-peak_rss_mb=...`.
+measured import rate) and peak RSS (the largest of this process and the workers); last line
+`RESULT rows_per_s=... copy_rows_per_s=... ratio=... peak_rss_mb=...`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import logging
 import os
 import sys
@@ -31,7 +34,7 @@ from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
 
-from _common import fmt, peak_rss_mb, result_line, temp_postgres_database
+from _common import children_peak_rss_mb, fmt, peak_rss_mb, result_line, temp_postgres_database
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 ZONE = "Europe/Paris"
@@ -109,17 +112,27 @@ def write_export(path: Path, i: int, grid: list[str], local_hour: object) -> int
     return len(grid)
 
 
-def floor_copy(url: str, sites: list[str]) -> dict[str, tuple[int, float]]:
+def floor_copy(url: str, sites: list[str], streams: int) -> dict[str, tuple[int, float]]:
     """Bare COPY of the rows the import loaded (read back untimed) into fresh tables; {table: (rows, s)}.
 
     `same` is count_interval's definition with its foreign keys (what every load into count_interval
-    pays), `bare` the same without them (columns, primary key and defaults only).
+    pays), `bare` the same without them (columns, primary key and defaults only); `parallel` is
+    `same` again on `streams` connections at once (sites shared between them), as the import's workers.
     """
+    from concurrent.futures import ThreadPoolExecutor
+
     import psycopg
 
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     columns = "site_id, counter_id, interval_start, interval_minutes, entries, exits, occupancy, payload_id, loaded_at"
     out = {}
+
+    def copy_all(table: str, part: list[bytes]) -> None:
+        with psycopg.connect(dsn, autocommit=True) as own:
+            for body in part:
+                with own.transaction(), own.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                    copy.write(body)
+
     with psycopg.connect(dsn, autocommit=True) as conn:
         bodies = []
         for sid in sites:
@@ -129,17 +142,18 @@ def floor_copy(url: str, sites: list[str]) -> dict[str, tuple[int, float]]:
                 for block in copy:
                     buffer.write(block)
             bodies.append(buffer.getvalue())
-        conn.execute("CREATE TABLE floor_same (LIKE count_interval INCLUDING ALL)")
-        conn.execute("ALTER TABLE floor_same ADD FOREIGN KEY (payload_id) REFERENCES raw_payload (payload_id)")
-        conn.execute(
-            "ALTER TABLE floor_same ADD FOREIGN KEY (site_id, counter_id) REFERENCES counter (site_id, counter_id)"
-        )
+        for table in ("floor_same", "floor_parallel"):
+            conn.execute(f"CREATE TABLE {table} (LIKE count_interval INCLUDING ALL)")
+            conn.execute(f"ALTER TABLE {table} ADD FOREIGN KEY (payload_id) REFERENCES raw_payload (payload_id)")
+            conn.execute(
+                f"ALTER TABLE {table} ADD FOREIGN KEY (site_id, counter_id) REFERENCES counter (site_id, counter_id)"
+            )
         conn.execute("CREATE TABLE floor_bare (LIKE count_interval INCLUDING DEFAULTS INCLUDING INDEXES)")
-        for table in ("floor_same", "floor_bare"):
+        for table in ("floor_same", "floor_bare", "floor_parallel"):
+            parts = [bodies[i::streams] for i in range(streams)] if table == "floor_parallel" else [bodies]
             t0 = time.perf_counter()
-            for body in bodies:
-                with conn.transaction(), conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-                    copy.write(body)
+            with ThreadPoolExecutor(len(parts)) as pool:
+                list(pool.map(copy_all, [table] * len(parts), parts))
             seconds = time.perf_counter() - t0
             out[table.removeprefix("floor_")] = (conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0], seconds)
     return out
@@ -238,16 +252,28 @@ def measure_rss(args: argparse.Namespace, tmp: Path, url: str) -> list[dict[str,
 
 
 class StageSeconds(logging.Handler):
-    """Sums the per-batch stage seconds that footfall.history logs (normalize, validate, load, checks)."""
+    """Sums the per-batch stage seconds that footfall.history logs (normalize, validate, load, checks).
 
-    def __init__(self) -> None:
+    The import's workers are forked with this handler, so each batch appends a JSON line to a file
+    (small appends are atomic) and `totals` reads them all back.
+    """
+
+    def __init__(self, path: Path) -> None:
         super().__init__(logging.INFO)
-        self.seconds: dict[str, float] = {}
+        self.path = path
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.msg.startswith("import batch") and isinstance(record.args, tuple):
-            for stage, value in record.args[-1].items():
-                self.seconds[stage] = self.seconds.get(stage, 0.0) + value
+            with self.path.open("a", encoding="utf-8") as out:
+                out.write(json.dumps(record.args[-1]) + "\n")
+
+    def totals(self) -> dict[str, float]:
+        seconds: dict[str, float] = {}
+        lines = self.path.read_text(encoding="utf-8").splitlines() if self.path.exists() else []
+        for line in lines:
+            for stage, value in json.loads(line).items():
+                seconds[stage] = seconds.get(stage, 0.0) + value
+        return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -256,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=365)
     parser.add_argument("--first", type=date.fromisoformat, default=date(2025, 1, 1), help="first local day")
     parser.add_argument("--pg-url", default=PG_DEFAULT, help="PostgreSQL server (a temporary database is made)")
-    parser.add_argument("--profile", type=Path, help="write a cProfile of the import phase here")
+    parser.add_argument("--workers", type=int, default=2, help="sites imported at a time, each in its own process")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the import phase here (with --workers 1)")
     parser.add_argument(
         "--rss-gb",
         type=lambda v: [float(x) for x in v.split(",")],
@@ -277,8 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["FOOTFALL_DB_URL"] = url
 
         from footfall import db, validate
-        from footfall.config import get_site
-        from footfall.history import run_import
+        from footfall.history import run_imports
 
         db.upgrade(url)
         engine = db.get_engine(url)
@@ -305,57 +331,73 @@ def main(argv: list[str] | None = None) -> int:
         size_mb = sum(f.stat().st_size for f in files) / 2**20
         progress(f"{args.sites} export(s), {written} rows, {size_mb:.0f} MiB")
 
-        stages = StageSeconds()
+        stages = StageSeconds(tmp / "stages.jsonl")
         history_log = logging.getLogger("footfall.history")
         history_log.setLevel(logging.INFO)
         history_log.addHandler(stages)
         logging.getLogger("footfall.quality").setLevel(logging.WARNING)
         last = args.first + timedelta(days=args.days - 1)
+        jobs = [(site_id(i), path) for i, path in enumerate(files)]
         profiler = cProfile.Profile() if args.profile else None
+        engine.dispose()  # the workers are forked: no pooled connection to share with them
         t0 = time.perf_counter()
-        for n, (i, path) in enumerate(zip(range(args.sites), files, strict=True), start=1):
-            if profiler:
-                profiler.enable()
-            results = run_import(get_site(site_id(i)), args.first, last, engine=engine, file=path)
-            if profiler:
-                profiler.disable()
-            if not all(r["status"] == "done" for r in results):
-                raise SystemExit(f"{site_id(i)}: not every chunk loaded: {results[:3]}")
-            if n % max(1, args.sites // 10) == 0 or n == args.sites:
-                progress(f"imported {n}/{args.sites} sites ({time.perf_counter() - t0:.0f} s)")
+        if profiler:
+            profiler.enable()
+        results = run_imports(jobs, args.first, last, db_url=url, workers=args.workers)
         import_s = time.perf_counter() - t0
         if profiler:
+            profiler.disable()
             profiler.dump_stats(args.profile)
+        progress(f"imported {len(results)} sites with {args.workers} worker(s) in {import_s:.0f} s")
+        for sid, chunks in results.items():
+            if not all(r["status"] == "done" for r in chunks):
+                raise SystemExit(f"{sid}: not every chunk loaded: {chunks[:3]}")
         with engine.connect() as conn:
             loaded = conn.exec_driver_sql("SELECT count(*) FROM count_interval").scalar_one()
         if loaded != written:
             raise SystemExit(f"loaded {loaded} rows, the exports had {written}")
 
-        floors = floor_copy(url, [site_id(i) for i in range(args.sites)])
+        floors = floor_copy(url, [site_id(i) for i in range(args.sites)], max(1, args.workers))
         copy_rows, copy_s = floors["same"]
         rate, copy_rate = loaded / import_s, copy_rows / copy_s
+        parallel_rate = floors["parallel"][0] / floors["parallel"][1]
+        peak_mb = max(peak_rss_mb(), children_peak_rss_mb())
         bare_rate = floors["bare"][0] / floors["bare"][1]
         year_1000 = 1000 * 365 * len(grid) / args.days / rate
-        print(f"import: {loaded} rows in {import_s:.1f} s = {rate:,.0f} rows/s (parse, land, validate, flag, load)")
+        print(
+            f"import: {loaded} rows in {import_s:.1f} s = {rate:,.0f} rows/s (parse, land, validate, flag, load; "
+            f"{args.workers} site(s) at a time)"
+        )
         print(
             f"floor:  {copy_rows} rows in {copy_s:.1f} s = {copy_rate:,.0f} rows/s "
             "(bare COPY of the same rows into a table defined like count_interval, foreign keys included)"
         )
         print(f"ratio:  {rate / copy_rate:.2f} (target >= 0.5)")
         print(f"bare COPY without the foreign keys: {bare_rate:,.0f} rows/s, ratio {rate / bare_rate:.3f}")
-        batched = stages.seconds.pop("total", 0.0)
-        read_s = import_s - batched  # streaming the files, routing rows to chunks, landing raw payloads
-        parts = {"read+land": read_s, **stages.seconds}
         print(
-            "import stages, s: " + ", ".join(f"{k} {v:.1f} ({loaded / v:,.0f} rows/s)" for k, v in parts.items() if v)
+            f"COPY with the foreign keys on {args.workers} connections at once: {parallel_rate:,.0f} rows/s, "
+            f"ratio {rate / parallel_rate:.3f}"
         )
-        without_checks = loaded / (import_s - stages.seconds.get("checks", 0.0))
-        print(f"without the quality checks: {without_checks:,.0f} rows/s, ratio {without_checks / copy_rate:.2f}")
+        seconds = stages.totals()
+        busy = seconds.pop("total", 0.0)
+        # Stage seconds add up over the workers (process time in each, not wall): read+land is the rest.
+        read_s = import_s * max(1, args.workers) - busy
+        parts = {"read+land": read_s, **seconds}
+        print(
+            "import stages, summed over workers, s: "
+            + ", ".join(f"{k} {v:.1f} ({loaded / v:,.0f} rows/s)" for k, v in parts.items() if v)
+        )
+        share = seconds.get("checks", 0.0) / (import_s * max(1, args.workers))
+        without_checks = rate / (1 - share)
+        print(
+            f"without the quality checks ({share:.0%} of the workers' time): {without_checks:,.0f} rows/s, "
+            f"ratio {without_checks / copy_rate:.2f}"
+        )
         print(
             f"1,000 sites x 365 days extrapolated linearly from this rate: {year_1000 / 60:.1f} min "
             "(target < 15 min; measured on this machine, not run at that size)"
         )
-        print(f"peak RSS: {peak_rss_mb():.0f} MiB; python {sys.version.split()[0]}")
+        print(f"peak RSS: {peak_mb:.0f} MiB (largest process); python {sys.version.split()[0]}")
         print(
             result_line(
                 {
@@ -365,11 +407,14 @@ def main(argv: list[str] | None = None) -> int:
                     "rows_per_s": round(rate),
                     "copy_rows_per_s": round(copy_rate),
                     "ratio": round(rate / copy_rate, 3),
+                    "workers": args.workers,
                     "ratio_vs_copy_without_fk": round(rate / bare_rate, 3),
+                    "copy_parallel_rows_per_s": round(parallel_rate),
+                    "ratio_vs_parallel_copy": round(rate / parallel_rate, 3),
                     "year_1000_sites_min": float(fmt(year_1000 / 60)),
-                    "checks_s": round(stages.seconds.get("checks", 0.0), 1),
+                    "checks_s": round(seconds.get("checks", 0.0), 1),
                     "ratio_without_checks": round(without_checks / copy_rate, 3),
-                    "peak_rss_mb": round(peak_rss_mb()),
+                    "peak_rss_mb": round(peak_mb),
                 }
             )
         )

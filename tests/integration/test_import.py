@@ -13,7 +13,7 @@ from sqlalchemy import select
 from footfall import db
 from footfall.config import get_site
 from footfall.errors import ParseError
-from footfall.history import plan_import, run_chunk, run_import
+from footfall.history import plan_import, run_chunk, run_import, run_imports
 from footfall.simulator import DeviceProfile, count_intervals
 
 SITE_ID = "import-site"
@@ -181,3 +181,24 @@ def test_batched_days_before_a_bad_day_load_and_a_fixed_file_resumes(site, tmp_p
 
     assert [r["status"] for r in results] == ["done"] * 3
     assert len(table(engine, db.count_interval)) == len(rows)
+
+
+def test_sites_imported_two_at_a_time_load_alike_and_a_bad_site_stops_only_itself(site, registry, db_url, tmp_path):
+    for other in ("import-other", "import-bad"):
+        registry.add_site(other, counters=[{"id": c, "ref": r} for c, r in REFS.items()])
+    rows = export_rows()
+    bad_rows = [["import-bad", *r[1:]] for r in rows]
+    bad_rows[5][4] = "-2"
+    jobs = [
+        (SITE_ID, write_csv(tmp_path / "a.csv", rows)),
+        ("import-other", write_csv(tmp_path / "b.csv", [["import-other", *r[1:]] for r in rows])),
+        ("import-bad", write_csv(tmp_path / "c.csv", bad_rows)),
+    ]
+
+    with pytest.raises(RuntimeError, match=r"1 of 3 site import\(s\) failed: import-bad \(c.csv\): .*c.csv: line 7: "):
+        run_imports(jobs, FIRST, LAST, db_url=db_url, workers=2)
+
+    loaded = table(db.get_engine(), db.count_interval)
+    per_site = {s: [r[1:7] for r in loaded if r[0] == s] for s in (SITE_ID, "import-other", "import-bad")}
+    assert len(per_site[SITE_ID]) == len(rows) and per_site["import-other"] == per_site[SITE_ID]
+    assert per_site["import-bad"] == [], "its first day is the bad one: nothing of it loads"
