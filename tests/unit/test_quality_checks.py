@@ -3,6 +3,7 @@ stays quiet on clean data. Time handling is checked on both Europe/Paris DST day
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -12,9 +13,10 @@ import pytest
 
 from footfall.cli import main
 from footfall.config import OpeningHours, QualityParams
+from footfall.quality import registry
 from footfall.quality.context import SiteContext, prepare
 from footfall.quality.occupancy import corrected_occupancy
-from footfall.quality.registry import CHECKS, REGISTRY, check_site
+from footfall.quality.registry import CHECKS, REGISTRY, check_site, check_sites
 
 ZONE = "Europe/Paris"
 DST_DAYS = [date(2026, 3, 29), date(2026, 10, 25)]  # 23 h and 25 h local days (both Sundays)
@@ -257,6 +259,82 @@ def test_every_check_runs_on_an_empty_batch():
     empty = day_counts(DST_DAYS[0]).iloc[:0]
     for check in CHECKS:
         assert flags_of(empty, check.name, as_of=datetime(2026, 3, 29, tzinfo=UTC)).empty, check.name
+
+
+# --- many sites at once (history imports, backfills) ----------------------------------------
+
+
+def faulty_site(site_id: str, day: date, fault: str) -> pd.DataFrame:
+    """Four weeks of two doors ending on `day`, with one fault on that day."""
+    frame = pd.concat([weeks(day, counter="a"), weeks(day, counter="b")], ignore_index=True).assign(site_id=site_id)
+    today = frame["interval_start"].dt.tz_convert(ZONE).dt.date == day
+    a = frame["counter_id"].eq("a") & today
+    if fault == "imbalance":
+        frame.loc[today, "exits"] = frame.loc[today, "exits"] * 0.6
+    elif fault == "gap":
+        frame = frame[~(a & frame["interval_start"].between(local(day, 10), local(day, 11)))]
+    elif fault == "spike":
+        frame.loc[a & (frame["interval_start"] == local(day, 12)), "entries"] = 400
+    elif fault == "closed":
+        frame.loc[a & (frame["interval_start"] == local(day, 22)), "entries"] = 5
+    elif fault == "duplicate":
+        frame = pd.concat([frame, frame[a].iloc[[50]].assign(entries=99)], ignore_index=True)
+    return frame
+
+
+SITES = [
+    ("s1", "imbalance", ctx(site_id="s1")),
+    ("s2", "gap", ctx(site_id="s2", capacity=None)),
+    ("s3", "clean", ctx(site_id="s3", opening_hours=OpeningHours())),  # no hours: always open
+    ("s4", "spike", ctx(site_id="s4", timezone="America/New_York", counter_ids=("a", "b", "c"))),
+    ("s5", "closed", ctx(site_id="s5", params={"imbalance_tolerance": 0.3})),
+    ("s6", "duplicate", ctx(site_id="s6", capacity=50)),
+]
+
+
+@pytest.mark.parametrize("as_of", [None, "day_after"])
+def test_check_sites_gives_each_sites_own_flags(as_of):
+    """One call over sites with different zones, hours, capacities and params equals check_site per site."""
+    day = DST_DAYS[1]
+    frames = {sid: faulty_site(sid, day, fault) for sid, fault, _ in SITES}
+    contexts = {sid: c for sid, _, c in SITES}
+    when = None if as_of is None else local(day + timedelta(days=1), 12)
+    now = local(day + timedelta(days=1), 12)
+    counts = pd.concat(reversed(frames.values()), ignore_index=True)
+    counts = counts.iloc[np.argsort(counts.groupby("site_id").cumcount(), kind="stable")]  # sites interleaved
+    together = check_sites(counts, contexts, as_of=when, now=now)
+    one_by_one = pd.concat(
+        [check_site(frames[sid], contexts[sid], as_of=when, now=now) for sid in contexts], ignore_index=True
+    )
+    pd.testing.assert_frame_equal(together, one_by_one, check_dtype=False)
+    expected = {"imbalance", "missing_intervals", "spike", "counts_while_closed", "duplicate_interval"}
+    assert expected <= set(together["check"])
+    assert list(dict.fromkeys(together["site_id"])) == [s for s in contexts if s in set(together["site_id"])]
+
+
+def test_check_sites_keeps_a_failing_check_to_the_site_it_fails_on(monkeypatch):
+    day = DST_DAYS[1]
+    frames = {sid: faulty_site(sid, day, "imbalance") for sid in ("s1", "s2")}
+    contexts = {sid: ctx(site_id=sid) for sid in frames}
+    original = REGISTRY["imbalance"].run
+
+    def fails_on_s2(p):
+        if "s2" in p.sites:
+            raise RuntimeError("boom")
+        return original(p)
+
+    checks = tuple(dataclasses.replace(c, run=fails_on_s2) if c.name == "imbalance" else c for c in CHECKS)
+    monkeypatch.setattr(registry, "CHECKS", checks)
+    errors: dict[str, dict[str, str]] = {}
+    flags = check_sites(pd.concat(frames.values()), contexts, now=local(day + timedelta(days=1), 12), errors=errors)
+    assert errors == {"s2": {"imbalance": "RuntimeError: boom"}}
+    assert set(flags.loc[flags["check"] == "imbalance", "site_id"]) == {"s1"}
+
+
+def test_check_sites_refuses_counts_of_an_unknown_site():
+    frame = day_counts(DST_DAYS[0]).assign(site_id="nowhere")
+    with pytest.raises(ValueError, match="nowhere"):
+        check_sites(frame, {"s": ctx()})
 
 
 # --- footfall quality check ---------------------------------------------------------------

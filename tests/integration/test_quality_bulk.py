@@ -1,0 +1,81 @@
+"""The bulk quality run (runner.check_windows, for history imports and backfills over many sites) leaves
+exactly the tables that check_window site by site leaves, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import delete, select
+
+from footfall import db
+from footfall.pipeline import sync_window
+from footfall.quality import runner
+from footfall.simulator import Fault
+from footfall.timewindow import Window
+
+HOURS = {"regular": {**{d: "08:00-20:00" for d in ("mon", "tue", "wed", "thu", "fri")}, "sat": "09:00-18:00"}}
+WEEK = Window(datetime(2026, 11, 12, 23, tzinfo=UTC), datetime(2026, 11, 19, 23, tzinfo=UTC))
+THURSDAY = Window(datetime(2026, 11, 18, 23, tzinfo=UTC), datetime(2026, 11, 19, 23, tzinfo=UTC))
+TABLES = (db.quality_flag, db.occupancy_corrected, db.quality_run)
+VOLATILE = {"flag_id", "created_at", "finished_at"}
+NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def engine(db_url, warehouse):
+    return warehouse(db_url)
+
+
+@pytest.fixture
+def sites(make_site, simulator):
+    """Three sites on the simulator: unbalanced Wednesday everywhere; hours, capacity and zone differ."""
+    simulator.add_fault(
+        Fault(
+            "imbalance",
+            start_utc=datetime(2026, 11, 17, 23, tzinfo=UTC),
+            end_utc=datetime(2026, 11, 18, 23, tzinfo=UTC),
+            params={"exit_factor": 0.5},
+        )
+    )
+    simulator.add_fault(
+        Fault("stuck", ref="SIM0000001", start_utc=datetime(2026, 11, 19, 9, tzinfo=UTC), end_utc=THURSDAY.end)
+    )
+    return [
+        make_site("bulk-a", capacity=None, opening_hours=HOURS),
+        make_site("bulk-b", capacity=40, opening_hours=HOURS),
+        make_site("bulk-c", capacity=None, timezone="America/New_York"),
+    ]
+
+
+def tables(engine) -> dict[str, list[dict]]:
+    with engine.connect() as conn:
+        out = {}
+        for t in TABLES:
+            found = [{k: v for k, v in r.items() if k not in VOLATILE} for r in conn.execute(select(t)).mappings()]
+            out[t.name] = sorted(found, key=lambda r: json.dumps(r, sort_keys=True, default=str))
+    return out
+
+
+def clear(engine) -> None:
+    with engine.begin() as conn:
+        for t in TABLES:
+            conn.execute(delete(t))
+
+
+@pytest.mark.parametrize("window", [WEEK, THURSDAY], ids=["week", "thursday"])
+def test_check_windows_stores_what_check_window_stores_site_by_site(sites, engine, window):
+    for site in sites:
+        sync_window(site, WEEK, engine=engine, run_id="load")
+    clear(engine)
+    one_by_one = {s.id: runner.check_window(engine, s, window, run_id="r", now=NOW) for s in sites}
+    expected = tables(engine)
+    clear(engine)
+    together = runner.check_windows(engine, sites, window, run_id="r", now=NOW)
+    assert tables(engine) == expected
+    assert len(expected["quality_flag"]) > 0 and len(expected["occupancy_corrected"]) > 0
+    assert {r["site_id"] for r in expected["quality_run"]} == {s.id for s in sites}
+    for site in sites:
+        assert together[site.id].checked == one_by_one[site.id].checked
+        assert len(together[site.id].flags) == len(one_by_one[site.id].flags)
