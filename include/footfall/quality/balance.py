@@ -99,6 +99,9 @@ def _site_net(p: Prepared) -> pd.DataFrame:
 
 
 def _runs_per_day(per: pd.DataFrame, mask: pd.Series, value: pd.Series, how: str) -> pd.DataFrame:
+    if not mask.any():  # the usual case: skip the groupby's fixed cost
+        index = pd.MultiIndex.from_arrays([[], []], names=["site_code", "day"])
+        return pd.DataFrame({"start": [], "end": [], "value": [], "n": []}, index=index)
     sel = per[mask].assign(value=value[mask])
     return sel.groupby(["site_code", "day"]).agg(
         start=("interval_start", "min"), end=("end", "max"), value=("value", how), n=("value", "size")

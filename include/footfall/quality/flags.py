@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import pandas as pd
@@ -41,4 +42,10 @@ def flag_frame(
 
 
 def empty_flags() -> pd.DataFrame:
+    return _empty().copy()
+
+
+@cache
+def _empty() -> pd.DataFrame:
+    """Built once: most checks find nothing on most runs, and nine empty columns cost ~0.3 ms each time."""
     return pd.DataFrame({c: pd.Series(dtype="object") for c in FLAG_COLUMNS})

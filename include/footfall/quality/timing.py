@@ -48,6 +48,8 @@ def counts_while_closed(p: Prepared) -> pd.DataFrame:
     closed = ~df["near_open"] & (df["total"] > 0)
     if not hours_known.all():
         closed &= hours_known[df["site_code"].to_numpy()]
+    if not closed.any():
+        return flag_frame([], [], [], [], [], [])
     hit = (
         df[closed]
         .groupby(["site_code", "counter_id", "local_date"])
