@@ -10,10 +10,12 @@ validation suite, which reports them all at once. Counter semantics live in foot
 
 from __future__ import annotations
 
+import itertools
+import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -34,6 +36,7 @@ _UNIT_MINUTES = {"s": 1 / 60, "sec": 1 / 60, "m": 1, "min": 1, "h": 60, "d": 144
 _TEMPLATE = re.compile(r"\{([^{}]+)\}")
 _OFFSET_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
 _TRUE = {"1", "true", "yes", "on", "y"}
+_UTC_NAMES = {"UTC", "Etc/UTC"}
 
 
 class _Missing:
@@ -344,22 +347,34 @@ def interval_minutes(preset: Preset, options: dict[str, Any], doc: Any = None) -
     return parse_duration_minutes(render(preset.interval, options))
 
 
-def _localize(naive: pd.Series, site: Site, refs: list[Any]) -> tuple[pd.Series, pd.Series]:
-    """Site-local wall-clock times to UTC; a repeated autumn time listed twice is summer then winter time."""
+def _localize(naive: np.ndarray, site: Site, keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Site-local wall-clock times (datetime64[us]) to UTC, and the flag for an unordered repeated hour.
+
+    A repeated autumn time listed twice (same payload and device) is summer then winter time.
+    """
+    if site.timezone in _UTC_NAMES:
+        return naive, np.zeros(len(naive), dtype=bool)
+    series = pd.Series(naive)
     try:
         # One localisation when no time falls in a repeated autumn hour (the usual case).
-        first = naive.dt.tz_localize(site.zone, ambiguous="NaT", nonexistent="raise")
-        in_repeated_hour = first.isna().to_numpy() & naive.notna().to_numpy()
-        if not in_repeated_hour.any():
-            return first.dt.tz_convert("UTC"), pd.Series(np.zeros(len(naive), dtype=bool), index=naive.index)
-        key = pd.DataFrame({"ref": refs, "t": naive.to_numpy()})
-        occurrence = key.groupby(["ref", "t"], dropna=False).cumcount().to_numpy()
-        repeats = key.groupby(["ref", "t"], dropna=False)["t"].transform("size").to_numpy()
-        utc = naive.dt.tz_localize(site.zone, ambiguous=occurrence == 0, nonexistent="raise").dt.tz_convert("UTC")
+        first = series.dt.tz_localize(site.zone, ambiguous="NaT", nonexistent="raise")
+        if not (first.isna().to_numpy() & ~np.isnat(naive)).any():
+            return _naive_utc(first), np.zeros(len(naive), dtype=bool)
+        key = pd.DataFrame({f"k{i}": k for i, k in enumerate(keys)} | {"t": naive})
+        by = [*(f"k{i}" for i in range(len(keys))), "t"]
+        occurrence = key.groupby(by, dropna=False).cumcount().to_numpy()
+        repeats = key.groupby(by, dropna=False)["t"].transform("size").to_numpy()
+        utc = series.dt.tz_localize(site.zone, ambiguous=occurrence == 0, nonexistent="raise")
     except Exception as exc:  # pandas raises its own NonExistentTimeError for the spring gap
         raise ValueError(f"local time that does not exist in {site.timezone} (spring DST gap): {exc}") from None
-    in_repeated_hour = naive.dt.tz_localize(site.zone, ambiguous="NaT", nonexistent="raise").isna().to_numpy()
-    return utc, pd.Series(in_repeated_hour & (repeats == 1), index=naive.index)
+    return _naive_utc(utc), first.isna().to_numpy() & (repeats == 1)
+
+
+def _naive_utc(series: pd.Series) -> np.ndarray:
+    """A datetime series (aware or UTC-naive) as datetime64[us] UTC values."""
+    if series.dt.tz is not None:
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    return series.dt.as_unit("us").to_numpy()
 
 
 _FIELD_WIDTH = {"Y": 4, "m": 2, "d": 2, "H": 2, "M": 2, "S": 2}
@@ -394,7 +409,7 @@ def _fixed_width(values: list[Any], fmt: str, utc: bool) -> np.ndarray | None:
     the text says so), or None when any value does not fit it exactly (pandas then parses, and words errors).
 
     `fmt` is a strptime format or 'iso' (YYYY-MM-DDTHH:MM:SS, optional fraction, optional Z or +HH:MM,
-    the same layout on every value).
+    the same layout on every value). The column is joined into one ASCII buffer and read as a byte matrix.
     """
     if not values or set(map(type, values)) != {str}:
         return None
@@ -424,34 +439,35 @@ def _fixed_width(values: list[Any], fmt: str, utc: bool) -> np.ndarray | None:
         if layout is None:
             return None
         width, starts, literals = layout
-    arr = np.array(values)
-    if arr.dtype != np.dtype(f"U{width}") or (np.strings.str_len(arr) != width).any():
+    if set(map(len, values)) != {width}:
         return None
-    codes = arr.view(np.uint32).reshape(len(arr), width)
-    is_digit = np.ones(width, dtype=bool)
-    expected = np.zeros(width, dtype=np.uint32)
-    for col, ch in literals.items():
-        is_digit[col], expected[col] = False, ord(ch)
-    if offset_at is not None:
-        is_digit[offset_at] = False
-        expected[offset_at] = ord("+")
-    signs = codes[:, offset_at] if offset_at is not None else None
-    digits = codes - np.uint32(48)  # wraps round below '0', so one comparison checks 0-9
-    bad = np.where(is_digit, digits > 9, codes != expected)
-    if offset_at is not None:
-        bad[:, offset_at] = (signs != ord("+")) & (signs != ord("-"))
-    if bad.any():
+    text = "".join(values)
+    if not text.isascii():
         return None
+    codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8).reshape(len(values), width)
+    digits = codes - np.uint8(48)  # wraps round below '0', so one comparison checks 0-9
+    digit_cols = [c for c in range(width) if c not in literals and c != offset_at]
+    if (digits[:, digit_cols] > 9).any():
+        return None
+    if literals:
+        expected = np.array([ord(ch) for ch in literals.values()], dtype=np.uint8)
+        if (codes[:, list(literals)] != expected).any():
+            return None
+    if offset_at is not None:
+        signs = codes[:, offset_at]
+        if ((signs != ord("+")) & (signs != ord("-"))).any():
+            return None
 
     def num(start: int, size: int) -> np.ndarray:
-        out = np.zeros(len(arr), dtype=np.int64)
-        for c in range(start, start + size):
+        out = digits[:, start].astype(np.int64)
+        for c in range(start + 1, start + size):
             out = out * 10 + digits[:, c]
         return out
 
     fields = {k: num(p, _FIELD_WIDTH[k]) for k, p in starts.items()}
     year, month, day = fields["Y"], fields["m"], fields["d"]
-    hour, minute, second = (fields.get(k, np.zeros(len(arr), dtype=np.int64)) for k in "HMS")
+    zero = np.zeros(len(values), dtype=np.int64)
+    hour, minute, second = (fields.get(k, zero) for k in "HMS")
     if ((month < 1) | (month > 12) | (day < 1) | (hour > 23) | (minute > 59) | (second > 59) | (year < 1)).any():
         return None
     months = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
@@ -471,6 +487,7 @@ def _fixed_width(values: list[Any], fmt: str, utc: bool) -> np.ndarray | None:
 
 
 def _parse_text(values: pd.Series, fmt: str, utc: bool) -> pd.Series:
+    """Vendor times to a datetime series (UTC when `utc`), the numpy fast path first, then pandas."""
     if fmt not in ("epoch_s", "epoch_ms"):
         fast = _fixed_width(values.tolist(), fmt, utc)
         if fast is not None:
@@ -481,107 +498,129 @@ def _parse_text(values: pd.Series, fmt: str, utc: bool) -> pd.Series:
     return pd.to_datetime(values.astype(str), format=None if fmt == "iso" else fmt, utc=utc)
 
 
-def to_utc(
-    rec: Records, preset: Preset, site: Site, refs: list[Any], options: dict[str, Any], received_at: datetime | None
-) -> tuple[pd.Series, pd.Series]:
-    """Vendor times to UTC instants, and a flag for local times the autumn change made ambiguous.
+_EPOCH_US = {"epoch_s": 1_000_000, "epoch_ms": 1_000}
+_EPOCH_LIMIT = {"epoch_s": 9_223_372_036, "epoch_ms": 9_223_372_036_854}  # pandas' nanosecond range
 
-    Per source: local without offset, local with offset or offset/DST fields, UTC, epoch, or the time the
-    body was received. Site option `utc_clock_with_local_offset: true` repairs the Hikvision defect (a UTC
-    clock with the local offset appended: the offset is dropped and the clock read as UTC).
+
+def _epoch_times(values: list[Any], fmt: str) -> np.ndarray:
+    """Epoch numbers (or digit strings) to datetime64[us] UTC; integers by arithmetic, the rest by pandas."""
+    kinds = set(map(type, values))
+    whole = None
+    if kinds == {int}:
+        try:
+            whole = np.array(values, dtype=np.int64)
+        except OverflowError:
+            whole = None
+    elif kinds == {str} and (text := "".join(values)).isascii() and text.isdigit():
+        lengths = set(map(len, values))
+        whole = np.array(values).astype(np.int64) if min(lengths) > 0 and max(lengths) < 19 else None
+    if whole is not None and len(whole) and np.abs(whole).max() < _EPOCH_LIMIT[fmt]:
+        return (whole * _EPOCH_US[fmt]).view("datetime64[us]")
+    return _naive_utc(_parse_text(pd.Series(values, dtype=object), fmt, True))
+
+
+def _times(values: list[Any], fmt: str, utc: bool, sizes: list[int]) -> tuple[np.ndarray, bool]:
+    """Vendor times to datetime64[us] (UTC when they say so), and whether they carried a zone.
+
+    `sizes` splits the column by payload: when the numpy path steps aside, pandas reads each payload
+    on its own (its format inference is per body, as when bodies were parsed one at a time).
     """
-    spec = preset.time
-    n = rec.n
-    no_flag = pd.Series(np.zeros(n, dtype=bool))
-    if spec.format == "received":
-        when = received_at or datetime.now(UTC)
-        return pd.Series(pd.DatetimeIndex([when] * n).tz_convert("UTC")), no_flag
-    values = pd.Series(_require(rec.column(preset.fields.interval_start), preset.fields.interval_start), dtype=object)
-    epoch = None
-    if spec.epoch_field:
-        raw = rec.column(spec.epoch_field)
-        present = np.array([v is not MISSING and v not in (None, "") for v in raw])
-        if present.all():
-            return _parse_text(pd.Series(raw, dtype=object), "epoch_s", True), no_flag
-        if present.any():
-            filled = pd.Series([v if p else 0 for v, p in zip(raw, present, strict=True)])
-            epoch = (present, _parse_text(filled, "epoch_s", True))
-    if spec.format in ("epoch_s", "epoch_ms") or spec.zone == "utc":
-        parsed, flags = _parse_text(values, spec.format, True), no_flag
-    elif spec.zone == "offset":
-        if options.get("utc_clock_with_local_offset"):
-            values = values.astype(str).str.replace(_OFFSET_SUFFIX, "", regex=True)
-        parsed, flags = _parse_text(values, spec.format, True), no_flag
-    else:
-        naive = _parse_text(values, spec.format, False)
-        if naive.dt.tz is not None:
-            raise ValueError(f"times carry an offset ({values.iloc[0]!r}) but the preset says local time")
-        offsets = rec.column(spec.utc_offset_hours) if spec.utc_offset_hours else None
-        if offsets is not None and not all(v is MISSING or v is None for v in offsets):
-            hours = pd.to_numeric(pd.Series(offsets, dtype=object).replace({MISSING: None}), errors="raise")
-            if spec.dst_flag:
-                dst = [str(v).strip().lower() in _TRUE for v in rec.column(spec.dst_flag)]
-                hours = hours + np.array(dst, dtype=float)
-            if hours.isna().any():
-                raise ValueError(f"record {int(hours.isna().idxmax())}: missing {spec.utc_offset_hours!r}")
-            parsed = (naive - pd.to_timedelta(hours.to_numpy(), unit="h")).dt.tz_localize("UTC")
-            flags = no_flag
-        else:
-            parsed, flags = _localize(naive, site, refs)
-    if epoch is not None:
-        present, from_epoch = epoch
-        parsed = parsed.where(~present, from_epoch)
-        flags = flags & ~present
-    return parsed.reset_index(drop=True), flags.reset_index(drop=True)
+    if fmt in _EPOCH_US:
+        return _epoch_times(values, fmt), True
+    fast = _fixed_width(values, fmt, utc)
+    if fast is not None:
+        return fast, utc
+    if len(sizes) > 1:
+        parts, aware, at = [], False, 0
+        for size in sizes:
+            part, part_aware = _times(values[at : at + size], fmt, utc, [size])
+            parts.append(part)
+            aware = aware or part_aware
+            at += size
+        return np.concatenate(parts), aware
+    series = _parse_text(pd.Series(values, dtype=object), fmt, utc)
+    return _naive_utc(series), series.dt.tz is not None
 
 
-# --- one payload ---------------------------------------------------------------------------------
+def _per_distinct(values: list[Any], fn: Callable[[Any], Any]) -> np.ndarray:
+    """fn over a column (an object array), called once per distinct value: ids, labels and flags repeat."""
+    try:
+        codes, uniques = pd.factorize(np.fromiter(values, dtype=object, count=len(values)), use_na_sentinel=False)
+    except TypeError:  # unhashable values (a list where a label should be): one call each
+        return np.fromiter(map(fn, values), dtype=object, count=len(values))
+    return np.fromiter(map(fn, uniques), dtype=object, count=len(uniques))[codes]
 
 
-def parse_payload(site: Site, payload: Payload, options: dict[str, Any] | None = None) -> pd.DataFrame:
-    """One body to readings: ref, interval_start (UTC), measures, interval_minutes, ambiguous_time.
+# --- one payload's records, as raw columns -------------------------------------------------------
 
-    Raises ValueError naming the record and field on any shape it does not know.
-    """
+
+@dataclass
+class Raw:
+    """One payload's records as raw columns, read but not yet interpreted (many are interpreted at once)."""
+
+    payload_id: int
+    n: int
+    refs: list[Any] | Any  # a device id per record, or one for all
+    times: list[Any] | None = None  # interval_start as written; None for times stamped on receipt
+    received_us: int = 0
+    epoch: list[Any] | None = None
+    offsets: list[Any] | None = None
+    dst: list[Any] | None = None
+    counts: dict[str, list[Any]] = field(default_factory=dict)  # measure (or 'value') -> counts as written
+    labels: list[Any] | None = None
+    minutes: float | Exception = 0.0  # the native interval, or why the body does not say it
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+_PARSE_ERRORS = (ValueError, TypeError, OverflowError, RecursionError)
+
+
+def _received_us(payload: Payload) -> int:
+    when = payload.received_at or datetime.now(UTC)
+    if when.tzinfo is None:
+        raise TypeError(f"received_at {when!r} has no time zone")
+    return (when - _EPOCH) // _US
+
+
+def _minutes(preset: Preset, options: dict[str, Any], doc: Any) -> float | Exception:
+    try:
+        return interval_minutes(preset, options, doc)
+    except Exception as exc:  # raised in its turn, after the body's times and counts, as parsing did
+        return exc
+
+
+def extract(site: Site, payload: Payload, options: dict[str, Any]) -> Raw:
+    """Decode one body and read its records' fields as raw columns (shape errors raise ValueError)."""
     preset = site.preset
-    options = site.options() if options is None else options
     doc = decode_document(payload.body, preset)
     rec = select_records(doc, preset)
     for path, wanted in preset.filter.items():
-        rec = rec.subset([v is not MISSING and str(v) == wanted for v in rec.column(path)])
+        keep = _per_distinct(rec.column(path), lambda v, wanted=wanted: v is not MISSING and str(v) == wanted)
+        rec = rec.subset(keep.tolist())
     n = rec.n
-    refs = _refs(site, preset, rec, doc, payload)
-    frame = pd.DataFrame({"ref": refs})
+    raw = Raw(payload.payload_id, n, _refs(site, preset, rec, doc, payload))
+    spec, fields = preset.time, preset.fields
     if n:
-        frame["interval_start"], frame["ambiguous_time"] = to_utc(rec, preset, site, refs, options, payload.received_at)
-    else:
-        frame["interval_start"] = pd.Series([], dtype="datetime64[us, UTC]")
-        frame["ambiguous_time"] = pd.Series([], dtype=bool)
-    fields = preset.fields
+        if spec.format == "received":
+            raw.received_us = _received_us(payload)
+        else:
+            raw.times = _require(rec.column(fields.interval_start), fields.interval_start)
+            raw.epoch = rec.column(spec.epoch_field) if spec.epoch_field else None
+            raw.offsets = rec.column(spec.utc_offset_hours) if spec.utc_offset_hours else None
+            raw.dst = rec.column(spec.dst_flag) if spec.dst_flag else None
     if fields.label is not None and fields.value is not None:
-        labels = rec.column(fields.label)
-        values = count_column(rec.column(fields.value), fields.value)
-        measure = [preset.labels.get(str(v)) for v in labels]
-        if None in measure:
-            i = measure.index(None)
-            raise ValueError(f"record {i}: label {labels[i]!r} is not one of {', '.join(map(repr, preset.labels))}")
-        for m in set(measure):
-            frame[m] = np.where(np.array(measure) == m, values, np.nan)
-        present = [m for m in MEASURES if m in frame]
-        frame = frame.groupby(["ref", "interval_start"], as_index=False, sort=False).agg(
-            {**{m: lambda s: s.sum(min_count=1) for m in present}, "ambiguous_time": "any"}
-        )
+        raw.labels = rec.column(fields.label)
+        raw.counts = {"value": rec.column(fields.value)}
     else:
-        for m in MEASURES:
-            paths = getattr(fields, m)
-            if paths is not None:
-                frame[m] = count_column(rec.column(paths), paths)
-    frame["interval_minutes"] = interval_minutes(preset, options, doc)
-    return frame
+        raw.counts = {m: rec.column(p) for m in MEASURES if (p := getattr(fields, m)) is not None}
+    raw.minutes = _minutes(preset, options, doc)
+    return raw
 
 
-def _refs(site: Site, preset: Preset, rec: Records, doc: Any, payload: Payload) -> list[Any]:
-    """Device id per record: record field, else payload field, else request, else the site's only counter."""
+def _refs(site: Site, preset: Preset, rec: Records, doc: Any, payload: Payload) -> list[Any] | Any:
+    """Device id per record (or one for all): record field, else payload field, else request, else the
+    site's only counter."""
     default: Any = payload.counter_ref
     if preset.payload_counter_ref is not None:
         found = next(
@@ -596,8 +635,10 @@ def _refs(site: Site, preset: Preset, rec: Records, doc: Any, payload: Payload) 
     if preset.fields.counter_ref is None:
         if default is None and rec.n:
             raise ValueError("no device id in the body or the request, and the site has several counters")
-        return [default] * rec.n
+        return default
     col = rec.column(preset.fields.counter_ref)
+    if MISSING not in col and None not in col and set(map(type, col)) == {str}:
+        return col
     out = []
     for i, v in enumerate(col):
         if v is MISSING or v is None:
@@ -609,70 +650,514 @@ def _refs(site: Site, preset: Preset, rec: Records, doc: Any, payload: Payload) 
     return out
 
 
+_ASIDE: Any = object()  # a body the batch decoder leaves to the ordinary one
+_JSON_SPACE = " \t\n\r"
+
+
+def _scan_json(bodies: list[bytes], max_bytes: int) -> list[Any]:
+    """Many small JSON bodies decoded with one scanner over one text, each checked to be exactly one
+    document; a body that is not plainly so (error, BOM, other encoding) is left as _ASIDE."""
+    texts, out = [], []
+    for body in bodies:
+        try:
+            texts.append(body.decode("utf-8") if len(body) <= max_bytes else "")
+        except UnicodeDecodeError:
+            texts.append("")
+    joined = "\n".join(texts)
+    scan = json.decoder.JSONDecoder().scan_once
+    at = 0
+    for text in texts:
+        end_of_body = at + len(text)
+        start = at + len(text) - len(text.lstrip(_JSON_SPACE))
+        try:
+            doc, end = scan(joined, start) if start < end_of_body else (_ASIDE, start)
+            if end > end_of_body or joined[end:end_of_body].strip(_JSON_SPACE):
+                doc = _ASIDE
+        except (StopIteration, ValueError, RecursionError):
+            doc = _ASIDE
+        out.append(doc)
+        at = end_of_body + 1
+    return out
+
+
+def _simple(path: str) -> bool:
+    return not any(c in path for c in "{}[]^/#")
+
+
+def _fast_one_record(preset: Preset) -> bool:
+    """A live-value preset the one-record reader handles: JSON, plain dotted paths, no hook or filter."""
+    fields, spec = preset.fields, preset.time
+    paths = [p for f in ("interval_start", "counter_ref", *MEASURES) for p in _alternatives(getattr(fields, f))]
+    return (
+        preset.one_record
+        and preset.format == "json"
+        and preset.hook is None
+        and not preset.filter
+        and fields.label is None
+        and len(_alternatives(preset.records) or ("",)) == 1
+        and _simple((_alternatives(preset.records) or ("",))[0])
+        and not (spec.epoch_field or spec.utc_offset_hours or spec.dst_flag)
+        and all(_simple(p) for p in paths)
+    )
+
+
+def _first_present(node: dict[str, Any], paths: Paths) -> Any:
+    for path in _alternatives(paths):
+        value = node.get(path, MISSING) if "." not in path else lookup(node, path.split("."))
+        if value is not MISSING:
+            return value
+    return MISSING
+
+
+def _one_record(site: Site, options: dict[str, Any], payload: Payload, doc: Any, default: Any) -> Raw | None:
+    """A one-record JSON body read directly; None when anything is unusual (the general reader then
+    reads it, and raises the error the body deserves)."""
+    preset = site.preset
+    path = (_alternatives(preset.records) or ("",))[0]
+    node = doc
+    for key in path.split(".") if path else ():
+        if type(node) is not dict:
+            return None
+        node = node.get(key, MISSING)
+    if type(node) is not dict:
+        return None
+    fields = preset.fields
+    ref = default
+    if preset.payload_counter_ref is not None:
+        ref = next(
+            (v for p in _alternatives(preset.payload_counter_ref) if (v := lookup(doc, p.split("."))) is not MISSING),
+            MISSING,
+        )
+        if ref is MISSING:
+            return None
+        ref = str(ref)
+    if fields.counter_ref is not None:
+        value = _first_present(node, fields.counter_ref)
+        if value is not MISSING and value is not None:
+            ref = str(value)
+    if ref is None:
+        return None
+    raw = Raw(payload.payload_id, 1, ref)
+    if preset.time.format == "received":
+        raw.received_us = _received_us(payload)
+    else:
+        when = _first_present(node, fields.interval_start)
+        if when is MISSING or when is None:
+            return None
+        raw.times = [when]
+    raw.counts = {m: [_first_present(node, p)] for m in MEASURES if (p := getattr(fields, m)) is not None}
+    raw.minutes = _minutes(preset, options, doc)
+    return raw
+
+
+def _extract_all(site: Site, payloads: list[Payload], options: dict[str, Any]) -> tuple[list[Raw], Any]:
+    """Every payload's raw columns, up to the first that cannot be read: (raws, (payload, error) or None)."""
+    preset = site.preset
+    docs = [_ASIDE] * len(payloads)
+    default = None
+    if _fast_one_record(preset) and len(payloads) > 1:
+        docs = _scan_json([p.body for p in payloads], preset.max_body_bytes)
+        default = site.counters[0].ref if len(site.counters) == 1 else None
+    raws = []
+    for payload, doc in zip(payloads, docs, strict=True):
+        try:
+            raw = None
+            if doc is not _ASIDE:
+                raw = _one_record(site, options, payload, doc, payload.counter_ref or default)
+            raws.append(raw or extract(site, payload, options))
+        except _PARSE_ERRORS as exc:
+            return raws, (payload, exc)
+    return raws, None
+
+
+# --- many payloads' raw columns, interpreted at once ------------------------------------------------
+
+
+@dataclass
+class Columns:
+    """Readings of many payloads as columns: device (codes into `refs`), UTC start, measures, interval."""
+
+    refs: list[str]
+    ref: np.ndarray
+    start: np.ndarray  # datetime64[us], UTC
+    ambiguous: np.ndarray
+    measures: dict[str, np.ndarray]
+    minutes: np.ndarray
+    payload: np.ndarray
+    frames: int  # payloads that gave at least one reading
+
+    def take(self, keep: np.ndarray) -> Columns:
+        return Columns(
+            self.refs, self.ref[keep], self.start[keep], self.ambiguous[keep],
+            {m: v[keep] for m, v in self.measures.items()}, self.minutes[keep], self.payload[keep], self.frames,
+        )  # fmt: skip
+
+
+def _concat(lists: Iterable[list[Any]]) -> list[Any]:
+    return list(itertools.chain.from_iterable(lists))
+
+
+def _ref_codes(raws: list[Raw]) -> tuple[list[str], np.ndarray]:
+    """Device ids as codes, in order of first appearance."""
+    if all(not isinstance(r.refs, list) for r in raws):
+        index: dict[Any, int] = {}
+        codes = [index.setdefault(r.refs, len(index)) for r in raws]
+        return list(index), np.repeat(np.array(codes, dtype=np.int64), [r.n for r in raws])
+    column = _concat(r.refs if isinstance(r.refs, list) else [r.refs] * r.n for r in raws)
+    codes, uniques = pd.factorize(np.fromiter(column, dtype=object, count=len(column)))
+    return list(uniques), codes.astype(np.int64)
+
+
+def _instants(
+    site: Site, options: dict[str, Any], raws: list[Raw], keys: list[np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Vendor times to UTC instants (datetime64[us]), and a flag for local times the autumn change made
+    ambiguous.
+
+    Per source: local without offset, local with offset or offset/DST fields, UTC, epoch, or the time the
+    body was received. Site option `utc_clock_with_local_offset: true` repairs the Hikvision defect (a UTC
+    clock with the local offset appended: the offset is dropped and the clock read as UTC).
+    """
+    spec = site.preset.time
+    sizes = [r.n for r in raws]
+    n = sum(sizes)
+    no_flag = np.zeros(n, dtype=bool)
+    if spec.format == "received":
+        return np.repeat(np.array([r.received_us for r in raws], dtype=np.int64), sizes).view("datetime64[us]"), no_flag
+    values = _concat(r.times or [] for r in raws)
+    epoch = None
+    if spec.epoch_field:
+        raw = _concat(r.epoch or [] for r in raws)
+        if MISSING not in raw and None not in raw and "" not in raw:
+            return _times(raw, "epoch_s", True, sizes)[0], no_flag
+        present = np.array([v is not MISSING and v not in (None, "") for v in raw], dtype=bool)
+        if present.any():
+            filled = [v if p else 0 for v, p in zip(raw, present, strict=True)]
+            epoch = (present, _times(filled, "epoch_s", True, sizes)[0])
+    if spec.format in _EPOCH_US or spec.zone == "utc":
+        parsed, flags = _times(values, spec.format, True, sizes)[0], no_flag
+    elif spec.zone == "offset":
+        if options.get("utc_clock_with_local_offset"):
+            values = pd.Series(values, dtype=object).astype(str).str.replace(_OFFSET_SUFFIX, "", regex=True).tolist()
+        parsed, flags = _times(values, spec.format, True, sizes)[0], no_flag
+    else:
+        naive, aware = _times(values, spec.format, False, sizes)
+        if aware:
+            raise ValueError(f"times carry an offset ({values[0]!r}) but the preset says local time")
+        offsets = _concat(r.offsets or [] for r in raws) if spec.utc_offset_hours else None
+        if offsets is not None and not all(v is MISSING or v is None for v in offsets):
+            hours = pd.to_numeric(pd.Series(offsets, dtype=object).replace({MISSING: None}), errors="raise")
+            if spec.dst_flag:
+                dst = _per_distinct(_concat(r.dst or [] for r in raws), lambda v: str(v).strip().lower() in _TRUE)
+                hours = hours + dst.astype(float)
+            if hours.isna().any():
+                raise ValueError(f"record {int(hours.isna().idxmax())}: missing {spec.utc_offset_hours!r}")
+            shifted = pd.Series(naive) - pd.to_timedelta(hours.to_numpy(), unit="h")
+            parsed, flags = shifted.dt.as_unit("us").to_numpy(), no_flag
+        else:
+            parsed, flags = _localize(naive, site, keys)
+    if epoch is not None:
+        present, from_epoch = epoch
+        parsed = np.where(present, from_epoch, parsed)
+        flags = flags & ~present
+    return parsed, flags
+
+
+def interpret(site: Site, options: dict[str, Any], raws: list[Raw]) -> Columns:
+    """Raw columns of some payloads to readings, all at once (errors name a record of a one-payload batch)."""
+    preset = site.preset
+    sizes = [r.n for r in raws]
+    n = sum(sizes)
+    pidx = np.repeat(np.arange(len(raws)), sizes)
+    refs, ref = _ref_codes(raws)
+    if n:
+        start, ambiguous = _instants(site, options, raws, [pidx, ref])
+    else:
+        start, ambiguous = np.array([], dtype="datetime64[us]"), np.zeros(0, dtype=bool)
+    fields = preset.fields
+    measures: dict[str, np.ndarray] = {}
+    if fields.label is not None and fields.value is not None:
+        values = count_column(_concat(r.counts["value"] for r in raws), fields.value)
+        labels = _concat(r.labels or [] for r in raws)
+        measure = _per_distinct(labels, lambda v: preset.labels.get(str(v)))
+        if n and (measure == None).any():  # noqa: E711 - elementwise on an object array
+            i = int(np.flatnonzero(measure == None)[0])  # noqa: E711
+            raise ValueError(f"record {i}: label {labels[i]!r} is not one of {', '.join(map(repr, preset.labels))}")
+        for m in dict.fromkeys(measure.tolist()):
+            measures[m] = np.where(measure == m, values, np.nan)
+    else:
+        for m in MEASURES:
+            paths = getattr(fields, m)
+            if paths is not None:
+                measures[m] = count_column(_concat(r.counts[m] for r in raws), paths)
+    for r in raws:
+        if isinstance(r.minutes, Exception):
+            raise r.minutes
+    minutes = np.repeat(np.array([r.minutes for r in raws], dtype=float), sizes)
+    payload = np.repeat(np.array([r.payload_id for r in raws], dtype=np.int64), sizes)
+    cols = Columns(refs, ref, start, ambiguous, measures, minutes, payload, sum(1 for s in sizes if s))
+    if fields.label is not None:
+        cols = _one_row_per_instant(cols, pidx)
+    return cols
+
+
+def _one_row_per_instant(cols: Columns, pidx: np.ndarray) -> Columns:
+    """Long format (a record per direction) to one reading per payload, device and instant, in order of
+    first appearance; a missing instant is left out."""
+    known = np.flatnonzero(~np.isnat(cols.start))
+    key = semantics.sort_key(cols.start[known])
+    order = known[np.lexsort((key, cols.ref[known], pidx[known]))]
+    bounds = semantics.run_starts(pidx[order], cols.ref[order], cols.start[order])
+    if not len(bounds):
+        return cols.take(known)
+    first = np.minimum.reduceat(order, bounds)
+    rank = np.argsort(first, kind="stable")
+    measures = {m: semantics.sum_per_run(v[order], bounds)[rank] for m, v in cols.measures.items()}
+    ambiguous = np.logical_or.reduceat(cols.ambiguous[order], bounds)[rank]
+    rows = first[rank]
+    frames = len(np.unique(pidx[rows]))
+    return Columns(
+        cols.refs, cols.ref[rows], cols.start[rows], ambiguous, measures, cols.minutes[rows], cols.payload[rows], frames
+    )
+
+
+def _concat_columns(parts: list[Columns]) -> Columns:
+    """Per-payload readings as one batch (device codes merged)."""
+    index: dict[str, int] = {}
+    refs_codes = []
+    for part in parts:
+        remap = np.array([index.setdefault(r, len(index)) for r in part.refs] or [0], dtype=np.int64)
+        refs_codes.append(remap[part.ref])
+    names = list(dict.fromkeys(m for part in parts for m in part.measures))
+    measures = {m: np.concatenate([p.measures.get(m, np.full(len(p.ref), np.nan)) for p in parts]) for m in names}
+    return Columns(
+        list(index),
+        np.concatenate(refs_codes),
+        np.concatenate([p.start for p in parts]),
+        np.concatenate([p.ambiguous for p in parts]),
+        measures,
+        np.concatenate([p.minutes for p in parts]),
+        np.concatenate([p.payload for p in parts]),
+        sum(p.frames for p in parts),
+    )
+
+
+def _unknown_devices(cols: Columns, by_ref: dict[str, Any]) -> str | None:
+    present = [cols.refs[c] for c in np.unique(cols.ref)]
+    unknown = sorted(set(present) - set(by_ref))
+    if unknown:
+        return f"device {', '.join(unknown)} is not a counter of this site (check counters[].ref)"
+    return None
+
+
+def read_payloads(site: Site, payloads: list[Payload], options: dict[str, Any], check_devices: bool = True) -> Columns:
+    """Payloads to readings: all read, then interpreted at once; ParseError names the first payload that
+    fails (on failure each is interpreted alone, in order, to find it)."""
+    preset = site.preset
+    source = f"{site.source.kind.value}:{preset.name}"
+    by_ref = {c.ref: c for c in site.counters}
+    raws, failed = _extract_all(site, payloads, options)
+    try:
+        cols = interpret(site, options, raws)
+        whole_batch_reads = not (check_devices and _unknown_devices(cols, by_ref))
+    except _PARSE_ERRORS:
+        whole_batch_reads = False
+    if not whole_batch_reads:  # find the first payload at fault, as when each was parsed alone
+        parts = []
+        for raw in raws:
+            try:
+                part = interpret(site, options, [raw])
+                problem = _unknown_devices(part, by_ref) if check_devices else None
+                if problem:
+                    raise ValueError(problem)
+            except _PARSE_ERRORS as exc:
+                raise ParseError(site.id, source, str(exc), [raw.payload_id]) from None
+            parts.append(part)
+        cols = _concat_columns(parts)
+    if failed:
+        payload, exc = failed
+        raise ParseError(site.id, source, str(exc), [payload.payload_id]) from None
+    return cols
+
+
+def parse_payload(site: Site, payload: Payload, options: dict[str, Any] | None = None) -> pd.DataFrame:
+    """One body to readings: ref, interval_start (UTC), measures, interval_minutes, ambiguous_time.
+
+    Raises ValueError naming the record and field on any shape it does not know.
+    """
+    options = site.options() if options is None else options
+    cols = interpret(site, options, [extract(site, payload, options)])
+    frame = pd.DataFrame({"ref": np.array([*cols.refs, None], dtype=object)[cols.ref]})
+    frame["interval_start"] = pd.Series(cols.start).dt.tz_localize("UTC")
+    frame["ambiguous_time"] = cols.ambiguous
+    for m, values in cols.measures.items():
+        frame[m] = values
+    frame["interval_minutes"] = cols.minutes
+    return frame
+
+
+# --- a site's readings to count_interval rows --------------------------------------------------------
+
+
 def normalize_counts(site: Site, payloads: Iterable[Payload]) -> pd.DataFrame:
     """Rows of count_interval for these payloads (later payloads win on a repeated interval).
 
     Finer-than-5-minute data is summed to 5 minutes; coarser data keeps its native length; cumulative
     totals become interval counts and occupancy snapshots the last value per 5 minutes (footfall.semantics).
     Columns are COLUMNS plus `ambiguous_time` (local time in the repeated autumn hour, order unknown).
+    All payloads are read first and interpreted as one batch, so a payload costs little more than its
+    decoding; the frame is built once at the end.
     """
     options = site.options()
-    return _normalize_parsed(site, options, ((p, None) for p in payloads))
+    return _counts(site, options, read_payloads(site, list(payloads), options))
 
 
-def _normalize_parsed(
-    site: Site, options: dict[str, Any], parsed: Iterable[tuple[Payload, pd.DataFrame | None]]
-) -> pd.DataFrame:
-    """normalize_counts on payloads, some already through parse_payload for this site (frame given)."""
+def _counts(site: Site, options: dict[str, Any], cols: Columns) -> pd.DataFrame:
+    """Readings of a site to typed count_interval rows (semantics, 5-minute base, later payload wins)."""
+    if not cols.frames:
+        return empty_counts()
     preset = site.preset
     by_ref = {c.ref: c for c in site.counters}
-    source = f"{site.source.kind.value}:{preset.name}"
-    frames = []
-    for payload, given in parsed:
-        try:
-            frame = parse_payload(site, payload, options) if given is None else given
-            unknown = sorted(set(pd.unique(frame["ref"].dropna())) - set(by_ref))
-            if unknown:
-                raise ValueError(f"device {', '.join(unknown)} is not a counter of this site (check counters[].ref)")
-        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-            raise ParseError(site.id, source, str(exc), [payload.payload_id]) from None
-        if frame.empty:
-            continue
-        frame["payload_id"] = payload.payload_id
-        frames.append(frame)
-    if not frames:
-        return empty_counts()
-    rows = pd.concat(frames, ignore_index=True)
-    rows["site_id"] = site.id
-    codes, uniques = pd.factorize(rows["ref"])  # a few devices: look each up once, not per row
-    rows["counter_id"] = np.array([by_ref[r].id for r in uniques] + [np.nan], dtype=object)[codes]
-    flips = np.array([by_ref[r].direction == "swapped" for r in uniques] + [False])
-    swapped = pd.Series(flips[codes], index=rows.index)
-    if "entries" in rows and "exits" in rows:
-        # Column-wise (not .loc setitem): a missing count makes one column object-typed, and pandas 3
-        # refuses to set object values into the other, int64, column.
-        entries, exits = rows["entries"], rows["exits"]
-        rows["entries"], rows["exits"] = entries.where(~swapped, exits), exits.where(~swapped, entries)
+    ids = sorted({by_ref[r].id for r in cols.refs if r in by_ref})
+    rank = {cid: i for i, cid in enumerate(ids)}
+    counter_of_ref = np.array([rank[by_ref[r].id] if r in by_ref else -1 for r in cols.refs] + [-1], dtype=np.int64)
+    counter = counter_of_ref[cols.ref]
+    start, ambiguous, minutes, payload = cols.start, cols.ambiguous, cols.minutes, cols.payload
+    measures = dict(cols.measures)
+    if "entries" in measures and "exits" in measures:
+        flips = np.array([by_ref[r].direction == "swapped" if r in by_ref else False for r in cols.refs] + [False])
+        swapped = flips[cols.ref]
+        entries, exits = measures["entries"], measures["exits"]
+        measures["entries"], measures["exits"] = np.where(swapped, exits, entries), np.where(swapped, entries, exits)
     if preset.measure == "cumulative":
         reset = options.get("reset_time")
-        rows = semantics.cumulative_to_intervals(
-            rows,
-            [m for m in ("entries", "exits") if m in rows],
+        out = semantics.cumulative_columns(
+            counter, start, payload, {m: measures[m] for m in ("entries", "exits") if m in measures},
+            ambiguous, minutes,
             zone=site.zone,
-            native_minutes=float(rows["interval_minutes"].iloc[0]),
+            native_minutes=float(minutes[0]),
             reset_at=_as_time(reset) if reset not in (None, "") else None,
             register_max=int(options["register_max"]) if options.get("register_max") else None,
+        )  # fmt: skip
+        counter, start, payload, ambiguous, minutes = (
+            out.pop(k) for k in ("counter", "start", "payload", "ambiguous", "minutes")
         )
+        measures = out
     elif preset.measure == "occupancy":
-        rows = semantics.occupancy_snapshots(rows, BASE_MINUTES)
-    fine = rows["interval_minutes"] < BASE_MINUTES
+        counter, start, payload, ambiguous, minutes, measures = _snapshots(counter, start, payload, ambiguous, measures)
+    fine = minutes < BASE_MINUTES
     if fine.any():
-        rows = pd.concat([rows[~fine], _sum_to_base(rows[fine])], ignore_index=True)
+        counter, start, payload, ambiguous, minutes, measures = _sum_to_base(
+            counter, start, payload, ambiguous, minutes, measures, fine
+        )
     # A later payload (a resend, a re-read after a revision) replaces an earlier one's interval.
-    if len(frames) > 1:
-        last_payload = rows.groupby(["counter_id", "interval_start"])["payload_id"].transform("max")
-        rows = rows[rows["payload_id"].eq(last_payload)]
-    return _typed(rows)
+    if cols.frames > 1:
+        keep = _latest_payload(counter, start, payload)
+        counter, start, payload, ambiguous, minutes = (a[keep] for a in (counter, start, payload, ambiguous, minutes))
+        measures = {m: v[keep] for m, v in measures.items()}
+    order = np.lexsort((semantics.sort_key(start), counter))
+    return _frame(
+        site.id,
+        np.array([*ids, None], dtype=object)[counter[order]],
+        start[order],
+        minutes[order],
+        {m: v[order] for m, v in measures.items()},
+        payload[order],
+        ambiguous[order],
+    )
+
+
+def _snapshots(counter, start, payload, ambiguous, measures):  # type: ignore[no-untyped-def]
+    """Occupancy: the last reading in each 5-minute interval (footfall.semantics.occupancy_snapshots)."""
+    floored = semantics.floor_instants(start, BASE_MINUTES * 60)
+    known = np.flatnonzero(~np.isnat(floored))
+    order = known[np.lexsort((payload[known], semantics.sort_key(floored[known]), counter[known]))]
+    bounds = semantics.run_starts(counter[order], floored[order])
+    ends = np.append(bounds[1:], len(order)) - 1
+    last = order[ends]
+    out = {m: semantics.last_per_run(v[order], bounds) for m, v in measures.items()}
+    minutes = np.full(len(bounds), float(BASE_MINUTES))
+    return counter[last], floored[last], payload[last], ambiguous[last], minutes, out
+
+
+def _sum_to_base(counter, start, payload, ambiguous, minutes, measures, fine):  # type: ignore[no-untyped-def]
+    """Finer-than-5-minute readings summed to 5 minutes (occupancy: the last), after the coarser ones."""
+    idx = np.flatnonzero(fine)
+    floored = semantics.floor_instants(start[idx], BASE_MINUTES * 60)
+    known = ~np.isnat(floored)
+    idx, floored = idx[known], floored[known]
+    sub = np.lexsort((semantics.sort_key(floored), counter[idx]))
+    order, floored = idx[sub], floored[sub]
+    bounds = semantics.run_starts(counter[order], floored)
+    coarse = np.flatnonzero(~fine)
+    grouped = {}
+    for m, v in measures.items():
+        reduce = semantics.last_per_run if m == "occupancy" else semantics.sum_per_run
+        grouped[m] = np.concatenate([v[coarse], reduce(v[order], bounds) if len(order) else v[:0]])
+    if not len(order):
+        return counter[coarse], start[coarse], payload[coarse], ambiguous[coarse], minutes[coarse], grouped
+    return (
+        np.concatenate([counter[coarse], counter[order][bounds]]),
+        np.concatenate([start[coarse], floored[bounds]]),
+        np.concatenate([payload[coarse], np.maximum.reduceat(payload[order], bounds)]),
+        np.concatenate([ambiguous[coarse], np.logical_or.reduceat(ambiguous[order], bounds)]),
+        np.concatenate([minutes[coarse], np.full(len(bounds), float(BASE_MINUTES))]),
+        grouped,
+    )
+
+
+def _latest_payload(counter: np.ndarray, start: np.ndarray, payload: np.ndarray) -> np.ndarray:
+    """Rows whose payload is the latest for their (counter, interval); a missing instant is left out."""
+    order = np.lexsort((semantics.sort_key(start), counter))
+    bounds = semantics.run_starts(counter[order], start[order])
+    keep = np.zeros(len(counter), dtype=bool)
+    if len(bounds):
+        latest = np.maximum.reduceat(payload[order], bounds)
+        sizes = np.diff(np.append(bounds, len(order)))
+        keep[order] = payload[order] == np.repeat(latest, sizes)
+    return keep & ~np.isnat(start)
+
+
+def _integers_or_floats(values: np.ndarray) -> Any:
+    """Counts as nullable integers when they are whole numbers; floats stay floats for validation to reject."""
+    missing = np.isnan(values)
+    known = values[~missing]
+    if not (known % 1 == 0).all():
+        return pd.arrays.FloatingArray(np.where(missing, 0.0, values), missing)
+    if len(known) and np.abs(known).max() >= 2**63:
+        return pd.Series(values).astype("Float64").astype("Int64").array  # raises as the old cast did
+    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
+
+
+def _frame(
+    site_id: str,
+    counter_ids: np.ndarray,
+    start: np.ndarray,
+    minutes: np.ndarray,
+    measures: dict[str, np.ndarray],
+    payload: np.ndarray,
+    ambiguous: np.ndarray,
+) -> pd.DataFrame:
+    """The count_interval frame, built once from columns (dtypes as `typed_counts` gives them)."""
+    n = len(start)
+    whole_minutes = (minutes % 1 == 0).all()
+    data = {
+        "site_id": pd.array(np.full(n, site_id, dtype=object), dtype="str"),
+        "counter_id": pd.array(counter_ids, dtype="str"),
+        "interval_start": pd.array(start, dtype="datetime64[us]").tz_localize("UTC"),
+        "interval_minutes": (
+            pd.arrays.IntegerArray(minutes.astype(np.int64), np.zeros(n, dtype=bool)) if whole_minutes else minutes
+        ),
+    }
+    for m in MEASURES:
+        data[m] = (
+            _integers_or_floats(measures[m])
+            if m in measures
+            else pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool))
+        )
+    data["payload_id"] = payload.astype(np.int64)
+    data["ambiguous_time"] = ambiguous.astype(bool)
+    return pd.DataFrame(data)
 
 
 def _as_time(value: Any) -> time:
@@ -682,19 +1167,6 @@ def _as_time(value: Any) -> time:
         return time(value // 60, value % 60)
     hh, _, mm = str(value).partition(":")
     return time(int(hh), int(mm or 0))
-
-
-def _sum_to_base(rows: pd.DataFrame) -> pd.DataFrame:
-    rows = rows.assign(interval_start=rows["interval_start"].dt.floor(f"{BASE_MINUTES}min"))
-    agg = {"entries": "sum", "exits": "sum", "occupancy": "last", "payload_id": "max", "ambiguous_time": "any"}
-    agg = {k: v for k, v in agg.items() if k in rows}
-    grouped = rows.groupby(["site_id", "counter_id", "interval_start"], as_index=False).agg(agg)
-    for measure in ("entries", "exits"):
-        if measure in rows:
-            present = rows.groupby(["site_id", "counter_id", "interval_start"])[measure].count().to_numpy()
-            grouped.loc[present == 0, measure] = None
-    grouped["interval_minutes"] = BASE_MINUTES
-    return grouped
 
 
 def _typed(rows: pd.DataFrame) -> pd.DataFrame:
@@ -713,9 +1185,6 @@ def _typed(rows: pd.DataFrame) -> pd.DataFrame:
     out["payload_id"] = rows["payload_id"].astype("int64")
     out["ambiguous_time"] = rows.get("ambiguous_time", pd.Series(False, index=rows.index)).astype(bool)
     return out.sort_values(["counter_id", "interval_start"]).reset_index(drop=True)
-
-
-typed_counts = _typed
 
 
 def empty_counts() -> pd.DataFrame:
@@ -781,22 +1250,14 @@ def parse_bodies(
     options = options or {}
     payloads = [Payload(i + 1, body, received_at=received_at) for i, body in enumerate(bodies)]
     probe = adhoc_site(preset, site_id, timezone, options, ["counter"])
-    refs: dict[str, None] = {}
-    frames = []
-    for payload in payloads:
-        try:
-            frame = parse_payload(probe, payload)
-        except (ValueError, TypeError, OverflowError, RecursionError) as exc:
-            raise ParseError(site_id, f"{probe.source.kind.value}:{preset}", str(exc), [payload.payload_id]) from None
-        frames.append(frame)
-        refs.update(dict.fromkeys(str(r) for r in pd.unique(frame["ref"].dropna())))
+    cols = read_payloads(probe, payloads, probe.options(), check_devices=False)
+    refs = [cols.refs[code] for code in pd.unique(cols.ref)]
     site = adhoc_site(preset, site_id, timezone, options, refs or ["counter"])
-    # The probe's frames are the site's own unless a record fell back to the probe's single counter
-    # while the real site has several (then parsing again raises, as it should).
-    reuse = len(refs) <= 1 or "counter" not in refs
-    return _normalize_parsed(
-        site, site.options(), zip(payloads, frames if reuse else [None] * len(payloads), strict=True)
-    )
+    # The probe's readings are the site's own unless a record fell back to the probe's single counter
+    # while the real site has several (then reading again raises, as it should).
+    if len(refs) > 1 and "counter" in refs:
+        cols = read_payloads(site, payloads, site.options())
+    return _counts(site, site.options(), cols)
 
 
 def counts_csv(rows: pd.DataFrame) -> str:

@@ -37,12 +37,17 @@ def reset_epochs(instants: pd.Series, zone: ZoneInfo, reset_at: time) -> np.ndar
 
 
 def cumulative_deltas(
-    values: np.ndarray, scheduled_reset: np.ndarray | None = None, register_max: int | None = None
+    values: np.ndarray,
+    scheduled_reset: np.ndarray | None = None,
+    register_max: int | None = None,
+    first: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Interval counts from running totals (rules in the module docstring), and the rule applied per reading.
 
-    `scheduled_reset[i]` says a daily reset fell between reading i-1 and i. Kinds: 'first', 'missing',
-    'count', 'scheduled_reset', 'rollover', 'reset'.
+    `scheduled_reset[i]` says a daily reset fell between reading i-1 and i. `first[i]` marks the first
+    reading of a counter when `values` holds several counters one after the other (so all are done at
+    once); without it the values are one counter's. Kinds: 'first', 'missing', 'count',
+    'scheduled_reset', 'rollover', 'reset'.
     """
     values = np.asarray(values, dtype=float)
     n = len(values)
@@ -55,6 +60,9 @@ def cumulative_deltas(
     idx = np.where(known, np.arange(n), -1)
     last_known = np.maximum.accumulate(idx)
     prev_idx = np.concatenate(([-1], last_known[:-1]))
+    if first is not None:  # a counter's chain starts at its first reading
+        counter_start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+        prev_idx = np.where(prev_idx >= counter_start, prev_idx, -1)
     has_prev = prev_idx >= 0
     prev = np.where(has_prev, values[np.maximum(prev_idx, 0)], np.nan)
     sched = np.zeros(n, dtype=bool) if scheduled_reset is None else np.asarray(scheduled_reset, dtype=bool)
@@ -110,6 +118,105 @@ def cumulative_to_intervals(
     agg = {m: lambda s: s.sum(min_count=1) for m in measures}
     agg.update(payload_id="max", ambiguous_time="any", interval_minutes="first")
     return merged.groupby(keys, as_index=False).agg(agg)
+
+
+# --- the same rules on columns (many counters and payloads at once, no per-counter Python loop) -------
+
+INT64_MAX = np.iinfo(np.int64).max
+
+
+def sort_key(instants: np.ndarray) -> np.ndarray:
+    """Instants (datetime64[us]) as integers that sort a missing instant last, as pandas sorts them."""
+    return np.where(np.isnat(instants), INT64_MAX, instants.view(np.int64))
+
+
+def floor_instants(instants: np.ndarray, seconds: int) -> np.ndarray:
+    """Instants (datetime64[us], UTC) floored to a multiple of `seconds` since the epoch."""
+    step = seconds * 1_000_000
+    floored = (instants.view(np.int64) // step) * step
+    return np.where(np.isnat(instants), instants, floored.view("datetime64[us]"))
+
+
+def run_starts(*sorted_keys: np.ndarray) -> np.ndarray:
+    """Where each run of equal keys begins, the keys being sorted together already."""
+    n = len(sorted_keys[0])
+    change = np.zeros(n, dtype=bool)
+    if n:
+        change[0] = True
+    for key in sorted_keys:
+        change[1:] |= key[1:] != key[:-1]
+    return np.flatnonzero(change)
+
+
+def sum_per_run(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Sum of each run, missing when the run has no value (pandas' sum with min_count=1)."""
+    known = ~np.isnan(values)
+    total = np.add.reduceat(np.where(known, values, 0.0), starts)
+    return np.where(np.add.reduceat(known.astype(np.int64), starts) > 0, total, np.nan)
+
+
+def last_per_run(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Last known value of each run (pandas' groupby last, which skips missing values)."""
+    position = np.where(np.isnan(values), -1, np.arange(len(values)))
+    last = np.maximum.reduceat(position, starts)
+    return np.where(last >= 0, values[np.maximum(last, 0)], np.nan)
+
+
+def cumulative_columns(
+    counter: np.ndarray,
+    instants: np.ndarray,
+    payload: np.ndarray,
+    measures: dict[str, np.ndarray],
+    ambiguous: np.ndarray,
+    minutes: np.ndarray,
+    *,
+    zone: ZoneInfo,
+    native_minutes: float,
+    reset_at: time | None,
+    register_max: int | None,
+) -> dict[str, np.ndarray]:
+    """cumulative_to_intervals on columns: all counters at once, sorted by counter then interval.
+
+    `counter` holds codes that sort as the counter ids do; `instants` are reading instants
+    (datetime64[us], UTC); a reading repeated by a later payload keeps the later payload's value.
+    """
+    key = sort_key(instants)
+    order = np.lexsort((payload, key, counter))
+    c, k = counter[order], key[order]
+    last_of_instant = np.ones(len(order), dtype=bool)
+    last_of_instant[:-1] = (c[1:] != c[:-1]) | (k[1:] != k[:-1])
+    order, c = order[last_of_instant], c[last_of_instant]
+    t = instants[order]
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = c[1:] != c[:-1]
+    sched = None
+    if reset_at is not None:
+        epochs = reset_epochs(pd.Series(pd.DatetimeIndex(t).tz_localize("UTC")), zone, reset_at)
+        sched = np.zeros(len(order), dtype=bool)
+        sched[1:] = epochs[1:] != epochs[:-1]
+        sched &= ~first
+    later = np.flatnonzero(~first)  # each reading after a counter's first closes the interval before it
+    starts = floor_instants(t[later - 1], int(native_minutes * 60))
+    rows = order[later]
+    out = {"counter": c[later], "start": starts, "payload": payload[rows], "ambiguous": ambiguous[rows]}
+    out["minutes"] = minutes[rows]
+    for name, values in measures.items():
+        out[name] = cumulative_deltas(values[order], sched, register_max, first)[0][later]
+    known = ~np.isnat(starts)  # groupby leaves out a missing instant
+    out = {name: col[known] for name, col in out.items()}
+    if not len(out["start"]):
+        return out
+    bounds = run_starts(out["counter"], out["start"])  # already in (counter, interval) order
+    grouped = {
+        "counter": out["counter"][bounds],
+        "start": out["start"][bounds],
+        "payload": np.maximum.reduceat(out["payload"], bounds),
+        "ambiguous": np.logical_or.reduceat(out["ambiguous"], bounds),
+        "minutes": out["minutes"][bounds],
+    }
+    for name in measures:
+        grouped[name] = sum_per_run(out[name], bounds)
+    return grouped
 
 
 def occupancy_snapshots(rows: pd.DataFrame, base_minutes: int) -> pd.DataFrame:
