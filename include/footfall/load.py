@@ -102,7 +102,7 @@ def _copy_binary(site_id: str, rows: pd.DataFrame, loaded_at: datetime) -> bytes
     staged path then fails with PostgreSQL's own message.
     """
     site = site_id.encode()
-    counters, codes = np.unique(rows["counter_id"].astype(str).to_numpy(), return_inverse=True)
+    codes, counters = pd.factorize(rows["counter_id"].astype(str))
     missing = {c: rows[c].isna().to_numpy() for c in INT4_COLUMNS}
     values = {c: rows[c].fillna(0).to_numpy(dtype="int64") for c in INT4_COLUMNS}
     if any(v.min(initial=0) < INT4_MIN or v.max(initial=0) > INT4_MAX for v in values.values()):
@@ -116,7 +116,7 @@ def _copy_binary(site_id: str, rows: pd.DataFrame, loaded_at: datetime) -> bytes
     parts = [COPY_HEADER]
     for key in np.unique(shape):
         index = np.flatnonzero(shape == key)
-        counter = counters[key >> len(INT4_COLUMNS)].encode()
+        counter = str(counters[key >> len(INT4_COLUMNS)]).encode()
         nulls = [c for bit, c in enumerate(INT4_COLUMNS) if key >> bit & 1]
         fields = [("n", ">i2"), ("site_len", ">i4"), ("site", f"S{len(site)}")]
         fields += [("counter_len", ">i4"), ("counter", f"S{len(counter)}"), ("start_len", ">i4"), ("start", ">i8")]
