@@ -111,7 +111,6 @@ CHECKS: tuple[Check, ...] = (
         "(up to clock_max_shift_hours) with at least clock_min_gain less error",
         ("clock_max_shift_hours", "clock_min_gain"),
         timing.clock_shift,
-        per_site=True,
     ),
     Check(
         "unexpected_reset",

@@ -3,10 +3,12 @@ whole-hour clock shifts and duplicate or revised intervals."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 import pandas as pd
 
-from .context import Prepared, runs
+from .context import DAY_SPAN, Prepared, runs
 from .flags import flag_frame
 
 _REDUCE = {"sum": np.add, "max": np.maximum, "min": np.minimum}
@@ -208,20 +210,27 @@ def future_timestamps(p: Prepared) -> pd.DataFrame:
     return flag_frame(hit["counter_id"], hit["start"], hit["end"], ahead, 0.0, detail, site_id=hit["site_id"])
 
 
-def _hour_matrix(p: Prepared) -> tuple[pd.DataFrame, np.ndarray]:
-    """Traffic per (counter, local day) and wall-clock hour, and which hours were fully reported.
+def _hour_matrix(p: Prepared, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Traffic per (site, counter, local day) and wall-clock hour, and which hours were fully reported.
 
     A whole-hour shift moves traffic between whole hours, so hourly totals lose nothing and carry
     less counting noise than 15-minute slots; an hour with missing rows (a gap, the day still
-    running) is unknown rather than zero.
+    running) is unknown rather than zero. Only `rows` (a mask of p.df) count. Returns the matrix,
+    the reported hours, each matrix row's (site, counter) group and local day, and each df row's
+    matrix row (-1 outside `rows`).
     """
     df = p.df
-    d = df.assign(hour=(df["tod"] // 60).astype("int64").clip(0, 23))
-    index = ["counter_id", "local_date"]
-    m = d.pivot_table(index=index, columns="hour", values="total", aggfunc="sum", fill_value=0)
-    covered = d.pivot_table(index=index, columns="hour", values="interval_minutes", aggfunc="sum", fill_value=0)
-    covered = covered.reindex(index=m.index, columns=range(24), fill_value=0)
-    return m.reindex(columns=range(24), fill_value=0), covered.to_numpy() >= 60
+    group, _ = counter_groups(df)
+    day = df["local_date"].to_numpy("datetime64[D]").astype(np.int64)
+    keys, inverse = np.unique((group * DAY_SPAN + day)[rows], return_inverse=True)
+    hour = (df["tod"].to_numpy()[rows] // 60).astype(np.int64).clip(0, 23)
+    x = np.zeros((len(keys), 24))
+    np.add.at(x, (inverse, hour), df["total"].to_numpy(dtype=float)[rows])
+    minutes = np.zeros((len(keys), 24))
+    np.add.at(minutes, (inverse, hour), df["interval_minutes"].to_numpy(dtype=float)[rows])
+    row_of = np.full(len(df), -1, dtype=np.int64)
+    row_of[rows] = inverse
+    return x, minutes >= 60, keys, row_of
 
 
 def clock_shift(p: Prepared) -> pd.DataFrame:
@@ -234,22 +243,24 @@ def clock_shift(p: Prepared) -> pd.DataFrame:
     q = p.ctx.params
     if df.empty:
         return flag_frame([], [], [], [], [], [])
-    step = int(df["interval_minutes"].mode().iloc[0])
-    if 60 % step:
+    codes = df["site_code"].to_numpy()
+    step = modal_per_group(df["interval_minutes"].to_numpy().astype(np.int64), codes, len(p.sites))
+    whole_hours = 60 % np.maximum(step, 1) == 0  # a site counting in steps that do not divide an hour is skipped
+    rows = whole_hours[codes]
+    if not rows.any():
         return flag_frame([], [], [], [], [], [])
-    m, seen = _hour_matrix(p)
-    x = m.to_numpy(dtype=float)
-    counters = m.index.get_level_values("counter_id").to_numpy()
-    dates = m.index.get_level_values("local_date")
+    x, seen, keys, row_of = _hour_matrix(p, rows)
+    groups = keys // DAY_SPAN
+    dates = pd.DatetimeIndex((keys % DAY_SPAN).astype("datetime64[D]"))
     weekday = dates.weekday.to_numpy()
     # Usual profile: the median of the same counter's other days (same weekday when there are enough).
     base = np.zeros_like(x)
-    for counter_id in np.unique(counters):
-        mine = counters == counter_id
-        all_median = np.median(x[mine], axis=0)
-        for wd in np.unique(weekday[mine]):
-            same = mine & (weekday == wd)
-            base[same] = np.median(x[same], axis=0) if same.sum() >= q.spike_min_history else all_median
+    bounds = np.flatnonzero(np.r_[True, groups[1:] != groups[:-1], True])
+    for lo, hi in pairwise(bounds):
+        all_median = np.median(x[lo:hi], axis=0)
+        for wd in np.unique(weekday[lo:hi]):
+            same = np.flatnonzero(weekday[lo:hi] == wd) + lo
+            base[same] = np.median(x[same], axis=0) if len(same) >= q.spike_min_history else all_median
 
     def shares(a: np.ndarray) -> np.ndarray:
         """Each day's traffic as shares of its reported hours: a shift is about when, not how many."""
@@ -276,19 +287,31 @@ def clock_shift(p: Prepared) -> pd.DataFrame:
     hit = (best != 0) & (gain >= q.clock_min_gain) & (volume >= q.imbalance_min_count)
     if not hit.any():
         return flag_frame([], [], [], [], [], [])
-    rows = (
-        df[df["counter_id"].isin(counters[hit])]
-        .groupby(["counter_id", "local_date"])
-        .agg(start=("interval_start", "min"), end=("interval_end", "max"))
+    hit_rows = np.flatnonzero(hit)
+    on_hit = np.isin(row_of, hit_rows)
+    span = (
+        df[on_hit]
+        .groupby(row_of[on_hit])
+        .agg(
+            start=("interval_start", "min"),
+            end=("interval_end", "max"),
+            counter_id=("counter_id", "first"),
+            site_code=("site_code", "first"),
+        )
+        .reindex(hit_rows)
     )
-    key = pd.MultiIndex.from_arrays([counters[hit], dates[hit]])
-    span = rows.reindex(key)
     detail = [
         {"shift_hours": int(b), "error_reduction": round(float(g), 3)}
         for b, g in zip(best[hit], gain[hit], strict=True)
     ]
     return flag_frame(
-        counters[hit], span["start"].to_numpy(), span["end"].to_numpy(), best[hit].astype(float), 0.0, detail
+        span["counter_id"].to_numpy(),
+        span["start"].to_numpy(),
+        span["end"].to_numpy(),
+        best[hit].astype(float),
+        0.0,
+        detail,
+        site_id=p.site_id_of(span["site_code"]),
     )
 
 
