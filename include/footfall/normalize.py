@@ -590,8 +590,10 @@ def _minutes(preset: Preset, options: dict[str, Any], doc: Any) -> float | Excep
         return exc
 
 
-def extract(site: Site, payload: Payload, options: dict[str, Any]) -> Raw:
-    """Decode one body and read its records' fields as raw columns (shape errors raise ValueError)."""
+def extract(site: Site, payload: Payload, options: dict[str, Any], minutes: float | Exception | None = None) -> Raw:
+    """Decode one body and read its records' fields as raw columns (shape errors raise ValueError).
+
+    `minutes`: the native interval when the preset fixes it (the same for every body of a batch)."""
     preset = site.preset
     doc = decode_document(payload.body, preset)
     rec = select_records(doc, preset)
@@ -614,7 +616,7 @@ def extract(site: Site, payload: Payload, options: dict[str, Any]) -> Raw:
         raw.counts = {"value": rec.column(fields.value)}
     else:
         raw.counts = {m: rec.column(p) for m in MEASURES if (p := getattr(fields, m)) is not None}
-    raw.minutes = _minutes(preset, options, doc)
+    raw.minutes = minutes if minutes is not None else _minutes(preset, options, doc)
     return raw
 
 
@@ -701,70 +703,86 @@ def _fast_one_record(preset: Preset) -> bool:
     )
 
 
-def _first_present(node: dict[str, Any], paths: Paths) -> Any:
-    for path in _alternatives(paths):
-        value = node.get(path, MISSING) if "." not in path else lookup(node, path.split("."))
+def _prepared(paths: Paths | None) -> list[tuple[str, list[str] | None]]:
+    """Alternatives as (key, None) for a plain key, (None, keys) for a dotted path."""
+    return [(p, None) if "." not in p else ("", p.split(".")) for p in _alternatives(paths)]
+
+
+def _first_present(node: dict[str, Any], prepared: list[tuple[str, list[str] | None]]) -> Any:
+    for key, keys in prepared:
+        value = node.get(key, MISSING) if keys is None else lookup(node, keys)
         if value is not MISSING:
             return value
     return MISSING
 
 
-def _one_record(site: Site, options: dict[str, Any], payload: Payload, doc: Any, default: Any) -> Raw | None:
-    """A one-record JSON body read directly; None when anything is unusual (the general reader then
-    reads it, and raises the error the body deserves)."""
-    preset = site.preset
-    path = (_alternatives(preset.records) or ("",))[0]
-    node = doc
-    for key in path.split(".") if path else ():
+class _OneRecordReader:
+    """Reads a one-record JSON body (a live value) straight from its document, with paths prepared once;
+    None for anything unusual, which the general reader then reads (and raises on, naming the reason)."""
+
+    def __init__(self, site: Site, options: dict[str, Any], minutes: float | Exception | None) -> None:
+        preset = site.preset
+        fields = preset.fields
+        path = (_alternatives(preset.records) or ("",))[0]
+        self.keys = path.split(".") if path else []
+        self.payload_ref = [p.split(".") for p in _alternatives(preset.payload_counter_ref)]
+        self.ref = _prepared(fields.counter_ref)
+        self.received = preset.time.format == "received"
+        self.time = _prepared(fields.interval_start)
+        self.counts = [(m, _prepared(p)) for m in MEASURES if (p := getattr(fields, m)) is not None]
+        self.default = site.counters[0].ref if len(site.counters) == 1 else None
+        self.preset, self.options, self.minutes = preset, options, minutes
+        self._when: tuple[Any, int] = (None, 0)
+
+    def read(self, payload: Payload, doc: Any) -> Raw | None:
+        node = doc
+        for key in self.keys:
+            if type(node) is not dict:
+                return None
+            node = node.get(key, MISSING)
         if type(node) is not dict:
             return None
-        node = node.get(key, MISSING)
-    if type(node) is not dict:
-        return None
-    fields = preset.fields
-    ref = default
-    if preset.payload_counter_ref is not None:
-        ref = next(
-            (v for p in _alternatives(preset.payload_counter_ref) if (v := lookup(doc, p.split("."))) is not MISSING),
-            MISSING,
-        )
-        if ref is MISSING:
+        ref = payload.counter_ref if payload.counter_ref is not None else self.default
+        if self.payload_ref:
+            found = next((v for keys in self.payload_ref if (v := lookup(doc, keys)) is not MISSING), MISSING)
+            if found is MISSING:
+                return None
+            ref = str(found)
+        if self.ref:
+            value = _first_present(node, self.ref)
+            if value is not MISSING and value is not None:
+                ref = str(value)
+        if ref is None:
             return None
-        ref = str(ref)
-    if fields.counter_ref is not None:
-        value = _first_present(node, fields.counter_ref)
-        if value is not MISSING and value is not None:
-            ref = str(value)
-    if ref is None:
-        return None
-    raw = Raw(payload.payload_id, 1, ref)
-    if preset.time.format == "received":
-        raw.received_us = _received_us(payload)
-    else:
-        when = _first_present(node, fields.interval_start)
-        if when is MISSING or when is None:
-            return None
-        raw.times = [when]
-    raw.counts = {m: [_first_present(node, p)] for m in MEASURES if (p := getattr(fields, m)) is not None}
-    raw.minutes = _minutes(preset, options, doc)
-    return raw
+        raw = Raw(payload.payload_id, 1, ref)
+        if self.received:
+            if payload.received_at is None or payload.received_at is not self._when[0]:
+                self._when = (payload.received_at, _received_us(payload))
+            raw.received_us = self._when[1]
+        else:
+            when = _first_present(node, self.time)
+            if when is MISSING or when is None:
+                return None
+            raw.times = [when]
+        raw.counts = {m: [_first_present(node, prepared)] for m, prepared in self.counts}
+        raw.minutes = self.minutes if self.minutes is not None else _minutes(self.preset, self.options, doc)
+        return raw
 
 
 def _extract_all(site: Site, payloads: list[Payload], options: dict[str, Any]) -> tuple[list[Raw], Any]:
     """Every payload's raw columns, up to the first that cannot be read: (raws, (payload, error) or None)."""
     preset = site.preset
+    minutes = None if preset.interval_path else _minutes(preset, options, None)
     docs = [_ASIDE] * len(payloads)
-    default = None
+    reader = None
     if _fast_one_record(preset) and len(payloads) > 1:
         docs = _scan_json([p.body for p in payloads], preset.max_body_bytes)
-        default = site.counters[0].ref if len(site.counters) == 1 else None
+        reader = _OneRecordReader(site, options, minutes)
     raws = []
     for payload, doc in zip(payloads, docs, strict=True):
         try:
-            raw = None
-            if doc is not _ASIDE:
-                raw = _one_record(site, options, payload, doc, payload.counter_ref or default)
-            raws.append(raw or extract(site, payload, options))
+            raw = reader.read(payload, doc) if reader is not None and doc is not _ASIDE else None
+            raws.append(raw or extract(site, payload, options, minutes))
         except _PARSE_ERRORS as exc:
             return raws, (payload, exc)
     return raws, None
@@ -1157,7 +1175,7 @@ def _frame(
         )
     data["payload_id"] = payload.astype(np.int64)
     data["ambiguous_time"] = ambiguous.astype(bool)
-    return pd.DataFrame(data)
+    return pd.DataFrame(data, copy=False)  # every column is a fresh array
 
 
 def _as_time(value: Any) -> time:
@@ -1237,6 +1255,35 @@ def adhoc_site(preset: str, site_id: str, timezone: str, options: dict[str, Any]
     )
 
 
+def _adhoc_read(
+    preset: str, payloads: list[Payload], site_id: str, timezone: str, options: dict[str, Any]
+) -> tuple[Site, Columns]:
+    """Read bodies for a made-up site: a probe with one counter finds the device ids, the site gets those."""
+    probe = adhoc_site(preset, site_id, timezone, options, ["counter"])
+    cols = read_payloads(probe, payloads, probe.options(), check_devices=False)
+    refs = [cols.refs[code] for code in pd.unique(cols.ref)]
+    site = adhoc_site(preset, site_id, timezone, options, refs or ["counter"])
+    # The probe's readings are the site's own unless a record fell back to the probe's single counter
+    # while the real site has several (then reading again raises, as it should).
+    if len(refs) > 1 and "counter" in refs:
+        cols = read_payloads(site, payloads, site.options())
+    return site, cols
+
+
+def site_of_bodies(
+    preset: str,
+    bodies: list[bytes],
+    *,
+    site_id: str = "site",
+    timezone: str = "UTC",
+    options: dict[str, Any] | None = None,
+    received_at: datetime | None = None,
+) -> Site:
+    """The made-up site `parse_bodies` normalizes into: one counter per device id the bodies carry."""
+    payloads = [Payload(i + 1, body, received_at=received_at) for i, body in enumerate(bodies)]
+    return _adhoc_read(preset, payloads, site_id, timezone, options or {})[0]
+
+
 def parse_bodies(
     preset: str,
     bodies: list[bytes],
@@ -1247,16 +1294,8 @@ def parse_bodies(
     received_at: datetime | None = None,
 ) -> pd.DataFrame:
     """Normalized rows of bodies in order (later wins), with counters made up from the device ids found."""
-    options = options or {}
     payloads = [Payload(i + 1, body, received_at=received_at) for i, body in enumerate(bodies)]
-    probe = adhoc_site(preset, site_id, timezone, options, ["counter"])
-    cols = read_payloads(probe, payloads, probe.options(), check_devices=False)
-    refs = [cols.refs[code] for code in pd.unique(cols.ref)]
-    site = adhoc_site(preset, site_id, timezone, options, refs or ["counter"])
-    # The probe's readings are the site's own unless a record fell back to the probe's single counter
-    # while the real site has several (then reading again raises, as it should).
-    if len(refs) > 1 and "counter" in refs:
-        cols = read_payloads(site, payloads, site.options())
+    site, cols = _adhoc_read(preset, payloads, site_id, timezone, options or {})
     return _counts(site, site.options(), cols)
 
 

@@ -20,12 +20,14 @@ entries and exits over all counters, never a sum of per-door values clamped at z
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
 ROLLOVER_ZONE = 0.9  # a drop from above this fraction of register_max is a wrap, not a reset
 
 
@@ -162,6 +164,36 @@ def last_per_run(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
     return np.where(last >= 0, values[np.maximum(last, 0)], np.nan)
 
 
+def utc_offsets_us(instants: np.ndarray, zone: ZoneInfo) -> np.ndarray:
+    """The zone's UTC offset at each instant (datetime64[us], UTC) in microseconds.
+
+    Asked of the zone once per distinct hour (at both ends): readings are many, hours few. An hour whose
+    ends differ holds a clock change, and its instants are asked one by one.
+    """
+    us = instants.view(np.int64)
+    known = ~np.isnat(instants)
+    hours = np.where(known, us // 3_600_000_000, 0)
+    distinct, inverse = np.unique(hours, return_inverse=True)
+
+    def offset(microseconds: int) -> int:
+        local = (_EPOCH + timedelta(microseconds=microseconds)).astimezone(zone)
+        return local.utcoffset() // _US  # type: ignore[operator]
+
+    start = np.array([offset(h * 3_600_000_000) for h in distinct.tolist()], dtype=np.int64)
+    end = np.array([offset((h + 1) * 3_600_000_000) for h in distinct.tolist()], dtype=np.int64)
+    out = start[inverse]
+    for i in np.flatnonzero((start != end)[inverse] & known):
+        out[i] = offset(int(us[i]))
+    return out
+
+
+def reset_days(instants: np.ndarray, zone: ZoneInfo, reset_at: time) -> np.ndarray:
+    """reset_epochs on datetime64[us] UTC values, by integer arithmetic (the zone asked per hour)."""
+    local = instants.view(np.int64) + utc_offsets_us(instants, zone)
+    shifted = local - (reset_at.hour * 60 + reset_at.minute) * 60_000_000
+    return np.where(np.isnat(instants), np.iinfo(np.int64).min, shifted // 86_400_000_000)
+
+
 def cumulative_columns(
     counter: np.ndarray,
     instants: np.ndarray,
@@ -191,7 +223,7 @@ def cumulative_columns(
     first[1:] = c[1:] != c[:-1]
     sched = None
     if reset_at is not None:
-        epochs = reset_epochs(pd.Series(pd.DatetimeIndex(t).tz_localize("UTC")), zone, reset_at)
+        epochs = reset_days(t, zone, reset_at)
         sched = np.zeros(len(order), dtype=bool)
         sched[1:] = epochs[1:] != epochs[:-1]
         sched &= ~first
