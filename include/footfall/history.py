@@ -494,7 +494,8 @@ def plan_import(
     )
     source = f"file:{file.name}:{file_hash.hexdigest()[:12]}"
     plans = plan_chunks(site, first_day, last_day, source, chunk)
-    if not all(p.start in done_chunks(engine, p.import_id) for p in plans):
+    done = done_chunks(engine, plans[0].import_id)
+    if not all(p.start in done for p in plans):
         split_file(site, file, plans, engine, progress)
     return plans
 

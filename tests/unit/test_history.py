@@ -8,10 +8,21 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from footfall.errors import ParseError
-from footfall.history import _body, _chunk_index, _instants, _read_blocks, batches, normalize_file_rows, plan_chunks
+from footfall.history import (
+    OFFSET,
+    _body,
+    _chunk_index,
+    _has_offset,
+    _instants,
+    _read_blocks,
+    batches,
+    normalize_file_rows,
+    plan_chunks,
+)
 from footfall.normalize import Payload
 
 HEADER = "site_id,counter_id,interval_start,interval_minutes,entries,exits,occupancy"
@@ -105,3 +116,26 @@ def test_landed_body_round_trips_and_a_bad_value_names_its_export_line(make_site
     with pytest.raises(ParseError, match=re.escape("e.csv: line 41: entries '-3' is negative")) as err:
         normalize_file_rows(site, [Payload(1, first), Payload(2, second)], name="e.csv")
     assert err.value.payload_ids == [2]
+
+
+def test_offset_check_is_the_pattern_on_the_whole_value() -> None:
+    values = ["2026-01-01T00:00:00+01:00", "2026-01-01T00:00:00Z", "2026-01-01T00:00+0100", "2026-01-01T00:00-05"]
+    values += ["2026-01-01T00:00:00", "2026-01-01 12:00", "2026-01-01", "Z", "", "noon+01:00", "+01:0"]
+
+    assert _has_offset(pd.Series(values, dtype=str)).tolist() == [re.search(OFFSET, v) is not None for v in values]
+
+
+def test_spaced_numbers_read_as_meant_and_text_that_looks_missing_is_refused(make_site) -> None:
+    site = make_site()
+    data = rows(3)
+    spaced = data[1].replace(",15,1,1,", ", 15 , 1 ,1,")
+    body = _body("file:e.csv:1", HEADER, np.array([2, 3, 4]), np.array([data[0], spaced, data[2]], dtype=object))
+
+    ok = normalize_file_rows(site, [Payload(1, body)], name="e.csv")
+    assert ok["interval_minutes"].tolist() == [15, 15, 15] and ok["entries"].tolist() == [0, 1, 2]
+    assert ok["occupancy"].isna().all()
+
+    nan = data[2].replace(",15,2,2,", ",15,NaN,2,")
+    body = _body("file:e.csv:1", HEADER, np.array([2, 3]), np.array([data[0], nan], dtype=object))
+    with pytest.raises(ParseError, match=re.escape("e.csv: line 3: entries 'NaN' is not a number")):
+        normalize_file_rows(site, [Payload(1, body)], name="e.csv")
