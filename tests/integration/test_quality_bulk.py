@@ -79,3 +79,21 @@ def test_check_windows_stores_what_check_window_stores_site_by_site(sites, engin
     for site in sites:
         assert together[site.id].checked == one_by_one[site.id].checked
         assert len(together[site.id].flags) == len(one_by_one[site.id].flags)
+
+
+def test_run_after_load_sites_records_a_failed_run_for_every_site(sites, engine, monkeypatch, caplog):
+    for site in sites:
+        sync_window(site, THURSDAY, engine=engine, run_id="load")
+    clear(engine)
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("history unreadable")
+
+    monkeypatch.setattr(runner, "read_counts_sites", fail)
+    runner.run_after_load_sites(engine, sites, THURSDAY, run_id="bulk")  # never raises
+    runs = tables(engine)["quality_run"]
+    assert sorted(r["site_id"] for r in runs) == sorted(s.id for s in sites)
+    assert {json.loads(r["gx_statistics"])["check_errors"]["quality_run"] for r in runs} == {
+        "RuntimeError: history unreadable"
+    }
+    assert tables(engine)["quality_flag"] == []

@@ -349,26 +349,52 @@ def check_windows(
 def run_after_load(engine: Engine, site: Site, window: Window, *, run_id: str, validation: Any = None) -> None:
     """The pipeline's hook: checks, storage, alerts. Nothing here raises: a broken check is logged at
     ERROR (site and check) and recorded in quality_run (`check_errors`), and the load stands."""
+    run_after_load_sites(engine, [site], window, run_id=run_id, validations={site.id: validation})
+
+
+def run_after_load_sites(
+    engine: Engine, sites: list[Site], window: Window, *, run_id: str, validations: Mapping[str, Any] | None = None
+) -> None:
+    """run_after_load for many sites loaded over the same window (history imports, backfills): one
+    check_windows call, then each site's alerts. Never raises, as run_after_load."""
+    validations = validations or {}
     try:
-        outcome = check_window(engine, site, window, run_id=run_id, validation=validation)
+        if len(sites) == 1:
+            site = sites[0]
+            outcomes = {site.id: check_window(engine, site, window, run_id=run_id, validation=validations.get(site.id))}
+        else:
+            outcomes = check_windows(engine, sites, window, run_id=run_id, validations=validations)
     except Exception as exc:
-        log.error("site %s: quality checks failed for %s (the load stands)", site.id, window, exc_info=True)
-        try:
-            ctx = SiteContext.from_site(site)
-            checked = Window(site_day_start(ctx, window.start), window.end)  # at least this range
-            with engine.begin() as conn:
-                record_run(
-                    conn,
-                    site.id,
-                    checked,
-                    run_id=run_id,
-                    validation=validation,
-                    flags=0,
-                    errors={"quality_run": f"{type(exc).__name__}: {exc}"},
-                )
-        except Exception:
-            log.error("site %s: could not record the failed quality run", site.id, exc_info=True)
+        for site in sites:
+            _record_failure(engine, site, window, exc, run_id=run_id, validation=validations.get(site.id))
         return
+    for site in sites:
+        _announce(engine, site, outcomes[site.id])
+
+
+def _record_failure(
+    engine: Engine, site: Site, window: Window, exc: Exception, *, run_id: str, validation: Any
+) -> None:
+    """A quality run that could not run: said in the log and in quality_run, for each site it covered."""
+    log.error("site %s: quality checks failed for %s (the load stands)", site.id, window, exc_info=exc)
+    try:
+        ctx = SiteContext.from_site(site)
+        checked = Window(site_day_start(ctx, window.start), window.end)  # at least this range
+        with engine.begin() as conn:
+            record_run(
+                conn,
+                site.id,
+                checked,
+                run_id=run_id,
+                validation=validation,
+                flags=0,
+                errors={"quality_run": f"{type(exc).__name__}: {exc}"},
+            )
+    except Exception:
+        log.error("site %s: could not record the failed quality run", site.id, exc_info=True)
+
+
+def _announce(engine: Engine, site: Site, outcome: QualityOutcome) -> None:
     if outcome.errors:
         log.error("site %s: %d quality check(s) failed: %s", site.id, len(outcome.errors), sorted(outcome.errors))
     try:
