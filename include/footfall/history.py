@@ -35,7 +35,7 @@ from footfall.config import Site
 from footfall.errors import FootfallError, ParseError, SiteDataError
 from footfall.extract import Fetched, ensure_site
 from footfall.normalize import BASE_MINUTES, Payload, empty_counts, typed_counts
-from footfall.pipeline import process_payloads, sync_window
+from footfall.pipeline import process_payloads, sync_window, warm_up
 from footfall.timewindow import Window, local_midnight
 
 log = logging.getLogger(__name__)
@@ -715,6 +715,8 @@ def run_imports(
         outcomes = map(_import_site, args)
     else:
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        if method == "fork":
+            warm_up()  # GX, the checks and the registry built once, before the workers fork
         pool = multiprocessing.get_context(method).Pool(workers, initializer=_new_connections, initargs=(db_url,))
         outcomes = pool.imap_unordered(_import_site, args)
     results: dict[str, list[dict[str, Any]]] = {}
