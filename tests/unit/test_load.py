@@ -260,3 +260,16 @@ def test_a_row_whose_counter_or_payload_is_unknown_loads_nothing(wh, reference):
         wh.load(rows)
 
     assert counts(wh.engine) == []
+
+
+def test_a_window_filled_by_a_concurrent_load_is_replaced_the_general_way(wh, monkeypatch):
+    rows = wh.batch()
+    wh.load(rows, run_id="first")
+    before = counts(wh.engine)
+    # As if another load filled the window between the emptiness check and the COPY.
+    monkeypatch.setattr("footfall.load._window_has_rows", lambda conn, site_id, window: False)
+
+    again = wh.load(rows, run_id="second")
+
+    assert (again.rows_in_window, again.rows_written, again.rows_deleted) == (8, 0, 0)
+    assert counts(wh.engine) == before
