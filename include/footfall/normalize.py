@@ -115,13 +115,19 @@ def _describe(paths: Paths) -> str:
 
 @dataclass
 class Records:
-    """The selected records of one document: `chains[i]` lists record i's enclosing records, innermost last."""
+    """The selected records of one document, kept as lists so fields are picked per column.
+
+    `up[k - 1]` gives the enclosing records k levels up (`^` paths): that level's nodes and, per record,
+    the position of its enclosing one there. `keys` holds a mapping's keys when the records are its
+    `{}` pairs (record i is the pair [keys[i], items[i]], never built).
+    """
 
     doc: Any
     items: list[Any]
-    chains: list[tuple[Any, ...]] | None = None
+    up: list[tuple[list[Any], np.ndarray]] | None = None
     table: Table | None = None
     dicts: bool = False  # every item is a dict (checked once)
+    keys: list[Any] | None = None
 
     @property
     def n(self) -> int:
@@ -132,8 +138,10 @@ class Records:
             cols = {k: [v for v, k2 in zip(col, keep, strict=True) if k2] for k, col in self.table.columns.items()}
             return Records(self.doc, [], None, Table(cols, sum(keep)))
         items = [v for v, k in zip(self.items, keep, strict=True) if k]
-        chains = [c for c, k in zip(self.chains, keep, strict=True) if k] if self.chains is not None else None
-        return Records(self.doc, items, chains, dicts=self.dicts)
+        mask = np.array(keep, dtype=bool)
+        up = [(nodes, where[mask]) for nodes, where in self.up] if self.up is not None else None
+        keys = [v for v, k in zip(self.keys, keep, strict=True) if k] if self.keys is not None else None
+        return Records(self.doc, items, up, dicts=self.dicts, keys=keys)
 
     def column(self, paths: Paths) -> list[Any]:
         """One value per record for a field (alternatives: the first present wins, per record)."""
@@ -148,42 +156,86 @@ class Records:
 
     def _one(self, path: str) -> list[Any]:
         if "{" in path:
-            parts = _TEMPLATE.split(path)  # literal, name, literal, name, ...
-            cols = [self._one(name) if i % 2 else None for i, name in enumerate(parts)]
-            out = []
-            for r in range(self.n):
-                pieces = []
-                for i, literal in enumerate(parts):
-                    if i % 2 == 0:
-                        pieces.append(literal)
-                        continue
-                    value = cols[i][r]  # type: ignore[index]
-                    if value is MISSING or value is None:
-                        pieces = None
-                        break
-                    pieces.append(str(value))
-                out.append(MISSING if pieces is None else "".join(pieces))
-            return out
+            return self._template(path)
         if path.startswith("/"):
             return [lookup(self.doc, path[1:].split("."))] * self.n
         if self.table is not None:
             return self.table.columns.get(path, [MISSING] * self.n)
         ups = len(path) - len(path.lstrip("^"))
         keys = path[ups:].lstrip(".").split(".") if path[ups:].strip(".") else []
+        if self.keys is not None:
+            return self._pairs(ups, keys)
         if ups == 0:
-            nodes = self.items
-        else:
-            chains = self.chains or [()] * self.n
-            nodes = [c[-1 - ups] if len(c) > ups else MISSING for c in chains]
-        if len(keys) == 1 and nodes and type(nodes[0]) is dict:
-            key = keys[0]
-            if self.dicts and ups == 0:
-                try:
-                    return [n[key] for n in nodes]
-                except KeyError:
-                    return [n.get(key, MISSING) for n in nodes]
-            return [n.get(key, MISSING) if type(n) is dict else lookup(n, keys) for n in nodes]
-        return [lookup(n, keys) if n is not MISSING else MISSING for n in nodes]
+            return _pick(self.items, keys, self.dicts)
+        if self.up is None or ups > len(self.up):
+            return [MISSING] * self.n
+        nodes, where = self.up[ups - 1]
+        values = _pick(nodes, keys, False)
+        return list(map(values.__getitem__, where.tolist()))
+
+    def _pairs(self, ups: int, keys: list[str]) -> list[Any]:
+        """A field of `{}` pairs: '0' is the key, '1...' looks into the value."""
+        assert self.keys is not None
+        if ups == 0 and keys == ["0"]:
+            return list(self.keys)
+        if ups == 0 and keys[:1] == ["1"]:
+            return _pick(self.items, keys[1:], False)
+        pairs = [[k, v] for k, v in zip(self.keys, self.items, strict=True)]
+        return Records(self.doc, pairs)._one("^" * ups + ".".join(keys))
+
+    def _template(self, path: str) -> list[Any]:
+        """Fields joined by a template ('{^.Date} {StartTime}'); MISSING where a part is absent."""
+        parts = _TEMPLATE.split(path)  # literal, name, literal, name, ...
+        cols = [self._one(name) for name in parts[1::2]]
+        if not any(MISSING in col or None in col for col in cols):
+            pattern = "".join(
+                p.replace("{", "{{").replace("}", "}}") if i % 2 == 0 else "{}" for i, p in enumerate(parts)
+            )
+            return list(map(pattern.format, *cols)) if cols else [path] * self.n
+        out = []
+        for r in range(self.n):
+            pieces = []
+            for i, literal in enumerate(parts):
+                if i % 2 == 0:
+                    pieces.append(literal)
+                    continue
+                value = cols[i // 2][r]
+                if value is MISSING or value is None:
+                    pieces = None
+                    break
+                pieces.append(str(value))
+            out.append(MISSING if pieces is None else "".join(pieces))
+        return out
+
+
+def _pick(nodes: list[Any], keys: list[str], dicts: bool) -> list[Any]:
+    """The value at `keys` in each node (dicts, lists, XML elements); MISSING where absent."""
+    if keys and nodes and type(nodes[0]) is list and all(k.isdigit() for k in keys):
+        picked = _index_lists(nodes, [int(k) for k in keys])
+        if picked is not None:
+            return picked
+    if len(keys) == 1 and nodes and type(nodes[0]) is dict:
+        key = keys[0]
+        if dicts:
+            try:
+                return [n[key] for n in nodes]
+            except KeyError:
+                return [n.get(key, MISSING) for n in nodes]
+        return [n.get(key, MISSING) if type(n) is dict else lookup(n, keys) for n in nodes]
+    return [lookup(n, keys) if n is not MISSING else MISSING for n in nodes]
+
+
+def _index_lists(nodes: list[Any], indexes: list[int]) -> list[Any] | None:
+    """Positions in lists of lists (a mapping's [key, value] pairs), a level at a time; None when any
+    node is not a list or too short (lookup then says MISSING where it must)."""
+    for i in indexes:
+        if set(map(type, nodes)) != {list}:
+            return None
+        try:
+            nodes = [node[i] for node in nodes]
+        except IndexError:
+            return None
+    return nodes
 
 
 def _segments(path: str) -> list[tuple[str, str]]:
@@ -207,7 +259,7 @@ def _iterate(node: Any, name: str, mode: str, where: str, one_record: bool, last
     if mode == "{}":
         if not isinstance(container, dict):
             raise ValueError(f"wrong shape: {where} is a {type(container).__name__}, not a mapping")
-        return [[k, v] for k, v in container.items()]
+        return list(map(list, container.items()))
     if isinstance(container, list):
         return container
     if isinstance(container, dict) and last and one_record and not mode:
@@ -218,31 +270,48 @@ def _iterate(node: Any, name: str, mode: str, where: str, one_record: bool, last
 def _walk(doc: Any, path: str, one_record: bool) -> Records:
     segments = _segments(path) or [("", "")]
     nested = any(mode for _, mode in segments[:-1])
-    states: list[tuple[Any, tuple[Any, ...]]] = [(doc, ())]
-    done = []
+    nodes: list[Any] = [doc]
+    owner: list[int] = [0]  # per node, its position in the last iterated level
+    levels: list[tuple[list[Any], list[int]]] = []  # iterated levels: nodes, position of each one's parent
     for i, (name, mode) in enumerate(segments):
         last = i == len(segments) - 1
         where = ".".join(s for s, _ in segments[: i + 1])
-        nxt: list[tuple[Any, tuple[Any, ...]]] = []
-        for node, chain in states:
-            if mode or last:
-                try:
-                    items = _iterate(node, name, mode, where, one_record, last)
-                except KeyError:
-                    raise KeyError(f"no {name!r} in {where}") from None
-                if nested:
-                    nxt.extend((item, (*chain, item)) for item in items)
-                else:
-                    done = items
-            else:
+        if not (mode or last):
+            children = []
+            for node in nodes:
                 child = node.find(name) if isinstance(node, Element) else lookup(node, [name])
                 if child is None or child is MISSING:
                     raise KeyError(f"no {name!r} in {where}")
-                nxt.append((child, chain))
-        states = nxt
-    if nested:
-        return Records(doc, [s[0] for s in states], [s[1] for s in states])
-    return Records(doc, done)
+                children.append(child)
+            nodes = children
+            continue
+        if last and mode == "{}" and not nested and not isinstance(nodes[0], Element):
+            container = lookup(nodes[0], [name]) if name else nodes[0]
+            if container is MISSING:
+                raise KeyError(f"no {name!r} in {where}")
+            if not isinstance(container, dict):
+                raise ValueError(f"wrong shape: {where} is a {type(container).__name__}, not a mapping")
+            return Records(doc, list(container.values()), keys=list(container))
+        items: list[Any] = []
+        parents: list[int] = []
+        for node, at in zip(nodes, owner, strict=True):
+            try:
+                found = _iterate(node, name, mode, where, one_record, last)
+            except KeyError:
+                raise KeyError(f"no {name!r} in {where}") from None
+            items.extend(found)
+            parents.extend([at] * len(found))
+        levels.append((items, parents))
+        nodes, owner = items, list(range(len(items)))
+    if not nested:
+        return Records(doc, nodes)
+    # For each level above the records: its nodes, and which of them encloses each record.
+    up = []
+    where = np.arange(len(nodes))
+    for k in range(len(levels) - 1, 0, -1):
+        where = np.asarray(levels[k][1], dtype=np.int64)[where]
+        up.append((levels[k - 1][0], where))
+    return Records(doc, nodes, up)
 
 
 def select_records(doc: Any, preset: Preset) -> Records:
@@ -262,7 +331,7 @@ def select_records(doc: Any, preset: Preset) -> Records:
             first = first or str(exc)
             continue
         pairs = any(m == "{}" for _, m in _segments(path))
-        if records.chains is None and not pairs and not isinstance(doc, Element):
+        if records.up is None and records.keys is None and not pairs and not isinstance(doc, Element):
             bad = None
             if not set(map(type, records.items)) <= {dict}:
                 bad = next(i for i, r in enumerate(records.items) if type(r) is not dict)
