@@ -289,7 +289,7 @@ def _prepare(
     codes = {site_id: code for code, site_id in enumerate(sites)}
     df = frame.assign(
         interval_start=pd.to_datetime(frame["interval_start"], utc=True),
-        site_code=frame["site_id"].map(codes).astype("int64"),
+        site_code=frame["site_id"].map(codes).astype("int64") if len(codes) > 1 else 0,
     )
     key = ["site_code", "counter_id", "interval_start"]
     df = df.drop_duplicates(key, keep="last").sort_values(key).reset_index(drop=True)

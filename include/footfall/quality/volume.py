@@ -21,28 +21,26 @@ MAD_TO_SD = 1.4826
 def slot_baseline(p: Prepared, column: str) -> pd.DataFrame:
     """Median, MAD and history depth of `column` for each row's (site, counter, weekday, time of day).
 
-    Built once per column and Prepared (stuck_counter and spike share them), over one integer slot id.
+    Built once per Prepared for total, entries and exits together (stuck_counter and spike share
+    them), over one integer slot id.
     """
-    return p.shared(("slot_baseline", column), lambda: _slot_baseline(p, column))
+    median, mad, depth = p.shared("slot_baselines", lambda: _slot_baselines(p))
+    return pd.DataFrame({"median": median[column], "mad": mad[column], "depth": depth[column]})
 
 
 def _slot_ids(p: Prepared) -> np.ndarray:
-    def build() -> np.ndarray:
-        df = p.df
-        ids = df.groupby(["site_code", "counter_id", "weekday", "tod"], sort=False).ngroup().to_numpy()
-        return np.where(ids >= 0, ids, np.nan)  # a row without a key stays out of every slot
-
-    return p.shared("slot_ids", build)
+    df = p.df
+    ids = df.groupby(["site_code", "counter_id", "weekday", "tod"], sort=False).ngroup().to_numpy()
+    return np.where(ids >= 0, ids, np.nan)  # a row without a key stays out of every slot
 
 
-def _slot_baseline(p: Prepared, column: str) -> pd.DataFrame:
+def _slot_baselines(p: Prepared) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     slot = _slot_ids(p)
-    values = p.df[column]
+    values = p.df[["total", "entries", "exits"]]
     g = values.groupby(slot)
     median = g.transform("median")
     mad = (values - median).abs().groupby(slot).transform("median")
-    depth = g.transform("count")
-    return pd.DataFrame({"median": median, "mad": mad, "depth": depth})
+    return median, mad, g.transform("count")
 
 
 def stuck_counter(p: Prepared) -> pd.DataFrame:
