@@ -7,7 +7,9 @@ flags, not failures, and live elsewhere.
 
 Great Expectations costs ~2.4 s to import, so the context and suite are built once per process
 (the Airflow worker preloads this module through the footfall plugin, so forked task processes
-inherit it) and each batch is validated with its window passed as suite parameters.
+inherit it) and each batch is validated with its window passed as suite parameters. Its fixed cost
+per validation (~50 ms, whatever the rows) is why bulk paths validate many sites' rows in one call:
+`validate_counts` takes any number of sites.
 """
 
 from __future__ import annotations
@@ -110,7 +112,8 @@ def _describe(result: Any) -> str:
 
 
 def validate_counts(rows: pd.DataFrame, requested: Window) -> ValidationReport:
-    """Run the suite on one normalized batch; `requested` is the range the source was asked for."""
+    """Run the suite on one normalized batch (of one site or of many: imports and backfills validate many
+    sites at once); `requested` is the range the source was asked for."""
     if rows.empty:
         return ValidationReport(success=True, rows=0)
     batch_definition, suite = _validator()
@@ -122,7 +125,9 @@ def validate_counts(rows: pd.DataFrame, requested: Window) -> ValidationReport:
             "window_start": pd.Timestamp(requested.start),
             "window_last": pd.Timestamp(requested.end) - pd.Timedelta(microseconds=1),
         },
-        result_format={"result_format": "SUMMARY", "partial_unexpected_count": EXAMPLES},
+        # BASIC has what the summary names (unexpected counts and examples); SUMMARY adds value counts
+        # and row indexes nobody reads, for ~20 ms more per batch.
+        result_format={"result_format": "BASIC", "partial_unexpected_count": EXAMPLES},
     )
     problems = [_describe(r) for r in result.results if not r.success]
     return ValidationReport(

@@ -106,3 +106,18 @@ def test_several_broken_rules_are_all_reported(good):
     assert not report.success
     assert sorted(p.split(":")[0] for p in report.problems) == ["entries", "exits"]
     assert report.summary().startswith("2 rule(s) broken in 5 rows: ")
+
+
+def test_many_sites_in_one_batch_fail_exactly_where_one_site_alone_fails(good):
+    """Bulk paths validate many sites at once: the same keys at two sites are no duplicates, and a
+    broken row of one site is reported as it is when that site is validated alone."""
+    other = good.assign(site_id="other-site")
+    both = pd.concat([good, other], ignore_index=True)
+    report = validate_counts(both, WINDOW)
+    assert report.success, report.summary()
+    assert report.rows == 10
+    other.loc[2, "exits"] = -7
+    alone = validate_counts(other, WINDOW)
+    together = validate_counts(pd.concat([good, other], ignore_index=True), WINDOW)
+    assert not together.success and validate_counts(good, WINDOW).success
+    assert together.problems == alone.problems == ["exits: column_values_to_be_between failed for 1 row(s), e.g. -7"]
