@@ -64,15 +64,17 @@ def clear(engine) -> None:
             conn.execute(delete(t))
 
 
-@pytest.mark.parametrize("window", [WEEK, THURSDAY], ids=["week", "thursday"])
+@pytest.mark.parametrize("window", [WEEK, THURSDAY, "per site"], ids=["week", "thursday", "per-site"])
 def test_check_windows_stores_what_check_window_stores_site_by_site(sites, engine, window):
     for site in sites:
         sync_window(site, WEEK, engine=engine, run_id="load")
     clear(engine)
-    one_by_one = {s.id: runner.check_window(engine, s, window, run_id="r", now=NOW) for s in sites}
+    windows = {s.id: w for s, w in zip(sites, [WEEK, THURSDAY, WEEK], strict=True)} if window == "per site" else None
+    own = windows or dict.fromkeys((s.id for s in sites), window)
+    one_by_one = {s.id: runner.check_window(engine, s, own[s.id], run_id="r", now=NOW) for s in sites}
     expected = tables(engine)
     clear(engine)
-    together = runner.check_windows(engine, sites, window, run_id="r", now=NOW)
+    together = runner.check_windows(engine, sites, windows or window, run_id="r", now=NOW)
     assert tables(engine) == expected
     assert len(expected["quality_flag"]) > 0 and len(expected["occupancy_corrected"]) > 0
     assert {r["site_id"] for r in expected["quality_run"]} == {s.id for s in sites}

@@ -329,7 +329,7 @@ def check_window(
 def check_windows(
     engine: Engine,
     sites: list[Site],
-    window: Window,
+    window: Window | Mapping[str, Window],
     *,
     run_id: str,
     validations: Mapping[str, Any] | None = None,
@@ -337,12 +337,14 @@ def check_windows(
 ) -> dict[str, QualityOutcome]:
     """check_window for many sites at once (history imports and backfills over many sites): one read,
     every check once over all sites (`check_sites`), one transaction; the tables end up exactly as
-    check_window site by site would leave them. `validations` maps site id to its GX result."""
-    parts = [_Site.of(site, window) for site in sites]
+    check_window site by site would leave them. `window` is one for all sites or one per site id;
+    `validations` maps site id to its GX result."""
+    windows = {site.id: window[site.id] if isinstance(window, Mapping) else window for site in sites}
+    parts = [_Site.of(site, windows[site.id]) for site in sites]
     with engine.connect() as conn:
         counts = read_counts_sites(conn, parts)
     for part in parts:
-        part.take(counts.get(part.ctx.site_id, _empty_counts()), window)
+        part.take(counts.get(part.ctx.site_id, _empty_counts()), windows[part.ctx.site_id])
     return _check_and_store(engine, parts, run_id=run_id, validations=validations or {}, now=now or datetime.now(UTC))
 
 
@@ -353,20 +355,28 @@ def run_after_load(engine: Engine, site: Site, window: Window, *, run_id: str, v
 
 
 def run_after_load_sites(
-    engine: Engine, sites: list[Site], window: Window, *, run_id: str, validations: Mapping[str, Any] | None = None
+    engine: Engine,
+    sites: list[Site],
+    window: Window | Mapping[str, Window],
+    *,
+    run_id: str,
+    validations: Mapping[str, Any] | None = None,
 ) -> None:
-    """run_after_load for many sites loaded over the same window (history imports, backfills): one
-    check_windows call, then each site's alerts. Never raises, as run_after_load."""
+    """run_after_load for many sites loaded at once (history imports, backfills; `window` is one for
+    all or one per site id, which must then name every site): one check_windows call, then each
+    site's alerts. Never raises once started: a failure is logged and recorded for every site."""
     validations = validations or {}
+    windows = {site.id: window[site.id] if isinstance(window, Mapping) else window for site in sites}
     try:
         if len(sites) == 1:
             site = sites[0]
-            outcomes = {site.id: check_window(engine, site, window, run_id=run_id, validation=validations.get(site.id))}
+            validation = validations.get(site.id)
+            outcomes = {site.id: check_window(engine, site, windows[site.id], run_id=run_id, validation=validation)}
         else:
             outcomes = check_windows(engine, sites, window, run_id=run_id, validations=validations)
     except Exception as exc:
         for site in sites:
-            _record_failure(engine, site, window, exc, run_id=run_id, validation=validations.get(site.id))
+            _record_failure(engine, site, windows[site.id], exc, run_id=run_id, validation=validations.get(site.id))
         return
     for site in sites:
         _announce(engine, site, outcomes[site.id])
