@@ -27,12 +27,15 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Check:
+    """A check; `run` takes a Prepared of one or several sites, groups by `site_code` where a site
+    matters and names each flag's site (`flag_frame(..., site_id=...)`). A check that does not is
+    still correct on one site, and on several sites with `errors` (it is retried site by site)."""
+
     name: str
     severity: str  # default; a check may raise it per flag (imbalance beyond imbalance_high is high)
     rule: str
     params: tuple[str, ...]
     run: Callable[[Prepared], pd.DataFrame]
-    per_site: bool = False  # its rule is written for one site: check_sites runs it site by site
 
 
 CHECKS: tuple[Check, ...] = (
@@ -168,8 +171,6 @@ class _Guard:
 
     def run(self, check: Check, p: Prepared) -> pd.DataFrame:
         single = p.ctx.site_id if len(p.sites) == 1 else None
-        if check.per_site and single is None:
-            return _concat([self.run(check, p.one(site_id)) for site_id in p.sites])
         if self.errors is None:
             return _finish(check.run(p), check, single)
         try:
