@@ -18,7 +18,7 @@ import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -236,6 +236,35 @@ class LocalAirflow:
         finally:
             engine.dispose()
         raise TimeoutError(f"DAGs not parsed within {timeout:.0f} s: {sorted(wanted - have)}")
+
+    def complete_finished_backfills(self) -> int:
+        """Mark backfills whose runs have all finished as completed; returns how many.
+
+        The scheduler does this every 30 s; a deployment stopped right after its last runs (the demo)
+        leaves the last backfills open, and Airflow then refuses a new backfill of those DAGs
+        ("Another backfill is running"). Same rule as the scheduler's: no queued or running run left,
+        and set up (it has its runs, or was created over 2 minutes ago).
+        """
+        engine = self._metadata()
+        now = datetime.now(UTC)
+        try:
+            with engine.begin() as conn:
+                sqlite = conn.dialect.name == "sqlite"
+                stamps = {"now": now, "cutoff": now - timedelta(minutes=2)}
+                if sqlite:  # Airflow keeps naive UTC text there
+                    stamps = {k: v.strftime("%Y-%m-%d %H:%M:%S.%f") for k, v in stamps.items()}
+                return conn.execute(
+                    text(
+                        "UPDATE backfill SET completed_at = :now WHERE completed_at IS NULL"
+                        " AND (EXISTS (SELECT 1 FROM backfill_dag_run b WHERE b.backfill_id = backfill.id)"
+                        " OR created_at < :cutoff)"
+                        " AND NOT EXISTS (SELECT 1 FROM dag_run d WHERE d.backfill_id = backfill.id"
+                        " AND d.state IN ('queued', 'running'))"
+                    ),
+                    stamps,
+                ).rowcount
+        finally:
+            engine.dispose()
 
     def backfill(
         self, dag_id: str, start: datetime, end: datetime, max_active_runs: int = 4, reprocess: str = "none"

@@ -1,0 +1,64 @@
+"""The demo re-runs on the same Airflow home: backfills the scheduler had no time to close are closed first,
+by the scheduler's own rule (never one that still has a queued or running run, or is still being set up)."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import create_engine, text
+
+from footfall.local_airflow import LocalAirflow
+
+STAMP = "%Y-%m-%d %H:%M:%S.%f"
+
+
+def add_backfill(conn, backfill_id: int, created: datetime, runs: list[str | None]) -> None:
+    """A backfill and its dates; a state makes a dag_run for the date, None is a date the backfill skipped."""
+    conn.execute(
+        text(
+            "INSERT INTO backfill (id, dag_id, from_date, to_date, dag_run_conf, is_paused, reprocess_behavior,"
+            " max_active_runs, created_at, updated_at) VALUES (:id, 'site__x', :t, :t, '{}', 0, 'none', 4, :c, :c)"
+        ),
+        {"id": backfill_id, "t": created.strftime(STAMP), "c": created.strftime(STAMP)},
+    )
+    for n, state in enumerate(runs):
+        run_id = None
+        if state is not None:
+            run_id = backfill_id * 100 + n
+            conn.execute(
+                text(
+                    "INSERT INTO dag_run (id, dag_id, run_id, run_type, run_after, state, backfill_id)"
+                    " VALUES (:id, 'site__x', :rid, 'backfill', :t, :state, :b)"
+                ),
+                {"id": run_id, "rid": f"backfill__{run_id}", "t": created.strftime(STAMP), "state": state,
+                 "b": backfill_id},
+            )  # fmt: skip
+        conn.execute(
+            text("INSERT INTO backfill_dag_run (backfill_id, dag_run_id, sort_ordinal) VALUES (:b, :r, :n)"),
+            {"b": backfill_id, "r": run_id, "n": n},
+        )
+
+
+def test_only_finished_and_set_up_backfills_are_closed(airflow_db, tmp_path):
+    path = tmp_path / "airflow.db"
+    shutil.copy(airflow_db, path)
+    url = f"sqlite:///{path}"
+    now = datetime.now(UTC)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        add_backfill(conn, 1, now, ["success", "failed"])  # done: the demo stopped before the scheduler saw it
+        add_backfill(conn, 2, now, [None, None])  # every date already had a run: nothing to wait for
+        add_backfill(conn, 3, now, ["success", "running"])  # still running
+        add_backfill(conn, 4, now, ["queued"])  # still queued
+        add_backfill(conn, 5, now, [])  # just created, dates not yet written
+        add_backfill(conn, 6, now - timedelta(minutes=5), [])  # never got its dates: abandoned
+
+    airflow = LocalAirflow({"AIRFLOW_HOME": str(tmp_path), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url})
+    closed = airflow.complete_finished_backfills()
+
+    with engine.connect() as conn:
+        done = {r[0] for r in conn.execute(text("SELECT id FROM backfill WHERE completed_at IS NOT NULL"))}
+    engine.dispose()
+    assert closed == 3 and done == {1, 2, 6}
+    assert airflow.complete_finished_backfills() == 0
