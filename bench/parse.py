@@ -236,18 +236,24 @@ ONE_RECORD = {"axis_tvpc_live", "occuspace_now"}
 GENERATORS = {name: fn for name, fn in globals().items() if callable(fn) and name in load_presets()}
 
 
-def best(fn: Callable[[], object], repeat: int) -> float:
-    """Best of `repeat` timings of one call; a call under 50 ms is timed as the mean of a loop of 50 ms."""
+def loops_for(fn: Callable[[], object]) -> int:
+    """Calls per timing so that one timing lasts about 50 ms (a single call of a small batch is noise)."""
     t0 = time.perf_counter()
     fn()
-    loops = max(1, int(0.05 / max(time.perf_counter() - t0, 1e-6)))
-    times = []
+    return max(1, int(0.05 / max(time.perf_counter() - t0, 1e-6)))
+
+
+def best_pair(floor: Callable[[], object], parse: Callable[[], object], repeat: int) -> tuple[float, float]:
+    """Best per-call time of floor and parse, timed in turns so a change in the machine's load hits both."""
+    loops = (loops_for(floor), loops_for(parse))
+    best = [float("inf"), float("inf")]
     for _ in range(repeat):
-        t0 = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        times.append((time.perf_counter() - t0) / loops)
-    return min(times)
+        for i, fn in enumerate((floor, parse)):
+            t0 = time.perf_counter()
+            for _ in range(loops[i]):
+                fn()
+            best[i] = min(best[i], (time.perf_counter() - t0) / loops[i])
+    return best[0], best[1]
 
 
 def main() -> None:
@@ -277,8 +283,7 @@ def main() -> None:
         expected = parse_bodies(name, bodies, timezone="UTC", received_at=RECEIVED)
         pd.testing.assert_frame_equal(run(), expected)
         rows = len(expected)
-        t_floor = best(lambda bodies=bodies, floor=floor: [floor(b) for b in bodies], args.repeat)
-        t_parse = best(run, args.repeat)
+        t_floor, t_parse = best_pair(lambda bodies=bodies, floor=floor: [floor(b) for b in bodies], run, args.repeat)
         tracemalloc.start()
         run()
         peak = tracemalloc.get_traced_memory()[1] / 2**20

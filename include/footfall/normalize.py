@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
+from operator import itemgetter
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -631,13 +632,32 @@ class Raw:
     n: int
     refs: list[Any] | Any  # a device id per record, or one for all
     times: list[Any] | None = None  # interval_start as written; None for times stamped on receipt
-    received_us: int = 0
+    received_us: int | list[int] = 0
     epoch: list[Any] | None = None
     offsets: list[Any] | None = None
     dst: list[Any] | None = None
     counts: dict[str, list[Any]] = field(default_factory=dict)  # measure (or 'value') -> counts as written
     labels: list[Any] | None = None
     minutes: float | Exception = 0.0  # the native interval, or why the body does not say it
+    payload_ids: list[int] | None = None  # set when the records are one-record bodies, one per payload
+
+    def each_payload(self) -> list[Raw]:
+        """One Raw per payload (a run of one-record bodies split up, to find the one at fault)."""
+        if self.payload_ids is None:
+            return [self]
+        received = self.received_us if isinstance(self.received_us, list) else [self.received_us] * self.n
+        return [
+            Raw(
+                pid,
+                1,
+                self.refs[i],
+                times=[self.times[i]] if self.times is not None else None,
+                received_us=received[i],
+                counts={m: [v[i]] for m, v in self.counts.items()},
+                minutes=self.minutes,
+            )
+            for i, pid in enumerate(self.payload_ids)
+        ]
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -802,8 +822,60 @@ class _OneRecordReader:
         self.default = site.counters[0].ref if len(site.counters) == 1 else None
         self.preset, self.options, self.minutes = preset, options, minutes
         self._when: tuple[Any, int] = (None, 0)
+        # Every field one plain key: one itemgetter call reads a record (a missing key: the general way).
+        plain = [
+            *([] if self.received else [self.time]),
+            *([self.ref] if self.ref else []),
+            *(p for _, p in self.counts),
+        ]
+        self.getter = None
+        if plain and all(len(p) == 1 and p[0][1] is None for p in plain) and len(self.payload_ref) <= 1:
+            keys = [p[0][0] for p in plain]
+            self.getter = itemgetter(*keys) if len(keys) > 1 else lambda node, key=keys[0]: (node[key],)
+        self.payload_key = None
+        if len(self.payload_ref) == 1 and len(self.payload_ref[0]) == 1:
+            self.payload_key = self.payload_ref[0][0]
+        elif self.payload_ref:
+            self.getter = None
 
-    def read(self, payload: Payload, doc: Any) -> Raw | None:
+    def read(self, payload: Payload, doc: Any) -> tuple[Any, Any, list[Any]] | None:
+        """(device id, time as written or received instant, counts as written), or None to step aside."""
+        if self.getter is None:
+            return self._read(payload, doc)
+        node = doc
+        for key in self.keys:
+            if type(node) is not dict:
+                return None
+            node = node.get(key, MISSING)
+        if type(node) is not dict or type(doc) is not dict:
+            return None
+        try:
+            got = self.getter(node)
+            ref = str(doc[self.payload_key]) if self.payload_key is not None else None
+        except KeyError:
+            return self._read(payload, doc)
+        at = 0
+        if self.received:
+            if payload.received_at is None or payload.received_at is not self._when[0]:
+                self._when = (payload.received_at, _received_us(payload))
+            when = self._when[1]
+        else:
+            when = got[0]
+            if when is None:
+                return None
+            at = 1
+        if self.ref:
+            value = got[at]
+            if value is not None:
+                ref = str(value)
+            at += 1
+        if ref is None:
+            ref = payload.counter_ref if payload.counter_ref is not None else self.default
+            if ref is None:
+                return None
+        return ref, when, list(got[at : at + len(self.counts)])
+
+    def _read(self, payload: Payload, doc: Any) -> tuple[Any, Any, list[Any]] | None:
         node = doc
         for key in self.keys:
             if type(node) is not dict:
@@ -823,18 +895,27 @@ class _OneRecordReader:
                 ref = str(value)
         if ref is None:
             return None
-        raw = Raw(payload.payload_id, 1, ref)
         if self.received:
             if payload.received_at is None or payload.received_at is not self._when[0]:
                 self._when = (payload.received_at, _received_us(payload))
-            raw.received_us = self._when[1]
+            when = self._when[1]
         else:
             when = _first_present(node, self.time)
             if when is MISSING or when is None:
                 return None
-            raw.times = [when]
-        raw.counts = {m: [_first_present(node, prepared)] for m, prepared in self.counts}
-        raw.minutes = self.minutes if self.minutes is not None else _minutes(self.preset, self.options, doc)
+        return ref, when, [_first_present(node, prepared) for _, prepared in self.counts]
+
+    def batch(self, payloads: list[Payload], values: list[tuple[Any, Any, list[Any]]]) -> Raw:
+        """Consecutive one-record bodies as one Raw (a record per payload)."""
+        refs, when, counts = zip(*values, strict=True) if values else ((), (), ())
+        raw = Raw(payloads[0].payload_id, len(values), list(refs), minutes=self.minutes)  # type: ignore[arg-type]
+        raw.payload_ids = [p.payload_id for p in payloads]
+        if self.received:
+            raw.received_us = list(when)
+        else:
+            raw.times = list(when)
+        by_measure = list(zip(*counts, strict=True)) if counts and self.counts else []
+        raw.counts = {m: list(col) for (m, _), col in zip(self.counts, by_measure, strict=True)}
         return raw
 
 
@@ -842,18 +923,42 @@ def _extract_all(site: Site, payloads: list[Payload], options: dict[str, Any]) -
     """Every payload's raw columns, up to the first that cannot be read: (raws, (payload, error) or None)."""
     preset = site.preset
     minutes = None if preset.interval_path else _minutes(preset, options, None)
-    docs = [_ASIDE] * len(payloads)
-    reader = None
-    if _fast_one_record(preset) and len(payloads) > 1:
-        docs = _scan_json([p.body for p in payloads], preset.max_body_bytes)
-        reader = _OneRecordReader(site, options, minutes)
+    if minutes is not None and _fast_one_record(preset) and len(payloads) > 1:
+        return _extract_one_records(site, payloads, options, minutes)
     raws = []
-    for payload, doc in zip(payloads, docs, strict=True):
+    for payload in payloads:
         try:
-            raw = reader.read(payload, doc) if reader is not None and doc is not _ASIDE else None
-            raws.append(raw or extract(site, payload, options, minutes))
+            raws.append(extract(site, payload, options, minutes))
         except _PARSE_ERRORS as exc:
             return raws, (payload, exc)
+    return raws, None
+
+
+def _extract_one_records(
+    site: Site, payloads: list[Payload], options: dict[str, Any], minutes: float | Exception
+) -> tuple[list[Raw], Any]:
+    """One-record JSON bodies: decoded by one scanner pass, read straight into columns; a body that is
+    not plain goes through the general reader (which raises the error it deserves)."""
+    docs = _scan_json([p.body for p in payloads], site.preset.max_body_bytes)
+    reader = _OneRecordReader(site, options, minutes)
+    raws: list[Raw] = []
+    run: list[Payload] = []
+    values: list[tuple[Any, Any, list[Any]]] = []
+    for payload, doc in zip(payloads, docs, strict=True):
+        read = reader.read(payload, doc) if doc is not _ASIDE else None
+        if read is not None:
+            run.append(payload)
+            values.append(read)
+            continue
+        if run:
+            raws.append(reader.batch(run, values))
+            run, values = [], []
+        try:
+            raws.append(extract(site, payload, options, minutes))
+        except _PARSE_ERRORS as exc:
+            return raws, (payload, exc)
+    if run:
+        raws.append(reader.batch(run, values))
     return raws, None
 
 
@@ -896,7 +1001,7 @@ def _ref_codes(raws: list[Raw]) -> tuple[list[str], np.ndarray]:
 
 
 def _instants(
-    site: Site, options: dict[str, Any], raws: list[Raw], keys: list[np.ndarray]
+    site: Site, options: dict[str, Any], raws: list[Raw], sizes: list[int], keys: list[np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Vendor times to UTC instants (datetime64[us]), and a flag for local times the autumn change made
     ambiguous.
@@ -906,11 +1011,11 @@ def _instants(
     clock with the local offset appended: the offset is dropped and the clock read as UTC).
     """
     spec = site.preset.time
-    sizes = [r.n for r in raws]
     n = sum(sizes)
     no_flag = np.zeros(n, dtype=bool)
     if spec.format == "received":
-        return np.repeat(np.array([r.received_us for r in raws], dtype=np.int64), sizes).view("datetime64[us]"), no_flag
+        received = _concat(r.received_us if isinstance(r.received_us, list) else [r.received_us] * r.n for r in raws)
+        return np.array(received, dtype=np.int64).view("datetime64[us]"), no_flag
     values = _concat(r.times or [] for r in raws)
     epoch = None
     if spec.epoch_field:
@@ -955,10 +1060,11 @@ def interpret(site: Site, options: dict[str, Any], raws: list[Raw]) -> Columns:
     preset = site.preset
     sizes = [r.n for r in raws]
     n = sum(sizes)
-    pidx = np.repeat(np.arange(len(raws)), sizes)
+    per_payload = _concat([1] * r.n if r.payload_ids is not None else [r.n] for r in raws)
+    pidx = np.repeat(np.arange(len(per_payload)), per_payload)  # position of each record's payload
     refs, ref = _ref_codes(raws)
     if n:
-        start, ambiguous = _instants(site, options, raws, [pidx, ref])
+        start, ambiguous = _instants(site, options, raws, per_payload, [pidx, ref])
     else:
         start, ambiguous = np.array([], dtype="datetime64[us]"), np.zeros(0, dtype=bool)
     fields = preset.fields
@@ -981,8 +1087,8 @@ def interpret(site: Site, options: dict[str, Any], raws: list[Raw]) -> Columns:
         if isinstance(r.minutes, Exception):
             raise r.minutes
     minutes = np.repeat(np.array([r.minutes for r in raws], dtype=float), sizes)
-    payload = np.repeat(np.array([r.payload_id for r in raws], dtype=np.int64), sizes)
-    cols = Columns(refs, ref, start, ambiguous, measures, minutes, payload, sum(1 for s in sizes if s))
+    payload = np.array(_concat(r.payload_ids or [r.payload_id] * r.n for r in raws), dtype=np.int64)
+    cols = Columns(refs, ref, start, ambiguous, measures, minutes, payload, sum(1 for s in per_payload if s))
     if fields.label is not None:
         cols = _one_row_per_instant(cols, pidx)
     return cols
@@ -1051,7 +1157,7 @@ def read_payloads(site: Site, payloads: list[Payload], options: dict[str, Any], 
         whole_batch_reads = False
     if not whole_batch_reads:  # find the first payload at fault, as when each was parsed alone
         parts = []
-        for raw in raws:
+        for raw in [one for r in raws for one in r.each_payload()]:
             try:
                 part = interpret(site, options, [raw])
                 problem = _unknown_devices(part, by_ref) if check_devices else None

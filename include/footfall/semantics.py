@@ -167,20 +167,22 @@ def last_per_run(values: np.ndarray, starts: np.ndarray) -> np.ndarray:
 def utc_offsets_us(instants: np.ndarray, zone: ZoneInfo) -> np.ndarray:
     """The zone's UTC offset at each instant (datetime64[us], UTC) in microseconds.
 
-    Asked of the zone once per distinct hour (at both ends): readings are many, hours few. An hour whose
+    Asked of the zone once per distinct UTC day (at both ends): readings are many, days few. A day whose
     ends differ holds a clock change, and its instants are asked one by one.
     """
+    if zone.key in ("UTC", "Etc/UTC"):
+        return np.zeros(len(instants), dtype=np.int64)
     us = instants.view(np.int64)
     known = ~np.isnat(instants)
-    hours = np.where(known, us // 3_600_000_000, 0)
-    distinct, inverse = np.unique(hours, return_inverse=True)
+    days = np.where(known, us // 86_400_000_000, 0)
+    distinct, inverse = np.unique(days, return_inverse=True)
 
     def offset(microseconds: int) -> int:
         local = (_EPOCH + timedelta(microseconds=microseconds)).astimezone(zone)
         return local.utcoffset() // _US  # type: ignore[operator]
 
-    start = np.array([offset(h * 3_600_000_000) for h in distinct.tolist()], dtype=np.int64)
-    end = np.array([offset((h + 1) * 3_600_000_000) for h in distinct.tolist()], dtype=np.int64)
+    start = np.array([offset(d * 86_400_000_000) for d in distinct.tolist()], dtype=np.int64)
+    end = np.array([offset((d + 1) * 86_400_000_000) for d in distinct.tolist()], dtype=np.int64)
     out = start[inverse]
     for i in np.flatnonzero((start != end)[inverse] & known):
         out[i] = offset(int(us[i]))
