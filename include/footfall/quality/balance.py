@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .context import Prepared, local_instant, site_day_key
+from .context import Prepared, group_rows, local_instant, reduce_groups, site_day_key
 from .flags import flag_frame
 
 SETTLE_MINUTES = 60
@@ -29,14 +29,24 @@ def site_days(p: Prepared) -> pd.DataFrame:
 
 def _site_days(p: Prepared) -> pd.DataFrame:
     df = p.df
-    g = df.groupby(["site_code", "day"], sort=True)
-    days = g.agg(
-        entries=("entries", "sum"),
-        exits=("exits", "sum"),
-        start=("interval_start", "min"),
-        end=("interval_end", "max"),
-        first_tod=("tod", "min"),
-        local_first=("local_date", "min"),
+    order, first = group_rows(df["site_code"].to_numpy(), df["day"].to_numpy())
+
+    def per_day(column: str, how: str) -> np.ndarray:
+        return reduce_groups(_plain_values(df[column]), order, first, how)
+
+    index = pd.MultiIndex.from_arrays(
+        [df["site_code"].to_numpy()[order][first], df["day"].to_numpy()[order][first]], names=["site_code", "day"]
+    )
+    days = pd.DataFrame(
+        {
+            "entries": per_day("entries", "sum"),
+            "exits": per_day("exits", "sum"),
+            "start": pd.DatetimeIndex(per_day("interval_start", "min")).tz_localize("UTC"),
+            "end": pd.DatetimeIndex(per_day("interval_end", "max")).tz_localize("UTC"),
+            "first_tod": per_day("tod", "min"),
+            "local_first": per_day("local_date", "min"),
+        },
+        index=index,
     )
     code = days.index.get_level_values("site_code").to_numpy()
     day = days.index.get_level_values("day")
@@ -87,15 +97,40 @@ def site_net(p: Prepared) -> pd.DataFrame:
 
 
 def _site_net(p: Prepared) -> pd.DataFrame:
-    per = p.df.groupby(["site_code", "day", "interval_start"], sort=True).agg(
-        entries=("entries", "sum"),
-        exits=("exits", "sum"),
-        end=("interval_end", "max"),
-        occupancy=("occupancy", "sum"),
-        occupancy_rows=("occupancy", "count"),
+    df = p.df
+    code, day = df["site_code"].to_numpy(), df["day"].to_numpy()
+    order, first = group_rows(code, day, _plain_values(df["interval_start"]))
+
+    def per_instant(values: np.ndarray, how: str) -> np.ndarray:
+        return reduce_groups(values, order, first, how)
+
+    occupancy = df["occupancy"].to_numpy(dtype=float)
+    per = pd.DataFrame(
+        {
+            "site_code": code[order][first],
+            "day": day[order][first],
+            "interval_start": pd.DatetimeIndex(per_instant(_plain_values(df["interval_start"]), "min")).tz_localize(
+                "UTC"
+            ),
+            "entries": per_instant(df["entries"].to_numpy(dtype=float), "sum"),
+            "exits": per_instant(df["exits"].to_numpy(dtype=float), "sum"),
+            "end": pd.DatetimeIndex(per_instant(_plain_values(df["interval_end"]), "max")).tz_localize("UTC"),
+            "occupancy": per_instant(occupancy, "sum"),
+            "occupancy_rows": per_instant((~np.isnan(occupancy)).astype(np.int64), "sum"),
+        }
     )
-    per["net"] = (per["entries"] - per["exits"]).groupby(level=["site_code", "day"]).cumsum()
-    return per.reset_index()
+    # Net occupancy from each site-day's start (rows are in site-day order: one integer group key).
+    codes, days = per["site_code"].to_numpy(), per["day"].to_numpy()
+    changes = np.r_[True, (codes[1:] != codes[:-1]) | (days[1:] != days[:-1])] if len(per) else np.zeros(0, bool)
+    per["net"] = (per["entries"] - per["exits"]).groupby(np.cumsum(changes)).cumsum()
+    return per
+
+
+def _plain_values(column: pd.Series) -> np.ndarray:
+    """A column as a plain numpy array (aware instants as naive UTC datetime64, in their unit)."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return column.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    return column.to_numpy()
 
 
 def _runs_per_day(per: pd.DataFrame, mask: pd.Series, value: pd.Series, how: str) -> pd.DataFrame:

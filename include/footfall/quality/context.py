@@ -114,6 +114,29 @@ def site_day_key(site_code: np.ndarray | pd.Series | pd.Index, day: np.ndarray |
     return np.asarray(site_code, dtype=np.int64) * DAY_SPAN + days
 
 
+def group_rows(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The order that sorts rows by `keys` (the first most significant) and where each group starts in
+    it: aggregates are then numpy reductions over contiguous slices, without a groupby's fixed cost."""
+    order = np.lexsort(keys[::-1])
+    new = np.zeros(len(order), dtype=bool)
+    if len(order):
+        new[0] = True
+        for key in keys:
+            k = key[order]
+            new[1:] |= k[1:] != k[:-1]
+    return order, np.flatnonzero(new)
+
+
+def reduce_groups(values: np.ndarray, order: np.ndarray, first: np.ndarray, how: str) -> np.ndarray:
+    """Per group of group_rows: "sum", "min" or "max" of `values`, skipping NaN and NaT as pandas does."""
+    v = values[order]
+    if how == "sum" and v.dtype.kind == "f":
+        v = np.nan_to_num(v)
+    if len(first) == 0:
+        return v[:0]
+    return {"sum": np.add, "min": np.fmin, "max": np.fmax}[how].reduceat(v, first)
+
+
 def _stack(ranges: list[np.ndarray]) -> np.ndarray:
     """Opening ranges of several sites or spans as one array, padded with (-1, -1) to one width."""
     width = max(r.shape[1] for r in ranges)
