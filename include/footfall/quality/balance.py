@@ -11,7 +11,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .context import Prepared, group_rows, local_instant, reduce_groups, site_day_key
+from .context import (
+    Prepared,
+    counter_groups,
+    group_rows,
+    local_instant,
+    reduce_groups,
+    site_day_key,
+    sorted_group_ids,
+)
 from .flags import flag_frame
 
 SETTLE_MINUTES = 60
@@ -120,9 +128,8 @@ def _site_net(p: Prepared) -> pd.DataFrame:
         }
     )
     # Net occupancy from each site-day's start (rows are in site-day order: one integer group key).
-    codes, days = per["site_code"].to_numpy(), per["day"].to_numpy()
-    changes = np.r_[True, (codes[1:] != codes[:-1]) | (days[1:] != days[:-1])] if len(per) else np.zeros(0, bool)
-    per["net"] = (per["entries"] - per["exits"]).groupby(np.cumsum(changes)).cumsum()
+    same_day = sorted_group_ids(per["site_code"].to_numpy(), per["day"].to_numpy())
+    per["net"] = (per["entries"] - per["exits"]).groupby(same_day).cumsum()
     return per
 
 
@@ -187,27 +194,36 @@ def door_disagreement(p: Prepared) -> pd.DataFrame:
     keep = np.isin(site_day_key(df["site_code"], df["day"]), good)
     if len(multi) < len(doors):
         keep &= df["site_code"].isin(multi).to_numpy()
-    per = (
-        df[keep]
-        .groupby(["site_code", "day", "counter_id"])
-        .agg(
-            entries=("entries", "sum"),
-            exits=("exits", "sum"),
-            start=("interval_start", "min"),
-            end=("interval_end", "max"),
-        )
+    rows = np.flatnonzero(keep)
+    code, day, door = df["site_code"].to_numpy()[rows], df["day"].to_numpy()[rows], counter_groups(df)[0][rows]
+    order, first = group_rows(code, day, door)  # per site-day and door
+
+    def per_door(column: str, how: str) -> np.ndarray:
+        return reduce_groups(_plain_values(df[column])[rows], order, first, how)
+
+    per = pd.DataFrame(
+        {
+            "site_code": code[order][first],
+            "day": day[order][first],
+            "counter_id": df["counter_id"].to_numpy()[rows][order][first],
+            "entries": per_door("entries", "sum"),
+            "exits": per_door("exits", "sum"),
+            "start": pd.DatetimeIndex(per_door("interval_start", "min")).tz_localize("UTC"),
+            "end": pd.DatetimeIndex(per_door("interval_end", "max")).tz_localize("UTC"),
+        }
     )
     per["total"] = per["entries"] + per["exits"]
-    site = per.groupby(level=["site_code", "day"])[["exits", "total"]].transform("sum")
+    same_day = sorted_group_ids(per["site_code"].to_numpy(), per["day"].to_numpy())
+    site = per[["exits", "total"]].groupby(same_day).transform("sum")
     others_total = site["total"] - per["total"]
     per["share"] = per["exits"] / per["total"].where(per["total"] > 0)
     per["others"] = (site["exits"] - per["exits"]) / others_total.where(others_total > 0)
-    own = per.groupby(level=["site_code", "counter_id"])["share"]
+    own = per["share"].groupby(door[order][first])
     per["usual"] = own.transform("median")
     per["days"] = own.transform("count")
     off_others = (per["share"] - per["others"]).abs() > q.door_tolerance
     off_usual = (per["days"] < q.spike_min_history) | ((per["share"] - per["usual"]).abs() > q.door_tolerance)
-    hit = per[off_others & off_usual & (per["total"] >= q.door_min_count)].reset_index()
+    hit = per[off_others & off_usual & (per["total"] >= q.door_min_count)]
     detail = [
         {
             "entries": int(e),

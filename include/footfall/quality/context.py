@@ -114,6 +114,16 @@ def site_day_key(site_code: np.ndarray | pd.Series | pd.Index, day: np.ndarray |
     return np.asarray(site_code, dtype=np.int64) * DAY_SPAN + days
 
 
+def counter_groups(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Per row its (site, counter) number 0..G-1, and each group's first row (rows are sorted by both)."""
+    brk = np.ones(len(df), dtype=bool)
+    if len(df) > 1:
+        brk[1:] = (df["site_code"].to_numpy()[1:] != df["site_code"].to_numpy()[:-1]) | (
+            df["counter_id"].to_numpy()[1:] != df["counter_id"].to_numpy()[:-1]
+        )
+    return np.cumsum(brk) - 1, np.flatnonzero(brk)
+
+
 def group_rows(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The order that sorts rows by `keys` (the first most significant) and where each group starts in
     it: aggregates are then numpy reductions over contiguous slices, without a groupby's fixed cost."""
@@ -125,6 +135,14 @@ def group_rows(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             k = key[order]
             new[1:] |= k[1:] != k[:-1]
     return order, np.flatnonzero(new)
+
+
+def sorted_group_ids(*keys: np.ndarray) -> np.ndarray:
+    """Each row's group number (0, 1, ...) for rows already sorted by `keys`."""
+    change = np.zeros(len(keys[0]), dtype=bool)
+    for key in keys:
+        change[1:] |= key[1:] != key[:-1]
+    return np.cumsum(change)
 
 
 def reduce_groups(values: np.ndarray, order: np.ndarray, first: np.ndarray, how: str) -> np.ndarray:

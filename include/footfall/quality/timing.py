@@ -8,7 +8,7 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 
-from .context import DAY_SPAN, Prepared, runs
+from .context import DAY_SPAN, Prepared, counter_groups, runs
 from .flags import flag_frame
 
 _REDUCE = {"sum": np.add, "max": np.maximum, "min": np.minimum}
@@ -76,16 +76,6 @@ def modal_per_group(values: np.ndarray, group: np.ndarray, groups: int) -> np.nd
     out = np.zeros(groups, dtype=values.dtype)
     out[ug[best][top]] = uv[best][top]
     return out
-
-
-def counter_groups(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
-    """Per row its (site, counter) number 0..G-1, and each group's first row (rows are sorted by both)."""
-    brk = np.ones(len(df), dtype=bool)
-    if len(df) > 1:
-        brk[1:] = (df["site_code"].to_numpy()[1:] != df["site_code"].to_numpy()[:-1]) | (
-            df["counter_id"].to_numpy()[1:] != df["counter_id"].to_numpy()[:-1]
-        )
-    return np.cumsum(brk) - 1, np.flatnonzero(brk)
 
 
 def expected_starts(
