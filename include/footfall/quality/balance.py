@@ -16,6 +16,7 @@ from .context import (
     counter_groups,
     group_rows,
     local_instant,
+    plain_values,
     reduce_groups,
     site_day_key,
     sorted_group_ids,
@@ -40,7 +41,7 @@ def _site_days(p: Prepared) -> pd.DataFrame:
     order, first = group_rows(df["site_code"].to_numpy(), df["day"].to_numpy())
 
     def per_day(column: str, how: str) -> np.ndarray:
-        return reduce_groups(_plain_values(df[column]), order, first, how)
+        return reduce_groups(plain_values(df[column]), order, first, how)
 
     index = pd.MultiIndex.from_arrays(
         [df["site_code"].to_numpy()[order][first], df["day"].to_numpy()[order][first]], names=["site_code", "day"]
@@ -107,7 +108,7 @@ def site_net(p: Prepared) -> pd.DataFrame:
 def _site_net(p: Prepared) -> pd.DataFrame:
     df = p.df
     code, day = df["site_code"].to_numpy(), df["day"].to_numpy()
-    order, first = group_rows(code, day, _plain_values(df["interval_start"]))
+    order, first = group_rows(code, day, plain_values(df["interval_start"]))
 
     def per_instant(values: np.ndarray, how: str) -> np.ndarray:
         return reduce_groups(values, order, first, how)
@@ -117,12 +118,12 @@ def _site_net(p: Prepared) -> pd.DataFrame:
         {
             "site_code": code[order][first],
             "day": day[order][first],
-            "interval_start": pd.DatetimeIndex(per_instant(_plain_values(df["interval_start"]), "min")).tz_localize(
+            "interval_start": pd.DatetimeIndex(per_instant(plain_values(df["interval_start"]), "min")).tz_localize(
                 "UTC"
             ),
             "entries": per_instant(df["entries"].to_numpy(dtype=float), "sum"),
             "exits": per_instant(df["exits"].to_numpy(dtype=float), "sum"),
-            "end": pd.DatetimeIndex(per_instant(_plain_values(df["interval_end"]), "max")).tz_localize("UTC"),
+            "end": pd.DatetimeIndex(per_instant(plain_values(df["interval_end"]), "max")).tz_localize("UTC"),
             "occupancy": per_instant(occupancy, "sum"),
             "occupancy_rows": per_instant((~np.isnan(occupancy)).astype(np.int64), "sum"),
         }
@@ -131,13 +132,6 @@ def _site_net(p: Prepared) -> pd.DataFrame:
     same_day = sorted_group_ids(per["site_code"].to_numpy(), per["day"].to_numpy())
     per["net"] = (per["entries"] - per["exits"]).groupby(same_day).cumsum()
     return per
-
-
-def _plain_values(column: pd.Series) -> np.ndarray:
-    """A column as a plain numpy array (aware instants as naive UTC datetime64, in their unit)."""
-    if isinstance(column.dtype, pd.DatetimeTZDtype):
-        return column.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
-    return column.to_numpy()
 
 
 def _runs_per_day(per: pd.DataFrame, mask: pd.Series, value: pd.Series, how: str) -> pd.DataFrame:
@@ -199,7 +193,7 @@ def door_disagreement(p: Prepared) -> pd.DataFrame:
     order, first = group_rows(code, day, door)  # per site-day and door
 
     def per_door(column: str, how: str) -> np.ndarray:
-        return reduce_groups(_plain_values(df[column])[rows], order, first, how)
+        return reduce_groups(plain_values(df[column])[rows], order, first, how)
 
     per = pd.DataFrame(
         {

@@ -124,6 +124,13 @@ def counter_groups(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     return np.cumsum(brk) - 1, np.flatnonzero(brk)
 
 
+def plain_values(column: pd.Series) -> np.ndarray:
+    """A column as a plain numpy array (aware instants as naive UTC datetime64, in their unit)."""
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return column.dt.tz_convert("UTC").dt.tz_localize(None).to_numpy()
+    return column.to_numpy()
+
+
 def group_rows(*keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The order that sorts rows by `keys` (the first most significant) and where each group starts in
     it: aggregates are then numpy reductions over contiguous slices, without a groupby's fixed cost."""

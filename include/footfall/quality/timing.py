@@ -8,7 +8,7 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 
-from .context import DAY_SPAN, Prepared, counter_groups, runs
+from .context import DAY_SPAN, Prepared, counter_groups, plain_values, reduce_groups, runs
 from .flags import flag_frame
 
 _REDUCE = {"sum": np.add, "max": np.maximum, "min": np.minimum}
@@ -164,11 +164,20 @@ def stale_feed(p: Prepared) -> pd.DataFrame:
     q = p.ctx.params
     if df.empty:
         return flag_frame([], [], [], [], [], [])
-    last = df.groupby(["site_code", "counter_id"])["interval_end"].max()
-    first = df.groupby("site_code")["interval_start"].min()
+    # Rows are sorted by site and counter: each counter's newest end and each site's first start are
+    # reductions over contiguous slices.
+    codes, rows = df["site_code"].to_numpy(), np.arange(len(df))
+    _, counter_first = counter_groups(df)
+    last = reduce_groups(plain_values(df["interval_end"]), rows, counter_first, "max")
+    site_first = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1]])
+    first = dict(
+        zip(codes[site_first], reduce_groups(plain_values(df["interval_start"]), rows, site_first, "min"), strict=True)
+    )
     reported: dict[int, list[tuple[object, pd.Timestamp]]] = {}
-    for (code, counter_id), end in last.items():
-        reported.setdefault(code, []).append((counter_id, end))
+    for code, counter_id, end in zip(
+        codes[counter_first], df["counter_id"].to_numpy()[counter_first], last, strict=True
+    ):
+        reported.setdefault(code, []).append((counter_id, pd.Timestamp(end, tz="UTC")))
     sample = pd.Timedelta(minutes=5)  # open_minutes_between's step: silent <= samples * 5 minutes
     rows = []
     for code, site_id in enumerate(p.sites):
@@ -176,7 +185,7 @@ def stale_feed(p: Prepared) -> pd.DataFrame:
             continue
         ends = reported[code]
         known = {c for c, _ in ends}
-        ends += [(c, first[code]) for c in p.sites[site_id].counter_ids if c not in known]
+        ends += [(c, pd.Timestamp(first[code], tz="UTC")) for c in p.sites[site_id].counter_ids if c not in known]
         for counter_id, end in ends:
             if -((end - p.as_of) // sample) * 5 <= q.stale_minutes:
                 continue  # too recent to be stale, whatever the opening hours
