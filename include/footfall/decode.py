@@ -72,8 +72,10 @@ def decode_xml(body: bytes) -> Element:
     return root
 
 
-def decode_csv(body: bytes) -> Table:
-    """A CSV with a header row; a BOM, blank lines and `;` separators are tolerated, ragged rows are not."""
+def decode_csv(body: bytes, plain: bool = True) -> Table:
+    """A CSV with a header row; a BOM, blank lines and `;` separators are tolerated, ragged rows are not.
+
+    `plain=False` always uses csv.reader (the split reader is checked against it)."""
     if _looks_html(body):
         raise ValueError(f"not CSV (looks like an HTML page); starts {_head(body)!r}")
     try:
@@ -82,7 +84,7 @@ def decode_csv(body: bytes) -> Table:
         raise ValueError("body is not UTF-8 text") from None
     first = text.split("\n", 1)[0]
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    table = _split_plain_csv(text, delimiter)
+    table = _split_plain_csv(text, delimiter) if plain else None
     if table is not None:
         return table
     rows = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter) if r]

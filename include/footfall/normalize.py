@@ -377,6 +377,11 @@ def count_column(values: list[Any], paths: Paths) -> np.ndarray:
     if _Missing in types:
         i = next(i for i, v in enumerate(values) if v is MISSING)
         raise ValueError(f"record {i}: missing {_describe(paths)}")
+    if types == {int}:
+        try:
+            return np.array(values, dtype=np.int64).astype(float)
+        except OverflowError:
+            pass
     if types <= _FAST_TYPES:
         try:
             return np.array(values, dtype=float)
@@ -394,7 +399,8 @@ def count_column(values: list[Any], paths: Paths) -> np.ndarray:
 
 
 def _require(values: list[Any], paths: Paths) -> list[Any]:
-    if MISSING not in values and None not in values:
+    kinds = set(map(type, values))
+    if _Missing not in kinds and type(None) not in kinds:
         return values
     for i, v in enumerate(values):
         if v is MISSING or v is None:
@@ -474,6 +480,19 @@ def _layout(fmt: str) -> tuple[int, dict[str, int], dict[int, str]] | None:
     return pos, starts, literals
 
 
+_MONTH_DAYS = np.array([0, 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _days_since_epoch(year: np.ndarray, month: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Days from 1970-01-01 of proleptic Gregorian dates, by integer arithmetic (H. Hinnant's days_from_civil)."""
+    y = year - (month <= 2)
+    era = y // 400
+    year_of_era = y - era * 400
+    day_of_year = (153 * ((month + 9) % 12) + 2) // 5 + day - 1
+    day_of_era = year_of_era * 365 + year_of_era // 4 - year_of_era // 100 + day_of_year
+    return era * 146097 + day_of_era - 719468
+
+
 def _fixed_width(values: list[Any], fmt: str, utc: bool) -> np.ndarray | None:
     """Times in one fixed-width layout parsed with numpy on the whole column (datetime64[us], UTC when
     the text says so), or None when any value does not fit it exactly (pandas then parses, and words errors).
@@ -481,7 +500,7 @@ def _fixed_width(values: list[Any], fmt: str, utc: bool) -> np.ndarray | None:
     `fmt` is a strptime format or 'iso' (YYYY-MM-DDTHH:MM:SS, optional fraction, optional Z or +HH:MM,
     the same layout on every value). The column is joined into one ASCII buffer and read as a byte matrix.
     """
-    if not values or set(map(type, values)) != {str}:
+    if not values or type(values[0]) is not str:
         return None
     offset_at = None
     frac = (0, 0)
@@ -509,10 +528,11 @@ def _fixed_width(values: list[Any], fmt: str, utc: bool) -> np.ndarray | None:
         if layout is None:
             return None
         width, starts, literals = layout
-    if set(map(len, values)) != {width}:
+    try:
+        text = "".join(values)  # TypeError when a value is not text
+    except TypeError:
         return None
-    text = "".join(values)
-    if not text.isascii():
+    if not text.isascii() or len(text) != width * len(values) or set(map(len, values)) != {width}:
         return None
     codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8).reshape(len(values), width)
     digits = codes - np.uint8(48)  # wraps round below '0', so one comparison checks 0-9
@@ -540,11 +560,10 @@ def _fixed_width(values: list[Any], fmt: str, utc: bool) -> np.ndarray | None:
     hour, minute, second = (fields.get(k, zero) for k in "HMS")
     if ((month < 1) | (month > 12) | (day < 1) | (hour > 23) | (minute > 59) | (second > 59) | (year < 1)).any():
         return None
-    months = ((year - 1970) * 12 + month - 1).astype("datetime64[M]")
-    days = months.astype("datetime64[D]") + (day - 1).astype("timedelta64[D]")
-    if (days.astype("datetime64[M]") != months).any():  # 31 April and the like
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    if (day > _MONTH_DAYS[month] - ((month == 2) & ~leap)).any():  # 31 April and the like
         return None
-    us = days.astype("datetime64[us]").astype(np.int64) + ((hour * 60 + minute) * 60 + second) * 1_000_000
+    us = _days_since_epoch(year, month, day) * 86_400_000_000 + ((hour * 60 + minute) * 60 + second) * 1_000_000
     if frac[1]:
         us += num(frac[0], frac[1]) * 10 ** (6 - frac[1])
     if offset_at is not None:
@@ -986,7 +1005,9 @@ class Columns:
 
 
 def _concat(lists: Iterable[list[Any]]) -> list[Any]:
-    return list(itertools.chain.from_iterable(lists))
+    """Lists one after the other (the list itself when there is one: a single body is not copied)."""
+    parts = list(lists)
+    return parts[0] if len(parts) == 1 else list(itertools.chain.from_iterable(parts))
 
 
 def _ref_codes(raws: list[Raw]) -> tuple[list[str], np.ndarray]:
@@ -1087,7 +1108,10 @@ def interpret(site: Site, options: dict[str, Any], raws: list[Raw]) -> Columns:
         if isinstance(r.minutes, Exception):
             raise r.minutes
     minutes = np.repeat(np.array([r.minutes for r in raws], dtype=float), sizes)
-    payload = np.array(_concat(r.payload_ids or [r.payload_id] * r.n for r in raws), dtype=np.int64)
+    payload = np.concatenate(
+        [np.array(r.payload_ids, dtype=np.int64) if r.payload_ids else np.full(r.n, r.payload_id) for r in raws]
+        or [np.zeros(0, dtype=np.int64)]
+    ).astype(np.int64)
     cols = Columns(refs, ref, start, ambiguous, measures, minutes, payload, sum(1 for s in per_payload if s))
     if fields.label is not None:
         cols = _one_row_per_instant(cols, pidx)
@@ -1248,16 +1272,18 @@ def _counts(site: Site, options: dict[str, Any], cols: Columns) -> pd.DataFrame:
         keep = _latest_payload(counter, start, payload)
         counter, start, payload, ambiguous, minutes = (a[keep] for a in (counter, start, payload, ambiguous, minutes))
         measures = {m: v[keep] for m, v in measures.items()}
-    order = np.lexsort((semantics.sort_key(start), counter))
-    return _frame(
-        site.id,
-        np.array([*ids, None], dtype=object)[counter[order]],
-        start[order],
-        minutes[order],
-        {m: v[order] for m, v in measures.items()},
-        payload[order],
-        ambiguous[order],
-    )
+    key = semantics.sort_key(start)
+    if len(key) > 1 and not _in_order(counter, key):
+        order = np.lexsort((key, counter))
+        counter, start, minutes, payload, ambiguous = (a[order] for a in (counter, start, minutes, payload, ambiguous))
+        measures = {m: v[order] for m, v in measures.items()}
+    return _frame(site.id, ids, counter, start, minutes, measures, payload, ambiguous)
+
+
+def _in_order(counter: np.ndarray, key: np.ndarray) -> bool:
+    """Already sorted by counter then instant (one device's export usually is): no sort needed."""
+    same = counter[1:] == counter[:-1]
+    return bool(((counter[1:] > counter[:-1]) | (same & (key[1:] >= key[:-1]))).all())
 
 
 def _snapshots(counter, start, payload, ambiguous, measures):  # type: ignore[no-untyped-def]
@@ -1324,7 +1350,8 @@ def _integers_or_floats(values: np.ndarray) -> Any:
 
 def _frame(
     site_id: str,
-    counter_ids: np.ndarray,
+    counter_ids: list[str],
+    counter: np.ndarray,
     start: np.ndarray,
     minutes: np.ndarray,
     measures: dict[str, np.ndarray],
@@ -1335,8 +1362,9 @@ def _frame(
     n = len(start)
     whole_minutes = (minutes % 1 == 0).all()
     data = {
-        "site_id": pd.array(np.full(n, site_id, dtype=object), dtype="str"),
-        "counter_id": pd.array(counter_ids, dtype="str"),
+        # Few distinct ids: made text once each, then taken per row.
+        "site_id": pd.array([site_id], dtype="str").take(np.zeros(n, dtype=np.intp)),
+        "counter_id": pd.array(counter_ids or [""], dtype="str").take(counter),
         "interval_start": pd.array(start, dtype="datetime64[us]").tz_localize("UTC"),
         "interval_minutes": (
             pd.arrays.IntegerArray(minutes.astype(np.int64), np.zeros(n, dtype=bool)) if whole_minutes else minutes

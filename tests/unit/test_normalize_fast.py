@@ -1,10 +1,15 @@
-"""The numpy fast path for vendor times gives exactly what pandas gives, and steps aside when unsure."""
+"""The fast paths (numpy vendor times, split CSV) give exactly what pandas and csv.reader give, or step aside."""
 
 from __future__ import annotations
 
+import csv
+import re
+
+import numpy as np
 import pandas as pd
 import pytest
 
+from footfall import decode
 from footfall.normalize import _fixed_width, _parse_text
 
 CASES = [
@@ -48,3 +53,40 @@ def test_fast_path_matches_pandas(fmt, utc, values):
 )
 def test_fast_path_steps_aside(fmt, utc, values):
     assert _fixed_width(values, fmt, utc) is None
+
+
+def test_fast_path_matches_the_calendar_over_ten_thousand_years():
+    rng = np.random.default_rng(20261120)
+    lo, hi = (np.datetime64(d, "us").astype(np.int64) for d in ("0001-01-01", "9999-12-31"))
+    instants = (rng.integers(lo, hi, 20_000) // 1_000_000 * 1_000_000).view("datetime64[us]")
+    text = pd.Series(instants).dt.strftime("%Y-%m-%d %H:%M:%S").tolist()
+    assert (_fixed_width(text, "%Y-%m-%d %H:%M:%S", False) == instants).all()
+
+
+@pytest.mark.parametrize("day", ["2023-02-29", "1900-02-29", "2026-04-31", "2026-06-31"])
+def test_fast_path_steps_aside_on_a_day_the_month_does_not_have(day):
+    assert _fixed_width([f"{day} 00:00:00"], "%Y-%m-%d %H:%M:%S", False) is None
+
+
+CSV_TEXTS = [
+    "a,b\n1,2\n3,4\n",
+    "a;b\r\n1;2\r\n\r\n3;4",  # CRLF, a blank line, no final newline
+    "a,b\n1,2\n\n\n",
+    'a,b\n"1,5",2\n',  # quoted: csv.reader reads it
+    "a,b\n1\r2,3\n",  # a lone CR ends a line for csv.reader
+    "a,b\n1,2,3\n",  # ragged: csv.reader words the error
+    " a , b \n x , y \n",
+    "a,b\n",
+]
+
+
+@pytest.mark.parametrize("text", CSV_TEXTS)
+def test_plain_csv_split_reads_what_csv_reader_reads(text):
+    body = text.encode()
+    try:
+        expected = decode.decode_csv(body, plain=False)
+    except (ValueError, csv.Error) as exc:
+        with pytest.raises(type(exc), match=re.escape(str(exc))):
+            decode.decode_csv(body)
+        return
+    assert decode.decode_csv(body) == expected
