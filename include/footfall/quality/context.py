@@ -2,7 +2,10 @@
 
 Checks compare counts with the site's calendar (local days, opening hours, public holidays), so the
 local wall clock, the local day (which starts at the site's reset time) and whether each interval
-overlaps opening hours are computed here once, vectorised, instead of in every check.
+overlaps opening hours are computed here once, vectorised, instead of in every check; for one site
+(`prepare`, the live path) or for many at once (`prepare_sites`, imports and backfills), so that
+each check pays its fixed cost once per call rather than once per site. The small numpy helpers
+(group_rows, reduce_groups...) aggregate rows that are sorted by site and counter without a groupby.
 """
 
 from __future__ import annotations
@@ -116,12 +119,8 @@ def site_day_key(site_code: np.ndarray | pd.Series | pd.Index, day: np.ndarray |
 
 def counter_groups(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     """Per row its (site, counter) number 0..G-1, and each group's first row (rows are sorted by both)."""
-    brk = np.ones(len(df), dtype=bool)
-    if len(df) > 1:
-        brk[1:] = (df["site_code"].to_numpy()[1:] != df["site_code"].to_numpy()[:-1]) | (
-            df["counter_id"].to_numpy()[1:] != df["counter_id"].to_numpy()[:-1]
-        )
-    return np.cumsum(brk) - 1, np.flatnonzero(brk)
+    ids = sorted_group_ids(df["site_code"].to_numpy(), df["counter_id"].to_numpy())
+    return ids, np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else ids
 
 
 def plain_values(column: pd.Series) -> np.ndarray:
