@@ -255,8 +255,8 @@ def check_sites(
     those of check_site on each site's rows, concatenated in the order of `contexts`. `errors`
     collects {site_id: {check: "Type: message"}} as check_site's does per site. `as_of` is one
     instant or one per site id; without it each site is judged at the end of its own data, as
-    check_site would. `prepared` is
-    prepare_sites(counts, contexts, as_of, now) when the caller has it already.
+    check_site would. `prepared` is prepare_sites(counts, contexts, as_of, now) when the caller has
+    it already (the corrected occupancy reads it too).
     """
     present = set(counts["site_id"].unique())
     sites = {site_id: ctx for site_id, ctx in contexts.items() if site_id in present}
