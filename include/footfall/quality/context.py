@@ -328,6 +328,21 @@ def prepare_sites(
     return out
 
 
+def _sorted_unique(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows sorted by site, counter and start, the last of each repeated key kept: one stable numpy
+    lexsort (a pandas drop_duplicates plus sort_values cost three times as much)."""
+    counter, _ = pd.factorize(df["counter_id"], sort=True)
+    start = plain_values(df["interval_start"])
+    if (counter < 0).any() or np.isnat(start).any():  # missing keys: pandas' rules for them
+        key = ["site_code", "counter_id", "interval_start"]
+        return df.drop_duplicates(key, keep="last").sort_values(key).reset_index(drop=True)
+    site = df["site_code"].to_numpy()
+    order = np.lexsort((start, counter, site))
+    s, c, t = site[order], counter[order], start[order]
+    last = np.r_[(s[1:] != s[:-1]) | (c[1:] != c[:-1]) | (t[1:] != t[:-1]), True] if len(order) else order[:0] > 0
+    return df.take(order[last]).reset_index(drop=True)
+
+
 def _prepare(
     frame: pd.DataFrame, sites: dict[str, SiteContext], as_of: datetime | None, now: datetime | None
 ) -> Prepared:
@@ -338,8 +353,7 @@ def _prepare(
         interval_start=pd.to_datetime(frame["interval_start"], utc=True),
         site_code=frame["site_id"].map(codes).astype("int64") if len(codes) > 1 else 0,
     )
-    key = ["site_code", "counter_id", "interval_start"]
-    df = df.drop_duplicates(key, keep="last").sort_values(key).reset_index(drop=True)
+    df = _sorted_unique(df)
     minutes = df["interval_minutes"].astype("int64")
     df["interval_end"] = df["interval_start"] + pd.to_timedelta(minutes, unit="min")
     for measure in ("entries", "exits", "occupancy"):
