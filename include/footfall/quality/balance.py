@@ -179,45 +179,35 @@ def door_disagreement(p: Prepared) -> pd.DataFrame:
     """A door whose exit share departs from the other doors' and from its own usual share."""
     df = p.df
     q = p.ctx.params
-    doors = df.groupby("site_code")["counter_id"].nunique()
-    multi = doors.index[doors >= 2]
-    if len(multi) == 0:
+    codes = df["site_code"].to_numpy()
+    door_of_row, door_first = counter_groups(df)
+    doors = np.bincount(codes[door_first], minlength=len(p.sites))
+    if not (doors >= 2).any():
         return flag_frame([], [], [], [], [], [])
     days = site_days(p)
     good = days["key"].to_numpy()[(days["complete"] & days["covered"]).to_numpy()]
-    keep = np.isin(site_day_key(df["site_code"], df["day"]), good)
-    if len(multi) < len(doors):
-        keep &= df["site_code"].isin(multi).to_numpy()
+    keep = np.isin(site_day_key(codes, df["day"]), good) & (doors[codes] >= 2)
     rows = np.flatnonzero(keep)
-    code, day, door = df["site_code"].to_numpy()[rows], df["day"].to_numpy()[rows], counter_groups(df)[0][rows]
+    code, day, door = codes[rows], df["day"].to_numpy()[rows], door_of_row[rows]
     order, first = group_rows(code, day, door)  # per site-day and door
 
     def per_door(column: str, how: str) -> np.ndarray:
         return reduce_groups(plain_values(df[column])[rows], order, first, how)
 
-    per = pd.DataFrame(
-        {
-            "site_code": code[order][first],
-            "day": day[order][first],
-            "counter_id": df["counter_id"].to_numpy()[rows][order][first],
-            "entries": per_door("entries", "sum"),
-            "exits": per_door("exits", "sum"),
-            "start": pd.DatetimeIndex(per_door("interval_start", "min")).tz_localize("UTC"),
-            "end": pd.DatetimeIndex(per_door("interval_end", "max")).tz_localize("UTC"),
-        }
-    )
-    per["total"] = per["entries"] + per["exits"]
-    same_day = sorted_group_ids(per["site_code"].to_numpy(), per["day"].to_numpy())
-    site = per[["exits", "total"]].groupby(same_day).transform("sum")
-    others_total = site["total"] - per["total"]
-    per["share"] = per["exits"] / per["total"].where(per["total"] > 0)
-    per["others"] = (site["exits"] - per["exits"]) / others_total.where(others_total > 0)
-    own = per["share"].groupby(door[order][first])
-    per["usual"] = own.transform("median")
-    per["days"] = own.transform("count")
-    off_others = (per["share"] - per["others"]).abs() > q.door_tolerance
-    off_usual = (per["days"] < q.spike_min_history) | ((per["share"] - per["usual"]).abs() > q.door_tolerance)
-    hit = per[off_others & off_usual & (per["total"] >= q.door_min_count)]
+    entries, exits = per_door("entries", "sum"), per_door("exits", "sum")
+    total = entries + exits
+    same_day = sorted_group_ids(code[order][first], day[order][first])
+    day_first = np.flatnonzero(np.r_[True, same_day[1:] != same_day[:-1]]) if len(same_day) else same_day
+    site_exits = np.add.reduceat(exits, day_first)[same_day] if len(same_day) else exits
+    others_total = (np.add.reduceat(total, day_first)[same_day] if len(same_day) else total) - total
+    share = np.divide(exits, total, out=np.full(len(total), np.nan), where=total > 0)
+    others = np.divide(site_exits - exits, others_total, out=np.full(len(total), np.nan), where=others_total > 0)
+    own = pd.Series(share).groupby(door[order][first])
+    usual = own.transform("median").to_numpy()
+    history = own.transform("count").to_numpy()
+    off_others = np.abs(share - others) > q.door_tolerance
+    off_usual = (history < q.spike_min_history) | (np.abs(share - usual) > q.door_tolerance)
+    hit = np.flatnonzero(off_others & off_usual & (total >= q.door_min_count))
     detail = [
         {
             "entries": int(e),
@@ -225,14 +215,15 @@ def door_disagreement(p: Prepared) -> pd.DataFrame:
             "other_doors_exit_share": round(float(o), 4),
             "usual_share": round(float(u), 4),
         }
-        for e, x, o, u in zip(hit["entries"], hit["exits"], hit["others"], hit["usual"], strict=True)
+        for e, x, o, u in zip(entries[hit], exits[hit], others[hit], usual[hit], strict=True)
     ]
+    flagged = order[first][hit]  # a row of each flagged door-day
     return flag_frame(
-        hit["counter_id"],
-        hit["start"],
-        hit["end"],
-        hit["share"],
-        hit["others"],
+        df["counter_id"].to_numpy()[rows][flagged],
+        pd.DatetimeIndex(per_door("interval_start", "min")[hit]).tz_localize("UTC"),
+        pd.DatetimeIndex(per_door("interval_end", "max")[hit]).tz_localize("UTC"),
+        share[hit],
+        others[hit],
         detail,
-        site_id=p.site_id_of(hit["site_code"]),
+        site_id=p.site_id_of(code[flagged]),
     )
