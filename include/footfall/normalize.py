@@ -761,32 +761,28 @@ def _refs(site: Site, preset: Preset, rec: Records, doc: Any, payload: Payload) 
 
 
 _ASIDE: Any = object()  # a body the batch decoder leaves to the ordinary one
+_SCANNER = json.JSONDecoder()
 _JSON_SPACE = " \t\n\r"
 
 
 def _scan_json(bodies: list[bytes], max_bytes: int) -> list[Any]:
-    """Many small JSON bodies decoded with one scanner over one text, each checked to be exactly one
-    document; a body that is not plainly so (error, BOM, other encoding) is left as _ASIDE."""
-    texts, out = [], []
+    """Many small JSON bodies decoded by the JSON scanner itself (json.loads' own C scanner, without its
+    per-call wrapping); each must be exactly one document. A body that is not plainly so (an error,
+    leading space, a BOM, another encoding) is left as _ASIDE for the ordinary decoder."""
+    scan = _SCANNER.scan_once
+    out: list[Any] = []
     for body in bodies:
         try:
-            texts.append(body.decode("utf-8") if len(body) <= max_bytes else "")
-        except UnicodeDecodeError:
-            texts.append("")
-    joined = "\n".join(texts)
-    scan = json.decoder.JSONDecoder().scan_once
-    at = 0
-    for text in texts:
-        end_of_body = at + len(text)
-        start = at + len(text) - len(text.lstrip(_JSON_SPACE))
-        try:
-            doc, end = scan(joined, start) if start < end_of_body else (_ASIDE, start)
-            if end > end_of_body or joined[end:end_of_body].strip(_JSON_SPACE):
+            text = body.decode("utf-8")
+            if len(body) > max_bytes or not text or text[0] in _JSON_SPACE:
+                out.append(_ASIDE)
+                continue
+            doc, end = scan(text, 0)
+            if end != len(text) and text[end:].strip(_JSON_SPACE):
                 doc = _ASIDE
-        except (StopIteration, ValueError, RecursionError):
+        except (UnicodeDecodeError, StopIteration, ValueError, RecursionError):
             doc = _ASIDE
         out.append(doc)
-        at = end_of_body + 1
     return out
 
 
@@ -1112,7 +1108,8 @@ def interpret(site: Site, options: dict[str, Any], raws: list[Raw]) -> Columns:
         [np.array(r.payload_ids, dtype=np.int64) if r.payload_ids else np.full(r.n, r.payload_id) for r in raws]
         or [np.zeros(0, dtype=np.int64)]
     ).astype(np.int64)
-    cols = Columns(refs, ref, start, ambiguous, measures, minutes, payload, sum(1 for s in per_payload if s))
+    frames = len(per_payload) - per_payload.count(0)
+    cols = Columns(refs, ref, start, ambiguous, measures, minutes, payload, frames)
     if fields.label is not None:
         cols = _one_row_per_instant(cols, pidx)
     return cols
@@ -1235,9 +1232,10 @@ def _counts(site: Site, options: dict[str, Any], cols: Columns) -> pd.DataFrame:
         return empty_counts()
     preset = site.preset
     by_ref = {c.ref: c for c in site.counters}
-    ids = sorted({by_ref[r].id for r in cols.refs if r in by_ref})
+    id_of_ref = [by_ref[r].id if r in by_ref else None for r in cols.refs]
+    ids = sorted({cid for cid in id_of_ref if cid is not None})
     rank = {cid: i for i, cid in enumerate(ids)}
-    counter_of_ref = np.array([rank[by_ref[r].id] if r in by_ref else -1 for r in cols.refs] + [-1], dtype=np.int64)
+    counter_of_ref = np.array([rank.get(cid, -1) for cid in id_of_ref] + [-1], dtype=np.int64)
     counter = counter_of_ref[cols.ref]
     start, ambiguous, minutes, payload = cols.start, cols.ambiguous, cols.minutes, cols.payload
     measures = dict(cols.measures)
