@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .context import Prepared
+from .context import Prepared, counter_groups
 from .flags import flag_frame
 from .timing import _by_run
 
@@ -29,9 +29,11 @@ def slot_baseline(p: Prepared, column: str) -> pd.DataFrame:
 
 
 def _slot_ids(p: Prepared) -> np.ndarray:
+    """One id per (site, counter, weekday, time of day); the counter's group number stands for the
+    first two (integers group faster than strings)."""
     df = p.df
-    ids = df.groupby(["site_code", "counter_id", "weekday", "tod"], sort=False).ngroup().to_numpy()
-    return np.where(ids >= 0, ids, np.nan)  # a row without a key stays out of every slot
+    key = pd.DataFrame({"counter": counter_groups(df)[0], "weekday": df["weekday"].to_numpy(), "tod": df["tod"]})
+    return key.groupby(["counter", "weekday", "tod"], sort=False).ngroup().to_numpy()
 
 
 def _slot_baselines(p: Prepared) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -50,7 +52,7 @@ def stuck_counter(p: Prepared) -> pd.DataFrame:
     base = slot_baseline(p, "total")
     expected = base["median"].where(base["depth"] >= q.spike_min_history)
     # Without enough history, expect the counter's own median over open intervals of the batch.
-    fallback = df["total"].where(df["open"]).groupby([df["site_code"], df["counter_id"]]).transform("median")
+    fallback = df["total"].where(df["open"]).groupby(counter_groups(df)[0]).transform("median")
     expected = expected.fillna(fallback).fillna(0)
     zero = df["open"] & (df["total"] == 0) & df["entries"].notna()
     hit = _by_run(
