@@ -237,22 +237,28 @@ GENERATORS = {name: fn for name, fn in globals().items() if callable(fn) and nam
 
 
 def loops_for(fn: Callable[[], object]) -> int:
-    """Calls per timing so that one timing lasts about 50 ms (a single call of a small batch is noise)."""
+    """Calls per sample so that one sample lasts about 20 ms (a single call of a small batch is noise)."""
     t0 = time.perf_counter()
     fn()
-    return max(1, int(0.05 / max(time.perf_counter() - t0, 1e-6)))
+    return max(1, int(0.02 / max(time.perf_counter() - t0, 1e-6)))
 
 
 def best_pair(floor: Callable[[], object], parse: Callable[[], object], repeat: int) -> tuple[float, float]:
-    """Best per-call time of floor and parse, timed in turns so a change in the machine's load hits both."""
+    """Best per-call time of floor and parse over interleaved samples (a change in the machine's load hits
+    both): at least `repeat` rounds, more while the preset has had under a second (a shared machine's
+    load comes in bursts; the best sample is the one least disturbed)."""
     loops = (loops_for(floor), loops_for(parse))
     best = [float("inf"), float("inf")]
-    for _ in range(repeat):
+    rounds, spent = 0, 0.0
+    while rounds < repeat or (spent < 1.0 and rounds < 10 * repeat):
         for i, fn in enumerate((floor, parse)):
             t0 = time.perf_counter()
             for _ in range(loops[i]):
                 fn()
-            best[i] = min(best[i], (time.perf_counter() - t0) / loops[i])
+            took = time.perf_counter() - t0
+            best[i] = min(best[i], took / loops[i])
+            spent += took
+        rounds += 1
     return best[0], best[1]
 
 

@@ -1157,6 +1157,8 @@ def _concat_columns(parts: list[Columns]) -> Columns:
 
 
 def _unknown_devices(cols: Columns, by_ref: dict[str, Any]) -> str | None:
+    if by_ref.keys() >= set(cols.refs):
+        return None
     present = [cols.refs[c] for c in np.unique(cols.ref)]
     unknown = sorted(set(present) - set(by_ref))
     if unknown:
@@ -1265,8 +1267,10 @@ def _counts(site: Site, options: dict[str, Any], cols: Columns) -> pd.DataFrame:
         counter, start, payload, ambiguous, minutes, measures = _sum_to_base(
             counter, start, payload, ambiguous, minutes, measures, fine
         )
-    # A later payload (a resend, a re-read after a revision) replaces an earlier one's interval.
-    if cols.frames > 1:
+    # A later payload (a resend, a re-read after a revision) replaces an earlier one's interval; the
+    # cumulative and occupancy rules already left one row per interval, from the latest payload.
+    grouped = preset.measure in ("cumulative", "occupancy") and not fine.any()
+    if cols.frames > 1 and not grouped:
         keep = _latest_payload(counter, start, payload)
         counter, start, payload, ambiguous, minutes = (a[keep] for a in (counter, start, payload, ambiguous, minutes))
         measures = {m: v[keep] for m, v in measures.items()}
@@ -1346,6 +1350,9 @@ def _integers_or_floats(values: np.ndarray) -> Any:
     return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
 
 
+_TEXT = pd.StringDtype(na_value=np.nan)  # what .astype(str) gives: the `str` dtype
+
+
 def _frame(
     site_id: str,
     counter_ids: list[str],
@@ -1361,9 +1368,9 @@ def _frame(
     whole_minutes = (minutes % 1 == 0).all()
     data = {
         # Few distinct ids: made text once each, then taken per row.
-        "site_id": pd.array([site_id], dtype="str").take(np.zeros(n, dtype=np.intp)),
-        "counter_id": pd.array(counter_ids or [""], dtype="str").take(counter),
-        "interval_start": pd.array(start, dtype="datetime64[us]").tz_localize("UTC"),
+        "site_id": pd.array([site_id], dtype=_TEXT).take(np.zeros(n, dtype=np.intp)),
+        "counter_id": pd.array(counter_ids or [""], dtype=_TEXT).take(counter),
+        "interval_start": pd.array(start).tz_localize("UTC"),
         "interval_minutes": (
             pd.arrays.IntegerArray(minutes.astype(np.int64), np.zeros(n, dtype=bool)) if whole_minutes else minutes
         ),
