@@ -15,7 +15,8 @@ Usage: .venv/bin/python bench/backfill.py [--sites N] [--days D] [--workers 2] [
    on one connection (the floor of the ratio), once on --workers connections at a time.
 
 Prints rows/s for both, their ratio, the 1,000-site-year extrapolation (linear in rows, from the
-measured import rate) and peak RSS (the largest of this process and the workers); last line
+measured import rate) and the import's peak RSS (the largest of the workers and this process
+before the floor, which holds every row in memory); last line
 `RESULT rows_per_s=... copy_rows_per_s=... ratio=... peak_rss_mb=...`.
 """
 
@@ -348,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
         if profiler:
             profiler.disable()
             profiler.dump_stats(args.profile)
+        # The import's own peak: the workers' and this process's before the floor buffers every row.
+        peak_mb = max(peak_rss_mb(), children_peak_rss_mb())
         progress(f"imported {len(results)} sites with {args.workers} worker(s) in {import_s:.0f} s")
         for sid, chunks in results.items():
             if not all(r["status"] == "done" for r in chunks):
@@ -361,7 +364,6 @@ def main(argv: list[str] | None = None) -> int:
         copy_rows, copy_s = floors["same"]
         rate, copy_rate = loaded / import_s, copy_rows / copy_s
         parallel_rate = floors["parallel"][0] / floors["parallel"][1]
-        peak_mb = max(peak_rss_mb(), children_peak_rss_mb())
         bare_rate = floors["bare"][0] / floors["bare"][1]
         year_1000 = 1000 * 365 * len(grid) / args.days / rate
         print(
@@ -397,7 +399,10 @@ def main(argv: list[str] | None = None) -> int:
             f"1,000 sites x 365 days extrapolated linearly from this rate: {year_1000 / 60:.1f} min "
             "(target < 15 min; measured on this machine, not run at that size)"
         )
-        print(f"peak RSS: {peak_mb:.0f} MiB (largest process); python {sys.version.split()[0]}")
+        print(
+            f"peak RSS of the import: {peak_mb:.0f} MiB (largest process: a worker, or this one before the floor); "
+            f"with the floor's buffers {peak_rss_mb():.0f} MiB; python {sys.version.split()[0]}"
+        )
         print(
             result_line(
                 {

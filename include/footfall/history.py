@@ -5,7 +5,7 @@ streamed in blocks of rows, and each chunk's rows are landed as raw payloads (so
 be re-processed without the file); each chunk is then normalized, validated and loaded like live
 data, replacing exactly its window. `import_chunk` records every chunk's outcome, so a re-run
 skips the chunks already done: an import interrupted half-way and run again ends identical to
-one that never stopped.
+one that never stopped. `run_imports` runs many sites' imports, two at a time in their own processes.
 """
 
 from __future__ import annotations
