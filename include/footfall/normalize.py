@@ -2,10 +2,14 @@
 
 The preset (a data file) says where the records are and what each field means; this module is the one
 generic interpreter of that mapping, for JSON, XML and CSV alike (footfall.decode turns bytes into a
-document). Columns are picked per field over all records at once, so a large export costs little more
-than decoding it. It raises `ParseError` on a shape it does not know (firmware differs: fail loudly, keep
-the raw), but leaves value rules (negative counts, times outside the window, duplicates) to the
-validation suite, which reports them all at once. Counter semantics live in footfall.semantics.
+document). It works in two steps so that a body costs little more than decoding it: every payload is
+read into raw columns (`extract`: one list per field, picked over all records at once), then all
+payloads' columns are interpreted as one batch (`interpret`: times, counts, device ids, with numpy),
+and the counter semantics and the typed frame are done once on the batch. When the batch fails, each
+payload is interpreted alone, in order, so the error names the first payload at fault.
+It raises `ParseError` on a shape it does not know (firmware differs: fail loudly, keep the raw), but
+leaves value rules (negative counts, times outside the window, duplicates) to the validation suite,
+which reports them all at once. Counter semantics live in footfall.semantics.
 """
 
 from __future__ import annotations
@@ -149,7 +153,7 @@ class Records:
         alts = _alternatives(paths)
         col = self._one(alts[0])
         for alt in alts[1:]:
-            if not any(v is MISSING for v in col):
+            if _Missing not in set(map(type, col)):
                 break
             other = self._one(alt)
             col = [o if v is MISSING else v for v, o in zip(col, other, strict=True)]
@@ -301,7 +305,8 @@ def _walk(doc: Any, path: str, one_record: bool) -> Records:
             except KeyError:
                 raise KeyError(f"no {name!r} in {where}") from None
             items.extend(found)
-            parents.extend([at] * len(found))
+            if nested:
+                parents.extend([at] * len(found))
         levels.append((items, parents))
         nodes, owner = items, list(range(len(items)))
     if not nested:
@@ -747,7 +752,7 @@ def _refs(site: Site, preset: Preset, rec: Records, doc: Any, payload: Payload) 
             raise ValueError("no device id in the body or the request, and the site has several counters")
         return default
     col = rec.column(preset.fields.counter_ref)
-    if MISSING not in col and None not in col and set(map(type, col)) == {str}:
+    if set(map(type, col)) == {str}:
         return col
     out = []
     for i, v in enumerate(col):
@@ -1276,7 +1281,7 @@ def _counts(site: Site, options: dict[str, Any], cols: Columns) -> pd.DataFrame:
         measures = {m: v[keep] for m, v in measures.items()}
     key = semantics.sort_key(start)
     if len(key) > 1 and not _in_order(counter, key):
-        order = np.lexsort((key, counter))
+        order = semantics.order_by(counter, key)
         counter, start, minutes, payload, ambiguous = (a[order] for a in (counter, start, minutes, payload, ambiguous))
         measures = {m: v[order] for m, v in measures.items()}
     return _frame(site.id, ids, counter, start, minutes, measures, payload, ambiguous)
@@ -1289,7 +1294,7 @@ def _in_order(counter: np.ndarray, key: np.ndarray) -> bool:
 
 
 def _snapshots(counter, start, payload, ambiguous, measures):  # type: ignore[no-untyped-def]
-    """Occupancy: the last reading in each 5-minute interval (footfall.semantics.occupancy_snapshots)."""
+    """Occupancy snapshots: the last known value in each 5-minute interval (later payloads last)."""
     floored = semantics.floor_instants(start, BASE_MINUTES * 60)
     known = np.flatnonzero(~np.isnat(floored))
     order = known[np.lexsort((payload[known], semantics.sort_key(floored[known]), counter[known]))]
@@ -1342,12 +1347,14 @@ def _latest_payload(counter: np.ndarray, start: np.ndarray, payload: np.ndarray)
 def _integers_or_floats(values: np.ndarray) -> Any:
     """Counts as nullable integers when they are whole numbers; floats stay floats for validation to reject."""
     missing = np.isnan(values)
-    known = values[~missing]
-    if not (known % 1 == 0).all():
-        return pd.arrays.FloatingArray(np.where(missing, 0.0, values), missing)
-    if len(known) and np.abs(known).max() >= 2**63:
-        return pd.Series(values).astype("Float64").astype("Int64").array  # raises as the old cast did
-    return pd.arrays.IntegerArray(np.where(missing, 0, values).astype(np.int64), missing)
+    known = np.where(missing, 0.0, values)
+    if len(known) and not np.abs(known).max() < 2**62:  # infinite or huge: pandas' casts decide (and raise)
+        floats = pd.Series(values).astype("Float64")
+        return (floats.astype("Int64") if (floats.dropna() % 1 == 0).all() else floats).array
+    whole = known.astype(np.int64)
+    if (whole == known).all():
+        return pd.arrays.IntegerArray(whole, missing)
+    return pd.arrays.FloatingArray(known, missing)
 
 
 _TEXT = pd.StringDtype(na_value=np.nan)  # what .astype(str) gives: the `str` dtype

@@ -89,40 +89,7 @@ def cumulative_deltas(
     return deltas, kinds
 
 
-def cumulative_to_intervals(
-    rows: pd.DataFrame,
-    measures: list[str],
-    *,
-    zone: ZoneInfo,
-    native_minutes: float,
-    reset_at: time | None,
-    register_max: int | None,
-) -> pd.DataFrame:
-    """Readings (counter_id, interval_start = reading instant, running totals) to interval rows."""
-    out = []
-    for _, group in rows.sort_values(["counter_id", "interval_start", "payload_id"]).groupby("counter_id", sort=False):
-        group = group.drop_duplicates("interval_start", keep="last")
-        starts = group["interval_start"]
-        sched = None
-        if reset_at is not None:
-            epochs = reset_epochs(starts, zone, reset_at)
-            sched = np.concatenate(([False], epochs[1:] != epochs[:-1]))
-        result = group.iloc[1:].copy()
-        result["interval_start"] = starts.iloc[:-1].dt.floor(f"{int(native_minutes * 60)}s").to_numpy()
-        for m in measures:
-            deltas, _ = cumulative_deltas(group[m].to_numpy(dtype=float, na_value=np.nan), sched, register_max)
-            result[m] = deltas[1:]
-        out.append(result)
-    if not out:
-        return rows.iloc[0:0]
-    merged = pd.concat(out, ignore_index=True)
-    keys = ["site_id", "counter_id", "interval_start"]
-    agg = {m: lambda s: s.sum(min_count=1) for m in measures}
-    agg.update(payload_id="max", ambiguous_time="any", interval_minutes="first")
-    return merged.groupby(keys, as_index=False).agg(agg)
-
-
-# --- the same rules on columns (many counters and payloads at once, no per-counter Python loop) -------
+# --- on columns: many counters and payloads at once, no per-counter Python loop ---------------------
 
 INT64_MAX = np.iinfo(np.int64).max
 
@@ -130,6 +97,15 @@ INT64_MAX = np.iinfo(np.int64).max
 def sort_key(instants: np.ndarray) -> np.ndarray:
     """Instants (datetime64[us]) as integers that sort a missing instant last, as pandas sorts them."""
     return np.where(np.isnat(instants), INT64_MAX, instants.view(np.int64))
+
+
+def order_by(counter: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Stable order by counter code, then key: one sort of a combined integer when it fits in 63 bits."""
+    low, high = int(key.min()), int(key.max())
+    span = high - low + 1
+    if int(counter.min()) >= 0 and (int(counter.max()) + 1) * span < 2**62:
+        return np.argsort(counter.astype(np.int64) * span + (key - low), kind="stable")
+    return np.lexsort((key, counter))
 
 
 def floor_instants(instants: np.ndarray, seconds: int) -> np.ndarray:
@@ -190,7 +166,7 @@ def utc_offsets_us(instants: np.ndarray, zone: ZoneInfo) -> np.ndarray:
 
 
 def reset_days(instants: np.ndarray, zone: ZoneInfo, reset_at: time) -> np.ndarray:
-    """reset_epochs on datetime64[us] UTC values, by integer arithmetic (the zone asked per hour)."""
+    """reset_epochs on datetime64[us] UTC values, by integer arithmetic (the zone asked per day)."""
     local = instants.view(np.int64) + utc_offsets_us(instants, zone)
     shifted = local - (reset_at.hour * 60 + reset_at.minute) * 60_000_000
     return np.where(np.isnat(instants), np.iinfo(np.int64).min, shifted // 86_400_000_000)
@@ -209,10 +185,12 @@ def cumulative_columns(
     reset_at: time | None,
     register_max: int | None,
 ) -> dict[str, np.ndarray]:
-    """cumulative_to_intervals on columns: all counters at once, sorted by counter then interval.
+    """Readings of running totals to interval rows (rules in the module docstring), all counters at once.
 
     `counter` holds codes that sort as the counter ids do; `instants` are reading instants
-    (datetime64[us], UTC); a reading repeated by a later payload keeps the later payload's value.
+    (datetime64[us], UTC); a reading repeated by a later payload keeps the later payload's value. Rows come
+    out one per (counter, interval start), sorted so: summed deltas, the latest payload, whether any
+    reading was ambiguous, and the first reading's interval length.
     """
     key = sort_key(instants)
     order = np.lexsort((payload, key, counter))
@@ -251,15 +229,6 @@ def cumulative_columns(
     for name in measures:
         grouped[name] = sum_per_run(out[name], bounds)
     return grouped
-
-
-def occupancy_snapshots(rows: pd.DataFrame, base_minutes: int) -> pd.DataFrame:
-    """The last occupancy reading in each base interval (a snapshot, not a sum)."""
-    rows = rows.assign(interval_start=rows["interval_start"].dt.floor(f"{base_minutes}min"))
-    rows = rows.sort_values(["counter_id", "interval_start", "payload_id"])
-    out = rows.groupby(["site_id", "counter_id", "interval_start"], as_index=False).last()
-    out["interval_minutes"] = base_minutes
-    return out
 
 
 def site_totals(rows: pd.DataFrame) -> pd.DataFrame:

@@ -10,7 +10,7 @@ import pandas as pd
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from footfall.semantics import cumulative_deltas, reset_epochs, site_totals
+from footfall.semantics import cumulative_columns, cumulative_deltas, reset_days, reset_epochs, site_totals
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -107,3 +107,57 @@ def test_site_totals_use_raw_sums_not_clamped_doors():
     )
     totals = site_totals(rows)
     assert totals[["entries", "exits", "net"]].values.tolist() == [[10, 8, 2]]  # not 8 + 0 clamped
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(-2_000_000_000, 4_000_000_000), min_size=1, max_size=200),
+    st.sampled_from(["Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata", "UTC"]),
+    st.sampled_from([time(0, 0), time(4, 0), time(2, 30)]),
+)
+def test_reset_days_are_reset_epochs_by_arithmetic(seconds, zone, reset_at):
+    instants = (np.array(seconds, dtype=np.int64) * 1_000_000).view("datetime64[us]")
+    expected = reset_epochs(pd.Series(pd.DatetimeIndex(instants).tz_localize("UTC")), ZoneInfo(zone), reset_at)
+    assert (reset_days(instants, ZoneInfo(zone), reset_at) == expected).all()
+
+
+def _per_counter(readings: pd.DataFrame, reset_at: time | None, register_max: int | None) -> pd.DataFrame:
+    """The rules one counter at a time: the reading-by-reading definition cumulative_columns must match."""
+    out = []
+    for counter, group in readings.sort_values(["counter", "t", "payload"]).groupby("counter"):
+        group = group.drop_duplicates("t", keep="last")
+        sched = None
+        if reset_at is not None:
+            epochs = reset_epochs(group["t"].dt.tz_localize("UTC"), PARIS, reset_at)
+            sched = np.concatenate(([False], epochs[1:] != epochs[:-1]))
+        deltas, _ = cumulative_deltas(group["v"].to_numpy(), sched, register_max)
+        starts = group["t"].dt.floor("300s").to_numpy()[:-1]
+        out.append(pd.DataFrame({"counter": counter, "start": starts, "v": deltas[1:]}))
+    merged = pd.concat(out)
+    return merged.groupby(["counter", "start"], as_index=False)["v"].sum(min_count=1)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 2), st.integers(0, 600), st.integers(0, 3), st.one_of(st.none(), st.integers(0, 999))),
+        min_size=1,
+        max_size=80,
+    ),
+    st.sampled_from([None, time(0, 0), time(4, 0)]),
+    st.sampled_from([None, 1000]),
+)
+def test_cumulative_columns_follow_the_rules_counter_by_counter(readings, reset_at, register_max):
+    counter, minute, payload, value = (np.array(c) for c in zip(*readings, strict=True))
+    instants = (np.datetime64("2026-10-24T20:00", "us") + minute.astype("timedelta64[m]") * 5).astype("datetime64[us]")
+    values = np.array([np.nan if v is None else v for v in value], dtype=float)
+    got = cumulative_columns(
+        counter.astype(np.int64), instants, payload.astype(np.int64), {"v": values},
+        np.zeros(len(values), dtype=bool), np.full(len(values), 5.0),
+        zone=PARIS, native_minutes=5, reset_at=reset_at, register_max=register_max,
+    )  # fmt: skip
+    frame = pd.DataFrame({"counter": counter, "t": pd.Series(instants), "payload": payload, "v": values})
+    expected = _per_counter(frame, reset_at, register_max)
+    assert got["counter"].tolist() == expected["counter"].tolist()
+    assert got["start"].tolist() == expected["start"].dt.as_unit("us").to_numpy().tolist()
+    np.testing.assert_array_equal(got["v"], expected["v"].to_numpy())
