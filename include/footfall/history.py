@@ -721,14 +721,20 @@ def run_imports(
         outcomes = pool.imap_unordered(_import_site, args)
     results: dict[str, list[dict[str, Any]]] = {}
     failures: list[str] = []
+    finished = False
     try:
         for site_id, outcome, error in outcomes:
             results[site_id] = outcome
             if error:
                 failures.append(error)
+        finished = True
     finally:
         if workers > 1:
-            pool.close()
+            # Interrupted (Ctrl-C, a database error): stop the workers now; a re-run resumes every site.
+            if finished:
+                pool.close()
+            else:
+                pool.terminate()
             pool.join()
     if failures:
         raise RuntimeError(f"{len(failures)} of {len(jobs)} site import(s) failed: " + "; ".join(failures))
