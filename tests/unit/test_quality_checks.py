@@ -147,6 +147,18 @@ def test_stale_feed_counts_only_opening_time(day):
     assert flags_of(evening, "stale_feed", as_of=local(day, 23)).empty  # closed since 20:00
 
 
+def test_stale_feed_across_a_day_with_a_lunch_break():
+    """Silence running into a later day whose hours have two ranges (a wider opening-hours array)."""
+    day = date(2026, 11, 20)  # a Friday; Saturday closes for lunch
+    weekdays = dict.fromkeys(["mon", "tue", "wed", "thu", "fri"], "08:00-20:00")
+    hours = OpeningHours.model_validate({"regular": {**weekdays, "sat": "09:00-12:00,14:00-18:00"}})
+    frame = day_counts(day)
+    frame = frame[frame["interval_start"] < local(day, 19)]
+    found = flags_of(frame, "stale_feed", ctx(opening_hours=hours), as_of=local(day + timedelta(days=1), 15))
+    assert len(found) == 1
+    assert found.iloc[0]["detail"]["open_minutes_silent"] == 60 + 3 * 60 + 60  # Fri 19-20, Sat 9-12, 14-15
+
+
 @pytest.mark.parametrize("day", DST_DAYS)
 def test_stuck_counter_needs_history_that_expects_people(day):
     frame = weeks(day)
