@@ -12,7 +12,7 @@ pipeline reads them after each load.
   sites' rows (`validate_counts`) and one `check_sites` call (each check once over all sites), plus
   the corrected occupancy. The same work site by site (`per_site_s_per_million`) is reported too, and
   the bulk flags are asserted equal to the per-site ones.
-- The floor runs its rules once over all sites together.
+- The floor runs its rules once over all sites together. Bulk and floor are each the best of two runs.
 
     .venv/bin/python bench/quality.py [--sites 60] [--batches 10]
 """
@@ -200,7 +200,7 @@ def main() -> None:
     everything = pd.concat(sites.values(), ignore_index=True)
     per_m = 1e6 / rows
 
-    # One 5-minute site-run (the first of each site warms nothing up: every site-run is timed).
+    # One 5-minute site-run per site, every one timed (warm_up() built the GX context beforehand).
     batch_ms = []
     for sid in list(sites)[: args.batches]:
         t = time.perf_counter()
@@ -208,16 +208,19 @@ def main() -> None:
         batch_ms.append((time.perf_counter() - t) * 1000)
     print(f"5-minute batch: median {statistics.median(batch_ms):.0f} ms over {len(batch_ms)} site-runs")
 
-    # Per million rows, bulk: one GX validation and one check_sites call over every site.
-    t = time.perf_counter()
-    report = validate_counts(everything, full)
-    t1 = time.perf_counter()
-    prepared = prepare_sites(everything, contexts, as_of=AS_OF, now=AS_OF)
-    flags = check_sites(everything, contexts, as_of=AS_OF, now=AS_OF, prepared=prepared)
-    occupancy = pd.concat([corrected_occupancy(p) for p in prepared], ignore_index=True)
-    t2 = time.perf_counter()
-    assert report.success, report.summary()
-    gx_s, checks_s = t1 - t, t2 - t1
+    # Per million rows, bulk: one GX validation and one check_sites call over every site (best of two,
+    # as the floor: the box is shared).
+    gx_s = checks_s = float("inf")
+    for _ in range(2):
+        t = time.perf_counter()
+        report = validate_counts(everything, full)
+        t1 = time.perf_counter()
+        prepared = prepare_sites(everything, contexts, as_of=AS_OF, now=AS_OF)
+        flags = check_sites(everything, contexts, as_of=AS_OF, now=AS_OF, prepared=prepared)
+        occupancy = pd.concat([corrected_occupancy(p) for p in prepared], ignore_index=True)
+        t2 = time.perf_counter()
+        assert report.success, report.summary()
+        gx_s, checks_s = min(gx_s, t1 - t), min(checks_s, t2 - t1)
     print(
         f"bulk: GX suite {gx_s * per_m:.2f} s/M rows; checks + corrected occupancy {checks_s * per_m:.2f} s/M rows "
         f"({len(flags)} flags, {len(occupancy)} corrected rows)"
@@ -235,10 +238,12 @@ def main() -> None:
     pd.testing.assert_frame_equal(flags, pd.concat(per_site, ignore_index=True), check_dtype=False)
     print(f"site by site: {per_site_s * per_m:.2f} s/M rows (same {len(flags)} flags)")
 
-    # The floor: the same rules as bare pandas, once over all sites.
-    t = time.perf_counter()
-    floor_flags = floor(everything, full, 400, AS_OF)
-    floor_s = time.perf_counter() - t
+    # The floor: the same rules as bare pandas, once over all sites (best of two).
+    floor_s = float("inf")
+    for _ in range(2):
+        t = time.perf_counter()
+        floor_flags = floor(everything, full, 400, AS_OF)
+        floor_s = min(floor_s, time.perf_counter() - t)
     print(f"floor (bare pandas): {floor_s * per_m:.2f} s/M rows ({floor_flags} findings)")
 
     total_per_m = (gx_s + checks_s) * per_m
