@@ -766,29 +766,24 @@ def _refs(site: Site, preset: Preset, rec: Records, doc: Any, payload: Payload) 
 
 
 _ASIDE: Any = object()  # a body the batch decoder leaves to the ordinary one
-_SCANNER = json.JSONDecoder()
+_SCAN = json.JSONDecoder().scan_once
 _JSON_SPACE = " \t\n\r"
 
 
-def _scan_json(bodies: list[bytes], max_bytes: int) -> list[Any]:
-    """Many small JSON bodies decoded by the JSON scanner itself (json.loads' own C scanner, without its
-    per-call wrapping); each must be exactly one document. A body that is not plainly so (an error,
-    leading space, a BOM, another encoding) is left as _ASIDE for the ordinary decoder."""
-    scan = _SCANNER.scan_once
-    out: list[Any] = []
-    for body in bodies:
-        try:
-            text = body.decode("utf-8")
-            if len(body) > max_bytes or not text or text[0] in _JSON_SPACE:
-                out.append(_ASIDE)
-                continue
-            doc, end = scan(text, 0)
-            if end != len(text) and text[end:].strip(_JSON_SPACE):
-                doc = _ASIDE
-        except (UnicodeDecodeError, StopIteration, ValueError, RecursionError):
-            doc = _ASIDE
-        out.append(doc)
-    return out
+def _scan_json(body: bytes, max_bytes: int) -> Any:
+    """A small JSON body decoded by json's own C scanner (json.loads without its per-call wrapping); it
+    must be exactly one document. A body that is not plainly so (an error, leading space, a BOM, another
+    encoding, over the limit) is _ASIDE, for the ordinary decoder to read or refuse."""
+    try:
+        text = body.decode("utf-8")
+        if len(body) > max_bytes or not text or text[0] in _JSON_SPACE:
+            return _ASIDE
+        doc, end = _SCAN(text, 0)
+        if end != len(text) and text[end:].strip(_JSON_SPACE):
+            return _ASIDE
+    except (UnicodeDecodeError, StopIteration, ValueError, RecursionError):
+        return _ASIDE
+    return doc
 
 
 def _simple(path: str) -> bool:
@@ -957,14 +952,15 @@ def _extract_all(site: Site, payloads: list[Payload], options: dict[str, Any]) -
 def _extract_one_records(
     site: Site, payloads: list[Payload], options: dict[str, Any], minutes: float | Exception
 ) -> tuple[list[Raw], Any]:
-    """One-record JSON bodies: decoded by one scanner pass, read straight into columns; a body that is
-    not plain goes through the general reader (which raises the error it deserves)."""
-    docs = _scan_json([p.body for p in payloads], site.preset.max_body_bytes)
+    """One-record JSON bodies: scanned and read straight into columns, a run of them into one Raw; a body
+    that is not plain goes through the general reader (which raises the error it deserves)."""
     reader = _OneRecordReader(site, options, minutes)
+    max_bytes = site.preset.max_body_bytes
     raws: list[Raw] = []
     run: list[Payload] = []
     values: list[tuple[Any, Any, list[Any]]] = []
-    for payload, doc in zip(payloads, docs, strict=True):
+    for payload in payloads:
+        doc = _scan_json(payload.body, max_bytes)
         read = reader.read(payload, doc) if doc is not _ASIDE else None
         if read is not None:
             run.append(payload)
@@ -1018,6 +1014,10 @@ def _ref_codes(raws: list[Raw]) -> tuple[list[str], np.ndarray]:
         codes = [index.setdefault(r.refs, len(index)) for r in raws]
         return list(index), np.repeat(np.array(codes, dtype=np.int64), [r.n for r in raws])
     column = _concat(r.refs if isinstance(r.refs, list) else [r.refs] * r.n for r in raws)
+    if len(column) < 5000:  # a dictionary beats pandas' set-up on a few hundred ids
+        index = {}
+        small = [index.setdefault(r, len(index)) for r in column]
+        return list(index), np.array(small, dtype=np.int64)
     codes, uniques = pd.factorize(np.fromiter(column, dtype=object, count=len(column)))
     return list(uniques), codes.astype(np.int64)
 

@@ -51,19 +51,33 @@ def cumulative_deltas(
     once); without it the values are one counter's. Kinds: 'first', 'missing', 'count',
     'scheduled_reset', 'rollover', 'reset'.
     """
+    deltas, (known, has_prev, sched, rollover, reset) = _deltas(values, scheduled_reset, register_max, first)
+    kinds = np.empty(len(deltas), dtype=object)
+    kinds[:] = "count"
+    kinds[sched] = "scheduled_reset"
+    kinds[rollover] = "rollover"
+    kinds[reset] = "reset"
+    kinds[~known] = "missing"
+    kinds[known & ~has_prev] = "first"
+    return deltas, kinds
+
+
+def _deltas(
+    values: np.ndarray, scheduled_reset: np.ndarray | None, register_max: int | None, first: np.ndarray | None
+) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """cumulative_deltas without the kinds: the deltas, and the masks the kinds are made of."""
     values = np.asarray(values, dtype=float)
     n = len(values)
-    deltas = np.full(n, np.nan)
-    kinds = np.empty(n, dtype=object)
     if n == 0:
-        return deltas, kinds
+        none = np.zeros(0, dtype=bool)
+        return np.full(0, np.nan), (none, none, none, none, none)
     # The previous *known* value for each reading (a missing reading does not break the chain).
     known = ~np.isnan(values)
-    idx = np.where(known, np.arange(n), -1)
-    last_known = np.maximum.accumulate(idx)
+    positions = np.arange(n)
+    last_known = np.maximum.accumulate(np.where(known, positions, -1))
     prev_idx = np.concatenate(([-1], last_known[:-1]))
     if first is not None:  # a counter's chain starts at its first reading
-        counter_start = np.maximum.accumulate(np.where(first, np.arange(n), 0))
+        counter_start = np.maximum.accumulate(np.where(first, positions, 0))
         prev_idx = np.where(prev_idx >= counter_start, prev_idx, -1)
     has_prev = prev_idx >= 0
     prev = np.where(has_prev, values[np.maximum(prev_idx, 0)], np.nan)
@@ -80,13 +94,7 @@ def cumulative_deltas(
     if register_max is not None:
         deltas = np.where(rollover, register_max - prev + values, deltas)
     deltas = np.where(known & has_prev, deltas, np.nan)
-    kinds[:] = "count"
-    kinds[sched] = "scheduled_reset"
-    kinds[rollover] = "rollover"
-    kinds[reset] = "reset"
-    kinds[~known] = "missing"
-    kinds[known & ~has_prev] = "first"
-    return deltas, kinds
+    return deltas, (known, has_prev, sched, rollover, reset)
 
 
 # --- on columns: many counters and payloads at once, no per-counter Python loop ---------------------
@@ -213,7 +221,7 @@ def cumulative_columns(
     out = {"counter": c[later], "start": starts, "payload": payload[rows], "ambiguous": ambiguous[rows]}
     out["minutes"] = minutes[rows]
     for name, values in measures.items():
-        out[name] = cumulative_deltas(values[order], sched, register_max, first)[0][later]
+        out[name] = _deltas(values[order], sched, register_max, first)[0][later]
     known = ~np.isnat(starts)  # groupby leaves out a missing instant
     out = {name: col[known] for name, col in out.items()}
     if not len(out["start"]):
