@@ -3,15 +3,16 @@
 For every preset: rows/s of `normalize_counts(site, payloads)` -- what a pipeline run, a push window and a
 replay call: every landed body of the window at once (decode + map + time + semantics + typed frame) --
 on generated bodies shaped like its fixture, and of bare `json.loads`, defusedxml `fromstring` or
-`csv.reader` on each of the same bodies, measured in the same run; ratio = floor time / parse time
-(target >= 0.5). The site (one counter per device id the bodies carry, as `parse_bodies` makes up) and
-the Payload objects are built before timing, as the pipeline has them from the registry and the database;
-the output is checked equal to `parse_bodies` once. Presets with a body size limit get several bodies
-under it; one-record presets (a live reading, a "now" snapshot) get one body per reading, --small-rows
-bodies in one call (a day of 5-minute polls is 288). Peak memory: tracemalloc per preset, and the
-process's peak RSS.
+`csv.reader` on each of the same bodies, measured in the same run, in turns, as CPU time of the process
+(other processes on the shared machine do not count); ratio = floor time / parse time (target >= 0.5).
+The site (one counter per device id the bodies carry, as `parse_bodies` makes up) and the Payload
+objects are built before timing, as the pipeline has them from the registry and the database; the
+output is checked equal to `parse_bodies` once. Presets with a body size limit get several bodies under
+it; one-record presets (a live reading, a "now" snapshot) get one body per reading, --small-rows bodies
+in one call (a day of 5-minute polls is 288). Peak memory: tracemalloc per preset, and the process's
+peak RSS.
 Last line: RESULT min_ratio=... <preset>_ratio=... ... peak_rss_mb=...
-Usage: .venv/bin/python bench/parse.py [--rows N] [--small-rows N] [--only name,name]
+Usage: .venv/bin/python bench/parse.py [--rows N] [--small-rows N] [--repeat N] [--only name,name]
 """
 
 from __future__ import annotations
@@ -238,24 +239,27 @@ GENERATORS = {name: fn for name, fn in globals().items() if callable(fn) and nam
 
 def loops_for(fn: Callable[[], object]) -> int:
     """Calls per sample so that one sample lasts about 20 ms (a single call of a small batch is noise)."""
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     fn()
-    return max(1, int(0.02 / max(time.perf_counter() - t0, 1e-6)))
+    return max(1, int(0.02 / max(time.process_time() - t0, 1e-6)))
 
 
 def best_pair(floor: Callable[[], object], parse: Callable[[], object], repeat: int) -> tuple[float, float]:
-    """Best per-call time of floor and parse over interleaved samples (a change in the machine's load hits
-    both): at least `repeat` rounds, more while the preset has had under a second (a shared machine's
-    load comes in bursts; the best sample is the one least disturbed)."""
+    """Best per-call CPU time of floor and parse over interleaved samples.
+
+    CPU time of this process (time.process_time), not wall time: on a shared machine the wall clock also
+    counts the time other processes held the cores. Samples alternate floor and parse, at least `repeat`
+    rounds and more while the preset has had under a second; the best sample is the least disturbed.
+    """
     loops = (loops_for(floor), loops_for(parse))
     best = [float("inf"), float("inf")]
     rounds, spent = 0, 0.0
     while rounds < repeat or (spent < 1.0 and rounds < 10 * repeat):
         for i, fn in enumerate((floor, parse)):
-            t0 = time.perf_counter()
+            t0 = time.process_time()
             for _ in range(loops[i]):
                 fn()
-            took = time.perf_counter() - t0
+            took = time.process_time() - t0
             best[i] = min(best[i], took / loops[i])
             spent += took
         rounds += 1

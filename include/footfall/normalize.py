@@ -1233,6 +1233,24 @@ def normalize_counts(site: Site, payloads: Iterable[Payload]) -> pd.DataFrame:
     return _counts(site, options, read_payloads(site, list(payloads), options))
 
 
+@dataclass
+class Rows:
+    """A site's interval rows as columns: counter codes (in counter id order), UTC starts, measures."""
+
+    counter: np.ndarray
+    start: np.ndarray  # datetime64[us], UTC
+    payload: np.ndarray
+    ambiguous: np.ndarray
+    minutes: np.ndarray
+    measures: dict[str, np.ndarray]
+
+    def take(self, index: np.ndarray) -> Rows:
+        return Rows(
+            self.counter[index], self.start[index], self.payload[index], self.ambiguous[index],
+            self.minutes[index], {m: v[index] for m, v in self.measures.items()},
+        )  # fmt: skip
+
+
 def _counts(site: Site, options: dict[str, Any], cols: Columns) -> pd.DataFrame:
     """Readings of a site to typed count_interval rows (semantics, 5-minute base, later payload wins)."""
     if not cols.frames:
@@ -1243,48 +1261,40 @@ def _counts(site: Site, options: dict[str, Any], cols: Columns) -> pd.DataFrame:
     ids = sorted({cid for cid in id_of_ref if cid is not None})
     rank = {cid: i for i, cid in enumerate(ids)}
     counter_of_ref = np.array([rank.get(cid, -1) for cid in id_of_ref] + [-1], dtype=np.int64)
-    counter = counter_of_ref[cols.ref]
-    start, ambiguous, minutes, payload = cols.start, cols.ambiguous, cols.minutes, cols.payload
     measures = dict(cols.measures)
     if "entries" in measures and "exits" in measures:
         flips = np.array([by_ref[r].direction == "swapped" if r in by_ref else False for r in cols.refs] + [False])
         swapped = flips[cols.ref]
         entries, exits = measures["entries"], measures["exits"]
         measures["entries"], measures["exits"] = np.where(swapped, exits, entries), np.where(swapped, entries, exits)
+    rows = Rows(counter_of_ref[cols.ref], cols.start, cols.payload, cols.ambiguous, cols.minutes, measures)
     if preset.measure == "cumulative":
         reset = options.get("reset_time")
         out = semantics.cumulative_columns(
-            counter, start, payload, {m: measures[m] for m in ("entries", "exits") if m in measures},
-            ambiguous, minutes,
+            rows.counter, rows.start, rows.payload, {m: measures[m] for m in ("entries", "exits") if m in measures},
+            rows.ambiguous, rows.minutes,
             zone=site.zone,
-            native_minutes=float(minutes[0]),
+            native_minutes=float(rows.minutes[0]),
             reset_at=_as_time(reset) if reset not in (None, "") else None,
             register_max=int(options["register_max"]) if options.get("register_max") else None,
         )  # fmt: skip
-        counter, start, payload, ambiguous, minutes = (
-            out.pop(k) for k in ("counter", "start", "payload", "ambiguous", "minutes")
+        rows = Rows(
+            out.pop("counter"), out.pop("start"), out.pop("payload"), out.pop("ambiguous"), out.pop("minutes"), out
         )
-        measures = out
     elif preset.measure == "occupancy":
-        counter, start, payload, ambiguous, minutes, measures = _snapshots(counter, start, payload, ambiguous, measures)
-    fine = minutes < BASE_MINUTES
+        rows = _snapshots(rows)
+    fine = rows.minutes < BASE_MINUTES
     if fine.any():
-        counter, start, payload, ambiguous, minutes, measures = _sum_to_base(
-            counter, start, payload, ambiguous, minutes, measures, fine
-        )
+        rows = _sum_to_base(rows, fine)
     # A later payload (a resend, a re-read after a revision) replaces an earlier one's interval; the
     # cumulative and occupancy rules already left one row per interval, from the latest payload.
     grouped = preset.measure in ("cumulative", "occupancy") and not fine.any()
     if cols.frames > 1 and not grouped:
-        keep = _latest_payload(counter, start, payload)
-        counter, start, payload, ambiguous, minutes = (a[keep] for a in (counter, start, payload, ambiguous, minutes))
-        measures = {m: v[keep] for m, v in measures.items()}
-    key = semantics.sort_key(start)
-    if len(key) > 1 and not _in_order(counter, key):
-        order = semantics.order_by(counter, key)
-        counter, start, minutes, payload, ambiguous = (a[order] for a in (counter, start, minutes, payload, ambiguous))
-        measures = {m: v[order] for m, v in measures.items()}
-    return _frame(site.id, ids, counter, start, minutes, measures, payload, ambiguous)
+        rows = rows.take(_latest_payload(rows))
+    key = semantics.sort_key(rows.start)
+    if len(key) > 1 and not _in_order(rows.counter, key):
+        rows = rows.take(semantics.order_by(rows.counter, key))
+    return _frame(site.id, ids, rows)
 
 
 def _in_order(counter: np.ndarray, key: np.ndarray) -> bool:
@@ -1293,55 +1303,54 @@ def _in_order(counter: np.ndarray, key: np.ndarray) -> bool:
     return bool(((counter[1:] > counter[:-1]) | (same & (key[1:] >= key[:-1]))).all())
 
 
-def _snapshots(counter, start, payload, ambiguous, measures):  # type: ignore[no-untyped-def]
+def _snapshots(rows: Rows) -> Rows:
     """Occupancy snapshots: the last known value in each 5-minute interval (later payloads last)."""
-    floored = semantics.floor_instants(start, BASE_MINUTES * 60)
+    floored = semantics.floor_instants(rows.start, BASE_MINUTES * 60)
     known = np.flatnonzero(~np.isnat(floored))
-    order = known[np.lexsort((payload[known], semantics.sort_key(floored[known]), counter[known]))]
-    bounds = semantics.run_starts(counter[order], floored[order])
-    ends = np.append(bounds[1:], len(order)) - 1
-    last = order[ends]
-    out = {m: semantics.last_per_run(v[order], bounds) for m, v in measures.items()}
+    order = known[np.lexsort((rows.payload[known], semantics.sort_key(floored[known]), rows.counter[known]))]
+    bounds = semantics.run_starts(rows.counter[order], floored[order])
+    last = order[np.append(bounds[1:], len(order)) - 1]
+    measures = {m: semantics.last_per_run(v[order], bounds) for m, v in rows.measures.items()}
     minutes = np.full(len(bounds), float(BASE_MINUTES))
-    return counter[last], floored[last], payload[last], ambiguous[last], minutes, out
+    return Rows(rows.counter[last], floored[last], rows.payload[last], rows.ambiguous[last], minutes, measures)
 
 
-def _sum_to_base(counter, start, payload, ambiguous, minutes, measures, fine):  # type: ignore[no-untyped-def]
+def _sum_to_base(rows: Rows, fine: np.ndarray) -> Rows:
     """Finer-than-5-minute readings summed to 5 minutes (occupancy: the last), after the coarser ones."""
     idx = np.flatnonzero(fine)
-    floored = semantics.floor_instants(start[idx], BASE_MINUTES * 60)
+    floored = semantics.floor_instants(rows.start[idx], BASE_MINUTES * 60)
     known = ~np.isnat(floored)
     idx, floored = idx[known], floored[known]
-    sub = np.lexsort((semantics.sort_key(floored), counter[idx]))
+    sub = np.lexsort((semantics.sort_key(floored), rows.counter[idx]))
     order, floored = idx[sub], floored[sub]
-    bounds = semantics.run_starts(counter[order], floored)
-    coarse = np.flatnonzero(~fine)
-    grouped = {}
-    for m, v in measures.items():
-        reduce = semantics.last_per_run if m == "occupancy" else semantics.sum_per_run
-        grouped[m] = np.concatenate([v[coarse], reduce(v[order], bounds) if len(order) else v[:0]])
+    coarse = rows.take(np.flatnonzero(~fine))
     if not len(order):
-        return counter[coarse], start[coarse], payload[coarse], ambiguous[coarse], minutes[coarse], grouped
-    return (
-        np.concatenate([counter[coarse], counter[order][bounds]]),
-        np.concatenate([start[coarse], floored[bounds]]),
-        np.concatenate([payload[coarse], np.maximum.reduceat(payload[order], bounds)]),
-        np.concatenate([ambiguous[coarse], np.logical_or.reduceat(ambiguous[order], bounds)]),
-        np.concatenate([minutes[coarse], np.full(len(bounds), float(BASE_MINUTES))]),
-        grouped,
+        return coarse
+    bounds = semantics.run_starts(rows.counter[order], floored)
+    summed = {}
+    for m, v in rows.measures.items():
+        reduce = semantics.last_per_run if m == "occupancy" else semantics.sum_per_run
+        summed[m] = np.concatenate([coarse.measures[m], reduce(v[order], bounds)])
+    return Rows(
+        np.concatenate([coarse.counter, rows.counter[order][bounds]]),
+        np.concatenate([coarse.start, floored[bounds]]),
+        np.concatenate([coarse.payload, np.maximum.reduceat(rows.payload[order], bounds)]),
+        np.concatenate([coarse.ambiguous, np.logical_or.reduceat(rows.ambiguous[order], bounds)]),
+        np.concatenate([coarse.minutes, np.full(len(bounds), float(BASE_MINUTES))]),
+        summed,
     )
 
 
-def _latest_payload(counter: np.ndarray, start: np.ndarray, payload: np.ndarray) -> np.ndarray:
+def _latest_payload(rows: Rows) -> np.ndarray:
     """Rows whose payload is the latest for their (counter, interval); a missing instant is left out."""
-    order = np.lexsort((semantics.sort_key(start), counter))
-    bounds = semantics.run_starts(counter[order], start[order])
-    keep = np.zeros(len(counter), dtype=bool)
+    order = np.lexsort((semantics.sort_key(rows.start), rows.counter))
+    bounds = semantics.run_starts(rows.counter[order], rows.start[order])
+    keep = np.zeros(len(rows.counter), dtype=bool)
     if len(bounds):
-        latest = np.maximum.reduceat(payload[order], bounds)
+        latest = np.maximum.reduceat(rows.payload[order], bounds)
         sizes = np.diff(np.append(bounds, len(order)))
-        keep[order] = payload[order] == np.repeat(latest, sizes)
-    return keep & ~np.isnat(start)
+        keep[order] = rows.payload[order] == np.repeat(latest, sizes)
+    return keep & ~np.isnat(rows.start)
 
 
 def _integers_or_floats(values: np.ndarray) -> Any:
@@ -1360,36 +1369,28 @@ def _integers_or_floats(values: np.ndarray) -> Any:
 _TEXT = pd.StringDtype(na_value=np.nan)  # what .astype(str) gives: the `str` dtype
 
 
-def _frame(
-    site_id: str,
-    counter_ids: list[str],
-    counter: np.ndarray,
-    start: np.ndarray,
-    minutes: np.ndarray,
-    measures: dict[str, np.ndarray],
-    payload: np.ndarray,
-    ambiguous: np.ndarray,
-) -> pd.DataFrame:
+def _frame(site_id: str, counter_ids: list[str], rows: Rows) -> pd.DataFrame:
     """The count_interval frame, built once from columns (dtypes as `typed_counts` gives them)."""
-    n = len(start)
+    n = len(rows.start)
+    minutes = rows.minutes
     whole_minutes = (minutes % 1 == 0).all()
     data = {
         # Few distinct ids: made text once each, then taken per row.
         "site_id": pd.array([site_id], dtype=_TEXT).take(np.zeros(n, dtype=np.intp)),
-        "counter_id": pd.array(counter_ids or [""], dtype=_TEXT).take(counter),
-        "interval_start": pd.array(start).tz_localize("UTC"),
+        "counter_id": pd.array(counter_ids or [""], dtype=_TEXT).take(rows.counter),
+        "interval_start": pd.array(rows.start).tz_localize("UTC"),
         "interval_minutes": (
             pd.arrays.IntegerArray(minutes.astype(np.int64), np.zeros(n, dtype=bool)) if whole_minutes else minutes
         ),
     }
     for m in MEASURES:
         data[m] = (
-            _integers_or_floats(measures[m])
-            if m in measures
+            _integers_or_floats(rows.measures[m])
+            if m in rows.measures
             else pd.arrays.IntegerArray(np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool))
         )
-    data["payload_id"] = payload.astype(np.int64)
-    data["ambiguous_time"] = ambiguous.astype(bool)
+    data["payload_id"] = rows.payload.astype(np.int64)
+    data["ambiguous_time"] = rows.ambiguous.astype(bool)
     return pd.DataFrame(data, copy=False)  # every column is a fresh array
 
 
