@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time, timedelta
 from operator import itemgetter
@@ -853,7 +853,7 @@ class _OneRecordReader:
         elif self.payload_ref:
             self.getter = None
 
-    def read(self, payload: Payload, doc: Any) -> tuple[Any, Any, list[Any]] | None:
+    def read(self, payload: Payload, doc: Any) -> tuple[Any, Any, Sequence[Any]] | None:
         """(device id, time as written or received instant, counts as written), or None to step aside."""
         if self.getter is None:
             return self._read(payload, doc)
@@ -888,9 +888,9 @@ class _OneRecordReader:
             ref = payload.counter_ref if payload.counter_ref is not None else self.default
             if ref is None:
                 return None
-        return ref, when, list(got[at : at + len(self.counts)])
+        return ref, when, got[at:] if at else got  # the counts are the getter's last items
 
-    def _read(self, payload: Payload, doc: Any) -> tuple[Any, Any, list[Any]] | None:
+    def _read(self, payload: Payload, doc: Any) -> tuple[Any, Any, Sequence[Any]] | None:
         node = doc
         for key in self.keys:
             if type(node) is not dict:
@@ -920,7 +920,7 @@ class _OneRecordReader:
                 return None
         return ref, when, [_first_present(node, prepared) for _, prepared in self.counts]
 
-    def batch(self, payloads: list[Payload], values: list[tuple[Any, Any, list[Any]]]) -> Raw:
+    def batch(self, payloads: list[Payload], values: list[tuple[Any, Any, Sequence[Any]]]) -> Raw:
         """Consecutive one-record bodies as one Raw (a record per payload)."""
         refs, when, counts = zip(*values, strict=True) if values else ((), (), ())
         raw = Raw(payloads[0].payload_id, len(values), list(refs), minutes=self.minutes)  # type: ignore[arg-type]
@@ -958,7 +958,7 @@ def _extract_one_records(
     max_bytes = site.preset.max_body_bytes
     raws: list[Raw] = []
     run: list[Payload] = []
-    values: list[tuple[Any, Any, list[Any]]] = []
+    values: list[tuple[Any, Any, Sequence[Any]]] = []
     for payload in payloads:
         doc = _scan_json(payload.body, max_bytes)
         read = reader.read(payload, doc) if doc is not _ASIDE else None
@@ -1264,9 +1264,11 @@ def _counts(site: Site, options: dict[str, Any], cols: Columns) -> pd.DataFrame:
     measures = dict(cols.measures)
     if "entries" in measures and "exits" in measures:
         flips = np.array([by_ref[r].direction == "swapped" if r in by_ref else False for r in cols.refs] + [False])
-        swapped = flips[cols.ref]
-        entries, exits = measures["entries"], measures["exits"]
-        measures["entries"], measures["exits"] = np.where(swapped, exits, entries), np.where(swapped, entries, exits)
+        if flips.any():
+            swapped = flips[cols.ref]
+            entries, exits = measures["entries"], measures["exits"]
+            measures["entries"] = np.where(swapped, exits, entries)
+            measures["exits"] = np.where(swapped, entries, exits)
     rows = Rows(counter_of_ref[cols.ref], cols.start, cols.payload, cols.ambiguous, cols.minutes, measures)
     if preset.measure == "cumulative":
         reset = options.get("reset_time")

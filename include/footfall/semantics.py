@@ -227,6 +227,8 @@ def cumulative_columns(
     if not len(out["start"]):
         return out
     bounds = run_starts(out["counter"], out["start"])  # already in (counter, interval) order
+    if len(bounds) == len(out["start"]):  # one reading per interval: nothing to add up
+        return out
     grouped = {
         "counter": out["counter"][bounds],
         "start": out["start"][bounds],
