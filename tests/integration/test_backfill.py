@@ -53,8 +53,15 @@ def counts(url: str) -> list[tuple]:
         return [
             tuple(r)
             for r in conn.execute(
-                sa.select(t.c.site_id, t.c.counter_id, t.c.interval_start, t.c.interval_minutes, t.c.entries,
-                          t.c.exits, t.c.occupancy)
+                sa.select(
+                    t.c.site_id,
+                    t.c.counter_id,
+                    t.c.interval_start,
+                    t.c.interval_minutes,
+                    t.c.entries,
+                    t.c.exits,
+                    t.c.occupancy,
+                )
                 .where(t.c.interval_start < FIRST + timedelta(days=1))
                 .order_by(t.c.counter_id, t.c.interval_start)
             )
@@ -74,22 +81,28 @@ def test_scheduler_backfill_equals_dag_test_runs(pg_url, pg_server, registry, ai
             api_port=free_port(),
             metadata_url=metadata_url,
             parallelism=2,
-            extra={"FOOTFALL_DB_URL": backfill_wh, "FOOTFALL_SITES_DIR": str(registry.path),
-                   "AIRFLOW_CONN_FOOTFALL_SIM": f"http://127.0.0.1:{sim_port}"},
+            extra={
+                "FOOTFALL_DB_URL": backfill_wh,
+                "FOOTFALL_SITES_DIR": str(registry.path),
+                "AIRFLOW_CONN_FOOTFALL_SIM": f"http://127.0.0.1:{sim_port}",
+            },
         )
         with LocalAirflow(env) as airflow:
             airflow.migrate()
             airflow.start(["dag-processor"])
             airflow.wait_for_dags([f"site__{SITE_ID}"])
-            airflow.backfill(f"site__{SITE_ID}", FIRST,
-                             FIRST + timedelta(minutes=5 * (RUNS - 1)), max_active_runs=2)
+            airflow.backfill(f"site__{SITE_ID}", FIRST, FIRST + timedelta(minutes=5 * (RUNS - 1)), max_active_runs=2)
             created = sum(airflow.run_states([f"site__{SITE_ID}"], "backfill")[f"site__{SITE_ID}"].values())
             airflow.start(["api-server", "scheduler"])
             states = airflow.wait_for_runs({f"site__{SITE_ID}": created}, timeout=300)
             meta = sa.create_engine(metadata_url)
             with meta.connect() as conn:
-                logical_dates = [r[0] for r in conn.execute(sa.text(
-                    "SELECT logical_date FROM dag_run WHERE run_type = 'backfill' ORDER BY logical_date"))]
+                logical_dates = [
+                    r[0]
+                    for r in conn.execute(
+                        sa.text("SELECT logical_date FROM dag_run WHERE run_type = 'backfill' ORDER BY logical_date")
+                    )
+                ]
             meta.dispose()
         assert states[f"site__{SITE_ID}"] == {"success": created}, states
         assert created == RUNS and logical_dates[0] == FIRST  # both ends of the range are included

@@ -139,8 +139,6 @@ def test_second_run_replaces_the_forecast_and_keeps_versions(warehouse_with_hist
 
 def test_high_severity_flags_leave_intervals_out(warehouse_with_history):
     engine, site = warehouse_with_history
-    if "quality_flag" not in db.metadata.tables:
-        pytest.skip("quality checks (issue 6) not installed")
     start, end = datetime(2026, 3, 20, 9, tzinfo=UTC), datetime(2026, 3, 20, 12, tzinfo=UTC)
     table = db.metadata.tables["quality_flag"]
     with engine.begin() as conn:
