@@ -711,6 +711,8 @@ def run_imports(
     import multiprocessing
 
     args = [(site_id, path, first_day, last_day, db_url, chunk, run_id) for site_id, path in jobs]
+    if db.get_engine(db_url).dialect.name == "sqlite":
+        workers = 1  # one writer at a time: parallel imports would only wait on (or fail at) its lock
     if workers <= 1:
         outcomes = map(_import_site, args)
     else:
@@ -742,7 +744,13 @@ def run_imports(
 
 
 def _new_connections(db_url: str) -> None:
-    """In a forked worker: never reuse the parent's pooled connections (their sockets are shared)."""
+    """In a forked worker: never reuse the parent's pooled connections (their sockets are shared), and
+    take back the default SIGTERM/SIGINT so Pool.terminate() stops the worker even where the parent
+    (Airflow, a test runner) installed handlers that a fork inherits."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     db.get_engine(db_url).dispose(close=False)
 
 
