@@ -113,6 +113,34 @@ class ProcessTreeMeter:
         self.max_tree_pss_mb = max(self.max_tree_pss_mb, tree)
 
 
+def axis_site_yaml(
+    site_id: str, name: str, refs: list[str], *, res: str, capacity: int, hours: str, zone: str = "Europe/Paris"
+) -> str:
+    """A bench site file: Axis counters (`refs`) read through the simulator, open every day `hours`."""
+    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    lines = [
+        f"id: {site_id}",
+        f"name: {name}",
+        f"timezone: {zone}",
+        "country: FR",
+        f"capacity: {capacity}",
+        "opening_hours:",
+        "  regular:",
+        *(f"    {day}: {hours}" for day in days),
+        "counters:",
+        *(line for n, ref in enumerate(refs, 1) for line in (f"  - id: door-{n}", f"    ref: {ref}")),
+        "source:",
+        "  kind: http_json",
+        "  preset: axis_tvpc_export_json",
+        "  connection_id: footfall_sim",
+        "  options:",
+        "    base_path: /devices/{counter_ref}",
+        f"    res: {res}",
+        "tags: [bench]",
+    ]
+    return "\n".join(lines) + "\n"
+
+
 @contextlib.contextmanager
 def temp_postgres_database(server_url: str, label: str) -> Iterator[str]:
     """A fresh PostgreSQL database on the server of `server_url`, dropped afterwards; yields its URL."""

@@ -35,7 +35,7 @@ from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
 
-from _common import children_peak_rss_mb, fmt, peak_rss_mb, result_line, temp_postgres_database
+from _common import axis_site_yaml, children_peak_rss_mb, fmt, peak_rss_mb, result_line, temp_postgres_database
 
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 ZONE = "Europe/Paris"
@@ -52,35 +52,9 @@ def site_id(i: int) -> str:
 
 def site_yaml(i: int, counters: int = 1) -> str:
     """`counters` counters, open 08:00-20:00 every day (the quality checks then have real opening hours)."""
-    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-    return (
-        "\n".join(
-            [
-                f"id: {site_id(i)}",
-                f"name: Import bench site {i}",
-                f"timezone: {ZONE}",
-                "country: FR",
-                "capacity: 400",
-                "opening_hours:",
-                "  regular:",
-                *(f"    {d}: 08:00-20:00" for d in days),
-                "counters:",
-                *(
-                    line
-                    for c in range(1, counters + 1)
-                    for line in (f"  - id: door-{c}", f"    ref: IMP{i:04d}{c:03d}")
-                ),
-                "source:",
-                "  kind: http_json",
-                "  preset: axis_tvpc_export_json",
-                "  connection_id: footfall_sim",
-                "  options:",
-                "    base_path: /devices/{counter_ref}",
-                "    res: 5m",
-                "tags: [bench]",
-            ]
-        )
-        + "\n"
+    refs = [f"IMP{i:04d}{c:03d}" for c in range(1, counters + 1)]
+    return axis_site_yaml(
+        site_id(i), f"Import bench site {i}", refs, res="5m", capacity=400, hours="08:00-20:00", zone=ZONE
     )
 
 

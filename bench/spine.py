@@ -39,6 +39,7 @@ from pathlib import Path
 from _common import (
     ProcessTreeMeter,
     Timer,
+    axis_site_yaml,
     children_peak_rss_mb,
     fmt,
     peak_rss_mb,
@@ -103,30 +104,8 @@ def site_yaml(i: int) -> str:
     """Site i: one or two Axis counters, 5m or 15m export, open every day 07:00-22:00 (Paris)."""
     counters = 2 if i % 2 == 0 else 1
     res = "5m" if (i // 2) % 2 == 0 else "15m"
-    lines = [
-        f"id: {site_id(i)}",
-        f"name: Bench site {i}",
-        "timezone: Europe/Paris",
-        "country: FR",
-        "capacity: 300",
-        "opening_hours:",
-        "  regular:",
-        *(f"    {day}: 07:00-22:00" for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")),
-        "counters:",
-    ]
-    for c in range(counters):
-        lines += [f"  - id: door-{c + 1}", f"    ref: BENCH{i:03d}{c + 1:02d}"]
-    lines += [
-        "source:",
-        "  kind: http_json",
-        "  preset: axis_tvpc_export_json",
-        "  connection_id: footfall_sim",
-        "  options:",
-        "    base_path: /devices/{counter_ref}",
-        f"    res: {res}",
-        "tags: [bench]",
-    ]
-    return "\n".join(lines) + "\n"
+    refs = [f"BENCH{i:03d}{c + 1:02d}" for c in range(counters)]
+    return axis_site_yaml(site_id(i), f"Bench site {i}", refs, res=res, capacity=300, hours="07:00-22:00")
 
 
 def write_registry(directory: Path, count: int) -> Path:
