@@ -16,20 +16,17 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import cache
 
 import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, text
 
-from footfall import PACKAGE_DIR, db
+from footfall import PACKAGE_DIR, db, pgcopy
 from footfall.timewindow import Window
 
 INT4_COLUMNS = ["interval_minutes", "entries", "exits", "occupancy"]
-PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # binary COPY timestamps are microseconds from it
-PG_EPOCH_US = 946_684_800_000_000  # the same instant in Unix microseconds
-COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
 INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
 STAGED = ["counter_id", "interval_start", "interval_minutes", "entries", "exits", "occupancy", "payload_id"]
 
@@ -95,49 +92,27 @@ def _stage_postgres(conn: Connection, staging: str, rows: pd.DataFrame) -> None:
 
 
 def _copy_binary(site_id: str, rows: pd.DataFrame, loaded_at: datetime) -> bytes | None:
-    """count_interval rows as PostgreSQL binary COPY, built with numpy (no per-row Python).
+    """count_interval rows as PostgreSQL binary COPY (built with numpy, no per-row Python).
 
-    Rows with the same counter and the same missing counts have the same byte layout, so each such
-    group is one numpy record array. None when a count does not fit PostgreSQL's integer: the
-    staged path then fails with PostgreSQL's own message.
+    None when a count does not fit PostgreSQL's integer: the staged path then fails with
+    PostgreSQL's own message.
     """
-    site = site_id.encode()
-    codes, counters = pd.factorize(rows["counter_id"].astype(str))
     missing = {c: rows[c].isna().to_numpy() for c in INT4_COLUMNS}
     values = {c: rows[c].fillna(0).to_numpy(dtype="int64") for c in INT4_COLUMNS}
     if any(v.min(initial=0) < INT4_MIN or v.max(initial=0) > INT4_MAX for v in values.values()):
         return None
-    instants = pd.DatetimeIndex(rows["interval_start"]).as_unit("us").asi8 - PG_EPOCH_US
-    payload_ids = rows["payload_id"].to_numpy(dtype="int64")
-    loaded = (loaded_at - PG_EPOCH) // timedelta(microseconds=1)
-    shape = codes.astype(np.int64) << len(INT4_COLUMNS)
-    for bit, column in enumerate(INT4_COLUMNS):
-        shape |= missing[column].astype(np.int64) << bit
-    parts = [COPY_HEADER]
-    for key in np.unique(shape):
-        index = np.flatnonzero(shape == key)
-        counter = str(counters[key >> len(INT4_COLUMNS)]).encode()
-        nulls = [c for bit, c in enumerate(INT4_COLUMNS) if key >> bit & 1]
-        fields = [("n", ">i2"), ("site_len", ">i4"), ("site", f"S{len(site)}")]
-        fields += [("counter_len", ">i4"), ("counter", f"S{len(counter)}"), ("start_len", ">i4"), ("start", ">i8")]
-        for column in INT4_COLUMNS:
-            fields += [(f"{column}_len", ">i4")] + ([] if column in nulls else [(column, ">i4")])
-        fields += [("payload_len", ">i4"), ("payload", ">i8"), ("loaded_len", ">i4"), ("loaded", ">i8")]
-        block = np.zeros(len(index), dtype=fields)
-        block["n"] = 9
-        block["site_len"], block["site"] = len(site), site
-        block["counter_len"], block["counter"] = len(counter), counter
-        block["start_len"], block["start"] = 8, instants[index]
-        for column in INT4_COLUMNS:
-            if column in nulls:
-                block[f"{column}_len"] = -1
-            else:
-                block[f"{column}_len"], block[column] = 4, values[column][index]
-        block["payload_len"], block["payload"] = 8, payload_ids[index]
-        block["loaded_len"], block["loaded"] = 8, loaded
-        parts.append(block.tobytes())
-    parts.append(b"\xff\xff")  # end of data: a field count of -1
-    return b"".join(parts)
+    n = len(rows)
+    loaded = pgcopy.instants_us(pd.DatetimeIndex([loaded_at]))[0]
+    return pgcopy.copy_body(
+        [
+            pgcopy.Column("text", np.full(n, site_id, dtype=object)),
+            pgcopy.Column("text", rows["counter_id"].astype(str).to_numpy()),
+            pgcopy.Column("timestamptz", pgcopy.instants_us(rows["interval_start"])),
+            *(pgcopy.Column("int4", values[c], missing[c]) for c in INT4_COLUMNS),
+            pgcopy.Column("int8", rows["payload_id"].to_numpy(dtype="int64")),
+            pgcopy.Column("timestamptz", np.full(n, loaded, dtype=np.int64)),
+        ]
+    )
 
 
 def _window_has_rows(conn: Connection, site_id: str, window: Window) -> bool:

@@ -117,7 +117,7 @@ def process_payloads(
         raise
     from footfall.quality.runner import run_after_load  # never raises: a failing check leaves the load standing
 
-    run_after_load(engine, site, window, run_id=run_id, validation=report)
+    run_after_load(engine, site, window, run_id=run_id, validation=report, loaded=rows)
     result.rows_read = rows_read
     result.rows_loaded = loaded.rows_in_window
     result.rows_written = loaded.rows_written

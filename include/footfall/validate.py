@@ -111,6 +111,18 @@ def _describe(result: Any) -> str:
     return f"{column or 'table'}: {name} failed"
 
 
+def _numpy_ints(frame: pd.DataFrame) -> pd.DataFrame:
+    """Integer columns without a missing value as numpy int64 (same values): GX compares those in one
+    vectorized step, but calls Python once per value on pandas' nullable or narrower integers (~0.25 s
+    per 100k rows, as much as the rest of the suite). Columns with missing values stay as they are."""
+    narrow = [
+        c
+        for c in frame.columns
+        if pd.api.types.is_integer_dtype(frame[c].dtype) and frame[c].dtype != "int64" and not frame[c].hasnans
+    ]
+    return frame.astype(dict.fromkeys(narrow, "int64")) if narrow else frame
+
+
 def validate_counts(rows: pd.DataFrame, requested: Window) -> ValidationReport:
     """Run the suite on one normalized batch (of one site or of many: imports and backfills validate many
     sites at once); `requested` is the range the source was asked for."""
@@ -118,7 +130,7 @@ def validate_counts(rows: pd.DataFrame, requested: Window) -> ValidationReport:
         return ValidationReport(success=True, rows=0)
     batch_definition, suite = _validator()
     columns = [c for c in rows.columns if c != "ambiguous_time"]
-    batch = batch_definition.get_batch(batch_parameters={"dataframe": rows[columns]})
+    batch = batch_definition.get_batch(batch_parameters={"dataframe": _numpy_ints(rows[columns])})
     result = batch.validate(
         suite,
         expectation_parameters={

@@ -157,7 +157,7 @@ def test_a_failing_quality_run_is_recorded_and_the_load_stands(faulty, site, eng
     def fail(*args, **kwargs):
         raise RuntimeError("history unreadable")
 
-    monkeypatch.setattr(runner, "read_counts", fail)
+    monkeypatch.setattr(runner, "read_count_ranges", fail)
     with caplog.at_level(logging.ERROR):
         result = sync_window(site, WEEK, engine=engine, run_id="failed")
 

@@ -49,6 +49,23 @@ def test_negative_count(good):
     assert summary.startswith("1 rule(s) broken in 5 rows: ")
 
 
+@pytest.mark.parametrize("missing", [False, True], ids=["numpy-ints", "nullable-ints"])
+def test_negative_count_is_named_whether_or_not_the_column_has_missing_values(good, missing):
+    """Complete integer columns are handed to GX as numpy int64 (its vectorized path), columns with a
+    missing value as pandas' nullable ints: both report the same rule, count and examples."""
+    good.loc[1, "exits"] = -3
+    good.loc[2, "entries"] = -1
+    if missing:
+        good.loc[0, "exits"] = pd.NA
+        good.loc[0, "entries"] = pd.NA
+    report = validate_counts(good, WINDOW)
+    assert not report.success
+    assert "exits: column_values_to_be_between failed for 1 row(s), e.g. -3" in report.problems
+    assert "entries: column_values_to_be_between failed for 1 row(s), e.g. -1" in report.problems
+    assert len(report.problems) == 2
+    assert str(good["exits"].dtype) == "Int64"  # the caller's frame is left as it was
+
+
 def test_non_integer_count(make_site, axis_body):
     site = make_site(counters=[{"id": "a", "ref": "R1"}])
     rows = normalize_counts(site, [Payload(1, axis_body("R1", [("20261120100000", 2.5, 1), ("20261120101500", 3, 1)]))])
