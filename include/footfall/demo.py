@@ -220,7 +220,9 @@ def run_demo(hours: float = 2.0, out=sys.stdout) -> int:
         with LocalAirflow(env) as airflow:
             print(f"Airflow home {airflow.home}; dag-processor first, then api-server, scheduler...", file=out)
             airflow.migrate()
-            airflow.complete_finished_backfills()  # a previous demo's last backfills may still be open
+            # A previous demo's last backfills may still be open (finished, or interrupted with Ctrl-C).
+            airflow.complete_finished_backfills()
+            airflow.cancel_open_backfills()
             # Only the dag-processor until the backfills exist: a scheduler already running races their
             # creation (it can pick up a run the backfill command is still settling, and crash).
             airflow.start(["dag-processor"])

@@ -266,6 +266,42 @@ class LocalAirflow:
         finally:
             engine.dispose()
 
+    def cancel_open_backfills(self) -> int:
+        """Close every backfill still open on this home, as Airflow's cancel does; returns how many.
+
+        Only for a home whose scheduler is stopped (the demo calls it before starting one): an open
+        backfill there was left by a deployment stopped mid-way (a demo interrupted with Ctrl-C), and
+        nothing will run its queued or running runs, so they are failed (their unfinished task
+        instances too) and the backfill completed. Otherwise Airflow refuses the next backfill of
+        those DAGs ("Another backfill is running").
+        """
+        engine = self._metadata()
+        now = datetime.now(UTC)
+        stamp = now.strftime("%Y-%m-%d %H:%M:%S.%f") if engine.dialect.name == "sqlite" else now
+        unfinished = (
+            "SELECT d.dag_id, d.run_id FROM dag_run d JOIN backfill b ON b.id = d.backfill_id"
+            " WHERE b.completed_at IS NULL AND d.state IN ('queued', 'running')"
+        )
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    text(
+                        "UPDATE task_instance SET state = 'failed' WHERE state IN ('scheduled', 'queued', 'running')"
+                        f" AND (dag_id, run_id) IN ({unfinished})"
+                    )
+                )
+                conn.execute(
+                    text(
+                        "UPDATE dag_run SET state = 'failed' WHERE state IN ('queued', 'running') AND backfill_id IN"
+                        " (SELECT id FROM backfill WHERE completed_at IS NULL)"
+                    )
+                )
+                return conn.execute(
+                    text("UPDATE backfill SET completed_at = :now WHERE completed_at IS NULL"), {"now": stamp}
+                ).rowcount
+        finally:
+            engine.dispose()
+
     def backfill(
         self, dag_id: str, start: datetime, end: datetime, max_active_runs: int = 4, reprocess: str = "none"
     ) -> None:

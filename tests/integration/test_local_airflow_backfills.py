@@ -62,3 +62,40 @@ def test_only_finished_and_set_up_backfills_are_closed(airflow_db, tmp_path):
     engine.dispose()
     assert closed == 3 and done == {1, 2, 6}
     assert airflow.complete_finished_backfills() == 0
+
+
+def test_backfills_left_by_an_interrupted_demo_are_cancelled_and_their_runs_failed(airflow_db, tmp_path):
+    """Before the demo starts its scheduler, nothing will run a stopped demo's queued or running runs:
+    they are failed (their task instances too) and every open backfill is completed, so Airflow
+    accepts the next backfill of those DAGs."""
+    path = tmp_path / "airflow.db"
+    shutil.copy(airflow_db, path)
+    url = f"sqlite:///{path}"
+    now = datetime.now(UTC)
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        add_backfill(conn, 1, now, ["success", "running", "queued"])  # interrupted mid-way
+        add_backfill(conn, 2, now - timedelta(days=1), ["failed"])  # closed long ago: left alone
+        conn.execute(text("UPDATE backfill SET completed_at = :t WHERE id = 2"), {"t": now.strftime(STAMP)})
+        for n, (run_id, state) in enumerate((("backfill__101", "running"), ("backfill__100", "success"))):
+            conn.execute(
+                text(
+                    "INSERT INTO task_instance (id, task_id, dag_id, run_id, map_index, state, try_number, pool,"
+                    " pool_slots) VALUES (:id, 'sync', 'site__x', :run_id, -1, :state, 1, 'default_pool', 1)"
+                ),
+                {"id": f"{n:032x}", "run_id": run_id, "state": state},
+            )
+
+    airflow = LocalAirflow({"AIRFLOW_HOME": str(tmp_path), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url})
+    assert airflow.complete_finished_backfills() == 0
+    assert airflow.cancel_open_backfills() == 1
+
+    with engine.connect() as conn:
+        runs = dict(conn.execute(text("SELECT id, state FROM dag_run ORDER BY id")).all())
+        tis = dict(conn.execute(text("SELECT run_id, state FROM task_instance")).all())
+        open_ = conn.execute(text("SELECT count(*) FROM backfill WHERE completed_at IS NULL")).scalar_one()
+    engine.dispose()
+    assert runs == {100: "success", 101: "failed", 102: "failed", 200: "failed"}
+    assert tis == {"backfill__101": "failed", "backfill__100": "success"}
+    assert open_ == 0
+    assert airflow.cancel_open_backfills() == 0
