@@ -251,6 +251,28 @@ def merge_counts(conn: Connection, site_id: str, rows: pd.DataFrame) -> int:
     return len(values)
 
 
+def touched_span(window: Window, rows: pd.DataFrame) -> Window:
+    """`window` widened to every interval of `rows`: what a merge touched (a late batch received in the
+    window may hold last week), so the discrepancy checks cover those days too. Folds: a run merging
+    several bodies passes the span so far as `window`."""
+    if rows.empty:
+        return window
+    starts = pd.to_datetime(rows["interval_start"], utc=True)
+    ends = starts + pd.to_timedelta(pd.to_numeric(rows["interval_minutes"]).astype("float64"), unit="min")
+    return Window(min(window.start, starts.min().to_pydatetime()), max(window.end, ends.max().to_pydatetime()))
+
+
+def check_merged(engine: Engine, site: Site, span: Window, *, run_id: str, validation: Any = None) -> None:
+    """The discrepancy checks a pulled window gets after its load, over what a merge touched.
+
+    The merged rows are not handed over as the range's content (`loaded=`): a merge does not replace
+    the range, which may hold other rows, so the checks read it back. Never raises (run_after_load).
+    """
+    from footfall.quality.runner import run_after_load
+
+    run_after_load(engine, site, span, run_id=run_id, validation=validation)
+
+
 def _fail(engine: Engine, site: Site, window: Window, run_id: str, started: datetime, exc: SiteDataError) -> None:
     mark_payload_error(engine, exc.payload_ids, f"{exc.stage}: {exc.reason}")
     with engine.begin() as conn:
@@ -264,7 +286,8 @@ def _fail(engine: Engine, site: Site, window: Window, run_id: str, started: date
 def process_pushed_window(
     site: Site, window: Window, *, engine: Engine | None = None, run_id: str = "cli"
 ) -> SyncResult:
-    """Normalize, validate and merge what `window` concerns (see the module doc); a failure loads nothing."""
+    """Normalize, validate and merge what `window` concerns (see the module doc); a failure loads nothing.
+    Then the discrepancy checks over the window and every day the merged intervals fall on."""
     engine = engine or db.get_engine()
     started = datetime.now(UTC)
     t0 = time.perf_counter()
@@ -294,6 +317,7 @@ def process_pushed_window(
             outcome="success",
         )  # fmt: skip
     result.seconds["load"] = time.perf_counter() - t3
+    check_merged(engine, site, touched_span(window, rows), run_id=run_id, validation=report)
     result.rows_read = result.rows_loaded = len(rows)
     result.rows_written = written
     log.info("merged pushed payloads %s", result.summary())
