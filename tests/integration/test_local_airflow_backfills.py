@@ -4,9 +4,11 @@ by the scheduler's own rule (never one that still has a queued or running run, o
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import create_engine, text
+import pytest
+from sqlalchemy import Engine, create_engine, text
 
 from footfall.local_airflow import LocalAirflow
 
@@ -40,12 +42,21 @@ def add_backfill(conn, backfill_id: int, created: datetime, runs: list[str | Non
         )
 
 
-def test_only_finished_and_set_up_backfills_are_closed(airflow_db, tmp_path):
+@pytest.fixture
+def home(airflow_db, tmp_path) -> Iterator[tuple[LocalAirflow, Engine]]:
+    """A copy of the migrated Airflow metadata in a home of its own, and an engine on it."""
     path = tmp_path / "airflow.db"
     shutil.copy(airflow_db, path)
     url = f"sqlite:///{path}"
-    now = datetime.now(UTC)
+    airflow = LocalAirflow({"AIRFLOW_HOME": str(tmp_path), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url})
     engine = create_engine(url)
+    yield airflow, engine
+    engine.dispose()
+
+
+def test_only_finished_and_set_up_backfills_are_closed(home):
+    airflow, engine = home
+    now = datetime.now(UTC)
     with engine.begin() as conn:
         add_backfill(conn, 1, now, ["success", "failed"])  # done: the demo stopped before the scheduler saw it
         add_backfill(conn, 2, now, [None, None])  # every date already had a run: nothing to wait for
@@ -54,25 +65,20 @@ def test_only_finished_and_set_up_backfills_are_closed(airflow_db, tmp_path):
         add_backfill(conn, 5, now, [])  # just created, dates not yet written
         add_backfill(conn, 6, now - timedelta(minutes=5), [])  # never got its dates: abandoned
 
-    airflow = LocalAirflow({"AIRFLOW_HOME": str(tmp_path), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url})
     closed = airflow.complete_finished_backfills()
 
     with engine.connect() as conn:
         done = {r[0] for r in conn.execute(text("SELECT id FROM backfill WHERE completed_at IS NOT NULL"))}
-    engine.dispose()
     assert closed == 3 and done == {1, 2, 6}
     assert airflow.complete_finished_backfills() == 0
 
 
-def test_backfills_left_by_an_interrupted_demo_are_cancelled_and_their_runs_failed(airflow_db, tmp_path):
+def test_backfills_left_by_an_interrupted_demo_are_cancelled_and_their_runs_failed(home):
     """Before the demo starts its scheduler, nothing will run a stopped demo's queued or running runs:
     they are failed (their task instances too) and every open backfill is completed, so Airflow
     accepts the next backfill of those DAGs."""
-    path = tmp_path / "airflow.db"
-    shutil.copy(airflow_db, path)
-    url = f"sqlite:///{path}"
+    airflow, engine = home
     now = datetime.now(UTC)
-    engine = create_engine(url)
     with engine.begin() as conn:
         add_backfill(conn, 1, now, ["success", "running", "queued"])  # interrupted mid-way
         add_backfill(conn, 2, now - timedelta(days=1), ["failed"])  # closed long ago: left alone
@@ -86,7 +92,6 @@ def test_backfills_left_by_an_interrupted_demo_are_cancelled_and_their_runs_fail
                 {"id": f"{n:032x}", "run_id": run_id, "state": state},
             )
 
-    airflow = LocalAirflow({"AIRFLOW_HOME": str(tmp_path), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url})
     assert airflow.complete_finished_backfills() == 0
     assert airflow.cancel_open_backfills() == 1
 
@@ -94,7 +99,6 @@ def test_backfills_left_by_an_interrupted_demo_are_cancelled_and_their_runs_fail
         runs = dict(conn.execute(text("SELECT id, state FROM dag_run ORDER BY id")).all())
         tis = dict(conn.execute(text("SELECT run_id, state FROM task_instance")).all())
         open_ = conn.execute(text("SELECT count(*) FROM backfill WHERE completed_at IS NULL")).scalar_one()
-    engine.dispose()
     assert runs == {100: "success", 101: "failed", 102: "failed", 200: "failed"}
     assert tis == {"backfill__101": "failed", "backfill__100": "success"}
     assert open_ == 0
