@@ -53,6 +53,10 @@ def decode_json(body: bytes) -> Any:
         raise ValueError(
             f"not JSON{hint}: {exc.msg} at line {exc.lineno} column {exc.colno}; starts {_head(body)!r}"
         ) from None
+    except RecursionError:
+        raise ValueError(f"not JSON: nested too deeply to read; starts {_head(body)!r}") from None
+    except ValueError as exc:  # a number of more than 4,300 digits
+        raise ValueError(f"not JSON: {exc}; starts {_head(body)!r}") from None
 
 
 def decode_xml(body: bytes) -> Element:
@@ -64,6 +68,8 @@ def decode_xml(body: bytes) -> Element:
     except DefusedXmlException as exc:
         raise ValueError(f"XML refused (entity expansion or external reference): {type(exc).__name__}") from None
     except ParseError as exc:
+        raise ValueError(f"not XML: {exc}; starts {_head(body)!r}") from None
+    except (LookupError, ValueError) as exc:  # an encoding declaration Python cannot decode with
         raise ValueError(f"not XML: {exc}; starts {_head(body)!r}") from None
     for el in root.iter():
         tag = el.tag
@@ -87,7 +93,11 @@ def decode_csv(body: bytes, plain: bool = True) -> Table:
     table = _split_plain_csv(text, delimiter) if plain else None
     if table is not None:
         return table
-    rows = [r for r in csv.reader(io.StringIO(text), delimiter=delimiter) if r]
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    try:
+        rows = [r for r in reader if r]
+    except csv.Error as exc:  # not a ValueError: worded here so callers see the one error they expect
+        raise ValueError(f"not CSV: line {reader.line_num}: {_csv_reason(exc)}; starts {_head(body)!r}") from None
     if not rows:
         raise ValueError("empty CSV")
     header = [h.strip() for h in rows[0]]
@@ -100,6 +110,14 @@ def decode_csv(body: bytes, plain: bool = True) -> Table:
             raise ValueError(f"CSV line {i + 2}: {len(row)} cells, the header has {width}")
     columns = [list(c) for c in zip(*data, strict=True)] if data else [[] for _ in header]
     return Table(dict(zip(header, columns, strict=True)), len(data))
+
+
+def _csv_reason(exc: csv.Error) -> str:
+    """csv's message in the data team's words (its hint about opening files does not apply to a body)."""
+    text = str(exc)
+    if text.startswith("new-line character seen in unquoted field"):
+        return "a carriage return (\\r) inside an unquoted field: a lone \\r is not a line break"
+    return text
 
 
 def _split_plain_csv(text: str, delimiter: str) -> Table | None:

@@ -325,7 +325,10 @@ def select_records(doc: Any, preset: Preset) -> Records:
     if isinstance(doc, Table):
         return Records(doc, [], None, doc)
     if preset.hook:
-        doc = hooks.HOOKS[preset.hook](doc)
+        try:
+            doc = hooks.HOOKS[preset.hook](doc)
+        except (AttributeError, KeyError, IndexError, TypeError) as exc:  # a hook met a shape it did not expect
+            raise ValueError(f"wrong shape for hook {preset.hook}: {type(exc).__name__}: {exc}") from None
     first: str | None = None
     for path in _alternatives(preset.records) or ("",):
         try:
