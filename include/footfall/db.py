@@ -31,9 +31,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    UniqueConstraint,
     create_engine,
     event,
+    func,
     select,
 )
 from sqlalchemy.types import TypeDecorator
@@ -114,8 +114,17 @@ raw_payload = Table(
     Column("body_bytes", BigInteger, nullable=False, comment="uncompressed size"),
     Column("sha256", String(64), nullable=False, comment="of the uncompressed body"),
     Column("error", Text, comment="why this body could not be used, if it could not"),
-    UniqueConstraint("site_id", "sha256"),
     Index("ix_raw_payload_site_window", "site_id", "window_start"),
+)
+# A body is stored once per (site, sha256, counter_ref): two doors' per-counter answers can be byte for
+# byte the same (a closed day), and the body alone does not say which door it is. coalesce() makes a
+# body without a counter_ref (a push, an import chunk) de-duplicate too, where NULLs would not.
+Index(
+    "uq_raw_payload_site_id_sha256_counter_ref",
+    raw_payload.c.site_id,
+    raw_payload.c.sha256,
+    func.coalesce(raw_payload.c.counter_ref, ""),
+    unique=True,
 )
 
 count_interval = Table(
@@ -325,7 +334,7 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 def land_body(conn: Any, *, site_id: str, source: str, body: bytes, received_at: datetime, **fields: Any) -> int:
-    """Store one raw body verbatim (gzip), once per (site, sha256), and return its payload id.
+    """Store one raw body verbatim (gzip), once per (site, sha256, counter_ref), and return its payload id.
 
     The one way every source lands what it received (pulls, pushes, files, imports); `fields` are the
     other raw_payload columns (request, counter_ref, window_start/end, http_status, content_type, error).
@@ -337,8 +346,12 @@ def land_bodies(
     conn: Any, *, site_id: str, source: str, received_at: datetime, bodies: list[tuple[bytes, dict[str, Any]]]
 ) -> list[int]:
     """land_body for many bodies in two statements (a history import lands hundreds per block);
-    every body's `fields` must name the same columns."""
+    every body's `fields` must name the same columns.
+
+    A body already stored for the same counter_ref (None and '' alike, as in the unique index) keeps
+    its payload id; the same bytes for another counter are a payload of their own."""
     digests = [hashlib.sha256(body).hexdigest() for body, _ in bodies]
+    keys = [(digest, fields.get("counter_ref") or "") for (_, fields), digest in zip(bodies, digests, strict=True)]
     rows = [
         {
             "site_id": site_id,
@@ -357,15 +370,15 @@ def land_bodies(
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    conn.execute(insert(raw_payload).on_conflict_do_nothing(), rows)
-    found = dict(
-        conn.execute(
-            select(raw_payload.c.sha256, raw_payload.c.payload_id).where(
-                raw_payload.c.site_id == site_id, raw_payload.c.sha256.in_(set(digests))
-            )
-        ).all()
-    )
-    return [int(found[d]) for d in digests]
+    conn.execute(insert(raw_payload).on_conflict_do_nothing(), rows)  # any conflict is the unique index
+    t = raw_payload.c
+    found = {
+        (r.sha256, r.counter_ref or ""): r.payload_id
+        for r in conn.execute(
+            select(t.sha256, t.counter_ref, t.payload_id).where(t.site_id == site_id, t.sha256.in_(set(digests)))
+        )
+    }
+    return [int(found[k]) for k in keys]
 
 
 def insert_ignore(table: Table, dialect_name: str, **values: Any) -> Any:

@@ -1,7 +1,8 @@
 """Extract: call a site's source for one window and land every body verbatim before parsing.
 
 Landing first means a body that later fails to parse or validate is still there for inspection
-and for `footfall replay`; the sha256 of the body de-duplicates re-reads of unchanged answers.
+and for `footfall replay`; the sha256 of the body (with its counter_ref) de-duplicates re-reads of
+unchanged answers.
 """
 
 from __future__ import annotations
@@ -416,7 +417,7 @@ def ensure_site(conn: Connection, site: Site) -> None:
 def land_payloads(
     engine: Engine, site: Site, window: Window, answers: list[Fetched], *, source: str | None = None
 ) -> list[int]:
-    """Store each body gzip-compressed, once per (site, sha256); returns the payload ids in order.
+    """Store each body gzip-compressed, once per (site, sha256, counter_ref); returns the payload ids in order.
 
     Committed on its own, before parsing, so what the source said survives any later failure.
     """

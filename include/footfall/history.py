@@ -287,14 +287,14 @@ def _body(source: str, header: str, numbers: np.ndarray, lines: np.ndarray) -> b
     """A landed chunk: the analyst's own lines as sent, each prefixed with its line number in the export.
 
     The first line names the import's source, so two exports with some identical lines never share
-    a payload (payloads are stored once per sha256, and a chunk finds its payloads by source).
+    a payload (payloads are stored once per sha256 and counter_ref, and a chunk finds its payloads by source).
     """
     rows = [f"{n},{line}" for n, line in zip(numbers.tolist(), lines.tolist(), strict=True)]
     return (f"# {source}\nline,{header}\n" + "\n".join(rows) + "\n").encode()
 
 
 def _land(engine: Engine, site: Site, items: list[tuple[ChunkPlan, Fetched]]) -> list[int]:
-    """The block's chunk bodies landed in one transaction and two statements (gzip, once per sha256)."""
+    """The block's chunk bodies landed in one transaction and two statements (gzip, once per sha256 and counter_ref)."""
     with engine.begin() as conn:
         ensure_site(conn, site)
         return db.land_bodies(

@@ -238,7 +238,7 @@ def test_a_file_site_run_checks_every_day_its_files_touched(tmp_path, engine):
 
     result = sync_file_window(site, THURSDAY_RUN, engine=engine, run_id="files")
 
-    assert len(result.payload_ids) == 13  # Sunday's two exports are the same zeros, so one file
+    assert len(result.payload_ids) == 14  # Sunday's two exports are the same zeros: one file per door still
     assert high_flags(engine) == {("imbalance", None, *WEDNESDAY), ("stuck_counter", "main-door", *STUCK)}
     assert quality_runs(engine) == [(WEEK.start, WEEK.end, True)]  # once, over the span of all the files
     assert len(rows(engine, db.occupancy_corrected)) == 7 * 96

@@ -287,6 +287,42 @@ def test_replay_of_a_file_site_applies_the_new_direction(tmp_path, engine):
     assert loaded(engine) == {("gate", utc(2026, 11, 20, 9, 0)): (2, 9)}
 
 
+def test_identical_exports_of_two_counters_both_load_and_replay(tmp_path, db_url, warehouse):
+    """A closed morning: both doors export the same zeros, byte for byte. Each file is its counter's
+    payload (the body does not name its door), so both load and a replay gives both back."""
+    engine = warehouse(db_url)
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    zeros = export([("2026-11-20 06:00", 0, 0), ("2026-11-20 06:15", 0, 0)])
+    (inbox / "ACCC8E000301-20261120.csv").write_text(zeros)
+    (inbox / "ACCC8E000302-20261120.csv").write_text(zeros)
+    doors = [{"id": "north", "ref": "ACCC8E000301"}, {"id": "south", "ref": "ACCC8E000302"}]
+    site = file_site(inbox, counters=doors)
+    run = Window(utc(2026, 11, 20, 12, 0), utc(2026, 11, 20, 12, 5))
+    before = datetime.now(UTC)
+
+    first = sync_window(site, run, engine=engine)
+
+    quarters = (utc(2026, 11, 20, 5, 0), utc(2026, 11, 20, 5, 15))  # 06:00 and 06:15 in Paris
+    closed = {(door, start): (0, 0) for door in ("north", "south") for start in quarters}
+    assert loaded(engine) == closed and len(first.payload_ids) == 2
+    with engine.connect() as conn:
+        t = db.raw_payload.c
+        landed = conn.execute(select(t.payload_id, t.counter_ref, t.sha256).order_by(t.payload_id)).all()
+    assert [r.counter_ref for r in landed] == ["ACCC8E000301", "ACCC8E000302"]
+    assert landed[0].sha256 == landed[1].sha256
+
+    shutil.copy(inbox / "ACCC8E000302-20261120.csv", inbox / "ACCC8E000302-again.csv")  # same door, same bytes
+    assert sync_window(site, run, engine=engine).payload_ids == [] and payload_count(engine) == 2
+
+    with engine.begin() as conn:
+        conn.execute(db.count_interval.delete())
+    (result,) = replay(site, Window(before - timedelta(minutes=1), datetime.now(UTC) + timedelta(minutes=1)),
+                       engine=engine)  # fmt: skip
+    assert sorted(result.payload_ids) == [r.payload_id for r in landed]
+    assert loaded(engine) == closed
+
+
 def test_demo_fills_the_sources_of_its_sql_and_file_sites(tmp_path, engine, monkeypatch):
     from footfall.config import get_site
     from footfall.demo import prepare_demo_sources

@@ -51,7 +51,8 @@ def land_push(engine: Engine, site: Site, pushed: PushedBody) -> tuple[dict[str,
 
     The ack is stored with the batch, so a resend of the same batch id gets the very same
     acknowledgement and lands nothing new. A vendor push without an id is de-duplicated by the
-    sha256 of its body, like any landed payload.
+    sha256 of its body (a push names its devices inside the body, so it is landed without a
+    counter_ref), like any landed payload.
     """
     now = datetime.now(UTC)
     digest = hashlib.sha256(pushed.body).hexdigest()

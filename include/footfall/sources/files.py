@@ -2,10 +2,11 @@
 
 A file says what it contains, not which window it answers, so (as for pushes) its intervals are
 merged into count_interval (upsert, the latest landed file wins) instead of replacing a window.
-A file whose bytes were landed before (same sha256) is not parsed again, whatever its name or
-age. A new file is landed and merged in one transaction (a landed file is a processed file; a
-crash lands nothing and the next run reads it again); a file that cannot be used is landed with
-its reason and reported, and never holds back the others. Options: `folder`, `pattern` (glob, default `*`).
+A file whose bytes were landed before for the same counter (same sha256 and counter_ref) is not
+parsed again, whatever its name or age; the same bytes for another counter are that counter's file.
+A new file is landed and merged in one transaction (a landed file is a processed file; a crash lands
+nothing and the next run reads it again); a file that cannot be used is landed with its reason and
+reported, and never holds back the others. Options: `folder`, `pattern` (glob, default `*`).
 
 At the end of a run the discrepancy checks cover its window and every day the merged files touched
 (once, over the span of all of them), as a pulled window is checked after its load. A run whose
@@ -49,10 +50,14 @@ def folder_files(site: Site) -> list[Path]:
     return sorted(found, key=lambda p: (p.stat().st_mtime_ns, p.name))
 
 
-def landed_shas(engine: Engine, site: Site) -> set[str]:
+def landed_files(engine: Engine, site: Site) -> set[tuple[str, str | None]]:
+    """(sha256, counter ref) of every body landed for the site: a file is known by its bytes AND the
+    counter it was read for, since two doors' exports can be byte for byte the same (a closed day)."""
     with engine.connect() as conn:
-        rows = conn.execute(select(db.raw_payload.c.sha256).where(db.raw_payload.c.site_id == site.id))
-        return {r.sha256 for r in rows}
+        t = db.raw_payload.c
+        return {
+            (r.sha256, r.counter_ref) for r in conn.execute(select(t.sha256, t.counter_ref).where(t.site_id == site.id))
+        }
 
 
 def counter_of(site: Site, name: str) -> str | None:
@@ -170,20 +175,20 @@ def load_files(
 def sync_file_window(site: Site, window: Window, *, engine: Engine, run_id: str = "cli") -> SyncResult:
     """Land and merge every new file of the site's folder; a file landed before is not read again."""
     started, t0 = datetime.now(UTC), time.perf_counter()
-    seen = landed_shas(engine, site)
+    seen = landed_files(engine, site)
     limit = site.preset.max_body_bytes
     result = SyncResult(site.id, window, [])
     failures: list[SiteDataError] = []
     merged = MergedFiles(window)
     for path in folder_files(site):
         body = path.read_bytes()
-        digest = hashlib.sha256(body).hexdigest()
-        if digest in seen:
+        known = (hashlib.sha256(body).hexdigest(), counter_of(site, path.name))
+        if known in seen:
             continue
-        seen.add(digest)  # two copies of one export in the folder are one file
+        seen.add(known)  # two copies of one counter's export in the folder are one file
         if len(body) > limit:
             raise ExtractError(site.id, source_label(site), f"file {path.name} is over the {limit}-byte limit")
-        answer = Fetched(counter_of(site, path.name), f"file {path}", None, mimetypes.guess_type(path.name)[0], body)
+        answer = Fetched(known[1], f"file {path}", None, mimetypes.guess_type(path.name)[0], body)
         try:
             payload_id, rows, report = ingest_file(engine, site, window, answer)
         except SiteDataError as exc:
