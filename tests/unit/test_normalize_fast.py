@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from footfall import decode
-from footfall.normalize import _fixed_width, _parse_text
+from footfall.normalize.times import _fixed_width, _parse_text
 
 CASES = [
     ("%Y%m%d%H%M%S", False, ["20261025013000", "20240229235959", "19700101000000"]),

@@ -1,0 +1,55 @@
+"""What every normalize stage shares: the landed body (`Payload`), the measures, the 5-minute base, durations.
+
+Kept apart so that reading, interpreting and framing can each import it without importing one
+another. `_PARSE_ERRORS` is the one list of exceptions that means "this body is not the shape its
+preset says"; anything else is a bug and is not caught.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+MEASURES = ("entries", "exits", "occupancy")
+
+BASE_MINUTES = 5
+
+_DURATION = re.compile(r"^\s*(\d+)\s*(s|sec|m|min|h|d)?\s*$", re.IGNORECASE)
+
+_UNIT_MINUTES = {"s": 1 / 60, "sec": 1 / 60, "m": 1, "min": 1, "h": 60, "d": 1440, None: 1}
+
+
+@dataclass(frozen=True)
+class Payload:
+    """A landed body to interpret (what extract stored, or what a device pushed)."""
+
+    payload_id: int
+    body: bytes
+    counter_ref: str | None = None
+    received_at: datetime | None = field(default=None, compare=False)
+
+
+def parse_duration_minutes(text: str) -> float:
+    """'15m', '1h', '300s', '24h' or a bare number of minutes."""
+    m = _DURATION.match(str(text))
+    if not m:
+        raise ValueError(f"{text!r} is not a duration like 15m or 1h")
+    return int(m.group(1)) * _UNIT_MINUTES[m.group(2).lower() if m.group(2) else None]
+
+
+_PARSE_ERRORS = (ValueError, TypeError, OverflowError, RecursionError)
+
+
+def _per_distinct(values: list[Any], fn: Callable[[Any], Any]) -> np.ndarray:
+    """fn over a column (an object array), called once per distinct value: ids, labels and flags repeat."""
+    try:
+        codes, uniques = pd.factorize(np.fromiter(values, dtype=object, count=len(values)), use_na_sentinel=False)
+    except TypeError:  # unhashable values (a list where a label should be): one call each
+        return np.fromiter(map(fn, values), dtype=object, count=len(values))
+    return np.fromiter(map(fn, uniques), dtype=object, count=len(uniques))[codes]
