@@ -44,12 +44,16 @@ def add_backfill(conn, backfill_id: int, created: datetime, runs: list[str | Non
 
 @pytest.fixture
 def home(airflow_db, tmp_path) -> Iterator[tuple[LocalAirflow, Engine]]:
-    """A copy of the migrated Airflow metadata in a home of its own, and an engine on it."""
+    """A copy of the migrated Airflow metadata in a home of its own, and an engine on it; without the
+    runs and backfills that other tests left in the session's metadata."""
     path = tmp_path / "airflow.db"
     shutil.copy(airflow_db, path)
     url = f"sqlite:///{path}"
     airflow = LocalAirflow({"AIRFLOW_HOME": str(tmp_path), "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url})
     engine = create_engine(url)
+    with engine.begin() as conn:
+        for table in ("task_instance", "backfill_dag_run", "dag_run", "backfill"):
+            conn.execute(text(f"DELETE FROM {table}"))
     yield airflow, engine
     engine.dispose()
 
