@@ -48,6 +48,31 @@ def _count_value(value: Any) -> float | None:
 _FAST_TYPES = {int, float, type(None), str}
 
 
+def _digit_strings(values: list[str]) -> np.ndarray | None:
+    """Counts written as plain ASCII digits (a CSV's cells, a vendor's quoted numbers) as floats, read
+    from one joined buffer a digit position at a time; None when any value is not 1-15 digits (exact
+    in a float), so the general conversion decides."""
+    n = len(values)
+    text = "\n".join(values)
+    if not n or not text.isascii():
+        return None
+    buf = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    digits = buf - np.uint8(48)  # wraps round below '0', so one comparison checks 0-9
+    seps = np.flatnonzero(digits > 9)
+    if len(seps) != n - 1 or (buf[seps] != 10).any():  # a value with a non-digit (or a newline)
+        return None
+    ends = np.append(seps, len(buf))  # one past each value's last digit
+    lengths = ends - np.append(-1, seps) - 1
+    longest = int(lengths.max())
+    if lengths.min() == 0 or longest > 15:
+        return None
+    out = digits[ends - 1].astype(float)
+    for k in range(1, longest):
+        digit = digits[np.maximum(ends - 1 - k, 0)]
+        out += np.where(lengths > k, digit, 0) * 10.0**k
+    return out
+
+
 def count_column(values: list[Any], paths: Paths) -> np.ndarray:
     """Counts as floats (NaN when absent); the first bad value raises naming its record and field."""
     types = set(map(type, values))
@@ -59,6 +84,10 @@ def count_column(values: list[Any], paths: Paths) -> np.ndarray:
             return np.array(values, dtype=np.int64).astype(float)
         except OverflowError:
             pass
+    if types == {str}:
+        digits = _digit_strings(values)
+        if digits is not None:
+            return digits
     if types <= _FAST_TYPES:
         try:
             return np.array(values, dtype=float)
