@@ -1,5 +1,6 @@
-"""Counts written as digit strings are read from one buffer; the result equals float() of each, or the
-fast path steps aside and the general conversion decides (and words the error)."""
+"""Counts written as digit strings and fixed-width times are read from one joined buffer; the result equals
+what float() and pandas give, or the fast path steps aside and the general conversion decides (and words
+the error)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hypothesis import strategies as st
 
 from footfall.normalize import count_column
 from footfall.normalize.interpretation import _digit_strings
+from footfall.normalize.times import _fixed_width
 
 
 @settings(max_examples=300, deadline=None)
@@ -44,3 +46,22 @@ def test_count_column_same_with_and_without_fast_path():
     np.testing.assert_array_equal(count_column(["1", "", " 3"], "in"), [1.0, np.nan, 3.0])
     with pytest.raises(ValueError, match=r"record 1: in: count 'x' is not a number"):
         count_column(["1", "x"], "in")
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["2026-11-20 10:0", "02026-11-20 10:00"],  # one short, one long: the total length fits
+        ["2026-11-20 10:00\n2026-11-20 11:00", "2026-11-20 12:00"],  # a newline inside a value
+        ["2026-11-20 10:00", "2026-11-20 10:00\n"],
+    ],
+)
+def test_fixed_width_times_step_aside_unless_every_value_has_the_width(values):
+    assert _fixed_width(values, "%Y-%m-%d %H:%M", False) is None
+
+
+def test_fixed_width_times_one_and_many():
+    one = _fixed_width(["2026-11-20 10:00"], "%Y-%m-%d %H:%M", False)
+    np.testing.assert_array_equal(one, np.array(["2026-11-20T10:00"], dtype="datetime64[us]"))
+    many = _fixed_width(["2026-11-20T10:00:00.5Z", "2026-03-29T01:00:00.0Z"], "iso", True)
+    np.testing.assert_array_equal(many, np.array(["2026-11-20T10:00:00.5", "2026-03-29T01:00"], dtype="datetime64[us]"))

@@ -137,6 +137,8 @@ def _ref_codes(raws: list[Raw]) -> tuple[list[str], np.ndarray]:
         codes = [index.setdefault(r.refs, len(index)) for r in raws]
         return list(index), np.repeat(np.array(codes, dtype=np.int64), [r.n for r in raws])
     column = _concat(r.refs if isinstance(r.refs, list) else [r.refs] * r.n for r in raws)
+    if column and column[-1] == column[0] and column.count(column[0]) == len(column):  # one device, usually
+        return [column[0]], np.zeros(len(column), dtype=np.int64)
     if len(column) < 5000:  # a dictionary beats pandas' set-up on a few hundred ids
         index = {}
         small = [index.setdefault(r, len(index)) for r in column]

@@ -110,6 +110,10 @@ class Records:
     def column(self, paths: Paths) -> list[Any]:
         """One value per record for a field (alternatives: the first present wins, per record)."""
         alts = _alternatives(paths)
+        if len(alts) > 1:
+            whole = self._in_every_record(alts[0])
+            if whole is not None:  # no record lacks it: the other alternatives are not needed
+                return whole
         col = self._one(alts[0])
         for alt in alts[1:]:
             if _Missing not in set(map(type, col)):
@@ -117,6 +121,17 @@ class Records:
             other = self._one(alt)
             col = [o if v is MISSING else v for v, o in zip(col, other, strict=True)]
         return col
+
+    def _in_every_record(self, path: str) -> list[Any] | None:
+        """A plain key of dict records when every record has it (one pass, no scan for MISSING), else None."""
+        if not self.dicts or self.keys is not None or self.table is not None or not path or path[0] in "/^":
+            return None
+        if "." in path or "{" in path:
+            return None
+        try:
+            return [n[path] for n in self.items]
+        except KeyError:
+            return None
 
     def _one(self, path: str) -> list[Any]:
         if "{" in path:

@@ -126,12 +126,17 @@ def _fixed_width(values: list[Any], fmt: str, utc: bool) -> np.ndarray | None:
             return None
         width, starts, literals = layout
     try:
-        text = "".join(values)  # TypeError when a value is not text
+        text = "\n".join(values)  # TypeError when a value is not text
     except TypeError:
         return None
-    if not text.isascii() or len(text) != width * len(values) or set(map(len, values)) != {width}:
+    if not text.isascii() or len(text) != (width + 1) * len(values) - 1 or "\n" in literals.values():
         return None
-    codes = np.frombuffer(text.encode("ascii"), dtype=np.uint8).reshape(len(values), width)
+    # One row per value and its newline: every row ends in one, and every other cell is checked to be a
+    # digit, a literal or a sign below, so no value holds a newline and every value is `width` long.
+    rows = np.frombuffer(text.encode("ascii") + b"\n", dtype=np.uint8).reshape(len(values), width + 1)
+    if (rows[:, width] != 10).any():
+        return None
+    codes = rows[:, :width]
     digits = codes - np.uint8(48)  # wraps round below '0', so one comparison checks 0-9
     digit_cols = [c for c in range(width) if c not in literals and c != offset_at]
     if (digits[:, digit_cols] > 9).any():
