@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import create_engine, func, select, text
 
 from footfall import db
-from footfall.config import Site
+from footfall.config import Site, load_presets
 from footfall.errors import ExtractError, ParseError
 from footfall.pipeline import sync_window
 from footfall.replay import replay
@@ -264,6 +264,27 @@ def test_a_bad_file_is_kept_and_named_while_the_good_one_loads(tmp_path, engine)
         kept = conn.execute(select(db.raw_payload.c.request, db.raw_payload.c.error)).all()
     assert [(r.request.endswith("b-bad.csv"), r.error is not None) for r in kept] == [(False, False), (True, True)]
     assert sync_window(file_site(inbox), run, engine=engine).payload_ids == []  # not re-read
+
+
+def test_a_file_over_the_size_limit_is_named_while_the_others_load(tmp_path, engine, monkeypatch):
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    (inbox / "a-big.csv").write_text(export([("2026-10-25 01:30", 1, 1)] * 20))
+    (inbox / "b-good.csv").write_text(export([("2026-10-25 02:30", 4, 4)]))
+    os.utime(inbox / "a-big.csv", (1_000_000_000, 1_000_000_000))  # older: read first
+    site = file_site(inbox)
+    presets = load_presets()
+    small = presets[site.source.preset].model_copy(update={"max_body_bytes": 100})
+    monkeypatch.setitem(presets, site.source.preset, small)  # the cached registry, restored afterwards
+
+    run = Window(utc(2026, 10, 25, 12, 0), utc(2026, 10, 25, 12, 5))
+    with pytest.raises(ExtractError, match=r"site file-site.*file a-big\.csv is \d+ bytes, over the 100-byte limit"):
+        sync_window(site, run, engine=engine)
+
+    assert list(loaded(engine).values()) == [(4, 4)]  # the file after it still loaded
+    with engine.connect() as conn:
+        (failed,) = conn.execute(select(db.sync_run.c.outcome, db.sync_run.c.error)).all()
+    assert failed.outcome == "failed" and "a-big.csv" in failed.error
 
 
 def test_missing_folder_is_an_extract_error(tmp_path, engine):

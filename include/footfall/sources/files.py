@@ -181,13 +181,16 @@ def sync_file_window(site: Site, window: Window, *, engine: Engine, run_id: str 
     failures: list[SiteDataError] = []
     merged = MergedFiles(window)
     for path in folder_files(site):
+        size = path.stat().st_size
+        if size > limit:  # said, not read (it could be gigabytes); the other files still load
+            reason = f"file {path.name} is {size} bytes, over the {limit}-byte limit: import it with `footfall import`"
+            failures.append(ExtractError(site.id, source_label(site), reason))
+            continue
         body = path.read_bytes()
         known = (hashlib.sha256(body).hexdigest(), counter_of(site, path.name))
         if known in seen:
             continue
         seen.add(known)  # two copies of one counter's export in the folder are one file
-        if len(body) > limit:
-            raise ExtractError(site.id, source_label(site), f"file {path.name} is over the {limit}-byte limit")
         answer = Fetched(known[1], f"file {path}", None, mimetypes.guess_type(path.name)[0], body)
         try:
             payload_id, rows, report = ingest_file(engine, site, window, answer)
