@@ -5,6 +5,7 @@ the error)."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -65,3 +66,10 @@ def test_fixed_width_times_one_and_many():
     np.testing.assert_array_equal(one, np.array(["2026-11-20T10:00"], dtype="datetime64[us]"))
     many = _fixed_width(["2026-11-20T10:00:00.5Z", "2026-03-29T01:00:00.0Z"], "iso", True)
     np.testing.assert_array_equal(many, np.array(["2026-11-20T10:00:00.5", "2026-03-29T01:00"], dtype="datetime64[us]"))
+
+
+def test_fixed_width_times_signs_offsets_and_fractions():
+    assert _fixed_width(["2026-10-25T02:00:00,02:00"], "iso", True) is None  # ',' sits between '+' and '-'
+    values = ["2026-12-31T23:59:59.999999-23:59", "1970-01-01T00:00:00.000001+23:59"]
+    expected = pd.to_datetime(pd.Series(values), utc=True).dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+    np.testing.assert_array_equal(_fixed_width(values, "iso", True), expected)

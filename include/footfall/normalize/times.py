@@ -8,6 +8,7 @@ per column; only a column that touches the repeated autumn hour pays for telling
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
@@ -126,55 +127,64 @@ def _fixed_width(values: list[Any], fmt: str, utc: bool) -> np.ndarray | None:
             return None
         width, starts, literals = layout
     try:
-        text = "\n".join(values)  # TypeError when a value is not text
+        text = "\n".join(itertools.chain(values, [""]))  # TypeError when a value is not text
     except TypeError:
         return None
-    if not text.isascii() or len(text) != (width + 1) * len(values) - 1 or "\n" in literals.values():
+    n = len(values)
+    if not text.isascii() or len(text) != (width + 1) * n or "\n" in literals.values():
         return None
-    # One row per value and its newline: every row ends in one, and every other cell is checked to be a
-    # digit, a literal or a sign below, so no value holds a newline and every value is `width` long.
-    rows = np.frombuffer(text.encode("ascii") + b"\n", dtype=np.uint8).reshape(len(values), width + 1)
-    if (rows[:, width] != 10).any():
-        return None
-    codes = rows[:, :width]
-    digits = codes - np.uint8(48)  # wraps round below '0', so one comparison checks 0-9
-    digit_cols = [c for c in range(width) if c not in literals and c != offset_at]
-    if (digits[:, digit_cols] > 9).any():
-        return None
-    if literals:
-        expected = np.array([ord(ch) for ch in literals.values()], dtype=np.uint8)
-        if (codes[:, list(literals)] != expected).any():
+    # One row per value and its newline. The columns of one character (literals, the newline, the sign)
+    # are checked one by one, then a count of the cells that are not digits proves every other column
+    # holds digits: no value holds a newline, and every value is `width` long.
+    rows = np.frombuffer(text.encode("ascii"), dtype=np.uint8).reshape(n, width + 1)
+    fixed = {**literals, width: "\n"}
+    for at, ch in fixed.items():
+        if (rows[:, at] != ord(ch)).any():
             return None
     if offset_at is not None:
-        signs = codes[:, offset_at]
+        signs = rows[:, offset_at]
         if ((signs != ord("+")) & (signs != ord("-"))).any():
             return None
+    digits = rows - np.uint8(48)  # wraps round below '0', so one comparison checks 0-9
+    not_digits = sum(not "0" <= ch <= "9" for ch in fixed.values()) + (offset_at is not None)
+    if np.count_nonzero(digits > 9) != n * not_digits:
+        return None
 
     def num(start: int, size: int) -> np.ndarray:
-        out = digits[:, start].astype(np.int64)
+        """The number in `size` digit columns, in the smallest type that holds it (cast before arithmetic)."""
+        kind = np.uint8 if size <= 2 else np.uint16 if size <= 4 else np.int64
+        out = digits[:, start].astype(kind)
         for c in range(start + 1, start + size):
-            out = out * 10 + digits[:, c]
+            out = out * kind(10) + digits[:, c]
         return out
 
     fields = {k: num(p, _FIELD_WIDTH[k]) for k, p in starts.items()}
     year, month, day = fields["Y"], fields["m"], fields["d"]
-    zero = np.zeros(len(values), dtype=np.int64)
+    zero = np.zeros(n, dtype=np.uint8)
     hour, minute, second = (fields.get(k, zero) for k in "HMS")
     if ((month < 1) | (month > 12) | (day < 1) | (hour > 23) | (minute > 59) | (second > 59) | (year < 1)).any():
         return None
-    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
-    if (day > _MONTH_DAYS[month] - ((month == 2) & ~leap)).any():  # 31 April and the like
+    # Month lengths and first days computed once per month the column spans, then looked up per value.
+    month_index = year.astype(np.int32) * 12 + (month - 1)
+    first = int(month_index.min())
+    span = np.arange(first, int(month_index.max()) + 1)
+    span_year, span_month = span // 12, span % 12 + 1
+    leap = (span_year % 4 == 0) & ((span_year % 100 != 0) | (span_year % 400 == 0))
+    at = month_index - first
+    if (day > (_MONTH_DAYS[span_month] - ((span_month == 2) & ~leap))[at]).any():  # 31 April and the like
         return None
-    us = _days_since_epoch(year, month, day) * 86_400_000_000 + ((hour * 60 + minute) * 60 + second) * 1_000_000
+    days = _days_since_epoch(span_year, span_month, np.ones_like(span))[at] + (day - 1)
+    seconds = (hour.astype(np.int32) * 60 + minute) * 60 + second
+    us = days * 86_400_000_000 + seconds.astype(np.int64) * 1_000_000
     if frac[1]:
-        us += num(frac[0], frac[1]) * 10 ** (6 - frac[1])
+        us += num(frac[0], frac[1]).astype(np.int64) * 10 ** (6 - frac[1])
     if offset_at is not None:
         sign = np.where(signs == ord("-"), -1, 1)
         off_h, off_m = num(offset_at + 1, 2), num(offset_at + 4, 2)
         if ((off_h > 23) | (off_m > 59)).any():
             return None
-        us -= sign * (off_h * 60 + off_m) * 60_000_000
-    return us.astype("datetime64[us]")
+        us -= sign * (off_h.astype(np.int64) * 60 + off_m) * 60_000_000
+    return us.view("datetime64[us]")  # a fresh int64 array: no copy
 
 
 def _parse_text(values: pd.Series, fmt: str, utc: bool) -> pd.Series:
