@@ -92,6 +92,7 @@ class Records:
     table: Table | None = None
     dicts: bool = False  # every item is a dict (checked once)
     keys: list[Any] | None = None
+    lists: bool | None = None  # every item is a list (a mapping's values: checked once, when first asked)
 
     @property
     def n(self) -> int:
@@ -158,7 +159,9 @@ class Records:
         if ups == 0 and keys == ["0"]:
             return list(self.keys)
         if ups == 0 and keys[:1] == ["1"]:
-            return _pick(self.items, keys[1:], False)
+            if self.lists is None:
+                self.lists = set(map(type, self.items)) == {list}
+            return _pick(self.items, keys[1:], False, self.lists)
         pairs = [[k, v] for k, v in zip(self.keys, self.items, strict=True)]
         return Records(self.doc, pairs)._one("^" * ups + ".".join(keys))
 
@@ -187,10 +190,12 @@ class Records:
         return out
 
 
-def _pick(nodes: list[Any], keys: list[str], dicts: bool) -> list[Any]:
-    """The value at `keys` in each node (dicts, lists, XML elements); MISSING where absent."""
+def _pick(nodes: list[Any], keys: list[str], dicts: bool, lists: bool = False) -> list[Any]:
+    """The value at `keys` in each node (dicts, lists, XML elements); MISSING where absent.
+
+    `lists`: every node is known to be a list."""
     if keys and nodes and type(nodes[0]) is list and all(k.isdigit() for k in keys):
-        picked = _index_lists(nodes, [int(k) for k in keys])
+        picked = _index_lists(nodes, [int(k) for k in keys], lists)
         if picked is not None:
             return picked
     if len(keys) == 1 and nodes and type(nodes[0]) is dict:
@@ -204,11 +209,12 @@ def _pick(nodes: list[Any], keys: list[str], dicts: bool) -> list[Any]:
     return [lookup(n, keys) if n is not MISSING else MISSING for n in nodes]
 
 
-def _index_lists(nodes: list[Any], indexes: list[int]) -> list[Any] | None:
+def _index_lists(nodes: list[Any], indexes: list[int], lists: bool = False) -> list[Any] | None:
     """Positions in lists of lists (a mapping's [key, value] pairs), a level at a time; None when any
-    node is not a list or too short (lookup then says MISSING where it must)."""
-    for i in indexes:
-        if set(map(type, nodes)) != {list}:
+    node is not a list or too short (lookup then says MISSING where it must). `lists`: the first level
+    is known to be all lists."""
+    for level, i in enumerate(indexes):
+        if not (level == 0 and lists) and set(map(type, nodes)) != {list}:
             return None
         try:
             nodes = [node[i] for node in nodes]
@@ -282,7 +288,9 @@ def _walk(doc: Any, path: str, one_record: bool) -> Records:
             if nested:
                 parents.extend([at] * len(found))
         levels.append((items, parents))
-        nodes, owner = items, list(range(len(items)))
+        nodes = items
+        if nested:  # else this was the last segment: no level below needs its parents
+            owner = list(range(len(items)))
     if not nested:
         return Records(doc, nodes)
     # For each level above the records: its nodes, and which of them encloses each record.
