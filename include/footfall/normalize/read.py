@@ -88,7 +88,18 @@ def interval_minutes(preset: Preset, options: dict[str, Any], doc: Any = None) -
     return parse_duration_minutes(render(preset.interval, options))
 
 
+def _all_text(values: list[Any]) -> bool:
+    """Every value is text (one C-level join; faster than a scan of the types)."""
+    try:
+        "".join(values)
+    except TypeError:
+        return False
+    return True
+
+
 def _require(values: list[Any], paths: Paths) -> list[Any]:
+    if _all_text(values):  # neither MISSING nor None
+        return values
     kinds = set(map(type, values))
     if _Missing not in kinds and type(None) not in kinds:
         return values
@@ -147,7 +158,7 @@ def _refs(site: Site, preset: Preset, rec: Records, doc: Any, payload: Payload) 
             raise ValueError("no device id in the body or the request, and the site has several counters")
         return default
     col = rec.column(preset.fields.counter_ref)
-    if set(map(type, col)) == {str}:
+    if _all_text(col):
         return col
     out = []
     for i, v in enumerate(col):
