@@ -15,7 +15,17 @@ from typing import Any
 from footfall.config import Paths, Preset, Site
 
 from .common import MEASURES, Payload, _per_distinct, parse_duration_minutes
-from .records import MISSING, Records, _alternatives, _describe, _Missing, decode_document, lookup, select_records
+from .records import (
+    MISSING,
+    Records,
+    _all_text,
+    _alternatives,
+    _describe,
+    _Missing,
+    decode_document,
+    lookup,
+    select_records,
+)
 
 
 @dataclass
@@ -86,15 +96,6 @@ def interval_minutes(preset: Preset, options: dict[str, Any], doc: Any = None) -
                 raise ValueError(f"interval {preset.interval_path}: {value!r} is not a number") from None
             return number / 60 if preset.interval_path_unit == "s" else number
     return parse_duration_minutes(render(preset.interval, options))
-
-
-def _all_text(values: list[Any]) -> bool:
-    """Every value is text (one C-level join; faster than a scan of the types)."""
-    try:
-        "".join(values)
-    except TypeError:
-        return False
-    return True
 
 
 def _require(values: list[Any], paths: Paths) -> list[Any]:

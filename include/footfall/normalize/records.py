@@ -93,6 +93,7 @@ class Records:
     dicts: bool = False  # every item is a dict (checked once)
     keys: list[Any] | None = None
     lists: bool | None = None  # every item is a list (a mapping's values: checked once, when first asked)
+    elements: bool | None = None  # every item is an XML element (checked once, when first asked)
 
     @property
     def n(self) -> int:
@@ -146,6 +147,12 @@ class Records:
         if self.keys is not None:
             return self._pairs(ups, keys)
         if ups == 0:
+            if len(keys) == 1 and keys[0] != "#text" and not self.dicts:
+                if self.elements is None:
+                    self.elements = set(map(type, self.items)) == {Element}
+                found = _attributes(self.items, keys[0]) if self.elements else None
+                if found is not None:
+                    return found
             return _pick(self.items, keys, self.dicts)
         if self.up is None or ups > len(self.up):
             return [MISSING] * self.n
@@ -169,7 +176,7 @@ class Records:
         """Fields joined by a template ('{^.Date} {StartTime}'); MISSING where a part is absent."""
         parts = _TEMPLATE.split(path)  # literal, name, literal, name, ...
         cols = [self._one(name) for name in parts[1::2]]
-        if not any(MISSING in col or None in col for col in cols):
+        if all(map(_all_text, cols)) or not any(MISSING in col or None in col for col in cols):
             pattern = "".join(
                 p.replace("{", "{{").replace("}", "}}") if i % 2 == 0 else "{}" for i, p in enumerate(parts)
             )
@@ -188,6 +195,21 @@ class Records:
                 pieces.append(str(value))
             out.append(MISSING if pieces is None else "".join(pieces))
         return out
+
+
+def _all_text(values: list[Any]) -> bool:
+    """Every value is text (one C-level join; faster than a scan of the types or a search for None)."""
+    try:
+        "".join(values)
+    except TypeError:
+        return False
+    return True
+
+
+def _attributes(elements: list[Element], key: str) -> list[str] | None:
+    """An attribute every element has (what lookup finds first), else None (lookup then tries children)."""
+    values = [e.get(key) for e in elements]
+    return values if _all_text(values) else None
 
 
 def _pick(nodes: list[Any], keys: list[str], dicts: bool, lists: bool = False) -> list[Any]:
