@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from footfall.normalize import count_column
+from footfall.normalize.common import _digit_integers
 from footfall.normalize.interpretation import _digit_strings
-from footfall.normalize.times import _fixed_width
+from footfall.normalize.times import _epoch_times, _fixed_width
 
 
 @settings(max_examples=300, deadline=None)
@@ -73,3 +74,19 @@ def test_fixed_width_times_signs_offsets_and_fractions():
     values = ["2026-12-31T23:59:59.999999-23:59", "1970-01-01T00:00:00.000001+23:59"]
     expected = pd.to_datetime(pd.Series(values), utc=True).dt.tz_localize(None).to_numpy().astype("datetime64[us]")
     np.testing.assert_array_equal(_fixed_width(values, "iso", True), expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(0, 10**18 - 1).map(str), min_size=1))
+def test_digit_integers_equal_int(values):
+    got = _digit_integers(values, 18)
+    assert got is not None and got.dtype == np.int64
+    assert got.tolist() == [int(v) for v in values]
+
+
+def test_epoch_digit_strings_as_pandas_reads_them():
+    values = ["1767225600", "0", "1767226500", "0000000001"]
+    expected = pd.to_datetime(pd.to_numeric(pd.Series(values)), unit="s").to_numpy().astype("datetime64[us]")
+    np.testing.assert_array_equal(_epoch_times(values, "epoch_s"), expected)
+    assert _digit_integers(["1" * 19], 18) is None
+    assert _digit_integers(["12", 3], 18) is None

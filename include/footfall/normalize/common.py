@@ -53,3 +53,30 @@ def _per_distinct(values: list[Any], fn: Callable[[Any], Any]) -> np.ndarray:
     except TypeError:  # unhashable values (a list where a label should be): one call each
         return np.fromiter(map(fn, values), dtype=object, count=len(values))
     return np.fromiter(map(fn, uniques), dtype=object, count=len(uniques))[codes]
+
+
+def _digit_integers(values: list[str], longest: int) -> np.ndarray | None:
+    """Values written as plain ASCII digits as int64, read from one joined buffer a digit position at a
+    time; None when any value is not text of 1 to `longest` (at most 18) digits."""
+    n = len(values)
+    try:
+        text = "\n".join(values)
+    except TypeError:
+        return None
+    if not n or not text.isascii():
+        return None
+    buf = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
+    digits = buf - np.uint8(48)  # wraps round below '0', so one comparison checks 0-9
+    seps = np.flatnonzero(digits > 9)
+    if len(seps) != n - 1 or (buf[seps] != 10).any():  # a value with a non-digit (or a newline)
+        return None
+    ends = np.append(seps, len(buf))  # one past each value's last digit
+    lengths = ends - np.append(-1, seps) - 1
+    most = int(lengths.max())
+    if lengths.min() == 0 or most > min(longest, 18):
+        return None
+    out = digits[ends - 1].astype(np.int64)
+    for k in range(1, most):
+        digit = digits[np.maximum(ends - 1 - k, 0)]
+        out += np.where(lengths > k, digit, 0) * np.int64(10**k)
+    return out

@@ -19,9 +19,9 @@ import pandas as pd
 from footfall import semantics
 from footfall.config import Paths, Site
 
-from .common import MEASURES, _per_distinct
+from .common import MEASURES, _digit_integers, _per_distinct
 from .read import Raw
-from .records import MISSING, _alternatives, _describe, _Missing
+from .records import MISSING, _all_text, _alternatives, _describe, _Missing
 from .times import _EPOCH_US, _localize, _times
 
 _OFFSET_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
@@ -49,28 +49,10 @@ _FAST_TYPES = {int, float, type(None), str}
 
 
 def _digit_strings(values: list[str]) -> np.ndarray | None:
-    """Counts written as plain ASCII digits (a CSV's cells, a vendor's quoted numbers) as floats, read
-    from one joined buffer a digit position at a time; None when any value is not 1-15 digits (exact
-    in a float), so the general conversion decides."""
-    n = len(values)
-    text = "\n".join(values)
-    if not n or not text.isascii():
-        return None
-    buf = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
-    digits = buf - np.uint8(48)  # wraps round below '0', so one comparison checks 0-9
-    seps = np.flatnonzero(digits > 9)
-    if len(seps) != n - 1 or (buf[seps] != 10).any():  # a value with a non-digit (or a newline)
-        return None
-    ends = np.append(seps, len(buf))  # one past each value's last digit
-    lengths = ends - np.append(-1, seps) - 1
-    longest = int(lengths.max())
-    if lengths.min() == 0 or longest > 15:
-        return None
-    out = digits[ends - 1].astype(float)
-    for k in range(1, longest):
-        digit = digits[np.maximum(ends - 1 - k, 0)]
-        out += np.where(lengths > k, digit, 0) * 10.0**k
-    return out
+    """Counts written as plain ASCII digits (a CSV's cells, a vendor's quoted numbers) as floats; None
+    when any value is not 1-15 digits (exact in a float), so the general conversion decides."""
+    whole = _digit_integers(values, 15)
+    return None if whole is None else whole.astype(float)
 
 
 def count_column(values: list[Any], paths: Paths) -> np.ndarray:
@@ -167,7 +149,7 @@ def _instants(
     epoch = None
     if spec.epoch_field:
         raw = _concat(r.epoch or [] for r in raws)
-        if MISSING not in raw and None not in raw and "" not in raw:
+        if (_all_text(raw) and all(raw)) or (MISSING not in raw and None not in raw and "" not in raw):
             return _times(raw, "epoch_s", True, sizes)[0], no_flag
         present = np.array([v is not MISSING and v not in (None, "") for v in raw], dtype=bool)
         if present.any():

@@ -17,6 +17,8 @@ import pandas as pd
 
 from footfall.config import Site
 
+from .common import _digit_integers
+
 _UTC_NAMES = {"UTC", "Etc/UTC"}
 
 
@@ -213,9 +215,8 @@ def _epoch_times(values: list[Any], fmt: str) -> np.ndarray:
             whole = np.array(values, dtype=np.int64)
         except OverflowError:
             whole = None
-    elif kinds == {str} and (text := "".join(values)).isascii() and text.isdigit():
-        lengths = set(map(len, values))
-        whole = np.array(values).astype(np.int64) if min(lengths) > 0 and max(lengths) < 19 else None
+    elif kinds == {str}:
+        whole = _digit_integers(values, 18)
     if whole is not None and len(whole) and np.abs(whole).max() < _EPOCH_LIMIT[fmt]:
         return (whole * _EPOCH_US[fmt]).view("datetime64[us]")
     return _naive_utc(_parse_text(pd.Series(values, dtype=object), fmt, True))
