@@ -57,6 +57,10 @@ def _digit_strings(values: list[str]) -> np.ndarray | None:
 
 def count_column(values: list[Any], paths: Paths) -> np.ndarray:
     """Counts as floats (NaN when absent); the first bad value raises naming its record and field."""
+    if values and type(values[0]) is str:  # digits only (a CSV, quoted numbers): no scan of the types
+        digits = _digit_strings(values)
+        if digits is not None:
+            return digits
     types = set(map(type, values))
     if _Missing in types:
         i = next(i for i, v in enumerate(values) if v is MISSING)
@@ -66,10 +70,6 @@ def count_column(values: list[Any], paths: Paths) -> np.ndarray:
             return np.array(values, dtype=np.int64).astype(float)
         except OverflowError:
             pass
-    if types == {str}:
-        digits = _digit_strings(values)
-        if digits is not None:
-            return digits
     if types <= _FAST_TYPES:
         try:
             return np.array(values, dtype=float)

@@ -130,8 +130,9 @@ class Records:
             return None
         if "." in path or "{" in path:
             return None
+        key = _own_key(self.items, path)
         try:
-            return [n[path] for n in self.items]
+            return [n[key] for n in self.items]
         except KeyError:
             return None
 
@@ -206,6 +207,16 @@ def _all_text(values: list[Any]) -> bool:
     return True
 
 
+def _own_key(dicts: list[dict[str, Any]], key: str) -> str:
+    """The first record's own key object equal to `key`: JSON decoding shares key objects between records,
+    so a lookup by the same object skips comparing the text (about 10% of picking a field)."""
+    if dicts:
+        for own in dicts[0]:
+            if own == key:
+                return own
+    return key
+
+
 def _attributes(elements: list[Element], key: str) -> list[str] | None:
     """An attribute every element has (what lookup finds first), else None (lookup then tries children)."""
     values = [e.get(key) for e in elements]
@@ -223,6 +234,7 @@ def _pick(nodes: list[Any], keys: list[str], dicts: bool, lists: bool = False) -
     if len(keys) == 1 and nodes and type(nodes[0]) is dict:
         key = keys[0]
         if dicts:
+            key = _own_key(nodes, key)
             try:
                 return [n[key] for n in nodes]
             except KeyError:
