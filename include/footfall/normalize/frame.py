@@ -40,7 +40,7 @@ class Rows:
 def _integers_or_floats(values: np.ndarray) -> Any:
     """Counts as nullable integers when they are whole numbers; floats stay floats for validation to reject."""
     missing = np.isnan(values)
-    known = np.where(missing, 0.0, values)
+    known = np.where(missing, 0.0, values) if missing.any() else values
     if len(known) and not np.abs(known).max() < 2**62:  # infinite or huge: pandas' casts decide (and raise)
         floats = pd.Series(values).astype("Float64")
         return (floats.astype("Int64") if (floats.dropna() % 1 == 0).all() else floats).array

@@ -10,6 +10,7 @@ footfall.extract follows pagination with `decode_document`, `select_records` and
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -311,16 +312,19 @@ def _walk(doc: Any, path: str, one_record: bool) -> Records:
             if not isinstance(container, dict):
                 raise ValueError(f"wrong shape: {where} is a {type(container).__name__}, not a mapping")
             return Records(doc, list(container.values()), keys=list(container))
-        items: list[Any] = []
+        parts: list[list[Any]] = []
         parents: list[int] = []
         for node, at in zip(nodes, owner, strict=True):
             try:
                 found = _iterate(node, name, mode, where, one_record, last)
             except KeyError:
                 raise KeyError(f"no {name!r} in {where}") from None
-            items.extend(found)
+            parts.append(found)
             if nested:
                 parents.extend([at] * len(found))
+        # One container (a body's list of records) is used as it is: records are only read, and copying
+        # it would touch every record once more.
+        items = parts[0] if len(parts) == 1 else list(itertools.chain.from_iterable(parts))
         levels.append((items, parents))
         nodes = items
         if nested:  # else this was the last segment: no level below needs its parents
