@@ -96,7 +96,7 @@ lock: ## re-resolve the direct dependencies into requirements.txt (needs the reg
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install --quiet "apache-airflow==3.3.2" apache-airflow-providers-standard great-expectations \
 	  pandas "sqlalchemy>=2" alembic "psycopg[binary]" pydantic pyyaml requests defusedxml lightgbm holidays openpyxl \
-	  pymysql "apache-airflow-providers-celery==3.26.0" "celery[redis]" pytest hypothesis trustme playwright honcho ruff
+	  pymysql "apache-airflow-providers-celery==3.26.0" "celery[redis]==5.6.3" pytest hypothesis trustme playwright honcho ruff
 	( sed -n '1,5p' requirements.txt; .lock-venv/bin/pip freeze ) > requirements.txt.new && mv requirements.txt.new requirements.txt
 	rm -rf .lock-venv
 

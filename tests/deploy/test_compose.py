@@ -57,6 +57,8 @@ def program(argv: list[str]) -> list[str]:
     """A command without its options: `airflow celery worker --celery-hostname x` -> airflow celery worker."""
     words = []
     for word in argv:
+        if re.fullmatch(r"[A-Z_][A-Z0-9_]*=\S*", word) and not words:  # an environment prefix
+            continue
         if word.startswith("-"):
             break
         words.append(word)
