@@ -16,7 +16,7 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from footfall.simulator import (
+from footfall_simulator import (
     DeviceProfile,
     Fault,
     SimulatorHandle,
@@ -24,7 +24,7 @@ from footfall.simulator import (
     occupancy_at,
     start_in_thread,
 )
-from footfall.simulator.traffic import count_arrays, local_day_bounds
+from footfall_simulator.traffic import count_arrays, local_day_bounds
 
 REF = "AXIS-0001"
 NOW = datetime(2026, 11, 20, 15, 7, tzinfo=UTC)  # a Friday, 16:07 in Paris
