@@ -28,13 +28,13 @@ install: $(STAMP) ## create .venv and install the pinned set, footfall and the c
 demo: install ## run the main job end to end: simulator + real Airflow runs of every demo site, then a summary
 	$(BIN)/footfall-dev demo
 
-test: install ## lint, then the whole test suite (PostgreSQL tests use FOOTFALL_TEST_PG_URL)
-	$(BIN)/ruff check .
+test: lint ## lint, then the whole test suite (PostgreSQL tests use FOOTFALL_TEST_PG_URL)
 	$(BIN)/pytest -q
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and format check, mypy on include/ (configured in pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: install ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -84,7 +84,8 @@ lock: ## re-resolve the direct dependencies into requirements.txt (needs the reg
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install --quiet "apache-airflow==3.3.2" apache-airflow-providers-standard great-expectations \
 	  pandas "sqlalchemy>=2" alembic "psycopg[binary]" pydantic pyyaml requests defusedxml lightgbm holidays openpyxl \
-	  pymysql pytest hypothesis trustme ruff
+	  pymysql pytest hypothesis trustme ruff mypy pandas-stubs types-PyYAML types-requests types-defusedxml \
+	  types-openpyxl types-tqdm
 	( sed -n '1,5p' requirements.txt; .lock-venv/bin/pip freeze ) > requirements.txt.new && mv requirements.txt.new requirements.txt
 	rm -rf .lock-venv
 

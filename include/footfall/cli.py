@@ -16,6 +16,10 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from footfall.forecast.evaluate import SiteCalendar
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -139,7 +143,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _site_calendars() -> dict[str, object]:
+def _site_calendars() -> dict[str, SiteCalendar]:
     """Zone, country and region of each registry site, for counts whose site has a site file."""
     from footfall.config import load_registry
     from footfall.forecast.evaluate import SiteCalendar
@@ -329,8 +333,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="to_date", type=date.fromisoformat, help="last local date, inclusive")
     p.add_argument("--chunk", choices=["day", "week"], default="day")
     p.set_defaults(func=cmd_import)
-    p_quality = sub.add_parser("quality", help="data quality checks")
-    p_quality = p_quality.add_subparsers(dest="quality_command", required=True)
+    p_quality = sub.add_parser("quality", help="data quality checks").add_subparsers(
+        dest="quality_command", required=True
+    )
     p = p_quality.add_parser("check", help="run every discrepancy check on a counts CSV; one JSON line per flag")
     p.add_argument("--counts", required=True, help="counts CSV (the `footfall parse` format)")
     p.add_argument("--site", action="append", help="site file (repeatable); sites without one use the flags below")

@@ -44,16 +44,16 @@ def _start_service(command: list[str], port: int, what: str, log_path: Path | No
     """`python -m <command>` as its own process, once its /healthz answers on loopback `port`."""
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
-    output = log_path.open("ab") if log_path is not None else subprocess.DEVNULL
+    log_file = log_path.open("ab") if log_path is not None else None
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", *command, "--host", "127.0.0.1", "--port", str(port)],
-            stdout=output,
+            stdout=log_file if log_file is not None else subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )
     finally:
-        if log_path is not None:
-            output.close()  # the child has its own copy
+        if log_file is not None:
+            log_file.close()  # the child has its own copy
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:

@@ -254,9 +254,12 @@ class LocalAirflow:
         try:
             with engine.begin() as conn:
                 sqlite = conn.dialect.name == "sqlite"
-                stamps = {"now": now, "cutoff": now - timedelta(minutes=2)}
+                stamps: dict[str, datetime | str] = {"now": now, "cutoff": now - timedelta(minutes=2)}
                 if sqlite:  # Airflow keeps naive UTC text there
-                    stamps = {k: v.strftime("%Y-%m-%d %H:%M:%S.%f") for k, v in stamps.items()}
+                    stamps = {
+                        "now": f"{now:%Y-%m-%d %H:%M:%S.%f}",
+                        "cutoff": f"{now - timedelta(minutes=2):%Y-%m-%d %H:%M:%S.%f}",
+                    }
                 return conn.execute(
                     text(
                         "UPDATE backfill SET completed_at = :now WHERE completed_at IS NULL"
