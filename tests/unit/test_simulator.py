@@ -512,3 +512,10 @@ def test_server_survives_garbage(sim: SimulatorHandle, capfd: pytest.CaptureFixt
     assert requests.get(f"{sim.url}/healthz", timeout=5).json() == {"status": "ok"}
     captured = capfd.readouterr()
     assert "Traceback" not in captured.err and captured.out == ""
+
+
+def test_simulator_command_refuses_a_bad_fault_before_serving(capsys):
+    from footfall_simulator.cli import main
+
+    assert main(["serve", "--port", "0", "--fault", "kind=nonsense"]) == 2
+    assert "footfall-simulator:" in capsys.readouterr().err
