@@ -169,19 +169,28 @@ class LocalAirflow:
 
     def start(self, components: Iterable[str] = COMPONENTS) -> None:
         components = [c for c in components if c not in self.processes]
-        logs = self.home / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
         for name in components:
-            out = (logs / f"{name}.out").open("ab")
-            self.processes[name] = subprocess.Popen(
-                [*airflow_command(), name],
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            self._spawn(name, [name], self.env)
         if "api-server" in components:
             self._wait_for_api()
+
+    def start_celery_workers(self, count: int, queue: str | None = None) -> list[str]:
+        """`count` Celery workers (CeleryExecutor), each its own process group and task-log port, as on one box."""
+        names = []
+        for n in range(1, count + 1):
+            name = f"worker-{n}"
+            argv = ["celery", "worker", "--celery-hostname", f"{name}@%h", *(("--queues", queue) if queue else ())]
+            self._spawn(name, argv, {**self.env, "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())})
+            names.append(name)
+        return names
+
+    def _spawn(self, name: str, argv: list[str], env: dict[str, str]) -> None:
+        logs = self.home / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        out = (logs / f"{name}.out").open("ab")
+        self.processes[name] = subprocess.Popen(
+            [*airflow_command(), *argv], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def _wait_for_api(self, timeout: float = 120) -> None:
         import requests
