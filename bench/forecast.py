@@ -24,12 +24,12 @@ from pathlib import Path
 import pandas as pd
 import psutil
 
-from footfall import db
 from footfall.config import Site
 from footfall.forecast import model as forecast_model
 from footfall.forecast.publish import MEASURES, RETRAIN_PARAMS, RETRAIN_ROUNDS, _training_set, retrain, site_plan
 from footfall.forecast.series import derive_occupancy
 from footfall.simulator.traffic import DeviceProfile, count_arrays
+from footfall.warehouse.engine import get_engine, upgrade
 
 ZONES = ("Europe/Paris", "Europe/Berlin", "America/Los_Angeles", "Europe/London")
 COUNTRIES = {"Europe/Paris": "FR", "Europe/Berlin": "DE", "America/Los_Angeles": "US", "Europe/London": "GB"}
@@ -100,8 +100,8 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'warehouse.db'}"
-        db.upgrade(url)
-        engine = db.get_engine(url)
+        upgrade(url)
+        engine = get_engine(url)
         with PeakMemory() as memory:
             began = time.perf_counter()
             result = retrain(engine, histories, now, run_id="bench")

@@ -19,8 +19,8 @@ import requests
 from airflow.sdk.bases.notifier import BaseNotifier
 from sqlalchemy import Engine, delete, insert, select, update
 
-from footfall import db
 from footfall.config import Site
+from footfall.warehouse import schema
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +110,7 @@ def update_alert_state(
     """Record which problems are open; return those that started or cleared since the last run.
 
     A check in `unknown_checks` (it failed this run) neither starts nor clears anything."""
-    t = db.alert_state
+    t = schema.alert_state
     current = set(problems)
     changes: list[AlertChange] = []
     with engine.begin() as conn:

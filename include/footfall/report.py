@@ -8,7 +8,7 @@ from datetime import datetime
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
-from footfall import db
+from footfall.warehouse import schema
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class SiteSummary:
 def site_summaries(engine: Engine, start: datetime, end: datetime) -> list[SiteSummary]:
     """Totals per site over [start, end); occupancy is the running net (entries - exits) from `start`,
     summed over doors from raw counts (never from per-door values clamped at zero)."""
-    ci = db.count_interval
+    ci = schema.count_interval
     query = select(ci.c.site_id, ci.c.interval_start, ci.c.entries, ci.c.exits).where(
         ci.c.interval_start >= start, ci.c.interval_start < end
     )
@@ -35,12 +35,14 @@ def site_summaries(engine: Engine, start: datetime, end: datetime) -> list[SiteS
         rows = pd.DataFrame(conn.execute(query).all(), columns=["site_id", "interval_start", "entries", "exits"])
         failed = dict(
             conn.execute(
-                select(db.sync_run.c.site_id, func.count())
-                .where(db.sync_run.c.outcome == "failed", db.sync_run.c.window_end > start)
-                .group_by(db.sync_run.c.site_id)
+                select(schema.sync_run.c.site_id, func.count())
+                .where(schema.sync_run.c.outcome == "failed", schema.sync_run.c.window_end > start)
+                .group_by(schema.sync_run.c.site_id)
             ).all()
         )
-        sites = dict(conn.execute(select(db.site.c.site_id, db.site.c.source_kind).order_by(db.site.c.site_id)).all())
+        sites = dict(
+            conn.execute(select(schema.site.c.site_id, schema.site.c.source_kind).order_by(schema.site.c.site_id)).all()
+        )
     out = []
     for site_id, source_kind in sites.items():
         part = rows[rows["site_id"] == site_id]

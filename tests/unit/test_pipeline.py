@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from footfall import db
 from footfall.errors import ParseError, SiteDataError, ValidationFailed
-from footfall.extract import read_body
 from footfall.pipeline import run_site_window, sync_window
 from footfall.simulator import DeviceProfile, Fault, count_intervals
 from footfall.timewindow import Window
+from footfall.warehouse import schema
+from footfall.warehouse.engine import upgrade
+from footfall.warehouse.landing import read_body
 
 SOURCE = "http_json:axis_tvpc_export_json"
 REFS = {"main-door": "SIM0000001", "side-door": "SIM0000002"}
@@ -41,7 +42,7 @@ def expected_counts(simulator, window: Window, resolution: int = 15) -> dict[tup
 
 def loaded_counts(engine) -> dict[tuple[str, datetime], tuple[int, int]]:
     with engine.connect() as conn:
-        rows = conn.execute(select(db.count_interval)).mappings().all()
+        rows = conn.execute(select(schema.count_interval)).mappings().all()
     return {(r["counter_id"], r["interval_start"]): (r["entries"], r["exits"]) for r in rows}
 
 
@@ -65,19 +66,19 @@ def test_sync_window_loads_what_the_devices_counted(simulator, make_site, engine
     assert (result.rows_loaded, result.rows_written, result.rows_deleted) == (6, 6, 0)
     assert result.rows_read == 2 * (16 * 4 + 1)  # the local day so far: 00:00 .. 16:00 local, every 15 minutes
     assert len(result.payload_ids) == 2
-    (run,) = all_rows(engine, db.sync_run)
+    (run,) = all_rows(engine, schema.sync_run)
     assert (run["run_id"], run["outcome"], run["stage"], run["rows_loaded"]) == ("test-run", "success", None, 6)
     assert (run["window_start"], run["window_end"]) == (WINDOW.start, WINDOW.end)
-    assert {r["interval_minutes"] for r in all_rows(engine, db.count_interval)} == {15}
+    assert {r["interval_minutes"] for r in all_rows(engine, schema.count_interval)} == {15}
 
 
 def test_second_sync_of_the_same_window_changes_nothing(simulator, make_site, engine):
     site = make_site()
     sync_window(site, WINDOW, engine=engine)
-    before = all_rows(engine, db.count_interval), all_rows(engine, db.raw_payload)
+    before = all_rows(engine, schema.count_interval), all_rows(engine, schema.raw_payload)
     result = sync_window(site, WINDOW, engine=engine)
     assert (result.rows_written, result.rows_deleted) == (0, 0)
-    assert (all_rows(engine, db.count_interval), all_rows(engine, db.raw_payload)) == before
+    assert (all_rows(engine, schema.count_interval), all_rows(engine, schema.raw_payload)) == before
 
 
 def test_interval_a_device_no_longer_reports_is_deleted(simulator, make_site, engine):
@@ -123,7 +124,7 @@ def test_dst_day_end_to_end(simulator, make_site, engine, day_start, day_end, in
 def test_run_site_window_widens_the_interval_by_the_lookback(simulator, registry, site_doc, sqlite_url, monkeypatch):
     registry.write(site_doc("lookback-site", source={**site_doc()["source"], "lookback_minutes": 45}))
     monkeypatch.setenv("FOOTFALL_DB_URL", sqlite_url)
-    db.upgrade(sqlite_url)
+    upgrade(sqlite_url)
 
     summary = run_site_window("lookback-site", utc(2026, 11, 20, 10, 30), utc(2026, 11, 20, 10, 35), run_id="r1")
 
@@ -160,7 +161,7 @@ def test_bad_input_is_refused_and_kept(simulator, make_site, engine, case):
     fault, error_type, reason = BAD_INPUTS[case]
     site = make_site()
     sync_window(site, WINDOW, engine=engine, run_id="good-run")
-    loaded_before = all_rows(engine, db.count_interval)
+    loaded_before = all_rows(engine, schema.count_interval)
     assert len(loaded_before) == 6
 
     simulator.add_fault(fault)
@@ -176,34 +177,34 @@ def test_bad_input_is_refused_and_kept(simulator, make_site, engine, case):
     assert message.endswith(f"(raw payload {', '.join(map(str, err.payload_ids))} kept)")
 
     # The raw answer is kept, with why it could not be used.
-    payloads = {p["payload_id"]: p for p in all_rows(engine, db.raw_payload)}
+    payloads = {p["payload_id"]: p for p in all_rows(engine, schema.raw_payload)}
     for payload_id in err.payload_ids:
         kept = payloads[payload_id]
         assert kept["error"] == f"{err.stage}: {err.reason}"[:4000]
         assert read_body(kept["body"]), "the body is stored"
         assert kept["http_status"] == 200
     # Nothing from that batch is loaded; what earlier runs loaded is untouched.
-    assert all_rows(engine, db.count_interval) == loaded_before
+    assert all_rows(engine, schema.count_interval) == loaded_before
     assert not {r["payload_id"] for r in loaded_before} & set(err.payload_ids)
     # The window's run record says it failed, where and why.
-    (run,) = all_rows(engine, db.sync_run)
+    (run,) = all_rows(engine, schema.sync_run)
     assert (run["run_id"], run["outcome"], run["stage"], run["rows_loaded"]) == ("bad-run", "failed", err.stage, 0)
     assert run["error"] == message
 
     # Once the device answers properly again, the same window loads and the record is replaced.
     simulator.clear_faults()
     sync_window(site, WINDOW, engine=engine, run_id="fixed-run")
-    (run,) = all_rows(engine, db.sync_run)
+    (run,) = all_rows(engine, schema.sync_run)
     assert (run["run_id"], run["outcome"], run["stage"], run["error"]) == ("fixed-run", "success", None, None)
-    assert all_rows(engine, db.count_interval) == loaded_before
+    assert all_rows(engine, schema.count_interval) == loaded_before
 
 
 def test_bad_input_on_a_first_sync_loads_nothing(simulator, make_site, engine):
     simulator.add_fault(Fault("malformed", ref="SIM0000002", params={"body": "truncated"}))
     with pytest.raises(ParseError) as info:
         sync_window(make_site(), WINDOW, engine=engine)
-    assert all_rows(engine, db.count_interval) == []
-    payloads = sorted(all_rows(engine, db.raw_payload), key=lambda p: p["payload_id"])
+    assert all_rows(engine, schema.count_interval) == []
+    payloads = sorted(all_rows(engine, schema.raw_payload), key=lambda p: p["payload_id"])
     assert [p["counter_ref"] for p in payloads] == ["SIM0000001", "SIM0000002"]
     assert payloads[0]["error"] is None
     assert payloads[1]["error"].startswith("normalize: not JSON")

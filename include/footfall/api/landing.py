@@ -1,7 +1,7 @@
 """Landing a pushed body: raw_payload and the batch acknowledgement, in one transaction, before the 2xx.
 
 Kept free of pandas and Great Expectations so the API process stays small and starts fast; the
-DAG side (footfall.push) does the parsing later.
+DAG side (footfall.sources.push) does the parsing later.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, select
 
-from footfall import db
 from footfall.config import Site
-from footfall.extract import ensure_site
+from footfall.warehouse import schema
+from footfall.warehouse.engine import insert_ignore
+from footfall.warehouse.landing import ensure_site, land_body
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,8 @@ def push_source(preset: str) -> str:
 
 def _existing_ack(conn: Connection, site_id: str, batch_id: str) -> dict[str, Any] | None:
     found = conn.execute(
-        select(db.ingest_batch.c.ack).where(
-            db.ingest_batch.c.site_id == site_id, db.ingest_batch.c.batch_id == batch_id
+        select(schema.ingest_batch.c.ack).where(
+            schema.ingest_batch.c.site_id == site_id, schema.ingest_batch.c.batch_id == batch_id
         )
     ).scalar_one_or_none()
     return None if found is None else json.loads(found)
@@ -67,7 +68,7 @@ def land_push(engine: Engine, site: Site, pushed: PushedBody) -> tuple[dict[str,
             if pushed.first_interval and pushed.last_interval_end
             else (None, None)
         )
-        payload_id = db.land_body(
+        payload_id = land_body(
             conn,
             site_id=site.id,
             source=push_source(pushed.preset),
@@ -90,8 +91,8 @@ def land_push(engine: Engine, site: Site, pushed: PushedBody) -> tuple[dict[str,
         }
         if pushed.batch_id is not None:
             inserted = conn.execute(
-                db.insert_ignore(
-                    db.ingest_batch,
+                insert_ignore(
+                    schema.ingest_batch,
                     conn.dialect.name,
                     site_id=site.id,
                     batch_id=pushed.batch_id,

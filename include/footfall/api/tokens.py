@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Engine, select
 
-from footfall import db
+from footfall.warehouse import schema
 
 PREFIX = "fft_"
 
@@ -45,7 +45,7 @@ def create_token(engine: Engine, site_id: str, label: str | None = None) -> tupl
     token = new_token()
     with engine.begin() as conn:
         token_id = conn.execute(
-            db.api_token.insert().values(
+            schema.api_token.insert().values(
                 site_id=site_id, token_hash=hash_token(token), label=label, created_at=datetime.now(UTC)
             )
         ).inserted_primary_key[0]
@@ -55,18 +55,18 @@ def create_token(engine: Engine, site_id: str, label: str | None = None) -> tupl
 def list_tokens(engine: Engine, site_id: str) -> list[TokenInfo]:
     with engine.connect() as conn:
         rows = conn.execute(
-            select(db.api_token).where(db.api_token.c.site_id == site_id).order_by(db.api_token.c.token_id)
+            select(schema.api_token).where(schema.api_token.c.site_id == site_id).order_by(schema.api_token.c.token_id)
         )
         return [TokenInfo(r.token_id, r.site_id, r.label, r.created_at, r.revoked_at, r.token_hash[:8]) for r in rows]
 
 
 def revoke_token(engine: Engine, site_id: str, token_id: int | None = None) -> int:
     """Revoke one token of the site (or all of them); returns how many were active and are now revoked."""
-    condition = (db.api_token.c.site_id == site_id) & db.api_token.c.revoked_at.is_(None)
+    condition = (schema.api_token.c.site_id == site_id) & schema.api_token.c.revoked_at.is_(None)
     if token_id is not None:
-        condition &= db.api_token.c.token_id == token_id
+        condition &= schema.api_token.c.token_id == token_id
     with engine.begin() as conn:
-        return conn.execute(db.api_token.update().where(condition).values(revoked_at=datetime.now(UTC))).rowcount
+        return conn.execute(schema.api_token.update().where(condition).values(revoked_at=datetime.now(UTC))).rowcount
 
 
 def site_for_token(engine: Engine, token: str) -> str | None:
@@ -76,8 +76,8 @@ def site_for_token(engine: Engine, token: str) -> str | None:
     digest = hash_token(token)
     with engine.connect() as conn:
         row = conn.execute(
-            select(db.api_token.c.site_id, db.api_token.c.token_hash).where(
-                db.api_token.c.token_hash == digest, db.api_token.c.revoked_at.is_(None)
+            select(schema.api_token.c.site_id, schema.api_token.c.token_hash).where(
+                schema.api_token.c.token_hash == digest, schema.api_token.c.revoked_at.is_(None)
             )
         ).first()
     if row is None or not hmac.compare_digest(row.token_hash, digest):

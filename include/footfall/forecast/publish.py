@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, delete, insert, select
 
-from footfall import db
 from footfall.config import Site
 from footfall.forecast import model as forecast_model
 from footfall.forecast.baselines import BASELINES, predict_baseline
@@ -34,6 +33,8 @@ from footfall.forecast.features import SiteFrame, multi_day_pairs, pair_features
 from footfall.forecast.metrics import mae, wape
 from footfall.forecast.waiting import dwell_minutes, history_calibration, predict_waits
 from footfall.forecast.weather import weather_for
+from footfall.warehouse import schema
+from footfall.warehouse.engine import get_engine
 
 log = logging.getLogger(__name__)
 
@@ -163,7 +164,7 @@ def backtest(plans: list[SitePlan], measure: str) -> tuple[dict, dict[str, np.nd
 
 def _current_model(engine: Engine) -> dict | None:
     """The serving model version (method "model"), with its metrics and boosters, if any."""
-    table = db.forecast_model
+    table = schema.forecast_model
     with engine.connect() as conn:
         row = (
             conn.execute(
@@ -289,7 +290,7 @@ def forecast_rows(
 def last_trained_at(engine: Engine) -> datetime | None:
     with engine.connect() as conn:
         return conn.execute(
-            select(db.forecast_model.c.trained_at).order_by(db.forecast_model.c.trained_at.desc())
+            select(schema.forecast_model.c.trained_at).order_by(schema.forecast_model.c.trained_at.desc())
         ).scalar()
 
 
@@ -323,7 +324,7 @@ def retrain(
     serving = models if promoted else (load_artifact(current["artifact"]) if method == "current_model" else None)
     with engine.begin() as conn:
         version = conn.execute(
-            insert(db.forecast_model).values(
+            insert(schema.forecast_model).values(
                 trained_at=now,
                 method="model" if promoted else method,
                 promoted=promoted,
@@ -341,9 +342,9 @@ def retrain(
     for plan in plans:
         rows = forecast_rows(plan, "model" if serving else method, serving, residuals, now, serving_version)
         with engine.begin() as conn:
-            conn.execute(delete(db.forecast).where(db.forecast.c.site_id == plan.site.id))
+            conn.execute(delete(schema.forecast).where(schema.forecast.c.site_id == plan.site.id))
             if rows:
-                conn.execute(insert(db.forecast), rows)
+                conn.execute(insert(schema.forecast), rows)
         written += len(rows)
     timings["publish_s"] = time.perf_counter() - began
     return RetrainResult(version, method, promoted, reason, metrics, rows_used, written, timings)
@@ -368,7 +369,7 @@ def run_retrain(run_id: str, asset_triggered: bool = False, now: datetime | None
     """The DAG task: every registry site, the warehouse of FOOTFALL_DB_URL; a summary for the task log and XCom."""
     from footfall.config import load_registry
 
-    engine = db.get_engine()
+    engine = get_engine()
     now = now or datetime.now(UTC)
     if asset_triggered and not due(engine, now):
         log.info("forecast retrain skipped: the last one was less than an hour ago")

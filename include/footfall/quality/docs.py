@@ -20,7 +20,8 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from footfall import db, settings
+from footfall import settings
+from footfall.warehouse import schema
 
 SITE_NAME = "footfall"
 RUNS_PER_SITE = 24  # the site's last two hours of 5-minute runs, or its last imports
@@ -53,7 +54,7 @@ def recent_validations(
     engine: Engine, site_id: str | None = None, per_site: int = RUNS_PER_SITE
 ) -> list[StoredValidation]:
     """The latest `per_site` runs with a stored result of every site (or of `site_id`), newest first."""
-    q = db.quality_run
+    q = schema.quality_run
     rank = func.row_number().over(partition_by=q.c.site_id, order_by=q.c.finished_at.desc()).label("rank")
     inner = select(
         q.c.site_id, q.c.run_id, q.c.finished_at, q.c.checked_start, q.c.checked_end, q.c.gx_result, rank

@@ -19,10 +19,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Connection, Engine, Text, and_, delete, insert, or_, select, type_coerce
 
-from footfall import PACKAGE_DIR, db, pgcopy
 from footfall.config import Site
-from footfall.load import in_window
 from footfall.timewindow import Window
+from footfall.warehouse import pgcopy, schema
+from footfall.warehouse.counts import SQL_DIR, in_window
 
 from .context import Prepared, SiteContext, prepare_sites
 from .flags import FLAG_COLUMNS
@@ -31,7 +31,7 @@ from .occupancy import OCCUPANCY_COLUMNS, corrected_occupancy
 from .registry import check_sites
 
 log = logging.getLogger(__name__)
-COUNTS_COPY = PACKAGE_DIR / "sql" / "quality_counts_copy.sql"
+COUNTS_COPY = SQL_DIR / "quality_counts_copy.sql"
 
 
 @dataclass
@@ -78,7 +78,7 @@ def read_count_ranges(conn: Connection, ranges: list[tuple[str, datetime, dateti
     per-row type decorator and pandas' per-row probing of SQLAlchemy rows cost ~15 µs a row, more
     than all the checks together).
     """
-    columns = list(db.COUNT_COLUMNS)
+    columns = list(schema.COUNT_COLUMNS)
     if conn.dialect.name == "postgresql":
         site_ids, starts, ends = (list(x) for x in zip(*ranges, strict=True))
         cursor = conn.connection.driver_connection.cursor()
@@ -95,7 +95,7 @@ def read_count_ranges(conn: Connection, ranges: list[tuple[str, datetime, dateti
             else None
         )
     else:
-        t = db.count_interval
+        t = schema.count_interval
         start = type_coerce(t.c.interval_start, Text()).label("interval_start")
         where = or_(*(and_(t.c.site_id == s, t.c.interval_start >= a, t.c.interval_start < b) for s, a, b in ranges))
         selected = [start if c == "interval_start" else t.c[c] for c in columns]
@@ -117,7 +117,7 @@ def as_read(site_id: str, rows: pd.DataFrame) -> pd.DataFrame:
             "interval_start": pd.DatetimeIndex(rows["interval_start"]).tz_convert("UTC").as_unit("us"),
         }
     )
-    for column in db.COUNT_COLUMNS[3:]:
+    for column in schema.COUNT_COLUMNS[3:]:
         values = rows[column]
         out[column] = values.to_numpy("float64", na_value=np.nan) if values.isna().any() else values.to_numpy("int64")
     return out
@@ -129,7 +129,7 @@ def _concat_counts(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def _empty_counts() -> pd.DataFrame:
-    frame = pd.DataFrame(columns=list(db.COUNT_COLUMNS))
+    frame = pd.DataFrame(columns=list(schema.COUNT_COLUMNS))
     frame["interval_start"] = pd.to_datetime(frame["interval_start"], utc=True)
     return frame
 
@@ -183,7 +183,7 @@ def record_run(
     """One quality_run row per site and checked range (replaced by a rerun)."""
     from .docs import validation_blob
 
-    q = db.quality_run
+    q = schema.quality_run
     conn.execute(
         delete(q).where(q.c.site_id == site_id, q.c.checked_start == checked.start, q.c.checked_end == checked.end)
     )
@@ -220,7 +220,7 @@ def insert_occupancy(conn: Connection, frame: pd.DataFrame) -> None:
     """All corrected rows in one statement: COPY on PostgreSQL, one executemany of plain tuples on SQLite."""
     if frame.empty:
         return
-    o = db.occupancy_corrected
+    o = schema.occupancy_corrected
     if conn.dialect.name == "postgresql":
         cursor = conn.connection.driver_connection.cursor()
         with cursor.copy(f"COPY {o.name} ({', '.join(OCCUPANCY_COLUMNS)}) FROM STDIN (FORMAT binary)") as copy:
@@ -325,7 +325,7 @@ def _check_and_store(
         )
     created = datetime.now(UTC)
     with engine.begin() as conn:
-        f, o = db.quality_flag, db.occupancy_corrected
+        f, o = schema.quality_flag, schema.occupancy_corrected
         for s in parts:
             site_id, checked = s.ctx.site_id, s.checked
             conn.execute(
@@ -416,11 +416,15 @@ def run_after_load(
     run_id: str,
     validation: Any = None,
     loaded: pd.DataFrame | None = None,
-) -> None:
-    """The pipeline's hook: checks, storage, alerts. Nothing here raises: a broken check is logged at
-    ERROR (site and check) and recorded in quality_run (`check_errors`), and the load stands.
+) -> QualityOutcome | None:
+    """The run lifecycle's hook: checks, storage, alerts; returns what the checks found (None when they
+    could not run). Nothing here raises: a broken check is logged at ERROR (site and check) and
+    recorded in quality_run (`check_errors`), and the load stands.
     `loaded`: the rows the window now holds, as check_window takes them."""
-    run_after_load_sites(engine, [site], window, run_id=run_id, validations={site.id: validation}, loaded=loaded)
+    outcomes = run_after_load_sites(
+        engine, [site], window, run_id=run_id, validations={site.id: validation}, loaded=loaded
+    )
+    return outcomes.get(site.id)
 
 
 def run_after_load_sites(
@@ -431,7 +435,7 @@ def run_after_load_sites(
     run_id: str,
     validations: Mapping[str, Any] | None = None,
     loaded: pd.DataFrame | None = None,
-) -> None:
+) -> dict[str, QualityOutcome]:
     """run_after_load for many sites loaded at once (history imports, backfills; `window` is one for
     all or one per site id, which must then name every site): one check_windows call, then each
     site's alerts. Never raises once started: a failure is logged and recorded for every site.
@@ -454,9 +458,10 @@ def run_after_load_sites(
     except Exception as exc:
         for site in sites:
             _record_failure(engine, site, windows[site.id], exc, run_id=run_id, validation=validations.get(site.id))
-        return
+        return {}
     for site in sites:
         _announce(engine, site, outcomes[site.id])
+    return outcomes
 
 
 def _record_failure(

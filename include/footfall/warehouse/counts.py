@@ -1,4 +1,9 @@
-"""Load: replace exactly one site's window of count_interval, in one transaction.
+"""Counts: the one writer of count_interval (`write_counts`, replace or merge, revisions recorded in one
+place) and the range reads of it.
+
+Replace (a pulled window: the source was asked for exactly it) makes the site's window equal the batch.
+Merge (pushes, files: a body says what it holds, not which window it answers) upserts the batch's
+intervals; an interval loaded from a later payload is left alone (the latest payload wins).
 
 Rows go to a staging table (PostgreSQL: COPY into a temporary table; SQLite: executemany), then
 one DELETE removes intervals the batch no longer has and one INSERT ... ON CONFLICT writes new and
@@ -18,30 +23,39 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, text
 
-from footfall import PACKAGE_DIR, db, pgcopy
 from footfall.timewindow import Window
+from footfall.warehouse import pgcopy, schema
 
-INT4_COLUMNS = ["interval_minutes", "entries", "exits", "occupancy"]
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+INT4_COLUMNS = list(schema.MEASURED_COLUMNS)
 INT4_MIN, INT4_MAX = -(2**31), 2**31 - 1
-STAGED = ["counter_id", "interval_start", "interval_minutes", "entries", "exits", "occupancy", "payload_id"]
+STAGED = [*schema.COUNT_COLUMNS[1:], "payload_id"]
+KEY = ["counter_id", "interval_start"]
+WriteMode = Literal["replace", "merge"]
 
 
 @dataclass(frozen=True)
-class LoadResult:
+class WriteResult:
+    """What a write did: rows of the batch it covered, rows inserted or changed, rows deleted (replace
+    only), and changed intervals recorded in interval_revision."""
+
     rows_in_window: int
     rows_written: int
     rows_deleted: int
+    rows_revised: int = 0
 
 
 @cache
 def sql(name: str) -> str:
-    """A named SQL file from footfall/sql (hand-written SQL lives there, not in strings)."""
-    return (PACKAGE_DIR / "sql" / f"{name}.sql").read_text(encoding="utf-8")
+    """A named SQL file from footfall/warehouse/sql (hand-written SQL lives there, not in strings)."""
+    return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
 
 
 def in_window(rows: pd.DataFrame, window: Window) -> pd.DataFrame:
@@ -185,8 +199,66 @@ def _bind_instant(conn: Connection, moment: datetime) -> datetime | str:
     return sqlite_instant(moment) if conn.dialect.name == "sqlite" else moment
 
 
-def replace_window(conn: Connection, site_id: str, window: Window, rows: pd.DataFrame) -> LoadResult:
-    """Make count_interval for (site, window) equal `rows` (already validated), inside `conn`'s transaction."""
+def write_counts(
+    conn: Connection, site_id: str, rows: pd.DataFrame, *, mode: WriteMode, window: Window | None = None
+) -> WriteResult:
+    """Write validated rows inside `conn`'s transaction: `replace` makes (site, window) equal the rows
+    in it; `merge` upserts every row, an interval loaded from a later payload left alone.
+
+    Either way a changed interval leaves its old and new values (and both payloads) in
+    interval_revision, and an identical one is left untouched (not even loaded_at), so writing the
+    same batch twice changes nothing.
+    """
+    if mode == "replace":
+        if window is None:
+            raise ValueError("a replace write needs the window it replaces")
+        return _replace_window(conn, site_id, window, rows)
+    if mode == "merge":
+        return _merge(conn, site_id, rows)
+    raise ValueError(f"write mode {mode!r} is neither replace nor merge")
+
+
+def _stage(conn: Connection, rows: pd.DataFrame) -> str:
+    """The rows in a temporary staging table (PostgreSQL: COPY; SQLite: executemany); returns its name."""
+    staging = f"staging_counts_{uuid.uuid4().hex[:12]}"
+    if conn.dialect.name == "postgresql":
+        _stage_postgres(conn, staging, rows)
+    else:
+        _stage_sqlite(conn, staging, _records(rows))
+    return staging
+
+
+def _revise_and_upsert(conn: Connection, site_id: str, staging: str, latest_wins: bool) -> tuple[int, int]:
+    """Record the revisions, then upsert from the staging table; returns (revised, written)."""
+    condition = "AND s.payload_id >= c.payload_id" if latest_wins else ""
+    upsert_condition = "AND excluded.payload_id >= count_interval.payload_id" if latest_wins else ""
+    revised = conn.execute(  # before the upsert: what changed intervals were (a re-sent or revised interval)
+        text(sql("load_counts_record_revisions").format(staging=staging, latest_wins=condition)),
+        {"site_id": site_id, "revised_at": _bind_instant(conn, datetime.now(UTC))},
+    ).rowcount
+    written = conn.execute(
+        text(sql("load_counts_upsert").format(staging=staging, latest_wins=upsert_condition)),
+        {"site_id": site_id, "loaded_at": _bind_instant(conn, datetime.now(UTC))},
+    ).rowcount
+    if conn.dialect.name != "postgresql":
+        conn.exec_driver_sql(f"DROP TABLE {staging}")
+    return max(revised, 0), max(written, 0)
+
+
+def _merge(conn: Connection, site_id: str, rows: pd.DataFrame) -> WriteResult:
+    """Upsert intervals, the latest payload winning. On PostgreSQL the site's merges take turns (a
+    transaction lock), so two runs cannot both record the same revision; SQLite writers take turns already."""
+    if rows.empty:
+        return WriteResult(0, 0, 0)
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"footfall.merge_counts:{site_id}"})
+    latest = rows.sort_values("payload_id", kind="stable").drop_duplicates(KEY, keep="last")
+    revised, _ = _revise_and_upsert(conn, site_id, _stage(conn, latest), latest_wins=True)
+    return WriteResult(rows_in_window=len(rows), rows_written=len(rows), rows_deleted=0, rows_revised=revised)
+
+
+def _replace_window(conn: Connection, site_id: str, window: Window, rows: pd.DataFrame) -> WriteResult:
+    """Make count_interval for (site, window) equal `rows` (already validated)."""
     rows = in_window(rows, window)
     if (
         conn.dialect.name == "postgresql"
@@ -194,87 +266,15 @@ def replace_window(conn: Connection, site_id: str, window: Window, rows: pd.Data
         and not _window_has_rows(conn, site_id, window)
         and _copy_into_empty_window(conn, site_id, rows)
     ):
-        return LoadResult(rows_in_window=len(rows), rows_written=len(rows), rows_deleted=0)
-    staging = f"staging_counts_{uuid.uuid4().hex[:12]}"
-    if conn.dialect.name == "postgresql":
-        _stage_postgres(conn, staging, rows)
-    else:
-        _stage_sqlite(conn, staging, _records(rows))
+        return WriteResult(rows_in_window=len(rows), rows_written=len(rows), rows_deleted=0)
+    staging = _stage(conn, rows)
     bounds = {
         "site_id": site_id,
         "window_start": _bind_instant(conn, window.start),
         "window_end": _bind_instant(conn, window.end),
     }
     deleted = conn.execute(text(sql("load_counts_delete_absent").format(staging=staging)), bounds).rowcount
-    conn.execute(  # before the upsert: what changed intervals were (a re-sent or revised interval)
-        text(sql("load_counts_record_revisions").format(staging=staging)),
-        {"site_id": site_id, "revised_at": _bind_instant(conn, datetime.now(UTC))},
+    revised, written = _revise_and_upsert(conn, site_id, staging, latest_wins=False)
+    return WriteResult(
+        rows_in_window=len(rows), rows_written=written, rows_deleted=max(deleted, 0), rows_revised=revised
     )
-    written = conn.execute(
-        text(sql("load_counts_upsert").format(staging=staging)),
-        {"site_id": site_id, "loaded_at": _bind_instant(conn, datetime.now(UTC))},
-    ).rowcount
-    if conn.dialect.name != "postgresql":
-        conn.exec_driver_sql(f"DROP TABLE {staging}")
-    return LoadResult(rows_in_window=len(rows), rows_written=max(written, 0), rows_deleted=max(deleted, 0))
-
-
-def record_sync_run(
-    conn: Connection,
-    site_id: str,
-    window: Window,
-    *,
-    run_id: str,
-    started_at: datetime,
-    rows_read: int,
-    rows_loaded: int,
-    outcome: str,
-    stage: str | None = None,
-    error: str | None = None,
-) -> None:
-    """One row per (site, window): a re-run replaces it, so the table says how each window stands."""
-    values = {
-        "run_id": run_id,
-        "started_at": started_at,
-        "finished_at": datetime.now(UTC),
-        "rows_read": rows_read,
-        "rows_loaded": rows_loaded,
-        "outcome": outcome,
-        "stage": stage,
-        "error": error[:4000] if error else None,
-    }
-    key = (
-        (db.sync_run.c.site_id == site_id)
-        & (db.sync_run.c.window_start == window.start)
-        & (db.sync_run.c.window_end == window.end)
-    )
-    if conn.execute(db.sync_run.update().where(key).values(**values)).rowcount == 0:
-        conn.execute(
-            db.sync_run.insert().values(site_id=site_id, window_start=window.start, window_end=window.end, **values)
-        )
-
-
-def load_window(
-    engine: Engine,
-    site_id: str,
-    window: Window,
-    rows: pd.DataFrame,
-    *,
-    run_id: str,
-    started_at: datetime,
-    rows_read: int,
-) -> LoadResult:
-    """Replace the window and record the run, atomically: either both land or neither."""
-    with engine.begin() as conn:
-        result = replace_window(conn, site_id, window, rows)
-        record_sync_run(
-            conn,
-            site_id,
-            window,
-            run_id=run_id,
-            started_at=started_at,
-            rows_read=rows_read,
-            rows_loaded=result.rows_in_window,
-            outcome="success",
-        )
-    return result
