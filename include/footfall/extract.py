@@ -146,6 +146,12 @@ _TOKENS_LOCK = threading.Lock()
 TOKEN_MARGIN_SECONDS = 30.0  # renew this long before the announced expiry
 
 
+def clear_token_cache() -> None:
+    """Forget every cached OAuth2 token (the next call asks the token endpoint again)."""
+    with _TOKENS_LOCK:
+        _TOKENS.clear()
+
+
 def oauth_token(
     endpoint: Endpoint, session: requests.Session, *, timeout: tuple[float, float], refresh: bool = False
 ) -> str:

@@ -9,7 +9,7 @@ import pandas as pd
 import psycopg
 import pytest
 
-from footfall import pgcopy
+from footfall.warehouse import pgcopy
 
 TABLE = "CREATE TEMPORARY TABLE t (name text, day date, at timestamptz, n int4, big int8, x float8)"
 

@@ -30,9 +30,9 @@ HOURS = Window(utc(2026, 11, 20, 9, 0), utc(2026, 11, 20, 12, 0))  # 10:00-13:00
 
 @pytest.fixture(autouse=True)
 def no_cached_tokens():
-    extract._TOKENS.clear()
+    extract.clear_token_cache()
     yield
-    extract._TOKENS.clear()
+    extract.clear_token_cache()
 
 
 def connect(monkeypatch, simulator, user: str = "", password: str = "", **extra: str) -> None:

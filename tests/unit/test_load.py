@@ -292,7 +292,7 @@ def test_a_window_filled_by_a_concurrent_load_is_replaced_the_general_way(wh, mo
     wh.load(rows, run_id="first")
     before = counts(wh.engine)
     # As if another load filled the window between the emptiness check and the COPY.
-    monkeypatch.setattr("footfall.warehouse.counts._window_has_rows", lambda conn, site_id, window: False)
+    monkeypatch.setattr("footfall.warehouse.counts.window_has_rows", lambda conn, site_id, window: False)
 
     again = wh.load(rows, run_id="second")
 

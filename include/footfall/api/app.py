@@ -118,13 +118,9 @@ def create_app(engine: Engine | None = None) -> FastAPI:
 
     @app.get("/healthz", summary="liveness: the process answers and the warehouse is reachable")
     async def healthz() -> dict[str, str]:
-        from sqlalchemy import text
+        from footfall.warehouse.engine import ping
 
-        def ping() -> None:
-            with warehouse().connect() as conn:
-                conn.execute(text("SELECT 1"))
-
-        await run_in_threadpool(ping)
+        await run_in_threadpool(ping, warehouse())
         return {"status": "ok"}
 
     @app.get("/v1/sites/{site_id}/token", summary="check a token: 200 when it may write this site")

@@ -9,7 +9,7 @@ from typing import Any
 from footfall.errors import FootfallError
 from footfall.imports.run import run_import
 from footfall.pipeline import warm_up
-from footfall.warehouse.engine import get_engine
+from footfall.warehouse.engine import get_engine, single_writer
 
 
 def run_imports(
@@ -32,7 +32,7 @@ def run_imports(
     import multiprocessing
 
     args = [(site_id, path, first_day, last_day, db_url, chunk, run_id) for site_id, path in jobs]
-    if get_engine(db_url).dialect.name == "sqlite":
+    if single_writer(get_engine(db_url)):
         workers = 1  # one writer at a time: parallel imports would only wait on (or fail at) its lock
     if workers <= 1:
         outcomes = map(_import_site, args)

@@ -28,7 +28,7 @@ from footfall.imports.plan import ChunkPlan
 from footfall.normalize import BASE_MINUTES, Payload, empty_counts, typed_counts
 from footfall.sources.base import Fetched
 from footfall.warehouse.landing import ensure_site, land_bodies
-from footfall.warehouse.schema import COUNT_COLUMNS
+from footfall.warehouse.schema import COUNT_COLUMNS, MEASURED_COLUMNS
 
 COUNTS_HEADER = list(COUNT_COLUMNS)
 BLOCK_ROWS = 100_000  # rows read, routed and landed at a time: what bounds memory
@@ -283,7 +283,7 @@ def normalize_file_rows(site: Site, payloads: list[Payload], name: str = "export
         site_ids = rows["site_id"].str.strip()
         fail(site_ids.ne("") & site_ids.ne(site.id), lambda r: f"site_id {r['site_id']!r} is not {site.id}")
     fail(~rows["counter_id"].isin(counters), lambda r: f"counter_id {r['counter_id']!r} is not a counter of {site.id}")
-    for column in ("interval_minutes", "entries", "exits", "occupancy"):
+    for column in MEASURED_COLUMNS:
         values = pd.to_numeric(rows[column], errors="coerce")
         if (values.isna() & rows[column].ne("")).any():
             text = rows[column].str.strip()

@@ -22,3 +22,8 @@ class Fetched:
 def source_label(site: Site) -> str:
     """`kind:preset`, as raw_payload.source and error messages name a site's source."""
     return f"{site.source.kind.value}:{site.source.preset}"
+
+
+def push_source(preset: str) -> str:
+    """raw_payload.source of bodies pushed for a preset."""
+    return f"push:{preset}"

@@ -26,10 +26,10 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 from sqlalchemy import Engine, Row
 
-from footfall.api.landing import push_source
 from footfall.config import Site
 from footfall.normalize import Payload, normalize_counts, parse_payload
 from footfall.sources.base import Batch, WriteMode
+from footfall.sources.fetched import push_source
 from footfall.timewindow import Window
 from footfall.warehouse.counts import in_window
 from footfall.warehouse.landing import later_bodies, read_body, received_bodies, record_spans

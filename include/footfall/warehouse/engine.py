@@ -51,6 +51,17 @@ def insert_ignore(table: Table, dialect_name: str, **values: Any) -> Any:
     return insert(table).values(**values).on_conflict_do_nothing()
 
 
+def ping(engine: Engine) -> None:
+    """Raise unless the warehouse answers (a health check)."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
+
+
+def single_writer(engine: Engine) -> bool:
+    """True when the database takes one writer at a time (SQLite): parallel loads would only wait."""
+    return engine.dialect.name == "sqlite"
+
+
 def normalize_url(url: str) -> str:
     """Use psycopg 3 for PostgreSQL whatever the URL's driver spelling."""
     for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -168,12 +169,34 @@ def read_body(stored: bytes) -> bytes:
     return gzip.decompress(stored)
 
 
+def batch_ack(conn: Connection, site_id: str, batch_id: str) -> dict[str, Any] | None:
+    """The acknowledgement stored with a pushed batch, or None when the batch id is new."""
+    t = schema.ingest_batch.c
+    found = conn.execute(select(t.ack).where(t.site_id == site_id, t.batch_id == batch_id)).scalar_one_or_none()
+    return None if found is None else json.loads(found)
+
+
+def record_batch(
+    conn: Connection, site_id: str, batch_id: str, *, payload_id: int, rows: int, received_at: datetime, ack: dict
+) -> bool:
+    """Store a pushed batch's id and acknowledgement; False when the batch id was stored meanwhile (a race)."""
+    values = {"payload_id": payload_id, "rows": rows, "received_at": received_at, "ack": json.dumps(ack)}
+    stmt = insert_ignore(schema.ingest_batch, conn.dialect.name, site_id=site_id, batch_id=batch_id, **values)
+    return conn.execute(stmt).rowcount > 0
+
+
 def clear_payload_errors(engine: Engine, payload_ids: list[int]) -> None:
     """A body that loads now is no longer 'unusable': drop the error an earlier attempt left on it."""
     if payload_ids:
         t = schema.raw_payload
         with engine.begin() as conn:
             conn.execute(t.update().where(t.c.payload_id.in_(payload_ids)).values(error=None))
+
+
+def site_kinds(conn: Connection) -> dict[str, str]:
+    """Every site known to the warehouse and its source kind, by site id."""
+    t = schema.site.c
+    return dict(conn.execute(select(t.site_id, t.source_kind).order_by(t.site_id)).all())
 
 
 # --- reading landed bodies back -------------------------------------------------------------------

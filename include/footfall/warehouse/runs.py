@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, select
+from sqlalchemy import Connection, Engine, Row, delete, func, insert, select
 
 from footfall.timewindow import Window
 from footfall.warehouse import schema
@@ -54,6 +55,47 @@ def forget_sync_run(conn: Connection, site_id: str, window: Window) -> None:
     conn.execute(
         t.delete().where(t.c.site_id == site_id, t.c.window_start == window.start, t.c.window_end == window.end)
     )
+
+
+def record_quality_run(conn: Connection, site_id: str, checked: Window, values: dict[str, Any]) -> None:
+    """One quality_run row per site and checked range (replaced by a rerun); `values`: run_id,
+    gx_success, gx_statistics, gx_result, flags."""
+    q = schema.quality_run
+    conn.execute(
+        delete(q).where(q.c.site_id == site_id, q.c.checked_start == checked.start, q.c.checked_end == checked.end)
+    )
+    conn.execute(
+        insert(q).values(
+            site_id=site_id,
+            checked_start=checked.start,
+            checked_end=checked.end,
+            finished_at=datetime.now(UTC),
+            **values,
+        )
+    )
+
+
+def recent_quality_results(engine: Engine, site_id: str | None, per_site: int) -> list[Row]:
+    """The latest `per_site` quality runs with a stored GX result of every site (or of `site_id`),
+    newest first: site_id, run_id, finished_at, checked_start, checked_end, gx_result."""
+    q = schema.quality_run
+    rank = func.row_number().over(partition_by=q.c.site_id, order_by=q.c.finished_at.desc()).label("rank")
+    inner = select(
+        q.c.site_id, q.c.run_id, q.c.finished_at, q.c.checked_start, q.c.checked_end, q.c.gx_result, rank
+    ).where(q.c.gx_result.is_not(None))
+    if site_id is not None:
+        inner = inner.where(q.c.site_id == site_id)
+    ranked = inner.subquery()
+    query = select(ranked).where(ranked.c.rank <= per_site).order_by(ranked.c.site_id, ranked.c.finished_at.desc())
+    with engine.connect() as conn:
+        return list(conn.execute(query).all())
+
+
+def failed_windows_by_site(conn: Connection, since: datetime) -> dict[str, int]:
+    """Failed sync runs per site among windows ending after `since`."""
+    t = schema.sync_run.c
+    query = select(t.site_id, func.count()).where(t.outcome == "failed", t.window_end > since).group_by(t.site_id)
+    return {str(site_id): int(n) for site_id, n in conn.execute(query).all()}
 
 
 # --- import chunks ----------------------------------------------------------------------------------
