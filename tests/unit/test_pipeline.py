@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -209,3 +210,47 @@ def test_bad_input_on_a_first_sync_loads_nothing(simulator, make_site, engine):
     assert payloads[0]["error"] is None
     assert payloads[1]["error"].startswith("normalize: not JSON")
     assert info.value.payload_ids == [payloads[1]["payload_id"]]
+
+
+class Reports(logging.Handler):
+    """The messages footfall.lifecycle logs (Airflow's logging setup may keep them from the root logger)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def run_log():
+    logger, handler = logging.getLogger("footfall.lifecycle"), Reports()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler.messages
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def test_the_run_log_says_per_stage_what_happened_in_words(simulator, make_site, engine, run_log):
+    """The task log a data team reads in the Airflow UI: a few lines, one per stage, no Python dict."""
+    result = sync_window(make_site(), WINDOW, engine=engine, run_id="test-run")
+    (report,) = run_log
+    lines = report.splitlines()
+    assert lines[0].startswith(f"site {result.site_id}, window 2026-11-20 10:00-2026-11-20 10:35 UTC")
+    assert lines[1].startswith(f"  landed: 2 payload(s), {result.body_bytes:,} bytes")
+    assert result.body_bytes > 0
+    assert lines[2].startswith(
+        f"  parsed: {2 * (16 * 4 + 1)} row(s), {2 * (16 * 4 + 1) - 6} outside the window skipped"
+    )
+    assert lines[3].startswith("  replaced: 6 row(s): 6 written, 0 unchanged, 0 revised, 0 deleted")
+    assert lines[4].startswith("  flags: ")
+    assert lines[5].startswith("  took ")
+    assert "{" not in report
+
+    run_log.clear()
+    sync_window(make_site(), WINDOW, engine=engine, run_id="again")
+    (again,) = run_log
+    assert "  replaced: 6 row(s): 0 written, 6 unchanged, 0 revised, 0 deleted" in again
