@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 PAGE = b"""<!doctype html><html lang="en"><head><title>probe</title></head>
-<body><p id="out">waiting</p><script>document.getElementById('out').textContent = 'ran ' + (6 * 7);</script></body></html>"""
+<body><p id="out">waiting</p>
+<script>document.getElementById('out').textContent = 'ran ' + (6 * 7);</script></body></html>"""
 
 
 @pytest.fixture
