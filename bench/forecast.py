@@ -28,8 +28,8 @@ from footfall.config import Site
 from footfall.forecast import model as forecast_model
 from footfall.forecast.publish import MEASURES, RETRAIN_PARAMS, RETRAIN_ROUNDS, retrain, site_plan, training_set
 from footfall.forecast.series import derive_occupancy
-from footfall.simulator.traffic import DeviceProfile, count_arrays
 from footfall.warehouse.engine import get_engine, upgrade
+from footfall_simulator.traffic import DeviceProfile, count_arrays
 
 ZONES = ("Europe/Paris", "Europe/Berlin", "America/Los_Angeles", "Europe/London")
 COUNTRIES = {"Europe/Paris": "FR", "Europe/Berlin": "DE", "America/Los_Angeles": "US", "Europe/London": "GB"}

@@ -202,4 +202,4 @@ def _check(engine: Engine, site: Site, run: _Run, run_id: str) -> dict[str, int]
     if outcome is None or outcome.flags.empty:
         return {}
     counted = outcome.flags.groupby(["check", "severity"]).size()
-    return {f"{check}/{severity}": int(n) for (check, severity), n in counted.items()}
+    return {f"{check}/{severity}": int(n) for (check, severity), n in zip(counted.index, counted.tolist(), strict=True)}

@@ -11,10 +11,10 @@ import pytest
 import sqlalchemy as sa
 from airflow.dag_processing.dagbag import DagBag
 
-from footfall.demo import start_simulator
-from footfall.local_airflow import LocalAirflow, airflow_env, free_port
 from footfall.warehouse import schema
 from footfall.warehouse.engine import get_engine, normalize_url, upgrade
+from footfall_devtools.demo import start_simulator
+from footfall_devtools.local_airflow import LocalAirflow, airflow_env, free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.airflow]
 
@@ -25,7 +25,7 @@ FIRST = datetime(2026, 11, 18, 13, 0, tzinfo=UTC)
 RUNS = 6
 
 
-def _database(server_url: str, name: str) -> str:
+def create_database(server_url: str, name: str) -> str:
     engine = sa.create_engine(normalize_url(server_url), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
@@ -37,7 +37,7 @@ def _database(server_url: str, name: str) -> str:
 def pg_server(pg_url):
     """Two more databases on the test server: Airflow's metadata and the backfill's warehouse."""
     names = [f"ff_bf_{uuid.uuid4().hex[:8]}_{kind}" for kind in ("meta", "wh")]
-    urls = [_database(pg_url, n) for n in names]
+    urls = [create_database(pg_url, n) for n in names]
     yield urls
     engine = sa.create_engine(normalize_url(pg_url), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
@@ -109,7 +109,7 @@ def test_scheduler_backfill_equals_dag_test_runs(pg_url, pg_server, registry, ai
         assert created == RUNS and logical_dates[0] == FIRST  # both ends of the range are included
 
         # The same windows through dag.test() into another warehouse.
-        test_wh = _database(pg_url, f"ff_bf_{uuid.uuid4().hex[:8]}_dt")
+        test_wh = create_database(pg_url, f"ff_bf_{uuid.uuid4().hex[:8]}_dt")
         try:
             upgrade(test_wh)
             monkeypatch.setenv("FOOTFALL_DB_URL", test_wh)

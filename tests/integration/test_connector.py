@@ -26,11 +26,11 @@ from sqlalchemy import create_engine, func, select, text
 from test_api import SITE, connector_site
 
 from footfall.api.app import create_app
-from footfall.api.server import ApiThread
 from footfall.api.tokens import create_token
 from footfall.pipeline import run_site_window
 from footfall.warehouse import schema
 from footfall.warehouse.engine import normalize_url
+from footfall_devtools.api_thread import ApiThread
 
 tls, push_engine = test_api.tls, test_api.push_engine  # shared fixtures
 

@@ -9,9 +9,9 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from sqlalchemy import select
 
-from footfall.simulator import Fault, count_intervals
 from footfall.timewindow import Window
 from footfall.warehouse import schema
+from footfall_simulator import Fault, count_intervals
 
 pytestmark = pytest.mark.airflow
 

@@ -14,9 +14,9 @@ from footfall.config import get_site
 from footfall.errors import ParseError
 from footfall.imports.parallel import run_imports
 from footfall.imports.run import plan_import, run_chunk, run_import
-from footfall.simulator import DeviceProfile, count_intervals
 from footfall.warehouse import schema
 from footfall.warehouse.engine import get_engine
+from footfall_simulator import DeviceProfile, count_intervals
 
 SITE_ID = "import-site"
 REFS = {"main-door": "SIM0000001", "side-door": "SIM0000002"}

@@ -22,9 +22,9 @@ from footfall.errors import ParseError
 from footfall.lifecycle import touched_span
 from footfall.pipeline import sync_window
 from footfall.replay import replay
-from footfall.simulator import DeviceProfile, Fault, SimInterval, counts_with_faults
 from footfall.timewindow import Window
 from footfall.warehouse import schema
+from footfall_simulator import DeviceProfile, Fault, SimInterval, counts_with_faults
 
 api, tls = test_api.api, test_api.tls  # shared fixtures: the HTTPS service over `push_engine`
 PARIS = ZoneInfo("Europe/Paris")

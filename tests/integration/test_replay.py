@@ -11,9 +11,9 @@ from footfall.cli import main
 from footfall.config import Site
 from footfall.pipeline import sync_window
 from footfall.replay import landed_windows, replay
-from footfall.simulator import Fault
 from footfall.timewindow import Window
 from footfall.warehouse import schema
+from footfall_simulator import Fault
 
 
 def utc(*args: int) -> datetime:

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import select
 
 from footfall.pipeline import sync_window
-from footfall.simulator import count_intervals
 from footfall.timewindow import Window
 from footfall.warehouse import schema
+from footfall_simulator import count_intervals
 
 REFS = {"main-door": "SIM0000001", "side-door": "SIM0000002"}
 

@@ -20,6 +20,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -138,7 +139,8 @@ def backtest(plans: list[SitePlan], measure: str) -> tuple[dict, dict[str, np.nd
         train_x, train_y, measure, quantiles=(0.5,), rounds=RETRAIN_ROUNDS, params=RETRAIN_PARAMS
     )
     train_s = time.perf_counter() - began
-    actual, predicted = [], {name: [] for name in ("model", *BASELINES)}
+    actual: list[np.ndarray] = []
+    predicted: dict[str, list[np.ndarray]] = {name: [] for name in ("model", *BASELINES)}
     predict_s = 0.0
     for plan in plans:
         origins, targets = _pairs(plan, cut[plan.site.id], plan.first_future, 1)
@@ -216,7 +218,7 @@ def forecast_rows(
 ) -> list[dict]:
     """The site's next 7 days of slots with 10/50/90 % entries and occupancy, and the wait where it has a capacity."""
     frame = plan.frame
-    index = frame.series.index
+    index = cast(pd.DatetimeIndex, frame.series.index)
     start = int(np.searchsorted(index.asi8, pd.Timestamp(now).floor(f"{plan.minutes}min").value))
     start = min(start, plan.first_future)
     origins, targets = _pairs(plan, start, len(index), HORIZON_DAYS + 1)
@@ -297,7 +299,8 @@ def retrain(
     current = current_model(engine)
     method, promoted, reason = decide(metrics, current)
     log.info("forecast retrain: %s", reason)
-    serving = models if promoted else (load_artifact(current["artifact"]) if method == "current_model" else None)
+    reuse = method == "current_model" and current is not None
+    serving = models if promoted else (load_artifact(current["artifact"]) if reuse and current else None)
     version = insert_model_version(
         engine,
         trained_at=now,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ def run_imports(
     args = [(site_id, path, first_day, last_day, db_url, chunk, run_id) for site_id, path in jobs]
     if single_writer(get_engine(db_url)):
         workers = 1  # one writer at a time: parallel imports would only wait on (or fail at) its lock
+    outcomes: Iterable[tuple[str, list, str | None]]
     if workers <= 1:
         outcomes = map(_import_site, args)
     else:

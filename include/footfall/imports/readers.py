@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from functools import partial
 from itertools import islice
 from pathlib import Path
 
@@ -93,7 +94,10 @@ def _xlsx_blocks(path: Path, block_rows: int) -> Iterator[Block]:
 
     book = load_workbook(path, read_only=True, data_only=True)
     try:
-        rows = book.active.iter_rows(values_only=True)
+        sheet = book.active
+        if sheet is None or not hasattr(sheet, "iter_rows"):
+            raise ValueError(f"{path.name}: the workbook has no worksheet to read")
+        rows = sheet.iter_rows(values_only=True)
         columns = [str(h).strip() for h in next(rows)]
         _check_header(columns)
         header = _csv_line(columns)
@@ -197,7 +201,7 @@ def land_chunks(engine: Engine, site: Site, items: list[tuple[ChunkPlan, Fetched
 
 
 def split_file(
-    site: Site, path: Path, plans: list[ChunkPlan], engine: Engine, progress: Callable[[int], None] | None = None
+    site: Site, path: Path, plans: list[ChunkPlan], engine: Engine, progress: Callable[[int], object] | None = None
 ) -> dict[datetime, list[int]]:
     """One streaming pass over the export: each block's rows are routed to their chunks and landed as
     raw CSV payloads (the lines as sent, with their line numbers), so memory stays bounded whatever
@@ -225,7 +229,8 @@ def split_file(
 def _file_rows(payloads: list[Payload]) -> pd.DataFrame:
     """Landed chunks back to string fields, with their payload_id; bodies sharing a header are parsed
     in one read_csv (bodies landed before CSV landing were JSON: still read)."""
-    frames, groups = [], {}
+    frames: list[pd.DataFrame] = []
+    groups: dict[bytes, list[tuple[int, bytes]]] = {}
     for payload in payloads:
         if payload.body.startswith(b"{"):
             doc = json.loads(payload.body)
@@ -251,6 +256,10 @@ def _file_rows(payloads: list[Payload]) -> pd.DataFrame:
 def file_name(source: str) -> str:
     """The export's name in a plan source `file:<name>:<hash>`."""
     return source.removeprefix("file:").rsplit(":", 1)[0]
+
+
+def _said(column: str, what: str, row: pd.Series) -> str:
+    return f"{column} {row[column]!r} {what}"
 
 
 def normalize_file_rows(site: Site, payloads: list[Payload], name: str = "export") -> pd.DataFrame:
@@ -288,9 +297,9 @@ def normalize_file_rows(site: Site, payloads: list[Payload], name: str = "export
         if (values.isna() & rows[column].ne("")).any():
             text = rows[column].str.strip()
             values = pd.to_numeric(text.where(text != ""), errors="coerce")
-            fail(text.ne("") & values.isna(), lambda r, c=column: f"{c} {r[c]!r} is not a number")
-        fail(values.lt(0), lambda r, c=column: f"{c} {r[c]!r} is negative")
-        fail(values.notna() & values.mod(1).ne(0), lambda r, c=column: f"{c} {r[c]!r} is not a whole number")
+            fail(text.ne("") & values.isna(), partial(_said, column, "is not a number"))
+        fail(values.lt(0), partial(_said, column, "is negative"))
+        fail(values.notna() & values.mod(1).ne(0), partial(_said, column, "is not a whole number"))
         rows[column] = values
     starts = pd.to_datetime(rows["interval_start"], utc=True, format="ISO8601", errors="coerce")
     if starts.isna().any():

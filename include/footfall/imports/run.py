@@ -47,7 +47,7 @@ def plan_import(
     engine: Engine,
     file: Path | None = None,
     chunk: str = "day",
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int], object] | None = None,
 ) -> list[ChunkPlan]:
     """Plan the chunks; for a file, also land its rows per chunk (one streaming pass)."""
     if file is None:

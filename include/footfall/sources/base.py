@@ -50,8 +50,15 @@ class Source(Protocol):
     the latest payload wins) and nothing the bodies do not mention is deleted.
     """
 
-    kind: str
-    mode: WriteMode  # "replace" | "merge"
+    @property
+    def kind(self) -> str:
+        """The source kind (http, sql, file, push)."""
+        ...
+
+    @property
+    def mode(self) -> WriteMode:
+        """ "replace" or "merge"."""
+        ...
 
     def label(self, site: Site) -> str:
         """The source as raw_payload.source and errors name it."""

@@ -101,7 +101,9 @@ def _stage_postgres(conn: Connection, staging: str, rows: pd.DataFrame) -> None:
     )
     if rows.empty:
         return
-    cursor = conn.connection.driver_connection.cursor()
+    driver = conn.connection.driver_connection
+    assert driver is not None  # psycopg's connection, checked out
+    cursor = driver.cursor()
     with cursor.copy(f"COPY {staging} ({', '.join(STAGED)}) FROM STDIN (FORMAT csv)") as copy:
         copy.write(_copy_csv(rows))
 
@@ -169,7 +171,9 @@ def _copy_into_empty_window(conn: Connection, site_id: str, rows: pd.DataFrame) 
     try:
         with conn.begin_nested():
             trusted = _may_skip_triggers(conn) and _references_locked(conn, site_id, rows)
-            cursor = conn.connection.driver_connection.cursor()
+            driver = conn.connection.driver_connection
+            assert driver is not None  # psycopg's connection, checked out
+            cursor = driver.cursor()
             if trusted:
                 cursor.execute("SET LOCAL session_replication_role = replica")
             with cursor.copy(f"COPY count_interval ({columns}) FROM STDIN (FORMAT binary)") as copy:
@@ -294,7 +298,9 @@ def read_count_ranges(conn: Connection, ranges: list[tuple[str, datetime, dateti
     columns = list(schema.COUNT_COLUMNS)
     if conn.dialect.name == "postgresql":
         site_ids, starts, ends = (list(x) for x in zip(*ranges, strict=True))
-        cursor = conn.connection.driver_connection.cursor()
+        driver = conn.connection.driver_connection
+        assert driver is not None  # psycopg's connection, checked out
+        cursor = driver.cursor()
         body = io.BytesIO()
         with cursor.copy(sql("quality_counts_copy"), {"site_ids": site_ids, "starts": starts, "ends": ends}) as copy:
             for block in copy:

@@ -36,19 +36,23 @@ def _sqlite_begin(conn: Any) -> None:
 def dialect_insert(conn: Connection, table: Table) -> Any:
     """INSERT of the connection's dialect, which knows ON CONFLICT (PostgreSQL and SQLite spell it alike)."""
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table)
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table)
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table)
 
 
 def insert_ignore(table: Table, dialect_name: str, **values: Any) -> Any:
     """INSERT that does nothing when the row's unique key already exists (races between runs are normal)."""
     if dialect_name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table).values(**values).on_conflict_do_nothing()
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).values(**values).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).values(**values).on_conflict_do_nothing()
 
 
 def ping(engine: Engine) -> None:

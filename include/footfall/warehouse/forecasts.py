@@ -65,7 +65,9 @@ def last_trained_at(engine: Engine) -> Any:
 def insert_model_version(engine: Engine, **values: Any) -> int:
     """A new forecast_model row; returns its model_version."""
     with engine.begin() as conn:
-        return int(conn.execute(insert(schema.forecast_model).values(**values)).inserted_primary_key[0])
+        key = conn.execute(insert(schema.forecast_model).values(**values)).inserted_primary_key
+    assert key is not None  # an INSERT of one row always has its key
+    return int(key[0])
 
 
 def replace_site_forecast(engine: Engine, site_id: str, rows: list[dict[str, Any]]) -> None:

@@ -88,7 +88,9 @@ def insert_occupancy(conn: Connection, frame: pd.DataFrame) -> None:
         return
     o = schema.occupancy_corrected
     if conn.dialect.name == "postgresql":
-        cursor = conn.connection.driver_connection.cursor()
+        driver = conn.connection.driver_connection
+        assert driver is not None  # psycopg's connection, checked out
+        cursor = driver.cursor()
         with cursor.copy(f"COPY {o.name} ({', '.join(OCCUPANCY_COLUMNS)}) FROM STDIN (FORMAT binary)") as copy:
             copy.write(_occupancy_copy(frame))
         return

@@ -14,7 +14,9 @@ def insert_token(engine: Engine, site_id: str, token_hash: str, label: str | Non
     t = schema.api_token
     with engine.begin() as conn:
         values = {"site_id": site_id, "token_hash": token_hash, "label": label, "created_at": datetime.now(UTC)}
-        return int(conn.execute(t.insert().values(**values)).inserted_primary_key[0])
+        key = conn.execute(t.insert().values(**values)).inserted_primary_key
+    assert key is not None  # an INSERT of one row always has its key
+    return int(key[0])
 
 
 def site_tokens(engine: Engine, site_id: str) -> list[Row]:
