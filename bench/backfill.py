@@ -6,7 +6,7 @@ Usage: .venv/bin/python bench/backfill.py [--sites N] [--days D] [--workers 2] [
 1. Writes one counts-CSV export per site (5-minute intervals, one counter, D local days, numpy with
    a fixed seed, so every run reads the same bytes) into a temporary folder, and a site registry.
 2. In a temporary PostgreSQL database on --pg-url's server (created and dropped here), imports the
-   files through `footfall.history.run_imports`, --workers sites at a time (each site is
+   files through `footfall.imports.parallel.run_imports`, --workers sites at a time (each site is
    `run_import`, what `footfall import --file` runs): stream and land raw chunks, normalize,
    validate with the GX suite, load, run the quality checks. Timed, wall.
 3. The floor, in the same run and database: the very rows that step 2 loaded, read back as COPY
@@ -172,9 +172,9 @@ def measure_rss(args: argparse.Namespace, tmp: Path, url: str) -> list[dict[str,
         rows, last = write_big_export(path, int(gb * 2**30), args.rss_counters, args.first)
         progress(f"{path.stat().st_size / 2**30:.2f} GiB export, {rows} rows, {args.first}..{last}")
         with temp_postgres_database(args.pg_url, "rss") as big_url:
-            from footfall import db
+            from footfall.warehouse.engine import get_engine, normalize_url, upgrade
 
-            db.upgrade(big_url)
+            upgrade(big_url)
             env = {**os.environ, "FOOTFALL_DB_URL": big_url}
             cmd = [sys.executable, "-m", "footfall.cli", "import", "--site", site_id(0), "--file", str(path)]
             cmd += ["--from", str(args.first), "--to", str(last)]
@@ -183,7 +183,7 @@ def measure_rss(args: argparse.Namespace, tmp: Path, url: str) -> list[dict[str,
             with log_path.open("wb") as log_file:
                 child = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=log_file)
             proc, peak, read_peak, read_s, batches_done = psutil.Process(child.pid), 0.0, 0.0, None, 0
-            engine = create_engine(db.normalize_url(big_url))
+            engine = create_engine(normalize_url(big_url))
             try:
                 while child.poll() is None:
                     peak = max(peak, proc.memory_info().rss / 2**20)
@@ -207,7 +207,7 @@ def measure_rss(args: argparse.Namespace, tmp: Path, url: str) -> list[dict[str,
                     child.kill()
                     child.wait()
                 engine.dispose()
-                db.get_engine(big_url).dispose()
+                get_engine(big_url).dispose()
         path.unlink()
         if child.returncode not in (0, -15):
             raise SystemExit(f"footfall import failed: {log_path.read_text()[-2000:]}")
@@ -227,7 +227,7 @@ def measure_rss(args: argparse.Namespace, tmp: Path, url: str) -> list[dict[str,
 
 
 class StageSeconds(logging.Handler):
-    """Sums the per-batch stage seconds that footfall.history logs (normalize, validate, load, checks).
+    """Sums the per-batch stage seconds that footfall.imports.run logs (normalize, validate, load, checks).
 
     The import's workers are forked with this handler, so each batch appends a JSON line to a file
     (small appends are atomic) and `totals` reads them all back.
@@ -278,11 +278,12 @@ def main(argv: list[str] | None = None) -> int:
         url = stack.enter_context(temp_postgres_database(args.pg_url, "backfill"))
         os.environ["FOOTFALL_DB_URL"] = url
 
-        from footfall import db, validate
-        from footfall.history import run_imports
+        from footfall import validate
+        from footfall.imports.parallel import run_imports
+        from footfall.warehouse.engine import get_engine, upgrade
 
-        db.upgrade(url)
-        engine = db.get_engine(url)
+        upgrade(url)
+        engine = get_engine(url)
         stack.callback(engine.dispose)
         if args.rss_gb:
             (sites_dir / f"{site_id(0)}.yaml").write_text(site_yaml(0, args.rss_counters), encoding="utf-8")
@@ -307,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"{args.sites} export(s), {written} rows, {size_mb:.0f} MiB")
 
         stages = StageSeconds(tmp / "stages.jsonl")
-        history_log = logging.getLogger("footfall.history")
+        history_log = logging.getLogger("footfall.imports.run")
         history_log.setLevel(logging.INFO)
         history_log.addHandler(stages)
         logging.getLogger("footfall.quality").setLevel(logging.WARNING)

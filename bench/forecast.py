@@ -24,11 +24,11 @@ from pathlib import Path
 import pandas as pd
 import psutil
 
-from footfall import db
 from footfall.config import Site
 from footfall.forecast import model as forecast_model
-from footfall.forecast.publish import MEASURES, RETRAIN_PARAMS, RETRAIN_ROUNDS, _training_set, retrain, site_plan
+from footfall.forecast.publish import MEASURES, RETRAIN_PARAMS, RETRAIN_ROUNDS, retrain, site_plan, training_set
 from footfall.forecast.series import derive_occupancy
+from footfall.warehouse.engine import get_engine, upgrade
 from footfall_simulator.traffic import DeviceProfile, count_arrays
 
 ZONES = ("Europe/Paris", "Europe/Berlin", "America/Los_Angeles", "Europe/London")
@@ -100,15 +100,15 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'warehouse.db'}"
-        db.upgrade(url)
-        engine = db.get_engine(url)
+        upgrade(url)
+        engine = get_engine(url)
         with PeakMemory() as memory:
             began = time.perf_counter()
             result = retrain(engine, histories, now, run_id="bench")
             retrain_s = time.perf_counter() - began
         # Floor: one LightGBM median fit on the same kind of rows, same run.
         plans = [site_plan(site, frame, now) for site, frame in histories.values()]
-        features, target = _training_set(plans, MEASURES[0], {p.site.id: p.first_future for p in plans}, days=8)
+        features, target = training_set(plans, MEASURES[0], {p.site.id: p.first_future for p in plans}, days=8)
         began = time.perf_counter()
         forecast_model.fit(
             features, target, MEASURES[0], quantiles=(0.5,), rounds=RETRAIN_ROUNDS, params=RETRAIN_PARAMS

@@ -232,8 +232,9 @@ def main() -> int:
     import trustme
     import yaml
 
-    from footfall import db
     from footfall.api.tokens import create_token
+    from footfall.warehouse import schema
+    from footfall.warehouse.engine import get_engine, normalize_url, upgrade
 
     tmp = Path(tempfile.mkdtemp(prefix="footfall-bench-ingest-"))
     ca = trustme.CA()
@@ -254,8 +255,8 @@ def main() -> int:
         (sites_dir / f"{site_id}.yaml").write_text(yaml.safe_dump(doc))
     pg = pg_database() if args.db == "postgres" else None
     url = pg[1] if pg else f"sqlite:///{tmp / 'warehouse.db'}"
-    db.upgrade(url)
-    engine = db.get_engine(url)
+    upgrade(url)
+    engine = get_engine(url)
     sites = [(site_id, create_token(engine, site_id)[1]) for site_id in site_ids]
     env = {**os.environ, "FOOTFALL_DB_URL": url, "FOOTFALL_SITES_DIR": str(sites_dir),
            "PYTHONPATH": str(REPO / "include")}  # fmt: skip
@@ -286,7 +287,7 @@ def main() -> int:
         from sqlalchemy import func, select
 
         with engine.connect() as conn:
-            landed = conn.execute(select(func.count()).select_from(db.ingest_batch)).scalar_one()
+            landed = conn.execute(select(func.count()).select_from(schema.ingest_batch)).scalar_one()
     finally:
         engine.dispose()
         if pg:
@@ -297,7 +298,7 @@ def main() -> int:
         r = results[name]
         print(f"{name:8} {r['batches_per_s']:10.1f} {r['rows_per_s']:10.0f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} "
               f"{r['errors']:7d} {r['peak_rss_mb']:8.1f}")  # fmt: skip
-    print(f"warehouse: {db.normalize_url(url).split(':')[0]}; batches landed {landed} (acknowledged {api['batches']})")
+    print(f"warehouse: {normalize_url(url).split(':')[0]}; batches landed {landed} (acknowledged {api['batches']})")
     if api["failures"] or floor["failures"]:
         print(f"failures: api {api['failures']} floor {floor['failures']}")
     print(

@@ -57,10 +57,11 @@ def main() -> None:
     args = parser.parse_args()
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "include"))
-    from footfall import db
     from footfall.quality.docs import build_docs, validation_blob
     from footfall.timewindow import Window
     from footfall.validate import validate_counts
+    from footfall.warehouse import schema
+    from footfall.warehouse.engine import get_engine, upgrade
 
     rows = batch()
     window = Window(END - timedelta(hours=24), END)
@@ -81,8 +82,8 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'warehouse.db'}"
-        db.upgrade(url)
-        engine = db.get_engine(url)
+        upgrade(url)
+        engine = get_engine(url)
         records = [
             {
                 "site_id": f"site-{s}",
@@ -98,7 +99,7 @@ def main() -> None:
             for r in range(args.runs)
         ]
         with engine.begin() as conn:
-            conn.execute(db.quality_run.insert(), records)
+            conn.execute(schema.quality_run.insert(), records)
         t0 = time.perf_counter()
         built = build_docs(engine, Path(tmp) / "docs", per_site=args.runs)
         build_s = time.perf_counter() - t0

@@ -180,14 +180,14 @@ def run_work(sites: list[str], runs: list[tuple[datetime, datetime]], label: str
 
 def fresh_warehouse(stack: ExitStack, tmp: Path, db_url: str | None, label: str) -> str:
     """A migrated, empty warehouse: an SQLite file, or a temporary database on --db-url's server."""
-    from footfall import db
+    from footfall.warehouse.engine import get_engine, upgrade
 
     if db_url:
         url = stack.enter_context(temp_postgres_database(db_url, label))
     else:
         url = f"sqlite:///{tmp / f'warehouse_{label}.db'}"
-    db.upgrade(url)
-    stack.callback(lambda: db.get_engine(url).dispose())
+    upgrade(url)
+    stack.callback(lambda: get_engine(url).dispose())
     return url
 
 

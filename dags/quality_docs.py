@@ -29,10 +29,10 @@ with DAG(
     @task(task_id="build_docs")
     def build() -> dict[str, object]:
         """Render the site from the stored results; returns where it is and what it shows."""
-        from footfall import db
         from footfall.quality.docs import build_docs
+        from footfall.warehouse.engine import get_engine
 
-        built = build_docs(db.get_engine())
+        built = build_docs(get_engine())
         return {"index": str(built.index), "sites": built.sites, "validations": built.validations}
 
     build()

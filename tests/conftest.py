@@ -50,8 +50,8 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 from sqlalchemy import Engine  # noqa: E402
 
-from footfall import db  # noqa: E402
 from footfall.config import Site  # noqa: E402
+from footfall.warehouse.engine import get_engine, upgrade  # noqa: E402
 from footfall_simulator import SimulatorHandle, start_in_thread  # noqa: E402
 
 # The simulator's frozen "now": a Friday, 16:07 in Paris, after both 2026 DST changes.
@@ -118,7 +118,7 @@ def pg_url() -> Iterator[str]:
         try:
             yield url
         finally:
-            db.get_engine(url).dispose()
+            get_engine(url).dispose()
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
@@ -127,8 +127,8 @@ def warehouse() -> Callable[[str], Engine]:
     """`warehouse(url)`: bring the schema to head and return the (cached) engine for that URL."""
 
     def make(url: str) -> Engine:
-        db.upgrade(url)
-        return db.get_engine(url)
+        upgrade(url)
+        return get_engine(url)
 
     return make
 

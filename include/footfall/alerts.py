@@ -17,10 +17,10 @@ from typing import Any
 
 import requests
 from airflow.sdk.bases.notifier import BaseNotifier
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine
 
-from footfall import db
 from footfall.config import Site
+from footfall.warehouse.quality import update_open_problems
 
 log = logging.getLogger(__name__)
 
@@ -110,30 +110,9 @@ def update_alert_state(
     """Record which problems are open; return those that started or cleared since the last run.
 
     A check in `unknown_checks` (it failed this run) neither starts nor clears anything."""
-    t = db.alert_state
-    current = set(problems)
-    changes: list[AlertChange] = []
-    with engine.begin() as conn:
-        known = {
-            (r.check_name, r.counter_id): r.open_since for r in conn.execute(select(t).where(t.c.site_id == site_id))
-        }
-        for check, counter in sorted(current - known.keys()):
-            conn.execute(
-                insert(t).values(
-                    site_id=site_id, check_name=check, counter_id=counter, open_since=now, last_seen=now, last_sent=now
-                )
-            )
-            changes.append(AlertChange(site_id, check, counter, "started", now))
-        for check, counter in sorted(current & known.keys()):
-            conn.execute(
-                update(t)
-                .where(t.c.site_id == site_id, t.c.check_name == check, t.c.counter_id == counter)
-                .values(last_seen=now)
-            )
-        unknown = set(unknown_checks)
-        for check, counter in sorted(k for k in known.keys() - current if k[0] not in unknown):
-            conn.execute(delete(t).where(t.c.site_id == site_id, t.c.check_name == check, t.c.counter_id == counter))
-            changes.append(AlertChange(site_id, check, counter, "cleared", known[(check, counter)]))
+    started, cleared = update_open_problems(engine, site_id, set(problems), now, unknown_checks)
+    changes = [AlertChange(site_id, check, counter, "started", now) for check, counter in started]
+    changes += [AlertChange(site_id, check, counter, "cleared", since) for check, counter, since in cleared]
     return changes
 
 

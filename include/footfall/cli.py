@@ -34,10 +34,11 @@ def _instant(text: str) -> datetime:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from footfall import db, settings
+    from footfall import settings
+    from footfall.warehouse.engine import normalize_url, upgrade
 
-    db.upgrade(args.url)
-    print(f"warehouse at {db.normalize_url(args.url or settings.db_url())} is up to date")
+    upgrade(args.url)
+    print(f"warehouse at {normalize_url(args.url or settings.db_url())} is up to date")
     return EXIT_OK
 
 
@@ -83,11 +84,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
-    from footfall import db
     from footfall.report import format_table, site_summaries
+    from footfall.warehouse.engine import get_engine
 
     end = datetime.now(UTC)
-    print(format_table(site_summaries(db.get_engine(), end - timedelta(hours=args.hours), end)))
+    print(format_table(site_summaries(get_engine(), end - timedelta(hours=args.hours), end)))
     return EXIT_OK
 
 
@@ -101,11 +102,11 @@ def cmd_api_serve(args: argparse.Namespace) -> int:
 
 def cmd_tokens(args: argparse.Namespace) -> int:
     """Create, list or revoke a site's push tokens; a new token is printed once and stored hashed."""
-    from footfall import db
     from footfall.api import tokens
     from footfall.config import get_site
+    from footfall.warehouse.engine import get_engine
 
-    engine = db.get_engine()
+    engine = get_engine()
     if args.tokens_command == "create":
         get_site(args.site)  # refuse tokens for a site that does not exist
         token_id, token = tokens.create_token(engine, args.site, args.label)
@@ -153,10 +154,10 @@ def _site_calendars() -> dict[str, SiteCalendar]:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from footfall import db
     from footfall.config import get_site
     from footfall.errors import FootfallError
-    from footfall.history import run_import
+    from footfall.imports.run import run_import
+    from footfall.warehouse.engine import get_engine
 
     site = get_site(args.site)
     try:
@@ -164,7 +165,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             site,
             args.from_date,
             args.to_date,
-            engine=db.get_engine(),
+            engine=get_engine(),
             file=args.file,
             chunk=args.chunk,
             show_progress=sys.stderr.isatty(),
@@ -255,10 +256,10 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_quality_docs(args: argparse.Namespace) -> int:
     """Build the GX Data Docs site from the stored validation results of recent runs."""
-    from footfall import db
     from footfall.quality.docs import build_docs
+    from footfall.warehouse.engine import get_engine
 
-    built = build_docs(db.get_engine(), args.out, site_id=args.site, per_site=args.runs)
+    built = build_docs(get_engine(), args.out, site_id=args.site, per_site=args.runs)
     if args.site and not built.validations:
         print(f"footfall quality docs: no stored validation for site {args.site!r}", file=sys.stderr)
         return EXIT_FAILED

@@ -151,14 +151,14 @@ def build_import_dag(doc_md: str | None = None) -> DAG:
         @task(task_id="plan")
         def plan(**context: Any) -> list[dict[str, str]]:
             """Chunk the range (and, for a file, land its rows per chunk in one streaming pass)."""
-            from footfall.history import plan_for_params
+            from footfall.imports.run import plan_for_params
 
             return plan_for_params(context["params"])
 
         @task(task_id="import_chunk", map_index_template="{{ chunk['start'][:10] }}")
         def import_chunk(chunk: dict[str, str], **context: object) -> dict[str, object]:
             """Validate, flag and load one chunk; a chunk already done is skipped."""
-            from footfall.history import run_chunk_dict
+            from footfall.imports.run import run_chunk_dict
 
             return run_chunk_dict(chunk, run_id=str(context["run_id"]))
 

@@ -1,33 +1,27 @@
-"""Extract: call a site's source for one window and land every body verbatim before parsing.
-
-Landing first means a body that later fails to parse or validate is still there for inspection
-and for `footfall replay`; the sha256 of the body (with its counter_ref) de-duplicates re-reads of
-unchanged answers.
-"""
+"""Extract over HTTP: render a preset's requests for one window, call the vendor API (auth, retries,
+pagination, size limits) and hand back every answer verbatim; footfall.warehouse.landing lands them."""
 
 from __future__ import annotations
 
 import functools
-import gzip
 import logging
 import string
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, timedelta
 from typing import Any
 from urllib.parse import urljoin
 
 import requests
 from requests.adapters import HTTPAdapter
-from sqlalchemy import Connection, Engine, select
 from urllib3.util.retry import Retry
 
-from footfall import db
 from footfall.config import Preset, Site, SourceKind
 from footfall.endpoints import ConnectionNotFound, Endpoint, resolve_endpoint
 from footfall.errors import ExtractError
+from footfall.sources.fetched import Fetched, source_label
 from footfall.timewindow import Window
 
 log = logging.getLogger(__name__)
@@ -46,22 +40,6 @@ class RenderedRequest:
     params: dict[str, str]
     headers: dict[str, str]
     body: str | None
-
-
-@dataclass(frozen=True)
-class Fetched:
-    """One answer, verbatim, with what was asked (secrets left out)."""
-
-    counter_ref: str | None
-    request: str
-    status: int | None
-    content_type: str | None
-    body: bytes
-    error: str | None = None
-
-
-def source_label(site: Site) -> str:
-    return f"{site.source.kind.value}:{site.source.preset}"
 
 
 def requested_range(site: Site, window: Window) -> Window:
@@ -168,6 +146,12 @@ _TOKENS_LOCK = threading.Lock()
 TOKEN_MARGIN_SECONDS = 30.0  # renew this long before the announced expiry
 
 
+def clear_token_cache() -> None:
+    """Forget every cached OAuth2 token (the next call asks the token endpoint again)."""
+    with _TOKENS_LOCK:
+        _TOKENS.clear()
+
+
 def oauth_token(
     endpoint: Endpoint, session: requests.Session, *, timeout: tuple[float, float], refresh: bool = False
 ) -> str:
@@ -251,15 +235,7 @@ def fetch_window(
     resolve: Callable[[str], Endpoint] = resolve_endpoint,
     session: requests.Session | None = None,
 ) -> list[Fetched]:
-    """Pull every rendered request; HTTP failures are kept as Fetched with `error` set.
-
-    A `sql` source answers with its query's rows as one JSON body (footfall.sources.sql).
-    """
-    if site.source.kind == SourceKind.SQL:
-        from footfall.sources.sql import query_rows
-
-        asked, body = query_rows(site, requested_range(site, window))
-        return [Fetched(None, asked, None, "application/json", body)]
+    """Pull every rendered request; HTTP failures are kept as Fetched with `error` set."""
     session = session or http_session()
     answers = []
     for req in render_requests(site, requested_range(site, window)):
@@ -370,98 +346,3 @@ def _fetch(
         body,
         error,
     )
-
-
-def ensure_site(conn: Connection, site: Site) -> None:
-    """Keep the site and counter rows in step with the site file (writes only on change)."""
-    wanted_site = {
-        "site_id": site.id,
-        "name": site.name,
-        "timezone": site.timezone,
-        "capacity": site.capacity,
-        "source_kind": site.source.kind.value,
-        "preset": site.source.preset,
-    }
-    row = conn.execute(select(db.site).where(db.site.c.site_id == site.id)).mappings().first()
-    if row is None:
-        conn.execute(db.insert_ignore(db.site, conn.dialect.name, **wanted_site, updated_at=datetime.now(UTC)))
-    elif any(row[k] != v for k, v in wanted_site.items()):
-        conn.execute(
-            db.site.update().where(db.site.c.site_id == site.id).values(**wanted_site, updated_at=datetime.now(UTC))
-        )
-    existing = {
-        r.counter_id: (r.name, r.ref, r.direction)
-        for r in conn.execute(select(db.counter).where(db.counter.c.site_id == site.id))
-    }
-    for c in site.counters:
-        values = (c.name, c.ref, c.direction)
-        if c.id not in existing:
-            conn.execute(
-                db.insert_ignore(
-                    db.counter,
-                    conn.dialect.name,
-                    site_id=site.id,
-                    counter_id=c.id,
-                    name=c.name,
-                    ref=c.ref,
-                    direction=c.direction,
-                )
-            )
-        elif existing[c.id] != values:
-            conn.execute(
-                db.counter.update()
-                .where(db.counter.c.site_id == site.id, db.counter.c.counter_id == c.id)
-                .values(name=c.name, ref=c.ref, direction=c.direction)
-            )
-
-
-def land_payloads(
-    engine: Engine, site: Site, window: Window, answers: list[Fetched], *, source: str | None = None
-) -> list[int]:
-    """Store each body gzip-compressed, once per (site, sha256, counter_ref); returns the payload ids in order.
-
-    Committed on its own, before parsing, so what the source said survives any later failure.
-    """
-    with engine.begin() as conn:
-        return land_in(conn, site, window, answers, source=source)
-
-
-def land_in(
-    conn: Connection, site: Site, window: Window, answers: list[Fetched], *, source: str | None = None
-) -> list[int]:
-    """land_payloads inside the caller's transaction (a file is landed together with its load)."""
-    ids: list[int] = []
-    now = datetime.now(UTC)
-    ensure_site(conn, site)
-    for answer in answers:
-        ids.append(
-            db.land_body(
-                conn,
-                site_id=site.id,
-                source=source or source_label(site),
-                body=answer.body,
-                received_at=now,
-                request=answer.request,
-                counter_ref=answer.counter_ref,
-                window_start=window.start,
-                window_end=window.end,
-                http_status=answer.status,
-                content_type=answer.content_type,
-                error=answer.error,
-            )
-        )
-    return ids
-
-
-def mark_payload_error(engine: Engine, payload_ids: list[int], error: str) -> None:
-    """Record why bodies could not be used, next to the bodies themselves."""
-    if not payload_ids:
-        return
-    with engine.begin() as conn:
-        conn.execute(
-            db.raw_payload.update().where(db.raw_payload.c.payload_id.in_(payload_ids)).values(error=error[:4000])
-        )
-
-
-def read_body(stored: bytes) -> bytes:
-    return gzip.decompress(stored)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import pandas as pd
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
-from footfall import db
+from footfall.warehouse.counts import counts_between
+from footfall.warehouse.landing import site_kinds
+from footfall.warehouse.runs import failed_windows_by_site
 
 
 @dataclass(frozen=True)
@@ -27,20 +28,10 @@ class SiteSummary:
 def site_summaries(engine: Engine, start: datetime, end: datetime) -> list[SiteSummary]:
     """Totals per site over [start, end); occupancy is the running net (entries - exits) from `start`,
     summed over doors from raw counts (never from per-door values clamped at zero)."""
-    ci = db.count_interval
-    query = select(ci.c.site_id, ci.c.interval_start, ci.c.entries, ci.c.exits).where(
-        ci.c.interval_start >= start, ci.c.interval_start < end
-    )
     with engine.connect() as conn:
-        rows = pd.DataFrame(conn.execute(query).all(), columns=["site_id", "interval_start", "entries", "exits"])
-        failed: dict[str, int] = dict(
-            conn.execute(
-                select(db.sync_run.c.site_id, func.count())
-                .where(db.sync_run.c.outcome == "failed", db.sync_run.c.window_end > start)
-                .group_by(db.sync_run.c.site_id)
-            ).all()
-        )
-        sites = dict(conn.execute(select(db.site.c.site_id, db.site.c.source_kind).order_by(db.site.c.site_id)).all())
+        rows = counts_between(conn, start, end)
+        failed = failed_windows_by_site(conn, start)
+        sites = site_kinds(conn)
     out = []
     for site_id, source_kind in sites.items():
         part = rows[rows["site_id"] == site_id]

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 
 from footfall.timewindow import Window
+from footfall.warehouse.schema import MEASURED_COLUMNS
 
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 import great_expectations as gx
@@ -56,11 +57,7 @@ class ValidationReport:
 def build_suite() -> gx.ExpectationSuite:
     """The suite, with the window as parameters so one suite serves every batch."""
     suite = gx.ExpectationSuite(name=SUITE_NAME)
-    suite.add_expectation(
-        gxe.ExpectTableColumnsToMatchSet(
-            column_set=[*KEY, "interval_minutes", "entries", "exits", "occupancy"], exact_match=False
-        )
-    )
+    suite.add_expectation(gxe.ExpectTableColumnsToMatchSet(column_set=[*KEY, *MEASURED_COLUMNS], exact_match=False))
     for column in KEY:
         suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
     suite.add_expectation(gxe.ExpectCompoundColumnsToBeUnique(column_list=KEY))

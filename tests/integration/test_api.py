@@ -13,9 +13,9 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-from footfall import db
 from footfall.api.tokens import create_token, revoke_token
-from footfall.extract import read_body
+from footfall.warehouse import schema
+from footfall.warehouse.landing import read_body
 from footfall_devtools.api_thread import ApiThread, serve_in_thread
 
 SITE = "conn-site"
@@ -93,8 +93,8 @@ def post(api: ApiThread, tls, path: str, body: bytes, token: str | None, **heade
 
 def landed(engine) -> tuple[int, int]:
     with engine.connect() as conn:
-        payloads = conn.execute(select(func.count()).select_from(db.raw_payload)).scalar_one()
-        batches = conn.execute(select(func.count()).select_from(db.ingest_batch)).scalar_one()
+        payloads = conn.execute(select(func.count()).select_from(schema.raw_payload)).scalar_one()
+        batches = conn.execute(select(func.count()).select_from(schema.ingest_batch)).scalar_one()
     return payloads, batches
 
 
@@ -107,8 +107,8 @@ def test_batch_is_landed_verbatim_before_the_acknowledgement(api, tls, token, pu
     ack = response.json()
     assert ack["status"] == "accepted" and ack["rows"] == 2 and ack["sha256"] == hashlib.sha256(body).hexdigest()
     with push_engine.connect() as conn:
-        payload = conn.execute(select(db.raw_payload)).mappings().one()
-        recorded = conn.execute(select(db.ingest_batch)).mappings().one()
+        payload = conn.execute(select(schema.raw_payload)).mappings().one()
+        recorded = conn.execute(select(schema.ingest_batch)).mappings().one()
     assert payload["payload_id"] == ack["payload_id"]
     assert payload["source"] == "push:footfall_connector"
     assert read_body(payload["body"]) == body  # the inflated body, byte for byte

@@ -12,9 +12,9 @@ from airflow.dag_processing.dagbag import DagBag
 from sqlalchemy import select
 from test_api import SITE, batch, connector_site, post
 
-from footfall import db
 from footfall.api.tokens import create_token
 from footfall.timewindow import floor_time
+from footfall.warehouse import schema
 from footfall_devtools.api_thread import serve_in_thread
 
 pytestmark = pytest.mark.airflow
@@ -56,8 +56,8 @@ def test_push_site_dag_run_loads_the_batches_received_in_its_window(engine, tls)
 
     assert dag_run.state == "success"
     with engine.connect() as conn:
-        loaded = conn.execute(select(db.count_interval)).mappings().all()
-        (run,) = conn.execute(select(db.sync_run)).mappings().all()
+        loaded = conn.execute(select(schema.count_interval)).mappings().all()
+        (run,) = conn.execute(select(schema.sync_run)).mappings().all()
     assert {(r["counter_id"], r["interval_start"], r["entries"], r["exits"]) for r in loaded} == {
         (ref.lower(), first + timedelta(minutes=15 * k), k + n, k)
         for k in range(4)

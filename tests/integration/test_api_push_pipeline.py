@@ -10,9 +10,9 @@ import test_api
 from sqlalchemy import select, update
 from test_api import SITE, batch, connector_site, post
 
-from footfall import db
 from footfall.errors import ParseError
 from footfall.pipeline import run_site_window
+from footfall.warehouse import schema
 
 # The HTTPS service, warehouse and token fixtures are shared with test_api.
 api, push_engine, tls, token = test_api.api, test_api.push_engine, test_api.tls, test_api.token
@@ -46,13 +46,13 @@ def old_intervals_allowed(registry):
 
 def counts(engine) -> dict:
     with engine.connect() as conn:
-        rows = conn.execute(select(db.count_interval)).mappings().all()
+        rows = conn.execute(select(schema.count_interval)).mappings().all()
     return {(r["counter_id"], r["interval_start"].isoformat()): (r["entries"], r["exits"]) for r in rows}
 
 
 def full_table(engine) -> list[tuple]:
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(select(db.count_interval).order_by("counter_id", "interval_start"))]
+        return [tuple(r) for r in conn.execute(select(schema.count_interval).order_by("counter_id", "interval_start"))]
 
 
 def run_now(run_id: str = "test") -> dict:
@@ -63,7 +63,7 @@ def run_now(run_id: str = "test") -> dict:
 def age_payloads(engine, hours: int) -> None:
     """Pretend everything landed so far arrived `hours` ago (outside the next run's window)."""
     with engine.begin() as conn:
-        conn.execute(update(db.raw_payload).values(received_at=datetime.now(UTC) - timedelta(hours=hours)))
+        conn.execute(update(schema.raw_payload).values(received_at=datetime.now(UTC) - timedelta(hours=hours)))
 
 
 def test_run_merges_what_was_received_and_latest_received_wins(api, tls, token, push_engine, old_intervals_allowed):
@@ -105,8 +105,10 @@ def test_a_bad_pushed_body_fails_the_run_naming_site_and_source_and_loads_nothin
     assert "'rows'" in str(failure.value)
     assert counts(push_engine) == {}
     with push_engine.connect() as conn:
-        errors = conn.execute(select(db.raw_payload.c.error).order_by(db.raw_payload.c.payload_id)).scalars().all()
-        run = conn.execute(select(db.sync_run)).mappings().one()
+        errors = (
+            conn.execute(select(schema.raw_payload.c.error).order_by(schema.raw_payload.c.payload_id)).scalars().all()
+        )
+        run = conn.execute(select(schema.sync_run)).mappings().one()
     assert errors[0] is None and "normalize" in errors[1]  # the bad body is marked, and kept
     assert (run["outcome"], run["stage"]) == ("failed", "normalize")
 

@@ -16,9 +16,9 @@ import test_api
 from sqlalchemy import select
 from test_api import post
 
-from footfall import db
 from footfall.api.tokens import create_token
 from footfall.pipeline import run_site_window
+from footfall.warehouse import schema
 
 api, tls = test_api.api, test_api.tls
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "presets"
@@ -78,7 +78,7 @@ def test_vendor_push_lands_and_the_site_run_loads_it(api, tls, push_engine, pres
     with push_engine.connect() as conn:
         loaded = {
             (r.counter_id, r.interval_start, r.entries, r.exits)
-            for r in conn.execute(select(db.count_interval).where(db.count_interval.c.site_id == site_id))
+            for r in conn.execute(select(schema.count_interval).where(schema.count_interval.c.site_id == site_id))
         }
     assert loaded == expected_rows(preset)
 
@@ -94,4 +94,4 @@ def test_vendor_push_for_another_sites_preset_is_refused_and_nothing_lands(api, 
     assert 400 <= answer.status_code < 500
     assert "reason" in answer.json()
     with push_engine.connect() as conn:
-        assert conn.execute(select(db.raw_payload)).first() is None
+        assert conn.execute(select(schema.raw_payload)).first() is None

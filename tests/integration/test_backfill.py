@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 from airflow.dag_processing.dagbag import DagBag
 
-from footfall import db
+from footfall.warehouse import schema
+from footfall.warehouse.engine import get_engine, normalize_url, upgrade
 from footfall_devtools.demo import start_simulator
 from footfall_devtools.local_airflow import LocalAirflow, airflow_env, free_port
 
@@ -25,11 +26,11 @@ RUNS = 6
 
 
 def create_database(server_url: str, name: str) -> str:
-    engine = sa.create_engine(db.normalize_url(server_url), isolation_level="AUTOCOMMIT")
+    engine = sa.create_engine(normalize_url(server_url), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
     engine.dispose()
-    return db.normalize_url(server_url).rsplit("/", 1)[0] + f"/{name}"
+    return normalize_url(server_url).rsplit("/", 1)[0] + f"/{name}"
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def pg_server(pg_url):
     names = [f"ff_bf_{uuid.uuid4().hex[:8]}_{kind}" for kind in ("meta", "wh")]
     urls = [create_database(pg_url, n) for n in names]
     yield urls
-    engine = sa.create_engine(db.normalize_url(pg_url), isolation_level="AUTOCOMMIT")
+    engine = sa.create_engine(normalize_url(pg_url), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         for n in names:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
@@ -47,8 +48,8 @@ def pg_server(pg_url):
 
 def counts(url: str) -> list[tuple]:
     """The backfilled day's rows (the scheduler's live runs of today may have added today's)."""
-    engine = db.get_engine(url)
-    t = db.count_interval
+    engine = get_engine(url)
+    t = schema.count_interval
     with engine.connect() as conn:
         return [
             tuple(r)
@@ -75,7 +76,7 @@ def test_scheduler_backfill_equals_dag_test_runs(pg_url, pg_server, registry, ai
     simulator = start_simulator(sim_port)
     try:
         monkeypatch.setenv("AIRFLOW_CONN_FOOTFALL_SIM", f"http://127.0.0.1:{sim_port}")
-        db.upgrade(backfill_wh)
+        upgrade(backfill_wh)
         env = airflow_env(
             tmp_path / "airflow_home",
             api_port=free_port(),
@@ -110,7 +111,7 @@ def test_scheduler_backfill_equals_dag_test_runs(pg_url, pg_server, registry, ai
         # The same windows through dag.test() into another warehouse.
         test_wh = create_database(pg_url, f"ff_bf_{uuid.uuid4().hex[:8]}_dt")
         try:
-            db.upgrade(test_wh)
+            upgrade(test_wh)
             monkeypatch.setenv("FOOTFALL_DB_URL", test_wh)
             dag = DagBag(dag_folder=str(DAGS_FOLDER)).dags[f"site__{SITE_ID}"]
             for logical_date in logical_dates:
@@ -118,12 +119,12 @@ def test_scheduler_backfill_equals_dag_test_runs(pg_url, pg_server, registry, ai
                 assert run.state == "success"
             backfilled, tested = counts(backfill_wh), counts(test_wh)
             assert backfilled and backfilled == tested
-            db.get_engine(test_wh).dispose()
+            get_engine(test_wh).dispose()
         finally:
-            engine = sa.create_engine(db.normalize_url(pg_url), isolation_level="AUTOCOMMIT")
+            engine = sa.create_engine(normalize_url(pg_url), isolation_level="AUTOCOMMIT")
             with engine.connect() as conn:
                 conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{test_wh.rsplit("/", 1)[1]}" WITH (FORCE)')
             engine.dispose()
-        db.get_engine(backfill_wh).dispose()
+        get_engine(backfill_wh).dispose()
     finally:
         simulator.terminate()

@@ -22,7 +22,7 @@ import requests
 import sqlalchemy as sa
 from test_backfill import counts, create_database
 
-from footfall import db
+from footfall.warehouse.engine import get_engine, normalize_url, upgrade
 from footfall_devtools.demo import start_simulator
 from footfall_devtools.local_airflow import LocalAirflow, airflow_env, free_port
 
@@ -58,7 +58,7 @@ def pg_databases(pg_url):
     names = [f"ff_cel_{uuid.uuid4().hex[:8]}_{kind}" for kind in ("meta", "wh", "clean")]
     urls = [create_database(pg_url, n) for n in names]
     yield urls
-    engine = sa.create_engine(db.normalize_url(pg_url), isolation_level="AUTOCOMMIT")
+    engine = sa.create_engine(normalize_url(pg_url), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         for n in names:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
@@ -95,7 +95,7 @@ def test_a_killed_celery_worker_task_is_retried_and_its_window_loaded_once(
     queue = f"footfall-test-{uuid.uuid4().hex[:8]}"  # this test's own queue: other Celery users stay apart
     try:
         monkeypatch.setenv("AIRFLOW_CONN_FOOTFALL_SIM", sim)
-        db.upgrade(warehouse_url)
+        upgrade(warehouse_url)
         env = airflow_env(
             tmp_path / "airflow_home",
             api_port=free_port(),
@@ -155,7 +155,7 @@ def test_a_killed_celery_worker_task_is_retried_and_its_window_loaded_once(
         assert states[DAG_ID] == {"success": 1}, states
         assert state == "success" and tries > first_try  # retried, on the worker still alive
 
-        wh = db.get_engine(warehouse_url)
+        wh = get_engine(warehouse_url)
         with wh.connect() as conn:
             outcomes = conn.execute(
                 sa.text(
@@ -175,13 +175,13 @@ def test_a_killed_celery_worker_task_is_retried_and_its_window_loaded_once(
         assert bodies and all(n <= tries for _, n in bodies), bodies
 
         # A clean run of the same window (no fault, no kill) gives the same counts.
-        db.upgrade(clean_url)
+        upgrade(clean_url)
         from footfall.pipeline import run_site_window
 
         monkeypatch.setenv("FOOTFALL_DB_URL", clean_url)
         run_site_window(SITE_ID, WINDOW, WINDOW + timedelta(minutes=5), run_id="clean")
         assert counts(warehouse_url) == counts(clean_url) != []
-        db.get_engine(warehouse_url).dispose()
-        db.get_engine(clean_url).dispose()
+        get_engine(warehouse_url).dispose()
+        get_engine(clean_url).dispose()
     finally:
         simulator.terminate()

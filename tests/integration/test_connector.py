@@ -25,10 +25,11 @@ import test_api
 from sqlalchemy import create_engine, func, select, text
 from test_api import SITE, connector_site
 
-from footfall import db
 from footfall.api.app import create_app
 from footfall.api.tokens import create_token
 from footfall.pipeline import run_site_window
+from footfall.warehouse import schema
+from footfall.warehouse.engine import normalize_url
 from footfall_devtools.api_thread import ApiThread
 
 tls, push_engine = test_api.tls, test_api.push_engine  # shared fixtures
@@ -111,7 +112,7 @@ def site_db(request, tmp_path) -> Iterator[GateTable]:
                 pytest.fail(f"MariaDB is required in CI: {exc}")
             pytest.skip(f"MariaDB not reachable: {exc}")
     else:
-        url = db.normalize_url(request.getfixturevalue("pg_url"))
+        url = normalize_url(request.getfixturevalue("pg_url"))
     gates = GateTable(url, table)
     yield gates
     gates.drop()
@@ -235,7 +236,7 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 def batch_rows_received(engine) -> int:
     with engine.connect() as conn:
-        return int(conn.execute(select(func.coalesce(func.sum(db.ingest_batch.c.rows), 0))).scalar_one())
+        return int(conn.execute(select(func.coalesce(func.sum(schema.ingest_batch.c.rows), 0))).scalar_one())
 
 
 def outbox_pending(folder: Path) -> int:
@@ -253,7 +254,7 @@ def run_push_dag(engine) -> dict[str, Any]:
 
 def warehouse_counts(engine) -> tuple[int, dict[str, tuple[int, int]]]:
     with engine.connect() as conn:
-        rows = conn.execute(select(db.count_interval)).mappings().all()
+        rows = conn.execute(select(schema.count_interval)).mappings().all()
     totals: dict[str, tuple[int, int]] = {}
     for r in rows:
         e, x = totals.get(r["counter_id"], (0, 0))
@@ -300,7 +301,7 @@ def test_site_database_to_warehouse_over_https_on_both_dst_days(site_db, service
     with warehouse_engine.connect() as conn:
         starts = {
             (r.counter_id, r.interval_start.isoformat(), r.entries)
-            for r in conn.execute(select(db.count_interval).where(db.count_interval.c.counter_id == "gate-a"))
+            for r in conn.execute(select(schema.count_interval).where(schema.count_interval.c.counter_id == "gate-a"))
         }
     spring = sorted(s for _, s, _ in starts if "2026-03-28T23" <= s < "2026-03-29T03")
     autumn = {s: e for _, s, e in starts if "2026-10-24T22" <= s < "2026-10-25T03"}
@@ -395,7 +396,7 @@ def test_sigkill_while_waiting_for_the_ack_loses_nothing_and_doubles_nothing(
     run_push_dag(warehouse_engine)
 
     with warehouse_engine.connect() as conn:
-        batches = conn.execute(select(func.count()).select_from(db.ingest_batch)).scalar_one()
+        batches = conn.execute(select(func.count()).select_from(schema.ingest_batch)).scalar_one()
     assert app.batch_posts > batches  # the unacknowledged batch was sent again...
     assert batch_rows_received(warehouse_engine) == len(sqlite_site_db.rows) == 48  # ...and counted once
     count, totals = warehouse_counts(warehouse_engine)

@@ -9,8 +9,8 @@ import pytest
 from airflow.dag_processing.dagbag import DagBag
 from sqlalchemy import select
 
-from footfall import db
 from footfall.timewindow import Window
+from footfall.warehouse import schema
 from footfall_simulator import Fault, count_intervals
 
 pytestmark = pytest.mark.airflow
@@ -46,7 +46,7 @@ def table(engine, name: str, order: str) -> list[tuple]:
 
 def sync_runs(engine) -> list[dict]:
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(select(db.sync_run)).mappings().all()]
+        return [dict(r) for r in conn.execute(select(schema.sync_run)).mappings().all()]
 
 
 def run_window(dag_run) -> Window:
@@ -68,7 +68,7 @@ def test_dag_run_loads_what_the_devices_counted(site_dag, simulator, engine):
     }
     assert len(expected) >= 2 * 2
     with engine.connect() as conn:
-        rows = conn.execute(select(db.count_interval)).mappings().all()
+        rows = conn.execute(select(schema.count_interval)).mappings().all()
     assert {
         (r["counter_id"], r["interval_start"]): (r["interval_minutes"], r["entries"], r["exits"]) for r in rows
     } == (expected)
@@ -115,7 +115,7 @@ def test_failing_run_fails_and_loads_nothing(site_dag, simulator, engine):
         f"site {SITE_ID}, source http_json:axis_tvpc_export_json: normalize failed: not JSON"
     )
     with engine.connect() as conn:
-        errors = conn.execute(select(db.raw_payload.c.error)).scalars().all()
+        errors = conn.execute(select(schema.raw_payload.c.error)).scalars().all()
     assert any(e and e.startswith("normalize: not JSON (looks like an HTML page)") for e in errors)
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from footfall import db
 from footfall.api.app import create_app
 from footfall.api.tokens import create_token, list_tokens
 from footfall.config import get_site
 from footfall.pipeline import run_site_window
 from footfall.timewindow import floor_time
+from footfall.warehouse import schema
 from footfall_devtools.api_thread import ApiThread
 from footfall_devtools.demo import push_demo_backlogs, start_api
 from footfall_devtools.local_airflow import free_port
@@ -48,13 +48,13 @@ def model_counts(start: datetime, end: datetime) -> dict[tuple[str, datetime], t
 
 def loaded(engine) -> dict[tuple[str, datetime], tuple[int, int]]:
     with engine.connect() as conn:
-        rows = conn.execute(select(db.count_interval).where(db.count_interval.c.site_id == SITE)).mappings()
+        rows = conn.execute(select(schema.count_interval).where(schema.count_interval.c.site_id == SITE)).mappings()
         return {(r["counter_id"], r["interval_start"]): (r["entries"], r["exits"]) for r in rows}
 
 
 def revision_count(engine) -> int:
     with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(db.interval_revision)).scalar_one()
+        return conn.execute(select(func.count()).select_from(schema.interval_revision)).scalar_one()
 
 
 def push_through_api(engine, start: datetime, end: datetime) -> int:
@@ -84,7 +84,7 @@ def test_backfilled_windows_load_the_intervals_a_later_backlog_holds_for_them(en
     assert summary["rows_loaded"] == len(in_window) == 6
     assert loaded(engine) == in_window
     with engine.connect() as conn:
-        spans = conn.execute(select(db.raw_payload.c.window_start, db.raw_payload.c.window_end)).all()
+        spans = conn.execute(select(schema.raw_payload.c.window_start, schema.raw_payload.c.window_end)).all()
     assert len(spans) == sent and all(s is not None and e - s == timedelta(minutes=15) for s, e in spans)
 
     # The whole backfill range, as `make demo` asks Airflow for it: every interval, counted as sent.
@@ -134,5 +134,7 @@ def test_the_demo_pushes_through_its_own_api_process_and_revokes_the_token(
     (token,) = list_tokens(engine, SITE)
     assert token.revoked_at is not None  # the sensors' token lived as long as the demo needed it
     with engine.connect() as conn:
-        sources = conn.execute(select(db.raw_payload.c.source, func.count()).group_by(db.raw_payload.c.source)).all()
+        sources = conn.execute(
+            select(schema.raw_payload.c.source, func.count()).group_by(schema.raw_payload.c.source)
+        ).all()
     assert sources == [("push:xovis_count_push", 8)]

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 from sqlalchemy import insert, select
 
-from footfall import db
 from footfall.forecast.publish import due, retrain_sites
 from footfall.forecast.training import training_series
+from footfall.warehouse import schema
 from footfall_simulator.traffic import DeviceProfile, count_arrays
 
 NOW = datetime(2026, 3, 25, 9, 7, tzinfo=UTC)  # the 7 days ahead include Paris' spring-forward Sunday
@@ -21,7 +21,7 @@ HOURS = {day: "08:00-20:00" for day in ("mon", "tue", "wed", "thu", "fri")} | {"
 
 def read_forecast(engine) -> pd.DataFrame:
     with engine.connect() as conn:
-        return pd.read_sql(select(db.forecast).order_by(db.forecast.c.slot_start), conn)
+        return pd.read_sql(select(schema.forecast).order_by(schema.forecast.c.slot_start), conn)
 
 
 def load_history(engine, site, start: datetime, end: datetime, seed: int = 5) -> int:
@@ -29,7 +29,7 @@ def load_history(engine, site, start: datetime, end: datetime, seed: int = 5) ->
     now = datetime.now(UTC)
     with engine.begin() as conn:
         conn.execute(
-            insert(db.site).values(
+            insert(schema.site).values(
                 site_id=site.id,
                 name=site.name,
                 timezone=site.timezone,
@@ -40,14 +40,16 @@ def load_history(engine, site, start: datetime, end: datetime, seed: int = 5) ->
             )
         )
         payload = conn.execute(
-            insert(db.raw_payload).values(
+            insert(schema.raw_payload).values(
                 site_id=site.id, source="test", received_at=now, body=b"", body_bytes=0, sha256="0" * 64
             )
         ).inserted_primary_key[0]
         rows = []
         for counter in site.counters:
             conn.execute(
-                insert(db.counter).values(site_id=site.id, counter_id=counter.id, ref=counter.ref, direction="normal")
+                insert(schema.counter).values(
+                    site_id=site.id, counter_id=counter.id, ref=counter.ref, direction="normal"
+                )
             )
             arrays = count_arrays(DeviceProfile(ref=counter.ref, timezone=site.timezone), start, end, 15, seed)
             for stamp, entries, exits in zip(arrays.start_epoch, arrays.entries, arrays.exits, strict=True):
@@ -64,7 +66,7 @@ def load_history(engine, site, start: datetime, end: datetime, seed: int = 5) ->
                         "loaded_at": now,
                     }
                 )
-        conn.execute(insert(db.count_interval), rows)
+        conn.execute(insert(schema.count_interval), rows)
     return len(rows)
 
 
@@ -107,7 +109,7 @@ def test_retrain_publishes_seven_days_with_quantiles_and_waits(warehouse_with_hi
     assert monday_busy.mean() > 1
 
     with engine.connect() as conn:
-        version = conn.execute(select(db.forecast_model)).mappings().one()
+        version = conn.execute(select(schema.forecast_model)).mappings().one()
     metrics = json.loads(version["metrics"])
     assert set(metrics) == {"entries", "occupancy"}
     assert set(metrics["occupancy"]) == {
@@ -140,7 +142,7 @@ def test_second_run_replaces_the_forecast_and_keeps_versions(warehouse_with_hist
 def test_high_severity_flags_leave_intervals_out(warehouse_with_history):
     engine, site = warehouse_with_history
     start, end = datetime(2026, 3, 20, 9, tzinfo=UTC), datetime(2026, 3, 20, 12, tzinfo=UTC)
-    table = db.metadata.tables["quality_flag"]
+    table = schema.metadata.tables["quality_flag"]
     with engine.begin() as conn:
         for severity, day in (("high", 0), ("medium", 1)):
             conn.execute(

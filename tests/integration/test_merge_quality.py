@@ -16,14 +16,14 @@ from conftest import SIM_NOW, SIM_SEED
 from sqlalchemy import select, update
 from test_api import post
 
-from footfall import db
 from footfall.api.tokens import create_token
 from footfall.config import Site
 from footfall.errors import ParseError
-from footfall.push import process_pushed_window, touched_span
+from footfall.lifecycle import touched_span
+from footfall.pipeline import sync_window
 from footfall.replay import replay
-from footfall.sources.files import sync_file_window
 from footfall.timewindow import Window
+from footfall.warehouse import schema
 from footfall_simulator import DeviceProfile, Fault, SimInterval, counts_with_faults
 
 api, tls = test_api.api, test_api.tls  # shared fixtures: the HTTPS service over `push_engine`
@@ -40,7 +40,7 @@ WEDNESDAY = (datetime(2026, 11, 17, 23, tzinfo=UTC), datetime(2026, 11, 18, 23, 
 STUCK = (datetime(2026, 11, 19, 9, tzinfo=UTC), datetime(2026, 11, 19, 12, tzinfo=UTC))
 IMBALANCE = Fault("imbalance", start_utc=WEDNESDAY[0], end_utc=WEDNESDAY[1], params={"exit_factor": 0.5})
 STUCK_MAIN = Fault("stuck", ref="SIM0000001", start_utc=STUCK[0], end_utc=STUCK[1])
-TABLES = (db.quality_flag, db.occupancy_corrected, db.quality_run)
+TABLES = (schema.quality_flag, schema.occupancy_corrected, schema.quality_run)
 VOLATILE = {"flag_id", "created_at", "finished_at", "run_id", "gx_result"}  # GX stamps its load time
 
 
@@ -79,7 +79,7 @@ def tables(engine) -> dict[str, list[dict]]:
 def high_flags(engine, *checks: str) -> set[tuple]:
     return {
         (r["check_name"], r["counter_id"], r["period_start"], r["period_end"])
-        for r in rows(engine, db.quality_flag)
+        for r in rows(engine, schema.quality_flag)
         if r["severity"] == "high" and (not checks or r["check_name"] in checks)
     }
 
@@ -90,7 +90,7 @@ def run_ids(engine, table) -> set[str]:
 
 
 def quality_runs(engine) -> list[tuple]:
-    return sorted((r["checked_start"], r["checked_end"], r["gx_success"]) for r in rows(engine, db.quality_run))
+    return sorted((r["checked_start"], r["checked_end"], r["gx_success"]) for r in rows(engine, schema.quality_run))
 
 
 # --- push ------------------------------------------------------------------------------------------
@@ -130,7 +130,9 @@ def send(api, tls, push_engine):
         payload_id = answer.json()["payload_id"]
         with push_engine.begin() as conn:
             conn.execute(
-                update(db.raw_payload).where(db.raw_payload.c.payload_id == payload_id).values(received_at=received_at)
+                update(schema.raw_payload)
+                .where(schema.raw_payload.c.payload_id == payload_id)
+                .values(received_at=received_at)
             )
         return payload_id
 
@@ -147,42 +149,44 @@ def test_a_push_run_stores_the_flags_of_the_faults_it_merged_and_a_rerun_changes
     push_week(send, (IMBALANCE, STUCK_MAIN))
     window = Window(WEEK.start, WEEK.end + timedelta(hours=1))  # every batch was received in it
 
-    process_pushed_window(push_site, window, engine=push_engine, run_id="week")
+    sync_window(push_site, window, engine=push_engine, run_id="week")
 
     # The same flags as the pulled week with the same faults (test_quality_pipeline).
     assert high_flags(push_engine) == {("imbalance", None, *WEDNESDAY), ("stuck_counter", "main-door", *STUCK)}
     assert quality_runs(push_engine) == [(WEEK.start, window.end, True)]
-    assert len(rows(push_engine, db.occupancy_corrected)) == 7 * 96
-    assert run_ids(push_engine, db.quality_flag) == {"week"}
+    assert len(rows(push_engine, schema.occupancy_corrected)) == 7 * 96
+    assert run_ids(push_engine, schema.quality_flag) == {"week"}
 
     first = tables(push_engine)
-    process_pushed_window(push_site, window, engine=push_engine, run_id="again")
+    sync_window(push_site, window, engine=push_engine, run_id="again")
     assert tables(push_engine) == first
-    assert run_ids(push_engine, db.quality_flag) == {"again"}  # replaced, not appended
+    assert run_ids(push_engine, schema.quality_flag) == {"again"}  # replaced, not appended
 
 
 def test_a_late_batch_gets_the_days_it_holds_checked(send, push_site, push_engine):
     push_week(send, ())
-    process_pushed_window(push_site, Window(WEEK.start, WEEK.end + timedelta(hours=1)), engine=push_engine, run_id="w")
+    sync_window(push_site, Window(WEEK.start, WEEK.end + timedelta(hours=1)), engine=push_engine, run_id="w")
     assert high_flags(push_engine, "imbalance") == set()
 
     # Monday 23rd: the connector re-sends Tuesday and Wednesday of last week, Wednesday's exits half counted.
     late = Window(datetime(2026, 11, 23, 10, tzinfo=UTC), datetime(2026, 11, 23, 10, 35, tzinfo=UTC))
     send(intervals(TUESDAY[0], WEDNESDAY[1], (IMBALANCE,)), late.start + timedelta(minutes=20))
-    result = process_pushed_window(push_site, late, engine=push_engine, run_id="late")
+    result = sync_window(push_site, late, engine=push_engine, run_id="late")
 
     assert result.rows_loaded == 2 * 2 * 96
     assert high_flags(push_engine, "imbalance") == {("imbalance", None, *WEDNESDAY)}
     # The late run checked from Tuesday's start (the earliest merged interval's day) to its own end.
     assert (TUESDAY[0], late.end, True) in quality_runs(push_engine)
     with push_engine.connect() as conn:
-        flagged_by = conn.execute(select(db.quality_flag.c.run_id).where(db.quality_flag.c.check_name == "imbalance"))
+        flagged_by = conn.execute(
+            select(schema.quality_flag.c.run_id).where(schema.quality_flag.c.check_name == "imbalance")
+        )
         assert flagged_by.scalars().all() == ["late"]
 
 
 def test_a_push_run_with_nothing_received_still_checks_its_window(push_site, push_engine):
     window = Window(datetime(2026, 11, 18, 9, tzinfo=UTC), datetime(2026, 11, 18, 9, 35, tzinfo=UTC))
-    assert process_pushed_window(push_site, window, engine=push_engine, run_id="empty").rows_loaded == 0
+    assert sync_window(push_site, window, engine=push_engine, run_id="empty").rows_loaded == 0
     assert quality_runs(push_engine) == [(WEDNESDAY[0], window.end, True)]
 
 
@@ -236,16 +240,16 @@ def test_a_file_site_run_checks_every_day_its_files_touched(tmp_path, engine):
     site = file_site(tmp_path / "inbox")
     before = datetime.now(UTC)
 
-    result = sync_file_window(site, THURSDAY_RUN, engine=engine, run_id="files")
+    result = sync_window(site, THURSDAY_RUN, engine=engine, run_id="files")
 
     assert len(result.payload_ids) == 14  # Sunday's two exports are the same zeros: one file per door still
     assert high_flags(engine) == {("imbalance", None, *WEDNESDAY), ("stuck_counter", "main-door", *STUCK)}
     assert quality_runs(engine) == [(WEEK.start, WEEK.end, True)]  # once, over the span of all the files
-    assert len(rows(engine, db.occupancy_corrected)) == 7 * 96
+    assert len(rows(engine, schema.occupancy_corrected)) == 7 * 96
     first = tables(engine)
 
     # The same run again finds no new file: it checks its window's day only, to the same flags.
-    sync_file_window(site, THURSDAY_RUN, engine=engine, run_id="again")
+    sync_window(site, THURSDAY_RUN, engine=engine, run_id="again")
     again = tables(engine)
     assert {k: again[k] for k in ("quality_flag", "occupancy_corrected")} == {
         k: first[k] for k in ("quality_flag", "occupancy_corrected")
@@ -273,21 +277,21 @@ def test_a_failed_file_does_not_keep_the_merged_ones_from_being_checked(tmp_path
     os.utime(bad, (datetime.now(UTC).timestamp(),) * 2)  # the newest: read after the good ones
 
     with pytest.raises(ParseError, match="'lots' is not a number"):
-        sync_file_window(file_site(inbox), THURSDAY_RUN, engine=engine, run_id="partly")
+        sync_window(file_site(inbox), THURSDAY_RUN, engine=engine, run_id="partly")
 
     assert high_flags(engine, "imbalance") == {("imbalance", None, *WEDNESDAY)}
     assert quality_runs(engine) == [(WEEK.start, WEEK.end, True)]
     with engine.connect() as conn:
-        assert conn.execute(select(db.sync_run.c.outcome)).scalars().all() == ["failed"]
+        assert conn.execute(select(schema.sync_run.c.outcome)).scalars().all() == ["failed"]
 
 
 def test_a_file_run_that_merged_nothing_checks_its_window_unless_every_file_failed(tmp_path, engine):
     inbox = tmp_path / "inbox"
     inbox.mkdir()
-    sync_file_window(file_site(inbox), THURSDAY_RUN, engine=engine, run_id="empty")
+    sync_window(file_site(inbox), THURSDAY_RUN, engine=engine, run_id="empty")
     assert quality_runs(engine) == [(DAYS[-1], WEEK.end, None)]  # no file, no validation: still checked
 
     (inbox / "bad.csv").write_text("Interval start,In,Out\n2026-11-19 10:00,lots,2\n", encoding="utf-8")
     with pytest.raises(ParseError):
-        sync_file_window(file_site(inbox), Window(WEEK.end, WEEK.end + timedelta(minutes=5)), engine=engine)
+        sync_window(file_site(inbox), Window(WEEK.end, WEEK.end + timedelta(minutes=5)), engine=engine)
     assert len(quality_runs(engine)) == 1  # a run that loaded nothing is not checked, as a failed pull

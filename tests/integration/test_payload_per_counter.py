@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select
 
-from footfall import db
-from footfall.extract import ensure_site
 from footfall.pipeline import sync_window
 from footfall.replay import replay
 from footfall.timewindow import Window
+from footfall.warehouse import schema
+from footfall.warehouse.landing import ensure_site, land_bodies, land_body
 
 SPACES = {"hall": "spc_hall", "lab": "spc_lab"}
 
@@ -22,7 +22,7 @@ def utc(*args: int) -> datetime:
 
 def payloads(engine) -> list[tuple[int, str | None, str]]:
     with engine.connect() as conn:
-        t = db.raw_payload.c
+        t = schema.raw_payload.c
         return [tuple(r) for r in conn.execute(select(t.payload_id, t.counter_ref, t.sha256).order_by(t.payload_id))]
 
 
@@ -35,13 +35,13 @@ def test_the_same_body_is_one_payload_per_counter(db_url, warehouse, make_site):
         with engine.begin() as conn:
             ensure_site(conn, site)
             bodies = [(b"same bytes", {"counter_ref": ref}) for ref in refs]
-            return db.land_bodies(conn, site_id=site.id, source="test", received_at=now, bodies=bodies)
+            return land_bodies(conn, site_id=site.id, source="test", received_at=now, bodies=bodies)
 
     a, b, none, a_again, none_again = land("A", "B", None, "A", None)
     assert len({a, b, none}) == 3 and (a_again, none_again) == (a, none)  # a repeat within one batch too
     assert land("B", "A", None, "") == [b, a, none, none]  # later landings find theirs; '' is no counter, as NULL
     with engine.begin() as conn:
-        other = db.land_body(conn, site_id=site.id, source="test", body=b"other bytes", received_at=now)
+        other = land_body(conn, site_id=site.id, source="test", body=b"other bytes", received_at=now)
     assert other not in (a, b, none)
     digest = hashlib.sha256(b"same bytes").hexdigest()
     assert [(ref, sha == digest) for _, ref, sha in payloads(engine)] == [
@@ -68,7 +68,7 @@ def test_two_spaces_answering_the_same_bytes_keep_two_payloads(simulator, make_s
 
     def loaded() -> dict:
         with engine.connect() as conn:
-            rows = conn.execute(select(db.count_interval)).mappings().all()
+            rows = conn.execute(select(schema.count_interval)).mappings().all()
         return {(r["counter_id"], r["interval_start"]): (r["entries"], r["exits"]) for r in rows}
 
     assert loaded() == expected and sorted(first.payload_ids) == [p for p, _, _ in landed]
@@ -77,6 +77,6 @@ def test_two_spaces_answering_the_same_bytes_keep_two_payloads(simulator, make_s
 
     simulator.stop()  # replay reads only what was landed
     with engine.begin() as conn:
-        conn.execute(db.count_interval.delete())
+        conn.execute(schema.count_interval.delete())
     (result,) = replay(site, night, engine=engine)
     assert result.rows_loaded == len(expected) and loaded() == expected

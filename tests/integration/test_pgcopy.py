@@ -1,4 +1,4 @@
-"""Binary COPY bodies built with numpy (footfall.pgcopy), read back by a real PostgreSQL server."""
+"""Binary COPY bodies built with numpy (footfall.warehouse.pgcopy), read back by a real PostgreSQL server."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pandas as pd
 import psycopg
 import pytest
 
-from footfall import pgcopy
+from footfall.warehouse import pgcopy
 
 TABLE = "CREATE TEMPORARY TABLE t (name text, day date, at timestamptz, n int4, big int8, x float8)"
 

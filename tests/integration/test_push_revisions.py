@@ -14,13 +14,12 @@ import test_api
 from sqlalchemy import select, update
 from test_api import post
 
-from footfall import db
 from footfall.api.tokens import create_token
 from footfall.config import Site
-from footfall.pipeline import run_site_window
+from footfall.pipeline import run_site_window, sync_window
 from footfall.replay import replay
-from footfall.sources.files import sync_file_window
 from footfall.timewindow import Window, floor_time
+from footfall.warehouse import schema
 
 api, tls = test_api.api, test_api.tls  # shared fixtures: the HTTPS service over `push_engine`
 SITE = "xovis-site"
@@ -74,12 +73,12 @@ def run_now(run_id: str = "live") -> dict:
 
 def rows(engine, site_id: str = SITE) -> dict[datetime, tuple]:
     with engine.connect() as conn:
-        found = conn.execute(select(db.count_interval).where(db.count_interval.c.site_id == site_id)).mappings()
+        found = conn.execute(select(schema.count_interval).where(schema.count_interval.c.site_id == site_id)).mappings()
         return {r["interval_start"]: (r["entries"], r["exits"], r["payload_id"]) for r in found}
 
 
 def revisions(engine, site_id: str = SITE) -> list[dict]:
-    table = db.interval_revision
+    table = schema.interval_revision
     with engine.connect() as conn:
         query = select(table).where(table.c.site_id == site_id).order_by(table.c.revision_id)
         return [dict(r) for r in conn.execute(query).mappings()]
@@ -88,7 +87,7 @@ def revisions(engine, site_id: str = SITE) -> list[dict]:
 def age_payloads(engine, hours: float) -> None:
     """Pretend everything landed so far arrived `hours` ago."""
     with engine.begin() as conn:
-        conn.execute(update(db.raw_payload).values(received_at=datetime.now(UTC) - timedelta(hours=hours)))
+        conn.execute(update(schema.raw_payload).values(received_at=datetime.now(UTC) - timedelta(hours=hours)))
 
 
 def test_a_resent_pushed_interval_updates_its_row_and_records_one_revision(api, tls, token, push_engine):
@@ -170,10 +169,10 @@ def test_a_revised_export_file_updates_its_row_and_records_one_revision(db_url, 
     window = Window(now - timedelta(minutes=35), now)
 
     csv_export(folder, "export-1.csv", start, 5, 2, age_s=120)
-    first = sync_file_window(site, window, engine=engine).payload_ids
+    first = sync_window(site, window, engine=engine).payload_ids
     csv_export(folder, "export-2.csv", start, 6, 2, age_s=0)  # the camera's corrected export
-    second = sync_file_window(site, window, engine=engine).payload_ids
-    sync_file_window(site, window, engine=engine)  # nothing new: nothing read, nothing recorded
+    second = sync_window(site, window, engine=engine).payload_ids
+    sync_window(site, window, engine=engine)  # nothing new: nothing read, nothing recorded
 
     assert rows(engine, "file-site") == {start: (6, 2, second[0])}
     (revision,) = revisions(engine, "file-site")

@@ -12,10 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sqlalchemy import select
 
-from footfall import db
 from footfall.alerts import WebhookNotifier, failure_notifiers
 from footfall.pipeline import sync_window
 from footfall.timewindow import Window
+from footfall.warehouse import schema
 from footfall_simulator import Fault
 
 HOURS = {"regular": {**{d: "08:00-20:00" for d in ("mon", "tue", "wed", "thu", "fri")}, "sat": "09:00-18:00"}}
@@ -70,7 +70,7 @@ def site(make_site):
 
 def open_alerts(engine) -> list[tuple[str, str]]:
     with engine.connect() as conn:
-        return [(r.check_name, r.counter_id) for r in conn.execute(select(db.alert_state)).all()]
+        return [(r.check_name, r.counter_id) for r in conn.execute(select(schema.alert_state)).all()]
 
 
 def test_a_problem_sends_one_message_when_it_starts_and_one_when_it_clears(simulator, webhook, site, db_url, warehouse):

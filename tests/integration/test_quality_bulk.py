@@ -9,16 +9,16 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import delete, select
 
-from footfall import db
 from footfall.pipeline import sync_window
 from footfall.quality import runner
 from footfall.timewindow import Window
+from footfall.warehouse import schema
 from footfall_simulator import Fault
 
 HOURS = {"regular": {**{d: "08:00-20:00" for d in ("mon", "tue", "wed", "thu", "fri")}, "sat": "09:00-18:00"}}
 WEEK = Window(datetime(2026, 11, 12, 23, tzinfo=UTC), datetime(2026, 11, 19, 23, tzinfo=UTC))
 THURSDAY = Window(datetime(2026, 11, 18, 23, tzinfo=UTC), datetime(2026, 11, 19, 23, tzinfo=UTC))
-TABLES = (db.quality_flag, db.occupancy_corrected, db.quality_run)
+TABLES = (schema.quality_flag, schema.occupancy_corrected, schema.quality_run)
 VOLATILE = {"flag_id", "created_at", "finished_at"}
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 
@@ -104,16 +104,16 @@ def test_run_after_load_sites_records_a_failed_run_for_every_site(sites, engine,
 def test_check_window_on_the_rows_just_loaded_stores_what_reading_them_back_stores(sites, engine, monkeypatch):
     """The pipeline hands the checks the rows it loaded (only the history around the window is read):
     same flags and corrected occupancy as a run that reads the whole range back, missing counts included."""
-    from footfall import pipeline
+    from footfall import lifecycle
 
     loaded: dict[str, object] = {}
-    real_load = pipeline.load_window
+    real_write = lifecycle.write_counts
 
-    def keep_rows(engine_, site_id, window, rows, **kwargs):
+    def keep_rows(conn, site_id, rows, **kwargs):
         loaded[site_id] = rows
-        return real_load(engine_, site_id, window, rows, **kwargs)
+        return real_write(conn, site_id, rows, **kwargs)
 
-    monkeypatch.setattr(pipeline, "load_window", keep_rows)
+    monkeypatch.setattr(lifecycle, "write_counts", keep_rows)
     for site in sites:
         sync_window(site, WEEK, engine=engine, run_id="load")
     assert any(loaded[s.id]["occupancy"].isna().all() for s in sites)  # a column missing throughout: float64

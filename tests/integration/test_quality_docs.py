@@ -12,12 +12,12 @@ from urllib.parse import unquote
 
 from sqlalchemy import select
 
-from footfall import db
 from footfall.cli import main
 from footfall.pipeline import sync_window
 from footfall.quality.docs import build_docs
 from footfall.timewindow import Window
 from footfall.validate import SUITE_NAME
+from footfall.warehouse import schema
 
 DAY = Window(datetime(2026, 11, 18, 23, tzinfo=UTC), datetime(2026, 11, 19, 23, tzinfo=UTC))
 DAY_BEFORE = Window(datetime(2026, 11, 17, 23, tzinfo=UTC), datetime(2026, 11, 18, 23, tzinfo=UTC))
@@ -36,7 +36,7 @@ def test_docs_name_the_sites_suite_and_validations(simulator, make_site, db_url,
     sync_window(two, DAY, engine=engine, run_id="scheduled__two")
 
     with engine.connect() as conn:
-        stored = conn.execute(select(db.quality_run.c.site_id, db.quality_run.c.gx_result)).all()
+        stored = conn.execute(select(schema.quality_run.c.site_id, schema.quality_run.c.gx_result)).all()
     assert len(stored) == 3 and all(blob for _, blob in stored)
     result = json.loads(gzip.decompress(stored[0].gx_result))  # the full GX result, every expectation
     assert result["suite_name"] == SUITE_NAME and result["success"] is True and len(result["results"]) >= 10

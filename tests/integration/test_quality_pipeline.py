@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
-from footfall import db
 from footfall.pipeline import sync_window
 from footfall.quality import registry, runner
 from footfall.timewindow import Window
+from footfall.warehouse import schema
 from footfall_simulator import Fault
 
 # The simulator's default devices open 08:00-20:00 on weekdays and 09:00-18:00 on Saturdays (Paris).
@@ -24,7 +24,7 @@ HOURS = {"regular": {**{d: "08:00-20:00" for d in ("mon", "tue", "wed", "thu", "
 WEEK = Window(datetime(2026, 11, 12, 23, tzinfo=UTC), datetime(2026, 11, 19, 23, tzinfo=UTC))
 WEDNESDAY = (datetime(2026, 11, 17, 23, tzinfo=UTC), datetime(2026, 11, 18, 23, tzinfo=UTC))
 STUCK = (datetime(2026, 11, 19, 9, tzinfo=UTC), datetime(2026, 11, 19, 12, tzinfo=UTC))
-TABLES = (db.quality_flag, db.occupancy_corrected, db.quality_run)
+TABLES = (schema.quality_flag, schema.occupancy_corrected, schema.quality_run)
 VOLATILE = {"flag_id", "created_at", "finished_at", "run_id", "gx_result"}  # GX stamps its load time
 
 
@@ -58,7 +58,7 @@ def rows(engine, table) -> list[dict]:
 def high_flags(engine) -> set[tuple]:
     return {
         (r["check_name"], r["counter_id"], r["period_start"], r["period_end"])
-        for r in rows(engine, db.quality_flag)
+        for r in rows(engine, schema.quality_flag)
         if r["severity"] == "high"
     }
 
@@ -70,14 +70,14 @@ def test_injected_faults_store_flags_and_corrected_occupancy(faulty, site, engin
         ("imbalance", None, *WEDNESDAY),
         ("stuck_counter", "main-door", *STUCK),
     }
-    flags = rows(engine, db.quality_flag)
-    assert {r["run_id"] for r in db_rows(engine, db.quality_flag)} == {"week"}
+    flags = rows(engine, schema.quality_flag)
+    assert {r["run_id"] for r in db_rows(engine, schema.quality_flag)} == {"week"}
     stuck = next(r for r in flags if r["check_name"] == "stuck_counter")
     assert stuck["observed"] == 0 and stuck["expected"] >= 20
     imbalance = next(r for r in flags if r["check_name"] == "imbalance")
     assert json.loads(imbalance["evidence"])  # the numbers behind the flag
 
-    occupancy = rows(engine, db.occupancy_corrected)
+    occupancy = rows(engine, schema.occupancy_corrected)
     assert len(occupancy) == 7 * 96  # every 15-minute interval of the week, once
     wednesday = [r for r in occupancy if r["local_date"].isoformat() == "2026-11-18"]
     factor = wednesday[0]["correction_factor"]
@@ -87,7 +87,7 @@ def test_injected_faults_store_flags_and_corrected_occupancy(faulty, site, engin
     last = max(wednesday, key=lambda r: r["interval_start"])
     assert abs(last["corrected_occupancy"]) < 0.1 * abs(last["raw_net_occupancy"])
 
-    (run,) = rows(engine, db.quality_run)
+    (run,) = rows(engine, schema.quality_run)
     assert (run["checked_start"], run["checked_end"], run["gx_success"], run["flags"]) == (
         WEEK.start,
         WEEK.end,
@@ -99,10 +99,10 @@ def test_injected_faults_store_flags_and_corrected_occupancy(faulty, site, engin
     with engine.connect() as conn:
         zeros = conn.execute(
             select(func.count()).where(
-                db.count_interval.c.counter_id == "main-door",
-                db.count_interval.c.interval_start >= STUCK[0],
-                db.count_interval.c.interval_start < STUCK[1],
-                db.count_interval.c.entries == 0,
+                schema.count_interval.c.counter_id == "main-door",
+                schema.count_interval.c.interval_start >= STUCK[0],
+                schema.count_interval.c.interval_start < STUCK[1],
+                schema.count_interval.c.entries == 0,
             )
         ).scalar_one()
     assert zeros == 12
@@ -118,8 +118,8 @@ def test_the_same_window_twice_leaves_identical_quality_tables(faulty, site, eng
     first = {t.name: rows(engine, t) for t in TABLES}
     sync_window(site, WEEK, engine=engine, run_id="second")
     assert {t.name: rows(engine, t) for t in TABLES} == first
-    assert {r["run_id"] for r in db_rows(engine, db.quality_flag)} == {"second"}  # replaced, not appended
-    assert len(db_rows(engine, db.quality_run)) == 1
+    assert {r["run_id"] for r in db_rows(engine, schema.quality_flag)} == {"second"}  # replaced, not appended
+    assert len(db_rows(engine, schema.quality_run)) == 1
 
 
 def test_a_shorter_rerun_replaces_only_its_own_days(faulty, site, engine):
@@ -128,7 +128,7 @@ def test_a_shorter_rerun_replaces_only_its_own_days(faulty, site, engine):
     thursday = Window(datetime(2026, 11, 19, 10, tzinfo=UTC), datetime(2026, 11, 19, 11, tzinfo=UTC))
     sync_window(site, thursday, engine=engine, run_id="thursday")
     assert high_flags(engine) == before  # Wednesday's flag is kept, Thursday's is recomputed once
-    stuck = [r for r in db_rows(engine, db.quality_flag) if r["check_name"] == "stuck_counter"]
+    stuck = [r for r in db_rows(engine, schema.quality_flag) if r["check_name"] == "stuck_counter"]
     assert [r["run_id"] for r in stuck] == ["thursday"]
 
 
@@ -143,11 +143,11 @@ def test_a_broken_check_is_visible_and_never_undoes_the_load(faulty, site, engin
         result = sync_window(site, WEEK, engine=engine, run_id="broken")
 
     assert result.rows_loaded == 7 * 96 * 2  # the load stands
-    assert len(db_rows(engine, db.count_interval)) == 7 * 96 * 2
+    assert len(db_rows(engine, schema.count_interval)) == 7 * 96 * 2
     # The other checks still ran and stored their flags.
     assert high_flags(engine) == {("stuck_counter", "main-door", *STUCK)}
-    assert len(rows(engine, db.occupancy_corrected)) == 7 * 96
-    (run,) = rows(engine, db.quality_run)
+    assert len(rows(engine, schema.occupancy_corrected)) == 7 * 96
+    (run,) = rows(engine, schema.quality_run)
     assert json.loads(run["gx_statistics"])["check_errors"] == {"imbalance": "RuntimeError: boom"}
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert any(site.id in r.getMessage() and "imbalance" in r.getMessage() for r in errors)
@@ -162,8 +162,8 @@ def test_a_failing_quality_run_is_recorded_and_the_load_stands(faulty, site, eng
         result = sync_window(site, WEEK, engine=engine, run_id="failed")
 
     assert result.rows_loaded == 7 * 96 * 2
-    assert rows(engine, db.quality_flag) == []
-    (run,) = db_rows(engine, db.quality_run)
+    assert rows(engine, schema.quality_flag) == []
+    (run,) = db_rows(engine, schema.quality_run)
     assert run["run_id"] == "failed" and run["flags"] == 0
     assert json.loads(run["gx_statistics"])["check_errors"] == {"quality_run": "RuntimeError: history unreadable"}
     assert any(r.levelno >= logging.ERROR and site.id in r.getMessage() for r in caplog.records)

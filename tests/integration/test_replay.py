@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from footfall import db
 from footfall.cli import main
 from footfall.config import Site
 from footfall.pipeline import sync_window
 from footfall.replay import landed_windows, replay
 from footfall.timewindow import Window
+from footfall.warehouse import schema
 from footfall_simulator import Fault
 
 
@@ -26,13 +26,13 @@ WINDOW = Window(utc(2026, 11, 20, 10, 0), utc(2026, 11, 20, 10, 35))
 
 def counts(engine) -> dict[tuple[str, datetime], tuple[int, int, int]]:
     with engine.connect() as conn:
-        rows = conn.execute(select(db.count_interval)).mappings().all()
+        rows = conn.execute(select(schema.count_interval)).mappings().all()
     return {(r["counter_id"], r["interval_start"]): (r["entries"], r["exits"], r["payload_id"]) for r in rows}
 
 
 def revisions(engine) -> list[dict]:
     with engine.connect() as conn:
-        table = db.interval_revision
+        table = schema.interval_revision
         return [dict(r) for r in conn.execute(select(table).order_by(table.c.revision_id)).mappings().all()]
 
 
@@ -77,7 +77,7 @@ def test_replay_applies_the_current_site_file_without_calling_the_source(simulat
         assert (r["new_entries"], r["new_exits"]) == (r["old_exits"], r["old_entries"])
         assert r["old_payload_id"] == r["new_payload_id"]
     with engine.connect() as conn:
-        run = conn.execute(select(db.sync_run.c.run_id, db.sync_run.c.outcome)).one()
+        run = conn.execute(select(schema.sync_run.c.run_id, schema.sync_run.c.outcome)).one()
     assert tuple(run) == ("replay", "success")
 
     again = replay(swapped_main_door(make_site), WINDOW, engine=engine)

@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import create_engine, func, select, text
 
-from footfall import db
 from footfall.config import Site, load_presets
 from footfall.errors import ExtractError, ParseError
 from footfall.pipeline import sync_window
 from footfall.replay import replay
 from footfall.timewindow import Window
+from footfall.warehouse import schema
 
 PARIS = ZoneInfo("Europe/Paris")
 MARIADB = os.environ.get("FOOTFALL_TEST_MARIADB_URL", "mysql://root@127.0.0.1:3306/test")
@@ -38,13 +38,13 @@ def engine(sqlite_url, warehouse):
 
 def loaded(engine) -> dict[tuple[str, datetime], tuple[int | None, int | None]]:
     with engine.connect() as conn:
-        rows = conn.execute(select(db.count_interval)).mappings().all()
+        rows = conn.execute(select(schema.count_interval)).mappings().all()
     return {(r["counter_id"], r["interval_start"]): (r["entries"], r["exits"]) for r in rows}
 
 
 def payload_count(engine) -> int:
     with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(db.raw_payload)).scalar_one()
+        return conn.execute(select(func.count()).select_from(schema.raw_payload)).scalar_one()
 
 
 def sql_site(query: str = QUERY, **options) -> Site:
@@ -104,7 +104,7 @@ def test_sql_source_loads_the_window_from_sqlite(sqlite_source, engine):
     assert len(expected) == 6 and loaded(engine) == expected
     assert result.rows_read == 6  # only the window was read: the query is incremental
     with engine.connect() as conn:
-        (request, source) = conn.execute(select(db.raw_payload.c.request, db.raw_payload.c.source)).one()
+        (request, source) = conn.execute(select(schema.raw_payload.c.request, schema.raw_payload.c.source)).one()
     assert source == "sql:sql_rows" and request.startswith("SQL sqlite:///")
     again = sync_window(sql_site(), window, engine=engine)
     assert (again.rows_written, again.rows_deleted, payload_count(engine)) == (0, 0, 1)
@@ -142,7 +142,7 @@ def test_missing_alias_is_an_extract_error_naming_the_site(sqlite_source, engine
     assert str(err.value).startswith("site sql-site, source sql:sql_rows: extract failed: the query returns")
     assert "missing alias(es): entries" in str(err.value)
     with engine.connect() as conn:
-        assert conn.execute(select(db.sync_run.c.outcome)).scalar_one() == "failed"
+        assert conn.execute(select(schema.sync_run.c.outcome)).scalar_one() == "failed"
     assert loaded(engine) == {}
 
 
@@ -261,7 +261,7 @@ def test_a_bad_file_is_kept_and_named_while_the_good_one_loads(tmp_path, engine)
     assert "'lots' is not a number" in str(err.value)
     assert list(loaded(engine).values()) == [(4, 4)]  # the good file loaded; nothing of the bad one
     with engine.connect() as conn:
-        kept = conn.execute(select(db.raw_payload.c.request, db.raw_payload.c.error)).all()
+        kept = conn.execute(select(schema.raw_payload.c.request, schema.raw_payload.c.error)).all()
     assert [(r.request.endswith("b-bad.csv"), r.error is not None) for r in kept] == [(False, False), (True, True)]
     assert sync_window(file_site(inbox), run, engine=engine).payload_ids == []  # not re-read
 
@@ -283,7 +283,7 @@ def test_a_file_over_the_size_limit_is_named_while_the_others_load(tmp_path, eng
 
     assert list(loaded(engine).values()) == [(4, 4)]  # the file after it still loaded
     with engine.connect() as conn:
-        (failed,) = conn.execute(select(db.sync_run.c.outcome, db.sync_run.c.error)).all()
+        (failed,) = conn.execute(select(schema.sync_run.c.outcome, schema.sync_run.c.error)).all()
     assert failed.outcome == "failed" and "a-big.csv" in failed.error
 
 
@@ -328,7 +328,7 @@ def test_identical_exports_of_two_counters_both_load_and_replay(tmp_path, db_url
     closed = {(door, start): (0, 0) for door in ("north", "south") for start in quarters}
     assert loaded(engine) == closed and len(first.payload_ids) == 2
     with engine.connect() as conn:
-        t = db.raw_payload.c
+        t = schema.raw_payload.c
         landed = conn.execute(select(t.payload_id, t.counter_ref, t.sha256).order_by(t.payload_id)).all()
     assert [r.counter_ref for r in landed] == ["ACCC8E000301", "ACCC8E000302"]
     assert landed[0].sha256 == landed[1].sha256
@@ -337,7 +337,7 @@ def test_identical_exports_of_two_counters_both_load_and_replay(tmp_path, db_url
     assert sync_window(site, run, engine=engine).payload_ids == [] and payload_count(engine) == 2
 
     with engine.begin() as conn:
-        conn.execute(db.count_interval.delete())
+        conn.execute(schema.count_interval.delete())
     (result,) = replay(site, Window(before - timedelta(minutes=1), datetime.now(UTC) + timedelta(minutes=1)),
                        engine=engine)  # fmt: skip
     assert sorted(result.payload_ids) == [r.payload_id for r in landed]

@@ -9,12 +9,13 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import select
 
-from footfall import db, extract
+from footfall import extract
 from footfall.endpoints import parse_connection
 from footfall.errors import ExtractError
 from footfall.extract import fetch_window, http_session
 from footfall.pipeline import sync_window
 from footfall.timewindow import Window
+from footfall.warehouse import schema
 from footfall_simulator import count_intervals
 from footfall_simulator.server import SIM_API_KEY, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_LOGIN, SIM_PASSWORD
 
@@ -29,9 +30,9 @@ HOURS = Window(utc(2026, 11, 20, 9, 0), utc(2026, 11, 20, 12, 0))  # 10:00-13:00
 
 @pytest.fixture(autouse=True)
 def no_cached_tokens():
-    extract._TOKENS.clear()
+    extract.clear_token_cache()
     yield
-    extract._TOKENS.clear()
+    extract.clear_token_cache()
 
 
 def connect(monkeypatch, simulator, user: str = "", password: str = "", **extra: str) -> None:
@@ -83,8 +84,8 @@ def test_wrong_credentials_are_an_extract_error_naming_site_and_connection(
     assert "check the credentials of connection 'footfall_sim'" in text
     assert "wrong-secret" not in text
     with engine.connect() as conn:
-        assert conn.execute(select(db.count_interval)).all() == []
-        (run,) = conn.execute(select(db.sync_run.c.outcome, db.sync_run.c.stage)).all()
+        assert conn.execute(select(schema.count_interval)).all() == []
+        (run,) = conn.execute(select(schema.sync_run.c.outcome, schema.sync_run.c.stage)).all()
     assert tuple(run) == ("failed", "extract")
 
 
@@ -121,7 +122,7 @@ def vea_oracle(simulator, window: Window) -> dict[tuple[str, datetime], tuple[in
 
 def loaded(engine) -> dict[tuple[str, datetime], tuple[int, int]]:
     with engine.connect() as conn:
-        rows = conn.execute(select(db.count_interval)).mappings().all()
+        rows = conn.execute(select(schema.count_interval)).mappings().all()
     return {(r["counter_id"], r["interval_start"]): (r["entries"], r["exits"]) for r in rows}
 
 

@@ -14,12 +14,13 @@ from urllib.parse import quote
 import pytest
 from sqlalchemy import func, select
 
-from footfall import db
 from footfall.endpoints import Endpoint, parse_connection
 from footfall.errors import ExtractError
-from footfall.extract import fetch_window, http_session, land_payloads, read_body, render_requests, requested_range
+from footfall.extract import fetch_window, http_session, render_requests, requested_range
 from footfall.pipeline import sync_window
 from footfall.timewindow import Window
+from footfall.warehouse import schema
+from footfall.warehouse.landing import land_payloads, read_body
 from footfall_simulator import Fault
 
 API = "/local/tvpc/.api"
@@ -139,7 +140,7 @@ def test_fetch_and_land_verbatim_then_deduplicate(simulator, make_site, sqlite_u
 
     ids = land_payloads(engine, site, WINDOW, answers)
     with engine.connect() as conn:
-        stored = conn.execute(select(db.raw_payload).order_by(db.raw_payload.c.payload_id)).mappings().all()
+        stored = conn.execute(select(schema.raw_payload).order_by(schema.raw_payload.c.payload_id)).mappings().all()
     assert [r["payload_id"] for r in stored] == ids
     for row, answer in zip(stored, answers, strict=True):
         assert row["body"][:2] == b"\x1f\x8b"  # gzip
@@ -162,9 +163,9 @@ def test_fetch_and_land_verbatim_then_deduplicate(simulator, make_site, sqlite_u
     assert [a.body for a in again] == [a.body for a in answers]
     assert land_payloads(engine, site, WINDOW, again) == ids
     with engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(db.raw_payload)).scalar() == 2
-        assert conn.execute(select(db.site.c.site_id)).scalars().all() == ["test-site"]
-        assert conn.execute(select(db.counter.c.counter_id).order_by("counter_id")).scalars().all() == [
+        assert conn.execute(select(func.count()).select_from(schema.raw_payload)).scalar() == 2
+        assert conn.execute(select(schema.site.c.site_id)).scalars().all() == ["test-site"]
+        assert conn.execute(select(schema.counter.c.counter_id).order_by("counter_id")).scalars().all() == [
             "main-door",
             "side-door",
         ]
@@ -195,9 +196,9 @@ def test_http_500_is_an_extract_error_after_retries(simulator, make_site, sqlite
     assert err.stage == "extract"
     assert f"HTTP 500 Internal Server Error from {simulator.url}/devices/SIM0000002{API}" in err.reason
     with engine.connect() as conn:
-        payloads = conn.execute(select(db.raw_payload).order_by(db.raw_payload.c.payload_id)).mappings().all()
-        run = conn.execute(select(db.sync_run)).mappings().one()
-        loaded = conn.execute(select(func.count()).select_from(db.count_interval)).scalar()
+        payloads = conn.execute(select(schema.raw_payload).order_by(schema.raw_payload.c.payload_id)).mappings().all()
+        run = conn.execute(select(schema.sync_run)).mappings().one()
+        loaded = conn.execute(select(func.count()).select_from(schema.count_interval)).scalar()
     assert [p["http_status"] for p in payloads] == [200, 500]
     failed = payloads[1]
     assert err.payload_ids == [failed["payload_id"]]

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from footfall import db
 from footfall.config import Pagination, load_presets
 from footfall.extract import next_page
 from footfall.pipeline import sync_window
 from footfall.timewindow import Window
+from footfall.warehouse import schema
 from footfall_simulator import count_intervals
 
 SPACES = {"hall": "spc_hall", "lab": "spc_lab"}
@@ -40,8 +40,10 @@ def test_next_link_pages_are_followed_and_each_landed(simulator, make_site, sqli
         for i in count_intervals(state.profile(ref), window.start, window.end, 5, state.seed, state.now())
     }
     with engine.connect() as conn:
-        rows = conn.execute(select(db.count_interval)).mappings().all()
-        requests = conn.execute(select(db.raw_payload.c.request).order_by(db.raw_payload.c.payload_id)).scalars().all()
+        rows = conn.execute(select(schema.count_interval)).mappings().all()
+        requests = (
+            conn.execute(select(schema.raw_payload.c.request).order_by(schema.raw_payload.c.payload_id)).scalars().all()
+        )
     assert len(expected) == 2 * 1008
     assert {(r["counter_id"], r["interval_start"]): (r["entries"], r["exits"]) for r in rows} == expected
     assert all(r["occupancy"] is not None for r in rows)

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from footfall import db
 from footfall.pipeline import sync_window
 from footfall.timewindow import Window
+from footfall.warehouse import schema
 from footfall_simulator import count_intervals
 
 REFS = {"main-door": "SIM0000001", "side-door": "SIM0000002"}
@@ -48,7 +48,7 @@ def test_xml_export_site_loads_what_the_devices_counted(simulator, make_site, sq
         for i in count_intervals(state.profile(ref), window.start, window.end, 15, state.seed, state.now())
     }
     with engine.connect() as conn:
-        rows = conn.execute(select(db.count_interval)).mappings().all()
-        (content_type,) = set(conn.execute(select(db.raw_payload.c.content_type)).scalars())
+        rows = conn.execute(select(schema.count_interval)).mappings().all()
+        (content_type,) = set(conn.execute(select(schema.raw_payload.c.content_type)).scalars())
     assert {(r["counter_id"], r["interval_start"]): (r["entries"], r["exits"]) for r in rows} == expected
     assert expected and content_type == "application/xml"

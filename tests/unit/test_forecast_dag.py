@@ -9,9 +9,9 @@ from pathlib import Path
 from airflow.dag_processing.dagbag import DagBag
 from sqlalchemy import insert
 
-from footfall import db
 from footfall.dag_factory import counts_asset
 from footfall.forecast.publish import run_retrain
+from footfall.warehouse import schema
 
 FORECAST_DAG = Path(__file__).resolve().parents[2] / "dags" / "forecasts.py"
 
@@ -47,7 +47,7 @@ def test_new_counts_within_the_hour_do_not_retrain(registry, sqlite_url, warehou
     now = datetime(2026, 10, 25, 12, tzinfo=UTC)
     with engine.begin() as conn:
         conn.execute(
-            insert(db.forecast_model).values(
+            insert(schema.forecast_model).values(
                 trained_at=now - timedelta(minutes=20),
                 method="model",
                 promoted=True,

@@ -9,11 +9,13 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, select
 
-from footfall import db
-from footfall.extract import Fetched, land_payloads
-from footfall.load import load_window
 from footfall.normalize import Payload, normalize_counts
+from footfall.sources.base import Fetched
 from footfall.timewindow import Window
+from footfall.warehouse import schema
+from footfall.warehouse.counts import WriteResult, write_counts
+from footfall.warehouse.landing import land_payloads
+from footfall.warehouse.runs import record_sync_run
 
 # 10:00-11:00 in Paris (CET): the window a run replaces.
 WINDOW = Window(datetime(2026, 11, 20, 9, 0, tzinfo=UTC), datetime(2026, 11, 20, 10, 0, tzinfo=UTC))
@@ -25,6 +27,27 @@ STAMPS = [
 COUNTERS = [{"id": "a", "ref": "R1"}, {"id": "b", "ref": "R2"}]
 
 _bodies = count(1)
+
+
+def load_window(
+    engine: Engine,
+    site_id: str,
+    window: Window,
+    rows: pd.DataFrame,
+    *,
+    run_id: str,
+    started_at: datetime,
+    rows_read: int,
+) -> WriteResult:
+    """What a replace run writes (footfall.lifecycle): the window's counts and its sync_run row, in one
+    transaction, so either both land or neither."""
+    with engine.begin() as conn:
+        result = write_counts(conn, site_id, rows, mode="replace", window=window)
+        record_sync_run(
+            conn, site_id, window, run_id=run_id, started_at=started_at, rows_read=rows_read,
+            rows_loaded=result.rows_in_window, outcome="success",
+        )  # fmt: skip
+    return result
 
 
 def snapshot(engine: Engine, table: str, order: str) -> list[tuple]:
@@ -41,7 +64,9 @@ def stored(engine: Engine) -> pd.DataFrame:
     """count_interval through the schema's types (aware UTC datetimes)."""
     with engine.connect() as conn:
         rows = conn.execute(
-            select(db.count_interval).order_by(db.count_interval.c.counter_id, db.count_interval.c.interval_start)
+            select(schema.count_interval).order_by(
+                schema.count_interval.c.counter_id, schema.count_interval.c.interval_start
+            )
         )
         return pd.DataFrame(rows.mappings().all())
 
@@ -209,7 +234,7 @@ def test_sync_run_has_one_row_per_site_and_window(wh):
 
     with wh.engine.connect() as conn:
         runs = (
-            conn.execute(select(db.sync_run).order_by(db.sync_run.c.site_id, db.sync_run.c.window_start))
+            conn.execute(select(schema.sync_run).order_by(schema.sync_run.c.site_id, schema.sync_run.c.window_start))
             .mappings()
             .all()
         )
@@ -267,7 +292,7 @@ def test_a_window_filled_by_a_concurrent_load_is_replaced_the_general_way(wh, mo
     wh.load(rows, run_id="first")
     before = counts(wh.engine)
     # As if another load filled the window between the emptiness check and the COPY.
-    monkeypatch.setattr("footfall.load._window_has_rows", lambda conn, site_id, window: False)
+    monkeypatch.setattr("footfall.warehouse.counts.window_has_rows", lambda conn, site_id, window: False)
 
     again = wh.load(rows, run_id="second")
 

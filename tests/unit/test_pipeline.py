@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 
-from footfall import db
 from footfall.errors import ParseError, SiteDataError, ValidationFailed
-from footfall.extract import read_body
 from footfall.pipeline import run_site_window, sync_window
 from footfall.timewindow import Window
+from footfall.warehouse import schema
+from footfall.warehouse.engine import upgrade
+from footfall.warehouse.landing import read_body
 from footfall_simulator import DeviceProfile, Fault, count_intervals
 
 SOURCE = "http_json:axis_tvpc_export_json"
@@ -41,7 +43,7 @@ def expected_counts(simulator, window: Window, resolution: int = 15) -> dict[tup
 
 def loaded_counts(engine) -> dict[tuple[str, datetime], tuple[int, int]]:
     with engine.connect() as conn:
-        rows = conn.execute(select(db.count_interval)).mappings().all()
+        rows = conn.execute(select(schema.count_interval)).mappings().all()
     return {(r["counter_id"], r["interval_start"]): (r["entries"], r["exits"]) for r in rows}
 
 
@@ -65,19 +67,19 @@ def test_sync_window_loads_what_the_devices_counted(simulator, make_site, engine
     assert (result.rows_loaded, result.rows_written, result.rows_deleted) == (6, 6, 0)
     assert result.rows_read == 2 * (16 * 4 + 1)  # the local day so far: 00:00 .. 16:00 local, every 15 minutes
     assert len(result.payload_ids) == 2
-    (run,) = all_rows(engine, db.sync_run)
+    (run,) = all_rows(engine, schema.sync_run)
     assert (run["run_id"], run["outcome"], run["stage"], run["rows_loaded"]) == ("test-run", "success", None, 6)
     assert (run["window_start"], run["window_end"]) == (WINDOW.start, WINDOW.end)
-    assert {r["interval_minutes"] for r in all_rows(engine, db.count_interval)} == {15}
+    assert {r["interval_minutes"] for r in all_rows(engine, schema.count_interval)} == {15}
 
 
 def test_second_sync_of_the_same_window_changes_nothing(simulator, make_site, engine):
     site = make_site()
     sync_window(site, WINDOW, engine=engine)
-    before = all_rows(engine, db.count_interval), all_rows(engine, db.raw_payload)
+    before = all_rows(engine, schema.count_interval), all_rows(engine, schema.raw_payload)
     result = sync_window(site, WINDOW, engine=engine)
     assert (result.rows_written, result.rows_deleted) == (0, 0)
-    assert (all_rows(engine, db.count_interval), all_rows(engine, db.raw_payload)) == before
+    assert (all_rows(engine, schema.count_interval), all_rows(engine, schema.raw_payload)) == before
 
 
 def test_interval_a_device_no_longer_reports_is_deleted(simulator, make_site, engine):
@@ -123,7 +125,7 @@ def test_dst_day_end_to_end(simulator, make_site, engine, day_start, day_end, in
 def test_run_site_window_widens_the_interval_by_the_lookback(simulator, registry, site_doc, sqlite_url, monkeypatch):
     registry.write(site_doc("lookback-site", source={**site_doc()["source"], "lookback_minutes": 45}))
     monkeypatch.setenv("FOOTFALL_DB_URL", sqlite_url)
-    db.upgrade(sqlite_url)
+    upgrade(sqlite_url)
 
     summary = run_site_window("lookback-site", utc(2026, 11, 20, 10, 30), utc(2026, 11, 20, 10, 35), run_id="r1")
 
@@ -160,7 +162,7 @@ def test_bad_input_is_refused_and_kept(simulator, make_site, engine, case):
     fault, error_type, reason = BAD_INPUTS[case]
     site = make_site()
     sync_window(site, WINDOW, engine=engine, run_id="good-run")
-    loaded_before = all_rows(engine, db.count_interval)
+    loaded_before = all_rows(engine, schema.count_interval)
     assert len(loaded_before) == 6
 
     simulator.add_fault(fault)
@@ -176,35 +178,79 @@ def test_bad_input_is_refused_and_kept(simulator, make_site, engine, case):
     assert message.endswith(f"(raw payload {', '.join(map(str, err.payload_ids))} kept)")
 
     # The raw answer is kept, with why it could not be used.
-    payloads = {p["payload_id"]: p for p in all_rows(engine, db.raw_payload)}
+    payloads = {p["payload_id"]: p for p in all_rows(engine, schema.raw_payload)}
     for payload_id in err.payload_ids:
         kept = payloads[payload_id]
         assert kept["error"] == f"{err.stage}: {err.reason}"[:4000]
         assert read_body(kept["body"]), "the body is stored"
         assert kept["http_status"] == 200
     # Nothing from that batch is loaded; what earlier runs loaded is untouched.
-    assert all_rows(engine, db.count_interval) == loaded_before
+    assert all_rows(engine, schema.count_interval) == loaded_before
     assert not {r["payload_id"] for r in loaded_before} & set(err.payload_ids)
     # The window's run record says it failed, where and why.
-    (run,) = all_rows(engine, db.sync_run)
+    (run,) = all_rows(engine, schema.sync_run)
     assert (run["run_id"], run["outcome"], run["stage"], run["rows_loaded"]) == ("bad-run", "failed", err.stage, 0)
     assert run["error"] == message
 
     # Once the device answers properly again, the same window loads and the record is replaced.
     simulator.clear_faults()
     sync_window(site, WINDOW, engine=engine, run_id="fixed-run")
-    (run,) = all_rows(engine, db.sync_run)
+    (run,) = all_rows(engine, schema.sync_run)
     assert (run["run_id"], run["outcome"], run["stage"], run["error"]) == ("fixed-run", "success", None, None)
-    assert all_rows(engine, db.count_interval) == loaded_before
+    assert all_rows(engine, schema.count_interval) == loaded_before
 
 
 def test_bad_input_on_a_first_sync_loads_nothing(simulator, make_site, engine):
     simulator.add_fault(Fault("malformed", ref="SIM0000002", params={"body": "truncated"}))
     with pytest.raises(ParseError) as info:
         sync_window(make_site(), WINDOW, engine=engine)
-    assert all_rows(engine, db.count_interval) == []
-    payloads = sorted(all_rows(engine, db.raw_payload), key=lambda p: p["payload_id"])
+    assert all_rows(engine, schema.count_interval) == []
+    payloads = sorted(all_rows(engine, schema.raw_payload), key=lambda p: p["payload_id"])
     assert [p["counter_ref"] for p in payloads] == ["SIM0000001", "SIM0000002"]
     assert payloads[0]["error"] is None
     assert payloads[1]["error"].startswith("normalize: not JSON")
     assert info.value.payload_ids == [payloads[1]["payload_id"]]
+
+
+class Reports(logging.Handler):
+    """The messages footfall.lifecycle logs (Airflow's logging setup may keep them from the root logger)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+@pytest.fixture
+def run_log():
+    logger, handler = logging.getLogger("footfall.lifecycle"), Reports()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    yield handler.messages
+    logger.removeHandler(handler)
+    logger.setLevel(level)
+
+
+def test_the_run_log_says_per_stage_what_happened_in_words(simulator, make_site, engine, run_log):
+    """The task log a data team reads in the Airflow UI: a few lines, one per stage, no Python dict."""
+    result = sync_window(make_site(), WINDOW, engine=engine, run_id="test-run")
+    (report,) = run_log
+    lines = report.splitlines()
+    assert lines[0].startswith(f"site {result.site_id}, window 2026-11-20 10:00-2026-11-20 10:35 UTC")
+    assert lines[1].startswith(f"  landed: 2 payload(s), {result.body_bytes:,} bytes")
+    assert result.body_bytes > 0
+    assert lines[2].startswith(
+        f"  parsed: {2 * (16 * 4 + 1)} row(s), {2 * (16 * 4 + 1) - 6} outside the window skipped"
+    )
+    assert lines[3].startswith("  replaced: 6 row(s): 6 written, 0 unchanged, 0 revised, 0 deleted")
+    assert lines[4].startswith("  flags: ")
+    assert lines[5].startswith("  took ")
+    assert "{" not in report
+
+    run_log.clear()
+    sync_window(make_site(), WINDOW, engine=engine, run_id="again")
+    (again,) = run_log
+    assert "  replaced: 6 row(s): 0 written, 6 unchanged, 0 revised, 0 deleted" in again

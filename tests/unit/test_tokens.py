@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from footfall import db
 from footfall.api import tokens
 from footfall.cli import main
+from footfall.warehouse import schema
 
 
 def test_only_the_hash_is_stored_and_the_token_finds_its_site(sqlite_url, warehouse):
@@ -14,7 +14,7 @@ def test_only_the_hash_is_stored_and_the_token_finds_its_site(sqlite_url, wareho
     token_id, token = tokens.create_token(engine, "site-a", "front desk")
 
     with engine.connect() as conn:
-        stored = conn.execute(select(db.api_token)).mappings().one()
+        stored = conn.execute(select(schema.api_token)).mappings().one()
     assert token.startswith(tokens.PREFIX) and len(token) > 40
     assert stored["token_hash"] == tokens.hash_token(token) != token
     assert token not in str(dict(stored))

@@ -11,7 +11,7 @@ token (stored hashed, as `footfall tokens create` does; revoked once the sensors
 simulated sensors POST their backlog over the backfill range, one Xovis push per line and interval.
 Those bodies arrive now, after the windows they describe: the backfilled runs find them because a
 push site's run also merges the in-window intervals of payloads received after its window
-(footfall.push), which is what a backfill of a push site means in production too.
+(footfall.sources.push), which is what a backfill of a push site means in production too.
 """
 
 from __future__ import annotations
@@ -27,11 +27,12 @@ from pathlib import Path
 
 import requests
 
-from footfall import db, settings
+from footfall import settings
 from footfall.config import Site, SourceKind, load_registry
 from footfall.dag_factory import site_dag_id
 from footfall.report import format_table, site_summaries
 from footfall.timewindow import floor_time
+from footfall.warehouse.engine import get_engine, upgrade
 from footfall_devtools.local_airflow import LocalAirflow, airflow_env, free_port
 from footfall_simulator import SimInterval, count_intervals
 from footfall_simulator.profiles import profiles_from_sites
@@ -163,7 +164,7 @@ def push_demo_backlogs(sites: Iterable[Site], api_url: str, start: datetime, end
     from footfall.api import tokens
     from footfall.normalize import parse_duration_minutes
 
-    engine = db.get_engine()
+    engine = get_engine()
     total = 0
     for site in sites:
         if site.source.kind != SourceKind.PUSH:
@@ -197,7 +198,7 @@ def run_demo(hours: float = 2.0, out=sys.stdout) -> int:
     for err in errors:
         print(f"skipping broken site file: {err}", file=out)
     dag_ids = [site_dag_id(s) for s in sites]
-    db.upgrade()
+    upgrade()
     sim_port = free_port()
     simulator = start_simulator(sim_port)
     end = floor_time(datetime.now(UTC), 5)
@@ -244,7 +245,7 @@ def run_demo(hours: float = 2.0, out=sys.stdout) -> int:
     failed = {d.removeprefix("site__"): s.get("failed", 0) for d, s in states.items()}
     done = {d: s.get("success", 0) + s.get("failed", 0) for d, s in states.items()}
     print(file=out)
-    summaries = site_summaries(db.get_engine(), start, end)
+    summaries = site_summaries(get_engine(), start, end)
     print(format_table(summaries, failed), file=out)
     print(file=out)
     empty = sorted(set(sites) - {s.site_id for s in summaries if s.intervals > 0})
@@ -256,6 +257,6 @@ def run_demo(hours: float = 2.0, out=sys.stdout) -> int:
         f"({'all succeeded' if ok else 'SOME FAILED OR DID NOT FINISH'}).",
         file=out,
     )
-    print(f"Warehouse: {db.get_engine().url.render_as_string(hide_password=True)}", file=out)
+    print(f"Warehouse: {get_engine().url.render_as_string(hide_password=True)}", file=out)
     print("Open the Airflow UI on these runs with: make airflow   (then http://localhost:8080)", file=out)
     return 0 if ok else 1

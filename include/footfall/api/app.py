@@ -20,12 +20,12 @@ from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from footfall import db
 from footfall.api import tokens
 from footfall.api.batches import check_batch
 from footfall.api.bodies import Rejected, check_xml, decode_body, looks_like_xml, parse_json, read_limited
 from footfall.api.landing import PushedBody, land_push
 from footfall.config import SLUG, ConfigError, Site, SourceKind, load_presets, load_site, site_path
+from footfall.warehouse.engine import get_engine
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
 
     def warehouse() -> Engine:
         if app.state.engine is None:
-            app.state.engine = db.get_engine()
+            app.state.engine = get_engine()
         return app.state.engine
 
     @app.exception_handler(Rejected)
@@ -118,13 +118,9 @@ def create_app(engine: Engine | None = None) -> FastAPI:
 
     @app.get("/healthz", summary="liveness: the process answers and the warehouse is reachable")
     async def healthz() -> dict[str, str]:
-        from sqlalchemy import text
+        from footfall.warehouse.engine import ping
 
-        def ping() -> None:
-            with warehouse().connect() as conn:
-                conn.execute(text("SELECT 1"))
-
-        await run_in_threadpool(ping)
+        await run_in_threadpool(ping, warehouse())
         return {"status": "ok"}
 
     @app.get("/v1/sites/{site_id}/token", summary="check a token: 200 when it may write this site")

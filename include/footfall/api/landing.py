@@ -1,22 +1,21 @@
 """Landing a pushed body: raw_payload and the batch acknowledgement, in one transaction, before the 2xx.
 
 Kept free of pandas and Great Expectations so the API process stays small and starts fast; the
-DAG side (footfall.push) does the parsing later.
+DAG side (footfall.sources.push) does the parsing later.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Engine
 
-from footfall import db
 from footfall.config import Site
-from footfall.extract import ensure_site
+from footfall.sources.fetched import push_source
+from footfall.warehouse.landing import batch_ack, ensure_site, land_body, record_batch
 
 
 @dataclass(frozen=True)
@@ -33,19 +32,6 @@ class PushedBody:
     last_interval_end: datetime | None = None
 
 
-def push_source(preset: str) -> str:
-    return f"push:{preset}"
-
-
-def _existing_ack(conn: Connection, site_id: str, batch_id: str) -> dict[str, Any] | None:
-    found = conn.execute(
-        select(db.ingest_batch.c.ack).where(
-            db.ingest_batch.c.site_id == site_id, db.ingest_batch.c.batch_id == batch_id
-        )
-    ).scalar_one_or_none()
-    return None if found is None else json.loads(found)
-
-
 def land_push(engine: Engine, site: Site, pushed: PushedBody) -> tuple[dict[str, Any], bool]:
     """Land a pushed body (and its batch id) in one transaction; returns (ack, first time).
 
@@ -58,7 +44,7 @@ def land_push(engine: Engine, site: Site, pushed: PushedBody) -> tuple[dict[str,
     digest = hashlib.sha256(pushed.body).hexdigest()
     with engine.begin() as conn:
         if pushed.batch_id is not None:
-            ack = _existing_ack(conn, site.id, pushed.batch_id)
+            ack = batch_ack(conn, site.id, pushed.batch_id)
             if ack is not None:
                 return ack, False
         ensure_site(conn, site)
@@ -67,7 +53,7 @@ def land_push(engine: Engine, site: Site, pushed: PushedBody) -> tuple[dict[str,
             if pushed.first_interval and pushed.last_interval_end
             else (None, None)
         )
-        payload_id = db.land_body(
+        payload_id = land_body(
             conn,
             site_id=site.id,
             source=push_source(pushed.preset),
@@ -89,18 +75,9 @@ def land_push(engine: Engine, site: Site, pushed: PushedBody) -> tuple[dict[str,
             "received_at": now.isoformat(),
         }
         if pushed.batch_id is not None:
-            inserted = conn.execute(
-                db.insert_ignore(
-                    db.ingest_batch,
-                    conn.dialect.name,
-                    site_id=site.id,
-                    batch_id=pushed.batch_id,
-                    payload_id=payload_id,
-                    rows=pushed.rows,
-                    received_at=now,
-                    ack=json.dumps(ack),
-                )
-            ).rowcount
-            if inserted == 0:  # the same batch raced in on another connection
-                return _existing_ack(conn, site.id, pushed.batch_id) or ack, False
+            inserted = record_batch(
+                conn, site.id, pushed.batch_id, payload_id=payload_id, rows=pushed.rows, received_at=now, ack=ack
+            )
+            if not inserted:  # the same batch raced in on another connection
+                return batch_ack(conn, site.id, pushed.batch_id) or ack, False
     return ack, True

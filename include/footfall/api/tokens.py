@@ -11,11 +11,11 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from footfall import db
+from footfall.warehouse.tokens import active_token, insert_token, revoke_tokens, site_tokens
 
 PREFIX = "fft_"
 
@@ -43,31 +43,19 @@ def new_token() -> str:
 def create_token(engine: Engine, site_id: str, label: str | None = None) -> tuple[int, str]:
     """Store a new token's hash for `site_id`; the clear token is returned once, to hand over."""
     token = new_token()
-    with engine.begin() as conn:
-        key = conn.execute(
-            db.api_token.insert().values(
-                site_id=site_id, token_hash=hash_token(token), label=label, created_at=datetime.now(UTC)
-            )
-        ).inserted_primary_key
-    assert key is not None  # an INSERT of one row always has its key
-    return int(key[0]), token
+    return insert_token(engine, site_id, hash_token(token), label), token
 
 
 def list_tokens(engine: Engine, site_id: str) -> list[TokenInfo]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(db.api_token).where(db.api_token.c.site_id == site_id).order_by(db.api_token.c.token_id)
-        )
-        return [TokenInfo(r.token_id, r.site_id, r.label, r.created_at, r.revoked_at, r.token_hash[:8]) for r in rows]
+    return [
+        TokenInfo(r.token_id, r.site_id, r.label, r.created_at, r.revoked_at, r.token_hash[:8])
+        for r in site_tokens(engine, site_id)
+    ]
 
 
 def revoke_token(engine: Engine, site_id: str, token_id: int | None = None) -> int:
     """Revoke one token of the site (or all of them); returns how many were active and are now revoked."""
-    condition = (db.api_token.c.site_id == site_id) & db.api_token.c.revoked_at.is_(None)
-    if token_id is not None:
-        condition &= db.api_token.c.token_id == token_id
-    with engine.begin() as conn:
-        return conn.execute(db.api_token.update().where(condition).values(revoked_at=datetime.now(UTC))).rowcount
+    return revoke_tokens(engine, site_id, token_id)
 
 
 def site_for_token(engine: Engine, token: str) -> str | None:
@@ -75,12 +63,7 @@ def site_for_token(engine: Engine, token: str) -> str | None:
     if not token.startswith(PREFIX) or len(token) > 200:
         return None
     digest = hash_token(token)
-    with engine.connect() as conn:
-        row = conn.execute(
-            select(db.api_token.c.site_id, db.api_token.c.token_hash).where(
-                db.api_token.c.token_hash == digest, db.api_token.c.revoked_at.is_(None)
-            )
-        ).first()
+    row = active_token(engine, digest)
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None
     return row.site_id

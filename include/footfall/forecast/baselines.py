@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from footfall.forecast.features import SiteFrame, _take, row_nan_reduce
+from footfall.forecast.features import SiteFrame, row_nan_reduce, take_at
 
 
 def persistence(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, measure: str) -> np.ndarray:
@@ -22,18 +22,18 @@ def persistence(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, meas
 def same_slot_yesterday(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, measure: str) -> np.ndarray:
     """The same local wall-clock slot one day earlier (if already observed at the origin)."""
     lag = frame.lags[1][targets]
-    return _take(frame.values(measure), np.where(lag <= origins, lag, -1))
+    return take_at(frame.values(measure), np.where(lag <= origins, lag, -1))
 
 
 def same_slot_last_week(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, measure: str) -> np.ndarray:
     """The same local slot seven days earlier."""
-    return _take(frame.values(measure), frame.lags[7][targets])
+    return take_at(frame.values(measure), frame.lags[7][targets])
 
 
 def median_4_weeks(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, measure: str) -> np.ndarray:
     """Median of the same local weekly slot over the last four weeks."""
     values = frame.values(measure)
-    stacked = np.column_stack([_take(values, w) for w in frame.week_lags(targets)])
+    stacked = np.column_stack([take_at(values, w) for w in frame.week_lags(targets)])
     return row_nan_reduce(np.nanmedian, stacked)
 
 

@@ -26,7 +26,7 @@ from footfall.forecast.weather import WEATHER_COLUMNS
 WEEKS_FOR_MEDIAN = 4
 
 
-def _take(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
+def take_at(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
     """values[positions] with NaN where the position is -1."""
     out = values[np.clip(positions, 0, None)].astype(float)
     out[positions < 0] = np.nan
@@ -175,11 +175,11 @@ def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, me
     lag1 = frame.lags[1][targets]
     lag1 = np.where(lag1 <= origins, lag1, -1)
     weeks = [np.where(w <= origins, w, -1) for w in frame.week_lags(targets)]  # a week ahead and beyond: unknown
-    week_values = np.column_stack([_take(values, w) for w in weeks])
+    week_values = np.column_stack([take_at(values, w) for w in weeks])
     median4 = row_nan_reduce(np.nanmedian, week_values)
     mean4 = row_nan_reduce(np.nanmean, week_values)
-    profile_target = _take(profile, weeks[0])
-    profile_origin = _take(profile, frame.lags[7][origins])
+    profile_target = take_at(profile, weeks[0])
+    profile_origin = take_at(profile, frame.lags[7][origins])
     current = values[origins]
     same_type = frame.latest_same_day_type(origins, targets)
     features = {
@@ -189,18 +189,19 @@ def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, me
         "term": cal["term"].to_numpy()[targets].astype(np.int8),
         "open": cal["open"].to_numpy()[targets].astype(np.int8),
         "lead_steps": (targets - origins).astype(np.int32),
-        "same_slot_yesterday": _take(values, lag1),
+        "same_slot_yesterday": take_at(values, lag1),
         "same_slot_last_week": week_values[:, 0],
         "median_4_weeks": median4,
         "mean_4_weeks": mean4,
         "profile": profile_target,
-        "profile_day_type": _take(frame.day_type_profile[measure] / scale, same_type),
+        "profile_day_type": take_at(frame.day_type_profile[measure] / scale, same_type),
         "profile_smooth": row_nan_reduce(
-            np.nanmean, np.column_stack([_take(profile, np.where(weeks[0] < 0, -1, weeks[0] + k)) for k in (-1, 0, 1)])
+            np.nanmean,
+            np.column_stack([take_at(profile, np.where(weeks[0] < 0, -1, weeks[0] + k)) for k in (-1, 0, 1)]),
         ),
-        "same_day_type_latest": _take(values, same_type),
+        "same_day_type_latest": take_at(values, same_type),
         "current": current,
-        "previous": _take(values, origins - 1),
+        "previous": take_at(values, origins - 1),
         "current_vs_profile": current - profile_origin,
         "anchored": profile_target + (current - profile_origin),
         "level_day": frame.rolling_day[measure][origins] / scale,

@@ -24,9 +24,8 @@ from typing import cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy import Engine
 
-from footfall import db
 from footfall.config import Site
 from footfall.forecast import model as forecast_model
 from footfall.forecast.baselines import BASELINES, predict_baseline
@@ -35,6 +34,8 @@ from footfall.forecast.features import SiteFrame, multi_day_pairs, pair_features
 from footfall.forecast.metrics import mae, wape
 from footfall.forecast.waiting import dwell_minutes, history_calibration, predict_waits
 from footfall.forecast.weather import weather_for
+from footfall.warehouse.engine import get_engine
+from footfall.warehouse.forecasts import current_model, insert_model_version, last_trained_at, replace_site_forecast
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ def _pairs(plan: SitePlan, start: int, end: int, days: int) -> tuple[np.ndarray,
     return multi_day_pairs(plan.frame, start, end, days)
 
 
-def _training_set(
+def training_set(
     plans: list[SitePlan], measure: str, until: dict[str, int], days: int, seed: int = 11
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Features and scaled targets of pairs whose target was observed before each site's `until`.
@@ -133,7 +134,7 @@ def backtest(plans: list[SitePlan], measure: str) -> tuple[dict, dict[str, np.nd
     """
     cut = {p.site.id: max(1, p.first_future - BACKTEST_DAYS * p.frame.steps_per_day) for p in plans}
     began = time.perf_counter()
-    train_x, train_y = _training_set(plans, measure, cut, days=1)
+    train_x, train_y = training_set(plans, measure, cut, days=1)
     fitted = forecast_model.fit(
         train_x, train_y, measure, quantiles=(0.5,), rounds=RETRAIN_ROUNDS, params=RETRAIN_PARAMS
     )
@@ -161,23 +162,6 @@ def backtest(plans: list[SitePlan], measure: str) -> tuple[dict, dict[str, np.nd
         residuals[name] = truth - guess
     scores["model"].update(train_s=round(train_s, 3), predict_s=round(predict_s, 3))
     return scores, residuals
-
-
-def _current_model(engine: Engine) -> dict | None:
-    """The serving model version (method "model"), with its metrics and boosters, if any."""
-    table = db.forecast_model
-    with engine.connect() as conn:
-        row = (
-            conn.execute(
-                select(table)
-                .where(table.c.promoted.is_(True), table.c.method == "model")
-                .order_by(table.c.model_version.desc())
-                .limit(1)
-            )
-            .mappings()
-            .first()
-        )
-    return dict(row) if row else None
 
 
 def _score(metrics: dict, method: str) -> float:
@@ -288,13 +272,6 @@ def forecast_rows(
     return rows
 
 
-def last_trained_at(engine: Engine) -> datetime | None:
-    with engine.connect() as conn:
-        return conn.execute(
-            select(db.forecast_model.c.trained_at).order_by(db.forecast_model.c.trained_at.desc())
-        ).scalar()
-
-
 def retrain(
     engine: Engine, histories: dict[str, tuple[Site, pd.DataFrame]], now: datetime, run_id: str
 ) -> RetrainResult:
@@ -315,40 +292,33 @@ def retrain(
     until = {p.site.id: p.first_future for p in plans}
     models, rows_used = {}, 0
     for measure in MEASURES:
-        features, target = _training_set(plans, measure, until, days=HORIZON_DAYS + 1)
+        features, target = training_set(plans, measure, until, days=HORIZON_DAYS + 1)
         models[measure] = forecast_model.fit(features, target, measure, rounds=RETRAIN_ROUNDS, params=RETRAIN_PARAMS)
         rows_used += len(target)
     timings["train_s"] = time.perf_counter() - began
-    current = _current_model(engine)
+    current = current_model(engine)
     method, promoted, reason = decide(metrics, current)
     log.info("forecast retrain: %s", reason)
     reuse = method == "current_model" and current is not None
     serving = models if promoted else (load_artifact(current["artifact"]) if reuse and current else None)
-    with engine.begin() as conn:
-        key = conn.execute(
-            insert(db.forecast_model).values(
-                trained_at=now,
-                method="model" if promoted else method,
-                promoted=promoted,
-                reason=reason,
-                metrics=json.dumps(metrics),
-                training_rows=rows_used,
-                sites=len(plans),
-                artifact=_artifact(models),
-                run_id=run_id,
-            )
-        ).inserted_primary_key
-    assert key is not None  # an INSERT of one row always has its key
-    version = key[0]
+    version = insert_model_version(
+        engine,
+        trained_at=now,
+        method="model" if promoted else method,
+        promoted=promoted,
+        reason=reason,
+        metrics=json.dumps(metrics),
+        training_rows=rows_used,
+        sites=len(plans),
+        artifact=_artifact(models),
+        run_id=run_id,
+    )
     serving_version = version if promoted or current is None or method != "current_model" else current["model_version"]
     began = time.perf_counter()
     written = 0
     for plan in plans:
         rows = forecast_rows(plan, "model" if serving else method, serving, residuals, now, serving_version)
-        with engine.begin() as conn:
-            conn.execute(delete(db.forecast).where(db.forecast.c.site_id == plan.site.id))
-            if rows:
-                conn.execute(insert(db.forecast), rows)
+        replace_site_forecast(engine, plan.site.id, rows)
         written += len(rows)
     timings["publish_s"] = time.perf_counter() - began
     return RetrainResult(version, method, promoted, reason, metrics, rows_used, written, timings)
@@ -373,7 +343,7 @@ def run_retrain(run_id: str, asset_triggered: bool = False, now: datetime | None
     """The DAG task: every registry site, the warehouse of FOOTFALL_DB_URL; a summary for the task log and XCom."""
     from footfall.config import load_registry
 
-    engine = db.get_engine()
+    engine = get_engine()
     now = now or datetime.now(UTC)
     if asset_triggered and not due(engine, now):
         log.info("forecast retrain skipped: the last one was less than an hour ago")

@@ -13,69 +13,38 @@ from typing import cast
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine
 
 from footfall.config import Site
 from footfall.forecast.series import derive_occupancy, site_series
-
-
-def _has_table(engine: Engine, name: str) -> bool:
-    return inspect(engine).has_table(name)
-
-
-def _read(engine: Engine, sql: str, **params: object) -> pd.DataFrame:
-    with engine.connect() as conn:
-        result = conn.execute(text(sql), params)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
-
-
-def _utc(values: pd.Series) -> pd.Series:
-    """Aware UTC nanoseconds, whether the backend returned aware (PostgreSQL) or naive UTC (SQLite) values."""
-    stamps = pd.to_datetime(values)
-    stamps = stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps.dt.tz_convert("UTC")
-    return stamps.dt.as_unit("ns")
+from footfall.warehouse.forecasts import corrected_occupancy_rows, high_severity_flags, site_counts, utc_instants
 
 
 def high_severity_periods(engine: Engine, site_id: str) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     """(start, end) of every high-severity flag of the site; empty when quality checks are not installed."""
-    if not _has_table(engine, "quality_flag"):
+    flags = high_severity_flags(engine, site_id)
+    if flags is None or flags.empty:
         return []
-    flags = _read(
-        engine,
-        "SELECT period_start, period_end FROM quality_flag WHERE site_id = :site AND severity = 'high'",
-        site=site_id,
-    )
-    if flags.empty:
-        return []
-    return list(zip(_utc(flags["period_start"]), _utc(flags["period_end"]), strict=True))
+    return list(zip(utc_instants(flags["period_start"]), utc_instants(flags["period_end"]), strict=True))
 
 
 def corrected_occupancy(engine: Engine, site_id: str) -> pd.Series | None:
     """The quality layer's corrected occupancy by interval start, or None when there is none."""
-    if not _has_table(engine, "occupancy_corrected"):
+    rows = corrected_occupancy_rows(engine, site_id)
+    if rows is None or rows.empty:
         return None
-    rows = _read(
-        engine,
-        "SELECT interval_start, corrected_occupancy FROM occupancy_corrected WHERE site_id = :site",
-        site=site_id,
+    return pd.Series(
+        rows["corrected_occupancy"].to_numpy(float), index=pd.DatetimeIndex(utc_instants(rows["interval_start"]))
     )
-    if rows.empty:
-        return None
-    return pd.Series(rows["corrected_occupancy"].to_numpy(float), index=pd.DatetimeIndex(_utc(rows["interval_start"])))
 
 
 def training_series(engine: Engine, site: Site, minutes: int | None = None) -> pd.DataFrame:
     """The site's history on a regular UTC grid: entries, exits, occupancy; flagged slots missing."""
     minutes = minutes or site.forecast_resolution_minutes
-    counts = _read(
-        engine,
-        "SELECT counter_id, interval_start, interval_minutes, entries, exits, occupancy "
-        "FROM count_interval WHERE site_id = :site",
-        site=site.id,
-    )
+    counts = site_counts(engine, site.id)
     if counts.empty:
         return pd.DataFrame(columns=["entries", "exits", "occupancy"], dtype=float)
-    counts["interval_start"] = _utc(counts["interval_start"])
+    counts["interval_start"] = utc_instants(counts["interval_start"])
     for measure in ("entries", "exits", "occupancy"):
         counts[measure] = pd.to_numeric(counts[measure], errors="coerce").astype(float)
     series = site_series(counts, minutes)

@@ -14,13 +14,14 @@ from typing import Any
 import pandas as pd
 
 from footfall.config import Site
+from footfall.warehouse.schema import COUNT_COLUMNS
 
 from .batch import read_payloads
 from .common import Payload
 from .counts import _counts
 from .interpretation import Columns
 
-CSV_HEADER = ["site_id", "counter_id", "interval_start", "interval_minutes", "entries", "exits", "occupancy"]
+CSV_HEADER = list(COUNT_COLUMNS)
 
 
 def _counter_id(ref: str) -> str:

@@ -14,9 +14,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from footfall.warehouse.schema import COUNT_COLUMNS
+
 from .common import MEASURES
 
-COLUMNS = ["site_id", "counter_id", "interval_start", "interval_minutes", "entries", "exits", "occupancy", "payload_id"]
+COLUMNS = [*COUNT_COLUMNS, "payload_id"]
 
 
 @dataclass

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from footfall.config import OpeningHours, QualityParams, Site
+from footfall.warehouse import schema
 
 FULL_DAY = ((0, 1440),)
 DAY_SPAN = 1 << 22  # (site, day) keys: site_code * DAY_SPAN + days since 1970 (dates up to year 13000)
@@ -282,7 +283,7 @@ class Prepared:
         return int(inside.sum() * step)
 
 
-COUNT_COLUMNS = ["site_id", "counter_id", "interval_start", "interval_minutes", "entries", "exits", "occupancy"]
+COUNT_COLUMNS = list(schema.COUNT_COLUMNS)
 
 
 def prepare(

@@ -18,9 +18,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 
-from footfall import db, settings
+from footfall import settings
+from footfall.warehouse.runs import recent_quality_results
 
 SITE_NAME = "footfall"
 RUNS_PER_SITE = 24  # the site's last two hours of 5-minute runs, or its last imports
@@ -53,17 +54,7 @@ def recent_validations(
     engine: Engine, site_id: str | None = None, per_site: int = RUNS_PER_SITE
 ) -> list[StoredValidation]:
     """The latest `per_site` runs with a stored result of every site (or of `site_id`), newest first."""
-    q = db.quality_run
-    rank = func.row_number().over(partition_by=q.c.site_id, order_by=q.c.finished_at.desc()).label("rank")
-    inner = select(
-        q.c.site_id, q.c.run_id, q.c.finished_at, q.c.checked_start, q.c.checked_end, q.c.gx_result, rank
-    ).where(q.c.gx_result.is_not(None))
-    if site_id is not None:
-        inner = inner.where(q.c.site_id == site_id)
-    ranked = inner.subquery()
-    query = select(ranked).where(ranked.c.rank <= per_site).order_by(ranked.c.site_id, ranked.c.finished_at.desc())
-    with engine.connect() as conn:
-        rows = conn.execute(query).all()
+    rows = recent_quality_results(engine, site_id, per_site)
     return [
         StoredValidation(r.site_id, r.run_id or "", r.finished_at, r.checked_start, r.checked_end, r.gx_result)
         for r in rows

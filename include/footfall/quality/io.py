@@ -9,9 +9,11 @@ from typing import Any, TextIO
 
 import pandas as pd
 
+from footfall.warehouse.schema import COUNT_COLUMNS, MEASURED_COLUMNS
+
 from .flags import FLAG_COLUMNS
 
-CSV_COLUMNS = ["site_id", "counter_id", "interval_start", "interval_minutes", "entries", "exits", "occupancy"]
+CSV_COLUMNS = list(COUNT_COLUMNS)
 
 
 class CountsFileError(ValueError):
@@ -33,7 +35,7 @@ def read_counts_csv(path: Path | str) -> pd.DataFrame:
     except (ValueError, TypeError) as exc:
         raise CountsFileError(f"{path}: interval_start is not ISO 8601 ({exc})") from None
     out = raw[CSV_COLUMNS].assign(interval_start=starts)
-    for column in ("interval_minutes", "entries", "exits", "occupancy"):
+    for column in MEASURED_COLUMNS:
         values = pd.to_numeric(out[column], errors="coerce")
         if (values.isna() & out[column].notna()).any():
             raise CountsFileError(f"{path}: column {column} has non-numeric values")

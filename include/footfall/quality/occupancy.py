@@ -14,17 +14,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from footfall.warehouse.quality import OCCUPANCY_COLUMNS
+
 from .balance import site_days, site_net
 from .context import Prepared, site_day_key
-
-OCCUPANCY_COLUMNS = [
-    "site_id",
-    "local_date",
-    "interval_start",
-    "raw_net_occupancy",
-    "corrected_occupancy",
-    "correction_factor",
-]
 
 
 def corrected_occupancy(p: Prepared) -> pd.DataFrame:

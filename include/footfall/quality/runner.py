@@ -7,7 +7,6 @@ rerun or a backfill leaves the same tables. A failing check is logged and never 
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from collections.abc import Mapping
@@ -17,21 +16,22 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, Text, and_, delete, insert, or_, select, type_coerce
+from sqlalchemy import Connection, Engine
 
-from footfall import PACKAGE_DIR, db, pgcopy
 from footfall.config import Site
-from footfall.load import in_window
 from footfall.timewindow import Window
+from footfall.warehouse import schema
+from footfall.warehouse.counts import empty_count_frame, in_window, read_count_ranges
+from footfall.warehouse.quality import QualityRows, replace_quality
+from footfall.warehouse.runs import record_quality_run
 
 from .context import Prepared, SiteContext, prepare_sites
 from .flags import FLAG_COLUMNS
 from .io import _plain
-from .occupancy import OCCUPANCY_COLUMNS, corrected_occupancy
+from .occupancy import corrected_occupancy
 from .registry import check_sites
 
 log = logging.getLogger(__name__)
-COUNTS_COPY = PACKAGE_DIR / "sql" / "quality_counts_copy.sql"
 
 
 @dataclass
@@ -71,44 +71,6 @@ def read_counts(conn: Connection, site_id: str, start: datetime, end: datetime) 
     return read_count_ranges(conn, [(site_id, start, end)])
 
 
-def read_count_ranges(conn: Connection, ranges: list[tuple[str, datetime, datetime]]) -> pd.DataFrame:
-    """count_interval rows of each (site, [start, end)) as a frame, instants converted in one call.
-
-    PostgreSQL: one COPY to CSV. SQLite: rows as plain tuples, instants as the text it stores (the
-    per-row type decorator and pandas' per-row probing of SQLAlchemy rows cost ~15 µs a row, more
-    than all the checks together).
-    """
-    columns = list(db.COUNT_COLUMNS)
-    if conn.dialect.name == "postgresql":
-        site_ids, starts, ends = (list(x) for x in zip(*ranges, strict=True))
-        driver = conn.connection.driver_connection
-        assert driver is not None  # psycopg's connection, checked out
-        cursor = driver.cursor()
-        body = io.BytesIO()
-        with cursor.copy(
-            COUNTS_COPY.read_text(encoding="utf-8"), {"site_ids": site_ids, "starts": starts, "ends": ends}
-        ) as copy:
-            for block in copy:
-                body.write(block)
-        body.seek(0)
-        frame = (
-            pd.read_csv(body, names=columns, dtype={"site_id": str, "counter_id": str})
-            if body.getbuffer().nbytes
-            else None
-        )
-    else:
-        t = db.count_interval
-        start = type_coerce(t.c.interval_start, Text()).label("interval_start")
-        where = or_(*(and_(t.c.site_id == s, t.c.interval_start >= a, t.c.interval_start < b) for s, a, b in ranges))
-        selected = [start if c == "interval_start" else t.c[c] for c in columns]
-        rows = [tuple(r) for r in conn.execute(select(*selected).where(where))]
-        frame = pd.DataFrame.from_records(rows, columns=columns) if rows else None
-    if frame is None:
-        return _empty_counts()
-    frame["interval_start"] = pd.to_datetime(frame["interval_start"], utc=True, format="ISO8601").dt.as_unit("us")
-    return frame
-
-
 def as_read(site_id: str, rows: pd.DataFrame) -> pd.DataFrame:
     """Normalized rows shaped exactly as `read_count_ranges` returns them once stored (int64 counts, float64
     where one is missing), so a run can check the rows it just loaded without reading them back."""
@@ -119,7 +81,7 @@ def as_read(site_id: str, rows: pd.DataFrame) -> pd.DataFrame:
             "interval_start": pd.DatetimeIndex(rows["interval_start"]).tz_convert("UTC").as_unit("us"),
         }
     )
-    for column in db.COUNT_COLUMNS[3:]:
+    for column in schema.COUNT_COLUMNS[3:]:
         values = rows[column]
         out[column] = values.to_numpy("float64", na_value=np.nan) if values.isna().any() else values.to_numpy("int64")
     return out
@@ -127,13 +89,7 @@ def as_read(site_id: str, rows: pd.DataFrame) -> pd.DataFrame:
 
 def _concat_counts(frames: list[pd.DataFrame]) -> pd.DataFrame:
     frames = [f for f in frames if len(f)]  # an empty read is object-typed: it would turn numbers into objects
-    return pd.concat(frames, ignore_index=True) if frames else _empty_counts()
-
-
-def _empty_counts() -> pd.DataFrame:
-    frame = pd.DataFrame(columns=list(db.COUNT_COLUMNS))
-    frame["interval_start"] = pd.to_datetime(frame["interval_start"], utc=True)
-    return frame
+    return pd.concat(frames, ignore_index=True) if frames else empty_count_frame()
 
 
 def read_counts_sites(conn: Connection, parts: list[_Site]) -> dict[str, pd.DataFrame]:
@@ -142,7 +98,15 @@ def read_counts_sites(conn: Connection, parts: list[_Site]) -> dict[str, pd.Data
     return {str(site_id): rows.reset_index(drop=True) for site_id, rows in frame.groupby("site_id", sort=False)}
 
 
-def _flag_rows(flags: pd.DataFrame, run_id: str, created: datetime) -> list[dict[str, Any]]:
+def run_statistics(validation: Any, errors: dict[str, str]) -> str | None:
+    """quality_run.gx_statistics: the GX suite's statistics, plus `check_errors` when checks raised."""
+    stats: dict[str, Any] = {} if validation is None else dict(validation.statistics or {})
+    if errors:
+        stats["check_errors"] = dict(sorted(errors.items()))
+    return json.dumps(stats, default=str) if (validation is not None or errors) else None
+
+
+def flag_rows(flags: pd.DataFrame, run_id: str, created: datetime) -> list[dict[str, Any]]:
     out = []
     for row in flags[FLAG_COLUMNS].itertuples(index=False):
         r = dict(zip(FLAG_COLUMNS, row, strict=True))
@@ -164,89 +128,17 @@ def _flag_rows(flags: pd.DataFrame, run_id: str, created: datetime) -> list[dict
     return out
 
 
-def run_statistics(validation: Any, errors: dict[str, str]) -> str | None:
-    """quality_run.gx_statistics: the GX suite's statistics, plus `check_errors` when checks raised."""
-    stats: dict[str, Any] = {} if validation is None else dict(validation.statistics or {})
-    if errors:
-        stats["check_errors"] = dict(sorted(errors.items()))
-    return json.dumps(stats, default=str) if (validation is not None or errors) else None
-
-
-def record_run(
-    conn: Connection,
-    site_id: str,
-    checked: Window,
-    *,
-    run_id: str,
-    validation: Any,
-    flags: int,
-    errors: dict[str, str],
-) -> None:
-    """One quality_run row per site and checked range (replaced by a rerun)."""
+def quality_run_values(validation: Any, outcome: QualityOutcome, *, run_id: str) -> dict[str, Any]:
+    """quality_run's columns for one site's run (GX result and statistics, flags, failed checks)."""
     from .docs import validation_blob
 
-    q = db.quality_run
-    conn.execute(
-        delete(q).where(q.c.site_id == site_id, q.c.checked_start == checked.start, q.c.checked_end == checked.end)
-    )
-    conn.execute(
-        insert(q).values(
-            site_id=site_id,
-            checked_start=checked.start,
-            checked_end=checked.end,
-            run_id=run_id,
-            gx_success=None if validation is None else bool(validation.success),
-            gx_statistics=run_statistics(validation, errors),
-            gx_result=validation_blob(validation),
-            flags=flags,
-            finished_at=datetime.now(UTC),
-        )
-    )
-
-
-def _occupancy_copy(frame: pd.DataFrame) -> bytes:
-    """occupancy_corrected rows as binary COPY, built by column (row by row costs seconds per 200k rows).
-    A missing value is written as NULL (the NOT NULL columns then refuse it, as an INSERT would)."""
-    floats = {c: frame[c].to_numpy("float64", na_value=np.nan) for c in OCCUPANCY_COLUMNS[3:]}
-    return pgcopy.copy_body(
-        [
-            pgcopy.Column("text", frame["site_id"].astype(str).to_numpy()),
-            pgcopy.Column("date", pgcopy.dates_days(frame["local_date"])),
-            pgcopy.Column("timestamptz", pgcopy.instants_us(frame["interval_start"])),
-            *(pgcopy.Column("float8", values, np.isnan(values)) for values in floats.values()),
-        ]
-    )
-
-
-def insert_occupancy(conn: Connection, frame: pd.DataFrame) -> None:
-    """All corrected rows in one statement: COPY on PostgreSQL, one executemany of plain tuples on SQLite."""
-    if frame.empty:
-        return
-    o = db.occupancy_corrected
-    if conn.dialect.name == "postgresql":
-        driver = conn.connection.driver_connection
-        assert driver is not None  # psycopg's connection, checked out
-        cursor = driver.cursor()
-        with cursor.copy(f"COPY {o.name} ({', '.join(OCCUPANCY_COLUMNS)}) FROM STDIN (FORMAT binary)") as copy:
-            copy.write(_occupancy_copy(frame))
-        return
-    # SQLite compares instants and dates as text: write them exactly as SQLAlchemy's SQLite types do.
-    utc = pd.DatetimeIndex(frame["interval_start"]).tz_convert("UTC").tz_localize(None)
-    starts = np.char.replace(np.datetime_as_string(utc.to_numpy("datetime64[us]"), unit="us"), "T", " ")
-    factor = frame["correction_factor"].astype(float)
-    columns = [
-        frame["site_id"].tolist(),
-        [d.isoformat() for d in frame["local_date"]],
-        starts.tolist(),
-        frame["raw_net_occupancy"].astype(float).tolist(),
-        frame["corrected_occupancy"].astype(float).tolist(),
-        factor.astype(object).where(factor.notna(), None).tolist(),
-    ]
-    placeholders = ", ".join("?" * len(OCCUPANCY_COLUMNS))
-    conn.exec_driver_sql(
-        f"INSERT INTO {o.name} ({', '.join(OCCUPANCY_COLUMNS)}) VALUES ({placeholders})",
-        list(zip(*columns, strict=True)),
-    )
+    return {
+        "run_id": run_id,
+        "gx_success": None if validation is None else bool(validation.success),
+        "gx_statistics": run_statistics(validation, outcome.errors),
+        "gx_result": validation_blob(validation),
+        "flags": len(outcome.flags),
+    }
 
 
 @dataclass
@@ -329,35 +221,19 @@ def _check_and_store(
         )
     created = datetime.now(UTC)
     with engine.begin() as conn:
-        f, o = db.quality_flag, db.occupancy_corrected
-        for s in parts:
-            site_id, checked = s.ctx.site_id, s.checked
-            conn.execute(
-                delete(f).where(f.c.site_id == site_id, f.c.period_start < checked.end, f.c.period_end > checked.start)
-            )
-            if occupancy.get(site_id) is not None:
-                conn.execute(
-                    delete(o).where(
-                        o.c.site_id == site_id, o.c.interval_start >= checked.start, o.c.interval_start < checked.end
-                    )
+        replace_quality(
+            conn,
+            [
+                QualityRows(
+                    site_id=s.ctx.site_id,
+                    checked=s.checked,
+                    flags=flag_rows(outcomes[s.ctx.site_id].flags, run_id, created),
+                    occupancy=outcomes[s.ctx.site_id].occupancy if occupancy.get(s.ctx.site_id) is not None else None,
+                    run=quality_run_values(validations.get(s.ctx.site_id), outcomes[s.ctx.site_id], run_id=run_id),
                 )
-        stored = pd.concat([outcomes[s.ctx.site_id].flags for s in parts], ignore_index=True)
-        if len(stored):
-            conn.execute(insert(f), _flag_rows(stored, run_id, created))
-        kept = [outcomes[s.ctx.site_id].occupancy for s in parts if occupancy.get(s.ctx.site_id) is not None]
-        if kept:
-            insert_occupancy(conn, pd.concat(kept, ignore_index=True))
-        for s in parts:
-            outcome = outcomes[s.ctx.site_id]
-            record_run(
-                conn,
-                s.ctx.site_id,
-                s.checked,
-                run_id=run_id,
-                validation=validations.get(s.ctx.site_id),
-                flags=len(outcome.flags),
-                errors=outcome.errors,
-            )
+                for s in parts
+            ],
+        )
     return outcomes
 
 
@@ -408,7 +284,7 @@ def check_windows(
     with engine.connect() as conn:
         counts = read_counts_sites(conn, parts)
     for part in parts:
-        part.take(counts.get(part.ctx.site_id, _empty_counts()), windows[part.ctx.site_id])
+        part.take(counts.get(part.ctx.site_id, empty_count_frame()), windows[part.ctx.site_id])
     return _check_and_store(engine, parts, run_id=run_id, validations=validations or {}, now=now or datetime.now(UTC))
 
 
@@ -420,11 +296,15 @@ def run_after_load(
     run_id: str,
     validation: Any = None,
     loaded: pd.DataFrame | None = None,
-) -> None:
-    """The pipeline's hook: checks, storage, alerts. Nothing here raises: a broken check is logged at
-    ERROR (site and check) and recorded in quality_run (`check_errors`), and the load stands.
+) -> QualityOutcome | None:
+    """The run lifecycle's hook: checks, storage, alerts; returns what the checks found (None when they
+    could not run). Nothing here raises: a broken check is logged at ERROR (site and check) and
+    recorded in quality_run (`check_errors`), and the load stands.
     `loaded`: the rows the window now holds, as check_window takes them."""
-    run_after_load_sites(engine, [site], window, run_id=run_id, validations={site.id: validation}, loaded=loaded)
+    outcomes = run_after_load_sites(
+        engine, [site], window, run_id=run_id, validations={site.id: validation}, loaded=loaded
+    )
+    return outcomes.get(site.id)
 
 
 def run_after_load_sites(
@@ -435,7 +315,7 @@ def run_after_load_sites(
     run_id: str,
     validations: Mapping[str, Any] | None = None,
     loaded: pd.DataFrame | None = None,
-) -> None:
+) -> dict[str, QualityOutcome]:
     """run_after_load for many sites loaded at once (history imports, backfills; `window` is one for
     all or one per site id, which must then name every site): one check_windows call, then each
     site's alerts. Never raises once started: a failure is logged and recorded for every site.
@@ -458,9 +338,10 @@ def run_after_load_sites(
     except Exception as exc:
         for site in sites:
             _record_failure(engine, site, windows[site.id], exc, run_id=run_id, validation=validations.get(site.id))
-        return
+        return {}
     for site in sites:
         _announce(engine, site, outcomes[site.id])
+    return outcomes
 
 
 def _record_failure(
@@ -471,16 +352,11 @@ def _record_failure(
     try:
         ctx = SiteContext.from_site(site)
         checked = Window(site_day_start(ctx, window.start), window.end)  # at least this range
+        failed = QualityOutcome(
+            checked, pd.DataFrame(), pd.DataFrame(), {"quality_run": f"{type(exc).__name__}: {exc}"}
+        )
         with engine.begin() as conn:
-            record_run(
-                conn,
-                site.id,
-                checked,
-                run_id=run_id,
-                validation=validation,
-                flags=0,
-                errors={"quality_run": f"{type(exc).__name__}: {exc}"},
-            )
+            record_quality_run(conn, site.id, checked, quality_run_values(validation, failed, run_id=run_id))
     except Exception:
         log.error("site %s: could not record the failed quality run", site.id, exc_info=True)
 

@@ -12,16 +12,15 @@ import pandas as pd
 import pytest
 
 from footfall.errors import ParseError
-from footfall.history import (
+from footfall.imports.plan import batches, plan_chunks
+from footfall.imports.readers import (
     OFFSET,
-    _body,
-    _chunk_index,
-    _has_offset,
-    _instants,
-    _read_blocks,
-    batches,
+    chunk_body,
+    chunk_index,
+    has_offset,
     normalize_file_rows,
-    plan_chunks,
+    read_blocks,
+    row_instants,
 )
 from footfall.normalize import Payload
 
@@ -44,7 +43,7 @@ def test_blocks_keep_each_rows_line_number_across_blank_lines_crlf_and_gzip(tmp_
     zipped.write_bytes(gzip.compress(text.encode()))
 
     for path in (plain, zipped):
-        blocks = list(_read_blocks(path, block_rows=2))
+        blocks = list(read_blocks(path, block_rows=2))
         numbers = np.concatenate([b.numbers for b in blocks]).tolist()
         assert numbers == [2, 3, 4, 6, 7]
         assert [line for b in blocks for line in b.lines] == [*rows(3), *rows(2, "2026-10-25T10:00:00+00:00")]
@@ -55,7 +54,7 @@ def test_header_without_interval_start_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "export.csv"
     path.write_text("site_id,counter_id,start,entries\nx,y,z,1\n", encoding="utf-8")
     with pytest.raises(ValueError, match="line 1: header lacks interval_start"):
-        list(_read_blocks(path))
+        list(read_blocks(path))
 
 
 def test_rows_route_to_the_local_day_that_holds_them_including_the_25_hour_day(make_site) -> None:
@@ -71,7 +70,7 @@ def test_rows_route_to_the_local_day_that_holds_them_including_the_25_hour_day(m
         ]
     ).view(np.int64)
 
-    assert _chunk_index(plans, instants).tolist() == [-1, 0, 1, 2, -1]
+    assert chunk_index(plans, instants).tolist() == [-1, 0, 1, 2, -1]
     assert plans[1].end - plans[1].start == timedelta(hours=25)
 
 
@@ -81,13 +80,13 @@ def test_unreadable_or_naive_instant_names_file_and_line(make_site, tmp_path: Pa
     for bad, reason in (("2026-10-24 12:00", "has no UTC offset"), ("yesterday", "is not an ISO 8601 instant")):
         path = tmp_path / "x.csv"
         path.write_text("\n".join([HEADER, good[0], good[1].replace(good[1].split(",")[2], bad)]) + "\n")
-        block = next(_read_blocks(path))
+        block = next(read_blocks(path))
         with pytest.raises(ParseError, match=re.escape(f"x.csv: line 3: interval_start '{bad}' {reason}")):
-            _instants(site, "file:x.csv:1", "x.csv", block)
+            row_instants(site, "file:x.csv:1", "x.csv", block)
 
 
 def test_batches_are_runs_of_pending_chunks_bounded_by_size(make_site, monkeypatch) -> None:
-    monkeypatch.setattr("footfall.history.BATCH_BYTES", 100)
+    monkeypatch.setattr("footfall.imports.plan.BATCH_BYTES", 100)
     plans = plan_chunks(make_site(), date(2026, 1, 1), date(2026, 1, 6), "file:x:1")
     done = {plans[2].start}
     sizes = {p.start: 40 for p in plans}
@@ -101,8 +100,8 @@ def test_batches_are_runs_of_pending_chunks_bounded_by_size(make_site, monkeypat
 def test_landed_body_round_trips_and_a_bad_value_names_its_export_line(make_site) -> None:
     site = make_site()
     data = rows(4)
-    first = _body("file:e.csv:1", HEADER, np.array([10, 11]), np.array(data[:2], dtype=object))
-    second = _body(
+    first = chunk_body("file:e.csv:1", HEADER, np.array([10, 11]), np.array(data[:2], dtype=object))
+    second = chunk_body(
         "file:e.csv:1",
         HEADER,
         np.array([40, 41]),
@@ -122,20 +121,20 @@ def test_offset_check_is_the_pattern_on_the_whole_value() -> None:
     values = ["2026-01-01T00:00:00+01:00", "2026-01-01T00:00:00Z", "2026-01-01T00:00+0100", "2026-01-01T00:00-05"]
     values += ["2026-01-01T00:00:00", "2026-01-01 12:00", "2026-01-01", "Z", "", "noon+01:00", "+01:0"]
 
-    assert _has_offset(pd.Series(values, dtype=str)).tolist() == [re.search(OFFSET, v) is not None for v in values]
+    assert has_offset(pd.Series(values, dtype=str)).tolist() == [re.search(OFFSET, v) is not None for v in values]
 
 
 def test_spaced_numbers_read_as_meant_and_text_that_looks_missing_is_refused(make_site) -> None:
     site = make_site()
     data = rows(3)
     spaced = data[1].replace(",15,1,1,", ", 15 , 1 ,1,")
-    body = _body("file:e.csv:1", HEADER, np.array([2, 3, 4]), np.array([data[0], spaced, data[2]], dtype=object))
+    body = chunk_body("file:e.csv:1", HEADER, np.array([2, 3, 4]), np.array([data[0], spaced, data[2]], dtype=object))
 
     ok = normalize_file_rows(site, [Payload(1, body)], name="e.csv")
     assert ok["interval_minutes"].tolist() == [15, 15, 15] and ok["entries"].tolist() == [0, 1, 2]
     assert ok["occupancy"].isna().all()
 
     nan = data[2].replace(",15,2,2,", ",15,NaN,2,")
-    body = _body("file:e.csv:1", HEADER, np.array([2, 3]), np.array([data[0], nan], dtype=object))
+    body = chunk_body("file:e.csv:1", HEADER, np.array([2, 3]), np.array([data[0], nan], dtype=object))
     with pytest.raises(ParseError, match=re.escape("e.csv: line 3: entries 'NaN' is not a number")):
         normalize_file_rows(site, [Payload(1, body)], name="e.csv")

@@ -1,6 +1,7 @@
 -- Before the upsert: keep what each changed interval was, and which payloads the old and new
 -- values came from (a re-sent or revised interval is updated, and the revision is kept here).
--- Identical intervals are not revisions, so re-running a window records nothing.
+-- Identical intervals are not revisions, so re-running a window records nothing. {latest_wins} is
+-- empty for a replace and, for a merge, keeps out a payload older than the loaded one (it is not applied).
 INSERT INTO interval_revision
   (site_id, counter_id, interval_start,
    old_interval_minutes, old_entries, old_exits, old_occupancy,
@@ -15,7 +16,8 @@ JOIN count_interval AS c
   ON c.site_id = :site_id
  AND c.counter_id = s.counter_id
  AND c.interval_start = s.interval_start
-WHERE c.interval_minutes IS DISTINCT FROM s.interval_minutes
+ {latest_wins}
+WHERE (c.interval_minutes IS DISTINCT FROM s.interval_minutes
    OR c.entries IS DISTINCT FROM s.entries
    OR c.exits IS DISTINCT FROM s.exits
-   OR c.occupancy IS DISTINCT FROM s.occupancy
+   OR c.occupancy IS DISTINCT FROM s.occupancy)

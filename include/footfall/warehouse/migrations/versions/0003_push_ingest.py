@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from footfall.db import UTCDateTime
+from footfall.warehouse.schema import UTCDateTime
 
 revision: str = "0003"
 down_revision: str | Sequence[str] | None = "0001"

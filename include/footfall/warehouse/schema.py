@@ -1,4 +1,4 @@
-"""The one database layer: schema, engine and migrations for the warehouse.
+"""The warehouse schema: every table of footfall's database, as SQLAlchemy Core tables.
 
 SQLAlchemy Core tables (bulk loads and COPY want rows, not ORM objects). Instants are stored as
 UTC; on SQLite, which has no time zone type, `UTCDateTime` stores naive UTC and hands back aware
@@ -7,11 +7,7 @@ UTC datetimes, so code above this layer only ever sees aware UTC.
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 from datetime import UTC, datetime
-from functools import cache
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -20,7 +16,6 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
-    Engine,
     Float,
     ForeignKey,
     ForeignKeyConstraint,
@@ -31,14 +26,9 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    create_engine,
-    event,
     func,
-    select,
 )
 from sqlalchemy.types import TypeDecorator
-
-from footfall import PACKAGE_DIR, settings
 
 
 class UTCDateTime(TypeDecorator):
@@ -306,134 +296,6 @@ interval_revision = Table(
     Index("ix_interval_revision_site_id_interval_start", "site_id", "interval_start"),
 )
 
-COUNT_COLUMNS = (
-    "site_id",
-    "counter_id",
-    "interval_start",
-    "interval_minutes",
-    "entries",
-    "exits",
-    "occupancy",
-)
-
-
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL lets readers (the API, the UI) work during a load; foreign keys are off by default."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.execute("PRAGMA busy_timeout=60000")
-    cursor.close()
-    dbapi_connection.isolation_level = None  # let _sqlite_begin issue BEGIN itself
-
-
-def _sqlite_begin(conn: Any) -> None:
-    """Take the write lock when a transaction starts: concurrent site tasks then wait their turn
-    (busy_timeout) instead of failing when a read transaction cannot be upgraded to a write."""
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def land_body(conn: Any, *, site_id: str, source: str, body: bytes, received_at: datetime, **fields: Any) -> int:
-    """Store one raw body verbatim (gzip), once per (site, sha256, counter_ref), and return its payload id.
-
-    The one way every source lands what it received (pulls, pushes, files, imports); `fields` are the
-    other raw_payload columns (request, counter_ref, window_start/end, http_status, content_type, error).
-    """
-    return land_bodies(conn, site_id=site_id, source=source, received_at=received_at, bodies=[(body, fields)])[0]
-
-
-def land_bodies(
-    conn: Any, *, site_id: str, source: str, received_at: datetime, bodies: list[tuple[bytes, dict[str, Any]]]
-) -> list[int]:
-    """land_body for many bodies in two statements (a history import lands hundreds per block);
-    every body's `fields` must name the same columns.
-
-    A body already stored for the same counter_ref (None and '' alike, as in the unique index) keeps
-    its payload id; the same bytes for another counter are a payload of their own."""
-    digests = [hashlib.sha256(body).hexdigest() for body, _ in bodies]
-    keys = [(digest, fields.get("counter_ref") or "") for (_, fields), digest in zip(bodies, digests, strict=True)]
-    rows = [
-        {
-            "site_id": site_id,
-            "source": source,
-            "received_at": received_at,
-            "body": gzip.compress(body, compresslevel=6, mtime=0),
-            "body_bytes": len(body),
-            "sha256": digest,
-            **fields,
-        }
-        for (body, fields), digest in zip(bodies, digests, strict=True)
-    ]
-    if not rows:
-        return []
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        conn.execute(pg_insert(raw_payload).on_conflict_do_nothing(), rows)  # any conflict is the unique index
-    else:
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        conn.execute(sqlite_insert(raw_payload).on_conflict_do_nothing(), rows)
-    t = raw_payload.c
-    found = {
-        (r.sha256, r.counter_ref or ""): r.payload_id
-        for r in conn.execute(
-            select(t.sha256, t.counter_ref, t.payload_id).where(t.site_id == site_id, t.sha256.in_(set(digests)))
-        )
-    }
-    return [int(found[k]) for k in keys]
-
-
-def insert_ignore(table: Table, dialect_name: str, **values: Any) -> Any:
-    """INSERT that does nothing when the row's unique key already exists (races between runs are normal)."""
-    if dialect_name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(table).values(**values).on_conflict_do_nothing()
-    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-    return sqlite_insert(table).values(**values).on_conflict_do_nothing()
-
-
-def normalize_url(url: str) -> str:
-    """Use psycopg 3 for PostgreSQL whatever the URL's driver spelling."""
-    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix) :]
-    return url
-
-
-def get_engine(url: str | None = None) -> Engine:
-    """One engine per URL and process (connection pools are per process).
-
-    Cached on the resolved URL, not the argument: `get_engine()` follows FOOTFALL_DB_URL.
-    """
-    return _engine(normalize_url(url or settings.db_url()))
-
-
-@cache
-def _engine(url: str) -> Engine:
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=True)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
-        event.listen(engine, "begin", _sqlite_begin)
-    return engine
-
-
-def alembic_config(url: str | None = None):  # -> alembic.config.Config (lazy import keeps startup light)
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", str(PACKAGE_DIR / "migrations"))
-    cfg.set_main_option("sqlalchemy.url", normalize_url(url or settings.db_url()).replace("%", "%%"))
-    return cfg
-
-
-def upgrade(url: str | None = None, revision: str = "heads") -> None:
-    """Bring the warehouse schema to `revision` (idempotent)."""
-    from alembic import command
-
-    get_engine(url)  # creates the SQLite folder
-    command.upgrade(alembic_config(url), revision)
+# The one definition of a count row's columns (count_interval without its bookkeeping columns).
+MEASURED_COLUMNS = ("interval_minutes", "entries", "exits", "occupancy")
+COUNT_COLUMNS = ("site_id", "counter_id", "interval_start", *MEASURED_COLUMNS)

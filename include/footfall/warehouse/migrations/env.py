@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from footfall.db import metadata
+from footfall.warehouse.schema import metadata
 
 
 def run_migrations() -> None:

@@ -1,0 +1,79 @@
+"""Forecast storage and the reads training needs: model versions, published forecasts per site, and
+each site's counts, corrected occupancy and high-severity flag periods as frames."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, delete, insert, inspect, select
+
+from footfall.warehouse import schema
+
+
+def _frame(engine: Engine, query: Any) -> pd.DataFrame:
+    with engine.connect() as conn:
+        result = conn.execute(query)
+        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def utc_instants(values: pd.Series) -> pd.Series:
+    """Aware UTC nanoseconds, whether the backend returned aware (PostgreSQL) or naive UTC (SQLite) values."""
+    stamps = pd.to_datetime(values)
+    stamps = stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps.dt.tz_convert("UTC")
+    return stamps.dt.as_unit("ns")
+
+
+def site_counts(engine: Engine, site_id: str) -> pd.DataFrame:
+    """Every count of the site (counter_id, interval_start, interval_minutes, entries, exits, occupancy)."""
+    t = schema.count_interval.c
+    columns = [t.counter_id, t.interval_start, t.interval_minutes, t.entries, t.exits, t.occupancy]
+    return _frame(engine, select(*columns).where(t.site_id == site_id))
+
+
+def high_severity_flags(engine: Engine, site_id: str) -> pd.DataFrame | None:
+    """period_start, period_end of the site's high-severity flags; None when quality checks are not installed."""
+    if not inspect(engine).has_table(schema.quality_flag.name):
+        return None
+    t = schema.quality_flag.c
+    return _frame(engine, select(t.period_start, t.period_end).where(t.site_id == site_id, t.severity == "high"))
+
+
+def corrected_occupancy_rows(engine: Engine, site_id: str) -> pd.DataFrame | None:
+    """interval_start, corrected_occupancy of the site; None when quality checks are not installed."""
+    if not inspect(engine).has_table(schema.occupancy_corrected.name):
+        return None
+    t = schema.occupancy_corrected.c
+    return _frame(engine, select(t.interval_start, t.corrected_occupancy).where(t.site_id == site_id))
+
+
+def current_model(engine: Engine) -> dict | None:
+    """The serving model version (method "model"), with its metrics and boosters, if any."""
+    t = schema.forecast_model
+    query = select(t).where(t.c.promoted.is_(True), t.c.method == "model").order_by(t.c.model_version.desc()).limit(1)
+    with engine.connect() as conn:
+        row = conn.execute(query).mappings().first()
+    return dict(row) if row else None
+
+
+def last_trained_at(engine: Engine) -> Any:
+    t = schema.forecast_model.c
+    with engine.connect() as conn:
+        return conn.execute(select(t.trained_at).order_by(t.trained_at.desc())).scalar()
+
+
+def insert_model_version(engine: Engine, **values: Any) -> int:
+    """A new forecast_model row; returns its model_version."""
+    with engine.begin() as conn:
+        key = conn.execute(insert(schema.forecast_model).values(**values)).inserted_primary_key
+    assert key is not None  # an INSERT of one row always has its key
+    return int(key[0])
+
+
+def replace_site_forecast(engine: Engine, site_id: str, rows: list[dict[str, Any]]) -> None:
+    """The site's published forecast becomes `rows` (one transaction)."""
+    t = schema.forecast
+    with engine.begin() as conn:
+        conn.execute(delete(t).where(t.c.site_id == site_id))
+        if rows:
+            conn.execute(insert(t), rows)

@@ -1,0 +1,148 @@
+"""Quality storage: a quality run's flags and corrected occupancy replace exactly the range it checked.
+
+Flags and corrected rows are written for many sites in one transaction (bulk runs over many sites
+leave the tables exactly as site-by-site runs would); the corrected rows go in one statement (COPY on
+PostgreSQL, one executemany on SQLite). Alert state (which problems are open) lives here too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Connection, Engine, delete, insert, select, update
+
+from footfall.timewindow import Window
+from footfall.warehouse import pgcopy, schema
+from footfall.warehouse.runs import record_quality_run
+
+# occupancy_corrected's columns in the order the corrected frames (footfall.quality.occupancy) hold them
+OCCUPANCY_COLUMNS = [
+    "site_id",
+    "local_date",
+    "interval_start",
+    "raw_net_occupancy",
+    "corrected_occupancy",
+    "correction_factor",
+]
+
+
+@dataclass(frozen=True)
+class QualityRows:
+    """What one site's quality run stores: its checked range, flag rows, corrected occupancy (None: keep
+    the previous rows, the correction failed) and its quality_run columns."""
+
+    site_id: str
+    checked: Window
+    flags: list[dict[str, Any]]
+    occupancy: pd.DataFrame | None
+    run: dict[str, Any]
+
+
+def replace_quality(conn: Connection, sites: list[QualityRows]) -> None:
+    """Replace each site's flags (and corrected occupancy) over its checked range, and record its run."""
+    f, o = schema.quality_flag, schema.occupancy_corrected
+    for s in sites:
+        conn.execute(
+            delete(f).where(
+                f.c.site_id == s.site_id, f.c.period_start < s.checked.end, f.c.period_end > s.checked.start
+            )
+        )
+        if s.occupancy is not None:
+            conn.execute(
+                delete(o).where(
+                    o.c.site_id == s.site_id, o.c.interval_start >= s.checked.start, o.c.interval_start < s.checked.end
+                )
+            )
+    flags = [row for s in sites for row in s.flags]
+    if flags:
+        conn.execute(insert(f), flags)
+    kept = [s.occupancy for s in sites if s.occupancy is not None]
+    if kept:
+        insert_occupancy(conn, pd.concat(kept, ignore_index=True))
+    for s in sites:
+        record_quality_run(conn, s.site_id, s.checked, s.run)
+
+
+def _occupancy_copy(frame: pd.DataFrame) -> bytes:
+    """occupancy_corrected rows as binary COPY, built by column (row by row costs seconds per 200k rows).
+    A missing value is written as NULL (the NOT NULL columns then refuse it, as an INSERT would)."""
+    floats = {c: frame[c].to_numpy("float64", na_value=np.nan) for c in OCCUPANCY_COLUMNS[3:]}
+    return pgcopy.copy_body(
+        [
+            pgcopy.Column("text", frame["site_id"].astype(str).to_numpy()),
+            pgcopy.Column("date", pgcopy.dates_days(frame["local_date"])),
+            pgcopy.Column("timestamptz", pgcopy.instants_us(frame["interval_start"])),
+            *(pgcopy.Column("float8", values, np.isnan(values)) for values in floats.values()),
+        ]
+    )
+
+
+def insert_occupancy(conn: Connection, frame: pd.DataFrame) -> None:
+    """All corrected rows in one statement: COPY on PostgreSQL, one executemany of plain tuples on SQLite."""
+    if frame.empty:
+        return
+    o = schema.occupancy_corrected
+    if conn.dialect.name == "postgresql":
+        driver = conn.connection.driver_connection
+        assert driver is not None  # psycopg's connection, checked out
+        cursor = driver.cursor()
+        with cursor.copy(f"COPY {o.name} ({', '.join(OCCUPANCY_COLUMNS)}) FROM STDIN (FORMAT binary)") as copy:
+            copy.write(_occupancy_copy(frame))
+        return
+    # SQLite compares instants and dates as text: write them exactly as SQLAlchemy's SQLite types do.
+    utc = pd.DatetimeIndex(frame["interval_start"]).tz_convert("UTC").tz_localize(None)
+    starts = np.char.replace(np.datetime_as_string(utc.to_numpy("datetime64[us]"), unit="us"), "T", " ")
+    factor = frame["correction_factor"].astype(float)
+    columns = [
+        frame["site_id"].tolist(),
+        [d.isoformat() for d in frame["local_date"]],
+        starts.tolist(),
+        frame["raw_net_occupancy"].astype(float).tolist(),
+        frame["corrected_occupancy"].astype(float).tolist(),
+        factor.astype(object).where(factor.notna(), None).tolist(),
+    ]
+    placeholders = ", ".join("?" * len(OCCUPANCY_COLUMNS))
+    conn.exec_driver_sql(
+        f"INSERT INTO {o.name} ({', '.join(OCCUPANCY_COLUMNS)}) VALUES ({placeholders})",
+        list(zip(*columns, strict=True)),
+    )
+
+
+# --- alert state -----------------------------------------------------------------------------------
+
+
+def update_open_problems(
+    engine: Engine, site_id: str, problems: set[tuple[str, str]], now: datetime, unknown_checks: Iterable[str] = ()
+) -> tuple[list[tuple[str, str]], list[tuple[str, str, datetime]]]:
+    """Record which (check, counter) problems are open; returns those that started, and those that
+    cleared with when they had opened. A check in `unknown_checks` neither starts nor clears anything."""
+    t = schema.alert_state
+    started: list[tuple[str, str]] = []
+    cleared: list[tuple[str, str, datetime]] = []
+    with engine.begin() as conn:
+        known = {
+            (r.check_name, r.counter_id): r.open_since for r in conn.execute(select(t).where(t.c.site_id == site_id))
+        }
+        for check, counter in sorted(problems - known.keys()):
+            conn.execute(
+                insert(t).values(
+                    site_id=site_id, check_name=check, counter_id=counter, open_since=now, last_seen=now, last_sent=now
+                )
+            )
+            started.append((check, counter))
+        for check, counter in sorted(problems & known.keys()):
+            conn.execute(
+                update(t)
+                .where(t.c.site_id == site_id, t.c.check_name == check, t.c.counter_id == counter)
+                .values(last_seen=now)
+            )
+        unknown = set(unknown_checks)
+        for check, counter in sorted(k for k in known.keys() - problems if k[0] not in unknown):
+            conn.execute(delete(t).where(t.c.site_id == site_id, t.c.check_name == check, t.c.counter_id == counter))
+            cleared.append((check, counter, known[(check, counter)]))
+    return started, cleared
