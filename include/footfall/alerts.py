@@ -20,7 +20,7 @@ from airflow.sdk.bases.notifier import BaseNotifier
 from sqlalchemy import Engine
 
 from footfall.config import Site
-from footfall.warehouse.quality import update_open_problems
+from footfall.warehouse.alerts import update_open_problems
 
 log = logging.getLogger(__name__)
 
