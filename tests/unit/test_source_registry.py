@@ -23,5 +23,5 @@ def test_json_and_xml_are_one_http_source():
 
 
 def test_an_unknown_kind_is_an_error_naming_the_known_ones():
-    with pytest.raises(ValueError, match="has no implementation .*known: http_json"):
+    with pytest.raises(ValueError, match=r"has no implementation .*known: http_json"):
         source_class("ftp")
