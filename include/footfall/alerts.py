@@ -20,6 +20,7 @@ from airflow.sdk.bases.notifier import BaseNotifier
 from sqlalchemy import Engine
 
 from footfall.config import Site
+from footfall.warehouse.alerts import update_open_problems
 
 log = logging.getLogger(__name__)
 
@@ -109,9 +110,6 @@ def update_alert_state(
     """Record which problems are open; return those that started or cleared since the last run.
 
     A check in `unknown_checks` (it failed this run) neither starts nor clears anything."""
-    # Here, not at module level: DAG files import this module, and warehouse.quality brings pandas.
-    from footfall.warehouse.quality import update_open_problems
-
     started, cleared = update_open_problems(engine, site_id, set(problems), now, unknown_checks)
     changes = [AlertChange(site_id, check, counter, "started", now) for check, counter in started]
     changes += [AlertChange(site_id, check, counter, "cleared", since) for check, counter, since in cleared]

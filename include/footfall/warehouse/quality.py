@@ -2,19 +2,17 @@
 
 Flags and corrected rows are written for many sites in one transaction (bulk runs over many sites
 leave the tables exactly as site-by-site runs would); the corrected rows go in one statement (COPY on
-PostgreSQL, one executemany on SQLite). Alert state (which problems are open) lives here too.
+PostgreSQL, one executemany on SQLite).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert
 
 from footfall.timewindow import Window
 from footfall.warehouse import pgcopy, schema
@@ -111,38 +109,3 @@ def insert_occupancy(conn: Connection, frame: pd.DataFrame) -> None:
         f"INSERT INTO {o.name} ({', '.join(OCCUPANCY_COLUMNS)}) VALUES ({placeholders})",
         list(zip(*columns, strict=True)),
     )
-
-
-# --- alert state -----------------------------------------------------------------------------------
-
-
-def update_open_problems(
-    engine: Engine, site_id: str, problems: set[tuple[str, str]], now: datetime, unknown_checks: Iterable[str] = ()
-) -> tuple[list[tuple[str, str]], list[tuple[str, str, datetime]]]:
-    """Record which (check, counter) problems are open; returns those that started, and those that
-    cleared with when they had opened. A check in `unknown_checks` neither starts nor clears anything."""
-    t = schema.alert_state
-    started: list[tuple[str, str]] = []
-    cleared: list[tuple[str, str, datetime]] = []
-    with engine.begin() as conn:
-        known = {
-            (r.check_name, r.counter_id): r.open_since for r in conn.execute(select(t).where(t.c.site_id == site_id))
-        }
-        for check, counter in sorted(problems - known.keys()):
-            conn.execute(
-                insert(t).values(
-                    site_id=site_id, check_name=check, counter_id=counter, open_since=now, last_seen=now, last_sent=now
-                )
-            )
-            started.append((check, counter))
-        for check, counter in sorted(problems & known.keys()):
-            conn.execute(
-                update(t)
-                .where(t.c.site_id == site_id, t.c.check_name == check, t.c.counter_id == counter)
-                .values(last_seen=now)
-            )
-        unknown = set(unknown_checks)
-        for check, counter in sorted(k for k in known.keys() - problems if k[0] not in unknown):
-            conn.execute(delete(t).where(t.c.site_id == site_id, t.c.check_name == check, t.c.counter_id == counter))
-            cleared.append((check, counter, known[(check, counter)]))
-    return started, cleared
