@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from footfall.api.bodies import Rejected
 from footfall.api.landing import PushedBody
 from footfall.config import Site
-from footfall.extract import render
+from footfall.templates import render
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(m|min|h)?\s*$", re.IGNORECASE)
 BATCH_ID = r"^[A-Za-z0-9._:-]{1,64}$"

@@ -17,7 +17,7 @@ from footfall.config import Site
 
 from .batch import read_payloads
 from .common import Payload
-from .counts import _counts
+from .counts import counts_of_columns
 from .interpretation import Columns
 
 CSV_HEADER = ["site_id", "counter_id", "interval_start", "interval_minutes", "entries", "exits", "occupancy"]
@@ -92,7 +92,7 @@ def parse_bodies(
     """Normalized rows of bodies in order (later wins), with counters made up from the device ids found."""
     payloads = [Payload(i + 1, body, received_at=received_at) for i, body in enumerate(bodies)]
     site, cols = _adhoc_read(preset, payloads, site_id, timezone, options or {})
-    return _counts(site, site.options(), cols)
+    return counts_of_columns(site, site.options(), cols)
 
 
 def counts_csv(rows: pd.DataFrame) -> str:

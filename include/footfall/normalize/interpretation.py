@@ -18,11 +18,11 @@ import pandas as pd
 
 from footfall import semantics
 from footfall.config import Paths, Site
+from footfall.documents import MISSING, Missing, all_text, alternatives, describe_paths
 
-from .common import MEASURES, _digit_integers, _per_distinct
+from .common import MEASURES, digit_integers, per_distinct
 from .read import Raw
-from .records import MISSING, _all_text, _alternatives, _describe, _Missing
-from .times import _EPOCH_US, _localize, _times
+from .times import EPOCH_US, localize, parse_times
 
 _OFFSET_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
 
@@ -51,7 +51,7 @@ _FAST_TYPES = {int, float, type(None), str}
 def _digit_strings(values: list[str]) -> np.ndarray | None:
     """Counts written as plain ASCII digits (a CSV's cells, a vendor's quoted numbers) as floats; None
     when any value is not 1-15 digits (exact in a float), so the general conversion decides."""
-    whole = _digit_integers(values, 15)
+    whole = digit_integers(values, 15)
     return None if whole is None else whole.astype(float)
 
 
@@ -62,9 +62,9 @@ def count_column(values: list[Any], paths: Paths) -> np.ndarray:
         if digits is not None:
             return digits
     types = set(map(type, values))
-    if _Missing in types:
+    if Missing in types:
         i = next(i for i, v in enumerate(values) if v is MISSING)
-        raise ValueError(f"record {i}: missing {_describe(paths)}")
+        raise ValueError(f"record {i}: missing {describe_paths(paths)}")
     if types == {int}:
         try:
             return np.array(values, dtype=np.int64).astype(float)
@@ -76,7 +76,7 @@ def count_column(values: list[Any], paths: Paths) -> np.ndarray:
         except (ValueError, TypeError):
             pass
     out = np.empty(len(values))
-    name = _alternatives(paths)[0]
+    name = alternatives(paths)[0]
     for i, v in enumerate(values):
         try:
             number = _count_value(v)
@@ -149,34 +149,34 @@ def _instants(
     epoch = None
     if spec.epoch_field:
         raw = _concat(r.epoch or [] for r in raws)
-        if (_all_text(raw) and all(raw)) or (MISSING not in raw and None not in raw and "" not in raw):
-            return _times(raw, "epoch_s", True, sizes)[0], no_flag
+        if (all_text(raw) and all(raw)) or (MISSING not in raw and None not in raw and "" not in raw):
+            return parse_times(raw, "epoch_s", True, sizes)[0], no_flag
         present = np.array([v is not MISSING and v not in (None, "") for v in raw], dtype=bool)
         if present.any():
             filled = [v if p else 0 for v, p in zip(raw, present, strict=True)]
-            epoch = (present, _times(filled, "epoch_s", True, sizes)[0])
-    if spec.format in _EPOCH_US or spec.zone == "utc":
-        parsed, flags = _times(values, spec.format, True, sizes)[0], no_flag
+            epoch = (present, parse_times(filled, "epoch_s", True, sizes)[0])
+    if spec.format in EPOCH_US or spec.zone == "utc":
+        parsed, flags = parse_times(values, spec.format, True, sizes)[0], no_flag
     elif spec.zone == "offset":
         if options.get("utc_clock_with_local_offset"):
             values = pd.Series(values, dtype=object).astype(str).str.replace(_OFFSET_SUFFIX, "", regex=True).tolist()
-        parsed, flags = _times(values, spec.format, True, sizes)[0], no_flag
+        parsed, flags = parse_times(values, spec.format, True, sizes)[0], no_flag
     else:
-        naive, aware = _times(values, spec.format, False, sizes)
+        naive, aware = parse_times(values, spec.format, False, sizes)
         if aware:
             raise ValueError(f"times carry an offset ({values[0]!r}) but the preset says local time")
         offsets = _concat(r.offsets or [] for r in raws) if spec.utc_offset_hours else None
         if offsets is not None and not all(v is MISSING or v is None for v in offsets):
             hours = pd.to_numeric(pd.Series(offsets, dtype=object).replace({MISSING: None}), errors="raise")
             if spec.dst_flag:
-                dst = _per_distinct(_concat(r.dst or [] for r in raws), lambda v: str(v).strip().lower() in _TRUE)
+                dst = per_distinct(_concat(r.dst or [] for r in raws), lambda v: str(v).strip().lower() in _TRUE)
                 hours = hours + dst.astype(float)
             if hours.isna().any():
                 raise ValueError(f"record {int(hours.isna().idxmax())}: missing {spec.utc_offset_hours!r}")
             shifted = pd.Series(naive) - pd.to_timedelta(hours.to_numpy(), unit="h")
             parsed, flags = shifted.dt.as_unit("us").to_numpy(), no_flag
         else:
-            parsed, flags = _localize(naive, site, keys)
+            parsed, flags = localize(naive, site, keys)
     if epoch is not None:
         present, from_epoch = epoch
         parsed = np.where(present, from_epoch, parsed)
@@ -201,7 +201,7 @@ def interpret(site: Site, options: dict[str, Any], raws: list[Raw]) -> Columns:
     if fields.label is not None and fields.value is not None:
         values = count_column(_concat(r.counts["value"] for r in raws), fields.value)
         labels = _concat(r.labels or [] for r in raws)
-        measure = _per_distinct(labels, lambda v: preset.labels.get(str(v)))
+        measure = per_distinct(labels, lambda v: preset.labels.get(str(v)))
         if n and (measure == None).any():  # noqa: E711 - elementwise on an object array
             i = int(np.flatnonzero(measure == None)[0])  # noqa: E711
             raise ValueError(f"record {i}: label {labels[i]!r} is not one of {', '.join(map(repr, preset.labels))}")

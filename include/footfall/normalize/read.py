@@ -13,19 +13,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from footfall.config import Paths, Preset, Site
-
-from .common import MEASURES, Payload, _per_distinct, parse_duration_minutes
-from .records import (
+from footfall.documents import (
     MISSING,
+    Missing,
     Records,
-    _all_text,
-    _alternatives,
-    _describe,
-    _Missing,
+    all_text,
+    alternatives,
     decode_document,
+    describe_paths,
     lookup,
     select_records,
 )
+from footfall.templates import render
+
+from .common import MEASURES, Payload, parse_duration_minutes, per_distinct
 
 
 @dataclass
@@ -69,14 +70,14 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 
 
-def _received_us(payload: Payload) -> int:
+def received_instant_us(payload: Payload) -> int:
     when = payload.received_at or datetime.now(UTC)
     if when.tzinfo is None:
         raise TypeError(f"received_at {when!r} has no time zone")
     return (when - _EPOCH) // _US
 
 
-def _minutes(preset: Preset, options: dict[str, Any], doc: Any) -> float | Exception:
+def payload_minutes(preset: Preset, options: dict[str, Any], doc: Any) -> float | Exception:
     try:
         return interval_minutes(preset, options, doc)
     except Exception as exc:  # raised in its turn, after the body's times and counts, as parsing did
@@ -85,8 +86,6 @@ def _minutes(preset: Preset, options: dict[str, Any], doc: Any) -> float | Excep
 
 def interval_minutes(preset: Preset, options: dict[str, Any], doc: Any = None) -> float:
     """The native interval: from the document when the preset says where, else the preset/option."""
-    from footfall.extract import render
-
     if preset.interval_path and doc is not None:
         value = lookup(doc, preset.interval_path.split("."))
         if value is not MISSING and value is not None:
@@ -99,14 +98,14 @@ def interval_minutes(preset: Preset, options: dict[str, Any], doc: Any = None) -
 
 
 def _require(values: list[Any], paths: Paths) -> list[Any]:
-    if _all_text(values):  # neither MISSING nor None
+    if all_text(values):  # neither MISSING nor None
         return values
     kinds = set(map(type, values))
-    if _Missing not in kinds and type(None) not in kinds:
+    if Missing not in kinds and type(None) not in kinds:
         return values
     for i, v in enumerate(values):
         if v is MISSING or v is None:
-            raise ValueError(f"record {i}: missing {_describe(paths)}")
+            raise ValueError(f"record {i}: missing {describe_paths(paths)}")
     return values
 
 
@@ -118,14 +117,14 @@ def extract(site: Site, payload: Payload, options: dict[str, Any], minutes: floa
     doc = decode_document(payload.body, preset)
     rec = select_records(doc, preset)
     for path, wanted in preset.filter.items():
-        keep = _per_distinct(rec.column(path), lambda v, wanted=wanted: v is not MISSING and str(v) == wanted)
+        keep = per_distinct(rec.column(path), lambda v, wanted=wanted: v is not MISSING and str(v) == wanted)
         rec = rec.subset(keep.tolist())
     n = rec.n
     raw = Raw(payload.payload_id, n, _refs(site, preset, rec, doc, payload))
     spec, fields = preset.time, preset.fields
     if n:
         if spec.format == "received":
-            raw.received_us = _received_us(payload)
+            raw.received_us = received_instant_us(payload)
         else:
             raw.times = _require(rec.column(fields.interval_start), fields.interval_start)
             raw.epoch = rec.column(spec.epoch_field) if spec.epoch_field else None
@@ -136,7 +135,7 @@ def extract(site: Site, payload: Payload, options: dict[str, Any], minutes: floa
         raw.counts = {"value": rec.column(fields.value)}
     else:
         raw.counts = {m: rec.column(p) for m in MEASURES if (p := getattr(fields, m)) is not None}
-    raw.minutes = minutes if minutes is not None else _minutes(preset, options, doc)
+    raw.minutes = minutes if minutes is not None else payload_minutes(preset, options, doc)
     return raw
 
 
@@ -146,11 +145,11 @@ def _refs(site: Site, preset: Preset, rec: Records, doc: Any, payload: Payload) 
     default: Any = payload.counter_ref
     if preset.payload_counter_ref is not None:
         found = next(
-            (v for p in _alternatives(preset.payload_counter_ref) if (v := lookup(doc, p.split("."))) is not MISSING),
+            (v for p in alternatives(preset.payload_counter_ref) if (v := lookup(doc, p.split("."))) is not MISSING),
             MISSING,
         )
         if found is MISSING:
-            raise ValueError(f"wrong shape: no {_describe(preset.payload_counter_ref)} (the device id)")
+            raise ValueError(f"wrong shape: no {describe_paths(preset.payload_counter_ref)} (the device id)")
         default = str(found)
     if default is None and len(site.counters) == 1:
         default = site.counters[0].ref
@@ -159,13 +158,13 @@ def _refs(site: Site, preset: Preset, rec: Records, doc: Any, payload: Payload) 
             raise ValueError("no device id in the body or the request, and the site has several counters")
         return default
     col = rec.column(preset.fields.counter_ref)
-    if _all_text(col):
+    if all_text(col):
         return col
     out = []
     for i, v in enumerate(col):
         if v is MISSING or v is None:
             if default is None:
-                raise ValueError(f"record {i}: missing {_describe(preset.fields.counter_ref)}")
+                raise ValueError(f"record {i}: missing {describe_paths(preset.fields.counter_ref)}")
             out.append(default)
         else:
             out.append(str(v))
