@@ -357,13 +357,19 @@ class TimeSpec(Strict):
     or a strptime format. zone: `local` (site zone, no offset; the repeated autumn hour is ambiguous),
     `utc`, or `offset` (each value carries its offset). `utc_offset_hours`/`dst_flag` name fields giving
     the device's offset (Brickstream); `epoch_field`, when a record has it, wins over the text time.
+    Each may list alternatives (vendors spell tags differently from their documentation).
     """
 
     format: str = "iso"
     zone: Literal["local", "utc", "offset"] = "local"
-    utc_offset_hours: str | None = None
-    dst_flag: str | None = None
-    epoch_field: str | None = None
+    utc_offset_hours: Paths | None = None
+    dst_flag: Paths | None = None
+    epoch_field: Paths | None = None
+
+    @field_validator("utc_offset_hours", "dst_flag", "epoch_field", mode="before")
+    @classmethod
+    def _list_to_tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
 
 
 class Preset(Strict):
@@ -387,7 +393,11 @@ class Preset(Strict):
     payload_counter_ref: Paths | None = Field(default=None, description="dotted path to the device id")
     fields: FieldMap
     time: TimeSpec = Field(default_factory=TimeSpec)
-    interval: str = Field(description="native interval length, e.g. '15m' or '{res}' (an option)")
+    interval: str | None = Field(
+        default=None,
+        description="native interval length, e.g. '15m' or '{res}' (an option); with fields.interval_end, "
+        "only for records that lack an end",
+    )
     interval_path: str | None = Field(default=None, description="document path giving the interval length")
     interval_path_unit: Literal["s", "m"] = "s"
     measure: Literal["interval", "cumulative", "occupancy"] = "interval"
@@ -404,6 +414,12 @@ class Preset(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Preset:
+        if self.fields.interval_end is not None and self.interval_path is not None:
+            raise ValueError("interval_path: each record gives its length (fields.interval_end), remove one of them")
+        if self.fields.interval_end is None and self.interval is None and self.interval_path is None:
+            raise ValueError("interval: give interval, interval_path or fields.interval_end (the native length)")
+        if self.interval_path is not None and self.interval is None:
+            raise ValueError("interval: interval_path needs interval for a document that lacks it")
         if self.fields.label is not None and not self.labels:
             raise ValueError("labels: a long format (fields.label) needs labels mapping each label to a measure")
         if self.hook is not None:

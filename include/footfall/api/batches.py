@@ -61,6 +61,8 @@ def _describe(err: ValidationError) -> str:
 
 def site_interval_minutes(site: Site) -> int | None:
     """The site's interval in minutes ('15m', '1h'), or None when it is not a whole number of minutes."""
+    if site.preset.interval is None:  # each record gives its own length
+        return None
     m = _DURATION.match(render(site.preset.interval, site.options()))
     if not m:
         return None

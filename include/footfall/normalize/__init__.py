@@ -32,7 +32,7 @@ from footfall.documents import MISSING, Records, decode_document, get_path, look
 from .adhoc import CSV_HEADER, adhoc_site, counts_csv, parse_bodies, site_of_bodies
 from .batch import parse_payload, read_payloads
 from .common import BASE_MINUTES, MEASURES, Payload, parse_duration_minutes
-from .counts import normalize_counts
+from .counts import ROWS_SKIPPED, normalize_counts
 from .frame import COLUMNS, Rows, empty_counts, typed_counts, utc_bounds
 from .interpretation import Columns, count_column, interpret
 from .read import Raw, extract, interval_minutes
@@ -43,6 +43,7 @@ __all__ = [
     "CSV_HEADER",
     "MEASURES",
     "MISSING",
+    "ROWS_SKIPPED",
     "Columns",
     "Payload",
     "Raw",

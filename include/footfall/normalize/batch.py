@@ -55,6 +55,7 @@ def _concat_columns(parts: list[Columns]) -> Columns:
         np.concatenate([p.minutes for p in parts]),
         np.concatenate([p.payload for p in parts]),
         sum(p.frames for p in parts),
+        sum(p.skipped for p in parts),
     )
 
 

@@ -37,8 +37,18 @@ def normalize_counts(site: Site, payloads: Iterable[Payload]) -> pd.DataFrame:
     return counts_of_columns(site, options, read_payloads(site, list(payloads), options))
 
 
+ROWS_SKIPPED = "rows_skipped"  # frame.attrs key: records left out for having no count at all
+
+
 def counts_of_columns(site: Site, options: dict[str, Any], cols: Columns) -> pd.DataFrame:
-    """Readings of a site to typed count_interval rows (semantics, 5-minute base, later payload wins)."""
+    """Readings of a site to typed count_interval rows (semantics, 5-minute base, later payload wins);
+    `frame.attrs["rows_skipped"]` says how many records had no count at all and were left out."""
+    frame = _counts_frame(site, options, cols)
+    frame.attrs[ROWS_SKIPPED] = cols.skipped
+    return frame
+
+
+def _counts_frame(site: Site, options: dict[str, Any], cols: Columns) -> pd.DataFrame:
     if not cols.frames:
         return empty_counts()
     preset = site.preset

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -98,11 +98,13 @@ class Columns:
     minutes: np.ndarray
     payload: np.ndarray
     frames: int  # payloads that gave at least one reading
+    skipped: int = 0  # records left out for having no count at all (the run log and sync_run say how many)
 
     def take(self, keep: np.ndarray) -> Columns:
         return Columns(
             self.refs, self.ref[keep], self.start[keep], self.ambiguous[keep],
             {m: v[keep] for m, v in self.measures.items()}, self.minutes[keep], self.payload[keep], self.frames,
+            self.skipped,
         )  # fmt: skip
 
 
@@ -130,7 +132,7 @@ def _ref_codes(raws: list[Raw]) -> tuple[list[str], np.ndarray]:
 
 
 def _instants(
-    site: Site, options: dict[str, Any], raws: list[Raw], sizes: list[int], keys: list[np.ndarray]
+    site: Site, options: dict[str, Any], raws: list[Raw], sizes: list[int], keys: list[np.ndarray], ends: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Vendor times to UTC instants (datetime64[us]), and a flag for local times the autumn change made
     ambiguous.
@@ -145,9 +147,9 @@ def _instants(
     if spec.format == "received":
         received = _concat(r.received_us if isinstance(r.received_us, list) else [r.received_us] * r.n for r in raws)
         return np.array(received, dtype=np.int64).view("datetime64[us]"), no_flag
-    values = _concat(r.times or [] for r in raws)
+    values = _concat((r.ends if ends else r.times) or [] for r in raws)
     epoch = None
-    if spec.epoch_field:
+    if spec.epoch_field and not ends:  # the epoch field gives the start only
         raw = _concat(r.epoch or [] for r in raws)
         if (all_text(raw) and all(raw)) or (MISSING not in raw and None not in raw and "" not in raw):
             return parse_times(raw, "epoch_s", True, sizes)[0], no_flag
@@ -212,19 +214,48 @@ def interpret(site: Site, options: dict[str, Any], raws: list[Raw]) -> Columns:
             paths = getattr(fields, m)
             if paths is not None:
                 measures[m] = count_column(_concat(r.counts[m] for r in raws), paths)
-    for r in raws:
-        if isinstance(r.minutes, Exception):
-            raise r.minutes
-    minutes = np.repeat(np.array([r.minutes for r in raws], dtype=float), sizes)
+    if fields.interval_end is not None and preset.interval is None:
+        minutes = _record_minutes(site, options, raws, per_payload, [pidx, ref], start) if n else np.zeros(0)
+    else:
+        for r in raws:
+            if isinstance(r.minutes, Exception):
+                raise r.minutes
+        minutes = np.repeat(np.array([r.minutes for r in raws], dtype=float), sizes)
+        if fields.interval_end is not None and n:  # each record's own end wins; the preset's length fills in
+            own = _record_minutes(site, options, raws, per_payload, [pidx, ref], start)
+            minutes = np.where(np.isnan(own), minutes, own)
     payload = np.concatenate(
         [np.array(r.payload_ids, dtype=np.int64) if r.payload_ids else np.full(r.n, r.payload_id) for r in raws]
         or [np.zeros(0, dtype=np.int64)]
     ).astype(np.int64)
     frames = len(per_payload) - per_payload.count(0)
-    cols = Columns(refs, ref, start, ambiguous, measures, minutes, payload, frames)
+    cols = Columns(refs, ref, start, ambiguous, measures, minutes, payload, frames, sum(r.skipped for r in raws))
     if fields.label is not None:
         cols = _one_row_per_instant(cols, pidx)
     return cols
+
+
+def _record_minutes(
+    site: Site, options: dict[str, Any], raws: list[Raw], sizes: list[int], keys: list[np.ndarray], start: np.ndarray
+) -> np.ndarray:
+    """Each record's length from its own end (from/to columns): the payload says it, no default does."""
+    ends = _concat(r.ends or [] for r in raws)
+    present = np.fromiter((v is not MISSING and v is not None and v != "" for v in ends), dtype=bool, count=len(ends))
+    if not present.all():  # records without an end (the preset's length fills in): read the others
+        filled = [v if p else s for v, p, s in zip(ends, present, _concat(r.times or [] for r in raws), strict=True)]
+        raws = [replace(r, ends=None) for r in raws]
+        raws[0].ends = filled
+        raws[1:] = [replace(r, ends=[]) for r in raws[1:]]
+    end, _ = _instants(site, options, raws, sizes, keys, ends=True)
+    if not present.all():
+        end = np.where(present, end, np.datetime64("NaT"))
+    minutes = (end - start) / np.timedelta64(1, "m")
+    bad = ~np.isnan(minutes) & (minutes <= 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        name = describe_paths(site.preset.fields.interval_end)  # type: ignore[arg-type]
+        raise ValueError(f"record {i}: {name} {ends[i]!r} is not after the interval start")
+    return minutes
 
 
 def _one_row_per_instant(cols: Columns, pidx: np.ndarray) -> Columns:
@@ -243,5 +274,6 @@ def _one_row_per_instant(cols: Columns, pidx: np.ndarray) -> Columns:
     rows = first[rank]
     frames = len(np.unique(pidx[rows]))
     return Columns(
-        cols.refs, cols.ref[rows], cols.start[rows], ambiguous, measures, cols.minutes[rows], cols.payload[rows], frames
-    )
+        cols.refs, cols.ref[rows], cols.start[rows], ambiguous, measures, cols.minutes[rows], cols.payload[rows],
+        frames, cols.skipped,
+    )  # fmt: skip

@@ -45,6 +45,8 @@ class Raw:
     labels: list[Any] | None = None
     minutes: float | Exception = 0.0  # the native interval, or why the body does not say it
     payload_ids: list[int] | None = None  # set when the records are one-record bodies, one per payload
+    ends: list[Any] | None = None  # interval_end as written, when the preset reads each record's length
+    skipped: int = 0  # records left out for having no count at all
 
     def each_payload(self) -> list[Raw]:
         """One Raw per payload (a run of one-record bodies split up, to find the one at fault)."""
@@ -94,6 +96,8 @@ def interval_minutes(preset: Preset, options: dict[str, Any], doc: Any = None) -
             except (TypeError, ValueError):
                 raise ValueError(f"interval {preset.interval_path}: {value!r} is not a number") from None
             return number / 60 if preset.interval_path_unit == "s" else number
+    if preset.interval is None:  # each record gives its end (fields.interval_end): no payload-wide length
+        return float("nan")
     return parse_duration_minutes(render(preset.interval, options))
 
 
@@ -109,19 +113,66 @@ def _require(values: list[Any], paths: Paths) -> list[Any]:
     return values
 
 
+def _blank(value: Any) -> bool:
+    """A count written as empty (null, '', spaces); an absent field is a shape error, not a blank."""
+    return value is None or (type(value) is str and not value.strip())
+
+
+def no_counts(columns: list[list[Any]]) -> list[bool] | None:
+    """Per record, True when it has no count at all (every count field written empty); None when every
+    record has one (checked on the first column alone, in one pass, in the usual case)."""
+    if not columns:
+        return None
+    first = columns[0]
+    if all_text(first):
+        if "" not in first and not any(map(str.isspace, first)):
+            return None
+    elif set(map(type, first)) <= {int, float}:
+        return None
+    empty = [_blank(v) for v in first]
+    for col in columns[1:]:
+        empty = [e and _blank(v) for e, v in zip(empty, col, strict=True)]
+    return empty if any(empty) else None
+
+
+def _pick(values: list[Any], keep: list[bool]) -> list[Any]:
+    return [v for v, k in zip(values, keep, strict=True) if k]
+
+
 def extract(site: Site, payload: Payload, options: dict[str, Any], minutes: float | Exception | None = None) -> Raw:
     """Decode one body and read its records' fields as raw columns (shape errors raise ValueError).
 
+    A record with no count at all (an export's closing row with its times only, an all-empty CSV row)
+    is left out and counted in `Raw.skipped`; a CSV row cut short that still has counts is refused.
     `minutes`: the native interval when the preset fixes it (the same for every body of a batch)."""
     preset = site.preset
     doc = decode_document(payload.body, preset)
     rec = select_records(doc, preset)
     for path, wanted in preset.filter.items():
-        keep = per_distinct(rec.column(path), lambda v, wanted=wanted: v is not MISSING and str(v) == wanted)
-        rec = rec.subset(keep.tolist())
-    n = rec.n
-    raw = Raw(payload.payload_id, n, _refs(site, preset, rec, doc, payload))
+        match = per_distinct(rec.column(path), lambda v, wanted=wanted: v is not MISSING and str(v) == wanted)
+        rec = rec.subset(match.tolist())
     spec, fields = preset.time, preset.fields
+    long_format = fields.label is not None and fields.value is not None
+    if long_format:
+        counts = {"value": rec.column(fields.value)}  # type: ignore[arg-type]
+    else:
+        counts = {m: rec.column(p) for m in MEASURES if (p := getattr(fields, m)) is not None}
+    keep: list[bool] | None = None
+    skipped = 0
+    empty = no_counts(list(counts.values()))
+    if empty is not None:
+        keep = [not e for e in empty]
+        skipped = len(empty) - sum(keep)
+    if rec.table is not None and rec.table.short:
+        for row, cells in rec.table.short.items():
+            if keep is None or keep[row]:
+                width = len(rec.table.columns)
+                raise ValueError(f"CSV line {row + 2}: {cells} cells, the header has {width}")
+    if keep is not None:
+        rec = rec.subset(keep)
+        counts = {m: _pick(v, keep) for m, v in counts.items()}
+    n = rec.n
+    raw = Raw(payload.payload_id, n, _refs(site, preset, rec, doc, payload), skipped=skipped)
     if n:
         if spec.format == "received":
             raw.received_us = received_instant_us(payload)
@@ -130,11 +181,12 @@ def extract(site: Site, payload: Payload, options: dict[str, Any], minutes: floa
             raw.epoch = rec.column(spec.epoch_field) if spec.epoch_field else None
             raw.offsets = rec.column(spec.utc_offset_hours) if spec.utc_offset_hours else None
             raw.dst = rec.column(spec.dst_flag) if spec.dst_flag else None
-    if fields.label is not None and fields.value is not None:
-        raw.labels = rec.column(fields.label)
-        raw.counts = {"value": rec.column(fields.value)}
-    else:
-        raw.counts = {m: rec.column(p) for m in MEASURES if (p := getattr(fields, m)) is not None}
+            if fields.interval_end is not None:
+                ends = rec.column(fields.interval_end)
+                raw.ends = ends if preset.interval is not None else _require(ends, fields.interval_end)
+    raw.counts = counts
+    if long_format:
+        raw.labels = rec.column(fields.label)  # type: ignore[arg-type]
     raw.minutes = minutes if minutes is not None else payload_minutes(preset, options, doc)
     return raw
 
