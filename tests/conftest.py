@@ -255,3 +255,19 @@ def axis_export(serial: str, rows: list[tuple[str, Any, Any]], res: str = "15m")
 @pytest.fixture
 def axis_body() -> Callable[..., bytes]:
     return axis_export
+
+
+# --- the shared reference folder (captured real payloads) ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """`../shared` beside the repo (FOOTFALL_SHARED_DIR overrides; .ci/run sets it): captured real
+    payloads that may not be redistributed. Missing: a failure in CI, a skip on a laptop."""
+    path = Path(os.environ.get("FOOTFALL_SHARED_DIR") or REPO.parent / "shared")
+    if not (path / "realworld" / "payloads").is_dir():
+        reason = f"{path}/realworld/payloads is missing (set FOOTFALL_SHARED_DIR)"
+        if os.environ.get("CI"):
+            pytest.fail(f"the shared reference folder is required in CI: {reason}")
+        pytest.skip(reason)
+    return path

@@ -297,19 +297,20 @@ def _walk(doc: Any, path: str, one_record: bool) -> Records:
     for i, (name, mode) in enumerate(segments):
         last = i == len(segments) - 1
         where = ".".join(s for s, _ in segments[: i + 1])
+        parent = ".".join(s for s, _ in segments[:i]) or "the document"
         if not (mode or last):
             children = []
             for node in nodes:
                 child = node.find(name) if isinstance(node, Element) else lookup(node, [name])
                 if child is None or child is MISSING:
-                    raise KeyError(f"no {name!r} in {where}")
+                    raise KeyError(f"no {name!r} in {parent}")
                 children.append(child)
             nodes = children
             continue
         if last and mode == "{}" and not nested and not isinstance(nodes[0], Element):
             container = lookup(nodes[0], [name]) if name else nodes[0]
             if container is MISSING:
-                raise KeyError(f"no {name!r} in {where}")
+                raise KeyError(f"no {name!r} in {parent}")
             if not isinstance(container, dict):
                 raise ValueError(f"wrong shape: {where} is a {type(container).__name__}, not a mapping")
             return Records(doc, list(container.values()), keys=list(container))
@@ -319,7 +320,7 @@ def _walk(doc: Any, path: str, one_record: bool) -> Records:
             try:
                 found = _iterate(node, name, mode, where, one_record, last)
             except KeyError:
-                raise KeyError(f"no {name!r} in {where}") from None
+                raise KeyError(f"no {name!r} in {parent}") from None
             parts.append(found)
             if nested:
                 parents.extend([at] * len(found))
@@ -370,7 +371,9 @@ def select_records(doc: Any, preset: Preset) -> Records:
                 raise ValueError(f"wrong shape: record {bad} is a {kind}, not an object")
             records.dicts = True
         return records
-    raise ValueError(first or "wrong shape")
+    tried = alternatives(preset.records)
+    others = f" (looked for the records at {', '.join(repr(p) for p in tried)})" if len(tried) > 1 else ""
+    raise ValueError((first or "wrong shape") + others)
 
 
 def decode_document(body: bytes, preset: Preset) -> Any:

@@ -20,6 +20,7 @@ The stages, one module each, in the order a body goes through them:
 - `batch`: reading then interpreting a run's payloads, and finding the payload at fault;
 - `counts`: readings to count_interval rows (cumulative, snapshots, 5-minute sums, later payload wins);
 - `frame`: the typed count_interval frame; `adhoc`: a made-up site for one payload file;
+- `check`: one file through normalize and validation (`footfall parse`, `footfall presets test`);
 - `common`: the `Payload`, the measures, durations.
 
 Everything callers use is re-exported here: import from `footfall.normalize`, not from the modules.
@@ -31,6 +32,7 @@ from footfall.documents import MISSING, Records, decode_document, get_path, look
 
 from .adhoc import CSV_HEADER, adhoc_site, counts_csv, parse_bodies, site_of_bodies
 from .batch import parse_payload, read_payloads
+from .check import PayloadCheck, check_payload
 from .common import BASE_MINUTES, MEASURES, Payload, parse_duration_minutes
 from .counts import ROWS_SKIPPED, normalize_counts
 from .frame import COLUMNS, Rows, empty_counts, typed_counts, utc_bounds
@@ -46,10 +48,12 @@ __all__ = [
     "ROWS_SKIPPED",
     "Columns",
     "Payload",
+    "PayloadCheck",
     "Raw",
     "Records",
     "Rows",
     "adhoc_site",
+    "check_payload",
     "count_column",
     "counts_csv",
     "decode_document",
