@@ -231,6 +231,7 @@ def record_sync_run(
     outcome: str,
     stage: str | None = None,
     error: str | None = None,
+    rows_skipped: int = 0,
 ) -> None:
     """One row per (site, window): a re-run replaces it, so the table says how each window stands."""
     values = {
@@ -239,6 +240,7 @@ def record_sync_run(
         "finished_at": datetime.now(UTC),
         "rows_read": rows_read,
         "rows_loaded": rows_loaded,
+        "rows_skipped": rows_skipped,
         "outcome": outcome,
         "stage": stage,
         "error": error[:4000] if error else None,
@@ -276,5 +278,6 @@ def load_window(
             rows_read=rows_read,
             rows_loaded=result.rows_in_window,
             outcome="success",
+            rows_skipped=int(rows.attrs.get("rows_skipped", 0)),  # set by normalize (records without counts)
         )
     return result

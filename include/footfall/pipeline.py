@@ -98,6 +98,8 @@ def process_payloads(
         t0 = time.perf_counter()
         rows = normalize(site, payloads)
         rows_read = len(rows)
+        if rows.attrs.get("rows_skipped"):
+            log.info("site %s: %d row(s) without counts skipped", site.id, rows.attrs["rows_skipped"])
         t1 = time.perf_counter()
         report = validate_counts(rows, requested_range(site, window))
         t2 = time.perf_counter()

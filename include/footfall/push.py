@@ -314,7 +314,7 @@ def process_pushed_window(
         written = merge_counts(conn, site.id, rows)
         record_sync_run(
             conn, site.id, window, run_id=run_id, started_at=started, rows_read=len(rows), rows_loaded=written,
-            outcome="success",
+            outcome="success", rows_skipped=int(rows.attrs.get("rows_skipped", 0)),
         )  # fmt: skip
     result.seconds["load"] = time.perf_counter() - t3
     check_merged(engine, site, touched_span(window, rows), run_id=run_id, validation=report)
