@@ -334,7 +334,7 @@ class FieldMap(Strict):
     Long formats (one record per direction) name `label` and `value`; `Preset.labels` maps labels to measures.
     """
 
-    interval_start: Paths
+    interval_start: Paths | None = Field(default=None, description="required unless times are stamped on receipt")
     interval_end: Paths | None = None
     entries: Paths | None = None
     exits: Paths | None = None
@@ -416,7 +416,12 @@ class Preset(Strict):
     def _consistent(self) -> Preset:
         if self.fields.interval_end is not None and self.interval_path is not None:
             raise ValueError("interval_path: each record gives its length (fields.interval_end), remove one of them")
-        if self.fields.interval_end is None and self.interval is None and self.interval_path is None:
+        if (self.fields.interval_start is None) != (self.time.format == "received"):
+            raise ValueError("fields.interval_start: required, except when times are stamped on receipt (received)")
+        snapshots = self.measure == "occupancy"  # kept per 5 minutes, whatever the device's rhythm
+        if snapshots and self.interval is not None:
+            raise ValueError("interval: occupancy snapshots are kept per 5 minutes; remove it")
+        if not snapshots and self.fields.interval_end is None and self.interval is None and self.interval_path is None:
             raise ValueError("interval: give interval, interval_path or fields.interval_end (the native length)")
         if self.interval_path is not None and self.interval is None:
             raise ValueError("interval: interval_path needs interval for a document that lacks it")
