@@ -33,7 +33,7 @@ from footfall.timewindow import Window
 
 log = logging.getLogger(__name__)
 
-PULL_KINDS = (SourceKind.HTTP_JSON, SourceKind.HTTP_XML)
+PULL_KINDS = (SourceKind.HTTP,)
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class Fetched:
 
 
 def source_label(site: Site) -> str:
-    return f"{site.source.kind.value}:{site.source.preset}"
+    return site.source_label
 
 
 def requested_range(site: Site, window: Window) -> Window:
@@ -360,7 +360,7 @@ def ensure_site(conn: Connection, site: Site) -> None:
         "name": site.name,
         "timezone": site.timezone,
         "capacity": site.capacity,
-        "source_kind": site.source.kind.value,
+        "source_kind": site.preset.label_kind,
         "preset": site.source.preset,
     }
     row = conn.execute(select(db.site).where(db.site.c.site_id == site.id)).mappings().first()

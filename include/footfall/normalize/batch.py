@@ -72,8 +72,7 @@ def _unknown_devices(cols: Columns, by_ref: dict[str, Any]) -> str | None:
 def read_payloads(site: Site, payloads: list[Payload], options: dict[str, Any], check_devices: bool = True) -> Columns:
     """Payloads to readings: all read, then interpreted at once; ParseError names the first payload that
     fails (on failure each is interpreted alone, in order, to find it)."""
-    preset = site.preset
-    source = f"{site.source.kind.value}:{preset.name}"
+    source = site.source_label
     by_ref = {c.ref: c for c in site.counters}
     raws, failed = _extract_all(site, payloads, options)
     try:

@@ -103,7 +103,7 @@ def check_payload(
         end = (rows["interval_start"] + pd.to_timedelta(rows["interval_minutes"].astype(float), unit="min")).max()
         report = validate_counts(rows, Window(start, max(end.to_pydatetime(), start + timedelta(minutes=5))))
         if not report.success:
-            raise ValidationFailed(site.id, f"{site.source.kind.value}:{preset}", report.summary(), [1])
+            raise ValidationFailed(site.id, site.source_label, report.summary(), [1])
     known = ~np.isnat(cols.start)
     return PayloadCheck(
         site,

@@ -16,6 +16,6 @@ def site_folder(site: Site) -> Path:
     """The `folder` option; `{data_dir}` in it stands for footfall's data folder (FOOTFALL_DATA_DIR)."""
     folder = site.options().get("folder")
     if not folder:
-        label = f"{site.source.kind.value}:{site.source.preset}"
+        label = site.source_label
         raise ExtractError(site.id, label, "source.options.folder is missing")
     return Path(str(folder).replace("{data_dir}", str(settings.data_dir()))).expanduser()
