@@ -254,7 +254,8 @@ def _check_file(args: argparse.Namespace, command: str) -> PayloadCheck | None:
     from footfall.errors import SiteDataError
     from footfall.normalize import check_payload
 
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # its set-up chatter is not the answer
+    if not getattr(args, "verbose", False):
+        logging.disable(logging.INFO)  # the validation suite's set-up chatter is not the answer
     site = None
     if getattr(args, "site", None):
         try:
