@@ -9,8 +9,9 @@ formats (a record per direction) become one reading per instant. Errors name the
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -238,17 +239,64 @@ def interpret(site: Site, options: dict[str, Any], raws: list[Raw]) -> Columns:
 def _record_minutes(
     site: Site, options: dict[str, Any], raws: list[Raw], sizes: list[int], keys: list[np.ndarray], start: np.ndarray
 ) -> np.ndarray:
-    """Each record's length from its own end (from/to columns): the payload says it, no default does."""
+    """Each record's length from its own end (from/to columns): the payload says it, no default does.
+
+    An end written exactly as the next record's start (consecutive intervals) or as the previous
+    record's end (one record per direction) in the same payload is that instant, already read; only
+    the other ends are parsed (most exports need one parse of their times, not two)."""
     ends = _concat(r.ends or [] for r in raws)
-    present = np.fromiter((v is not MISSING and v is not None and v != "" for v in ends), dtype=bool, count=len(ends))
-    if not present.all():  # records without an end (the preset's length fills in): read the others
-        filled = [v if p else s for v, p, s in zip(ends, present, _concat(r.times or [] for r in raws), strict=True)]
-        raws = [replace(r, ends=None) for r in raws]
-        raws[0].ends = filled
-        raws[1:] = [replace(r, ends=[]) for r in raws[1:]]
-    end, _ = _instants(site, options, raws, sizes, keys, ends=True)
-    if not present.all():
-        end = np.where(present, end, np.datetime64("NaT"))
+    n = len(ends)
+    starts = _concat(r.times or [] for r in raws)
+    pidx = keys[0]
+    end = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    first_of_run = None
+    # One payload of consecutive intervals (an export): one list comparison, every end but the last read.
+    consecutive = n > 1 and len(raws) == 1 and ends[:-1] == starts[1:]
+    if consecutive:
+        present = np.ones(n, dtype=bool)
+        present[-1] = ends[-1] is not MISSING and ends[-1] is not None and ends[-1] != ""
+    elif MISSING not in ends and None not in ends and "" not in ends:
+        present = np.ones(n, dtype=bool)
+    else:
+        present = np.fromiter((v is not MISSING and v is not None and v != "" for v in ends), dtype=bool, count=n)
+    if site.preset.interval is None and not present.all():  # no length to fall back on: the end is required
+        i = int(np.flatnonzero(~present)[0])
+        raise ValueError(f"record {i}: missing {describe_paths(site.preset.fields.interval_end)}")  # type: ignore[arg-type]
+    need = present.copy()
+    if consecutive:
+        end[:-1] = start[1:]
+        need[:-1] = False
+    elif n > 1:
+        same = pidx[1:] == pidx[:-1]
+        as_next = np.zeros(n, dtype=bool)
+        as_next[:-1] = same & np.fromiter(map(operator.eq, ends[:-1], starts[1:]), bool, n - 1) & present[:-1]
+        end[:-1][as_next[:-1]] = start[1:][as_next[:-1]]
+        as_prev = np.zeros(n, dtype=bool)
+        as_prev[1:] = same & np.fromiter(map(operator.eq, ends[1:], ends[:-1]), bool, n - 1) & present[1:]
+        need &= ~as_next & ~as_prev
+        # a run of equal ends takes the instant of its first one (read or matched): forward fill
+        first_of_run = np.maximum.accumulate(np.where(as_prev, 0, np.arange(n)))
+    if need.any():
+        sub = np.flatnonzero(need)
+        pick = sub.tolist()
+        one = Raw(
+            0,
+            len(pick),
+            None,
+            ends=[ends[i] for i in pick],
+            offsets=[v for r in raws for v in (r.offsets or [])] or None,
+            dst=[v for r in raws for v in (r.dst or [])] or None,
+        )
+        if one.offsets is not None:
+            one.offsets = [one.offsets[i] for i in pick]
+        if one.dst is not None:
+            one.dst = [one.dst[i] for i in pick]
+        counts = np.bincount(pidx[sub], minlength=len(sizes))
+        parsed, _ = _instants(site, options, [one], [int(c) for c in counts if c], [k[sub] for k in keys], ends=True)
+        end[sub] = parsed
+    if first_of_run is not None:
+        end = end[first_of_run]
+    end = np.where(present, end, np.datetime64("NaT"))
     minutes = (end - start) / np.timedelta64(1, "m")
     bad = ~np.isnan(minutes) & (minutes <= 0)
     if bad.any():

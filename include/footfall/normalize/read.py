@@ -114,8 +114,8 @@ def _require(values: list[Any], paths: Paths) -> list[Any]:
 
 
 def _blank(value: Any) -> bool:
-    """A count written as empty (null, '', spaces); an absent field is a shape error, not a blank."""
-    return value is None or (type(value) is str and not value.strip())
+    """A count written as empty (null or ''); an absent field is a shape error, not a blank."""
+    return value is None or value == ""
 
 
 def no_counts(columns: list[list[Any]]) -> list[bool] | None:
@@ -124,10 +124,7 @@ def no_counts(columns: list[list[Any]]) -> list[bool] | None:
     if not columns:
         return None
     first = columns[0]
-    if all_text(first):
-        if "" not in first and not any(map(str.isspace, first)):
-            return None
-    elif set(map(type, first)) <= {int, float}:
+    if None not in first and "" not in first:  # two C-level scans: the usual case
         return None
     empty = [_blank(v) for v in first]
     for col in columns[1:]:
@@ -182,8 +179,7 @@ def extract(site: Site, payload: Payload, options: dict[str, Any], minutes: floa
             raw.offsets = rec.column(spec.utc_offset_hours) if spec.utc_offset_hours else None
             raw.dst = rec.column(spec.dst_flag) if spec.dst_flag else None
             if fields.interval_end is not None:
-                ends = rec.column(fields.interval_end)
-                raw.ends = ends if preset.interval is not None else _require(ends, fields.interval_end)
+                raw.ends = rec.column(fields.interval_end)  # a missing end: see interpretation
     raw.counts = counts
     if long_format:
         raw.labels = rec.column(fields.label)  # type: ignore[arg-type]
