@@ -253,8 +253,8 @@ def irisys_vector_totals(n):  # two registers' running totals every 15 minutes
 
 
 def _hik(counting: str) -> bytes:
-    head = '<EventNotificationAlert xmlns="urn:psialliance-org"><macAddress>44:19:b6:00:00:01</macAddress>'
-    return f"{head}<channelID>1</channelID><peopleCounting>{counting}</peopleCounting></EventNotificationAlert>".encode()
+    head = '<EventNotificationAlert xmlns="urn:psialliance-org"><macAddress>44:19:b6:00:00:01</macAddress><channelID>1'
+    return f"{head}</channelID><peopleCounting>{counting}</peopleCounting></EventNotificationAlert>".encode()
 
 
 def hikvision_alert_interval(n):  # one alert per body, one 5-minute TimeRange each
