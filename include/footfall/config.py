@@ -313,7 +313,7 @@ class HttpOptions(Strict):
 class PushOptions(Strict):
     """Options of a pushed source."""
 
-    max_late_days: Annotated[int, Field(ge=0, le=366)] | None = Field(
+    max_late_days: Annotated[int, Field(ge=0)] | None = Field(
         default=None, description="how many days back a pushed interval may still land"
     )
 
