@@ -228,12 +228,63 @@ def sql_rows(n):
     return [js({"interval_minutes": 15, "rows": rows})]
 
 
+def xovis_logics_push(n):  # one line logic, fw/bw per 1-minute record (epoch ms), 5 records per output row
+    bodies = []
+    for part in chunks(5 * n, 20_000):
+        records = [{"from": int(t(i, 1).timestamp() * 1000), "to": int(t(i + 1, 1).timestamp() * 1000),
+                    "counts": [{"id": 2, "name": "fw", "value": i % 5}, {"id": 3, "name": "bw", "value": i % 4}]}
+                   for i in part]  # fmt: skip
+        logic = {"id": 2, "name": "Line 0", "info": "XLT_4X_LINE_IN_OUT_COUNT", "records": records}
+        bodies.append(js({"logics_data": {"sensor_info": {"serial_number": "80:1F"}, "logics": [logic]}}))
+    return bodies
+
+
+def irisys_vector_countlogs(n):  # two registers per 15-minute log
+    logs = [{"StartTimestamp": f"{t(i):%Y-%m-%dT%H:%M:%SZ}", "Timestamp": f"{t(i + 1):%Y-%m-%dT%H:%M:%SZ}",
+             "Counts": [{"RegisterId": r, "LogPeriodValue": (i + r) % 50, "Value": i} for r in (0, 1)]}
+            for i in range(n // 2)]  # fmt: skip
+    return [js({"CountLogs": logs, "FriendlyDeviceSerial": "V4D-1"})]
+
+
+def irisys_vector_totals(n):  # two registers' running totals every 15 minutes
+    logs = [{"Timestamp": f"{t(i):%Y-%m-%dT%H:%M:%SZ}",
+             "Counts": [{"RegisterId": r, "Value": 3 * i + r} for r in (0, 1)]} for i in range(n // 2 + 1)]  # fmt: skip
+    return [js({"CountLogs": logs, "FriendlyDeviceSerial": "V4D-1"})]
+
+
+def _hik(counting: str) -> bytes:
+    head = '<EventNotificationAlert xmlns="urn:psialliance-org"><macAddress>44:19:b6:00:00:01</macAddress><channelID>1'
+    return f"{head}</channelID><peopleCounting>{counting}</peopleCounting></EventNotificationAlert>".encode()
+
+
+def hikvision_alert_interval(n):  # one alert per body, one 5-minute TimeRange each
+    span = "<TimeRange><startTime>{:%Y-%m-%dT%H:%M:%S}+00:00</startTime><endTime>{:%Y-%m-%dT%H:%M:%S}+00:00</endTime>"
+    return [_hik(span.format(t(i, 5), t(i + 1, 5)) + f"</TimeRange><enter>{i % 9}</enter><exit>{i % 7}</exit>")
+            for i in range(n)]  # fmt: skip
+
+
+def hikvision_alert_realtime(n):  # one running-total reading per body, every 5 minutes
+    return [_hik(f"<RealTime><time>{t(i, 5):%Y-%m-%dT%H:%M:%S}+00:00</time></RealTime>"
+                 f"<enter>{3 * i}</enter><exit>{2 * i}</exit>") for i in range(n + 1)]  # fmt: skip
+
+
+def sensource_portal_csv(n):  # daily rows of one site, quoted, BOM, closing empty rows
+    lines = ['"Site Name","Location Name","Record Date","Ins","Outs"']
+    lines += [f'"Main","Library","{t(i, 1440):%Y-%m-%d} 00:00:00","{i % 900}","{i % 800}"' for i in range(n)]
+    return [("\ufeff" + "\r\n".join([*lines, '"","","","",""']) + "\r\n").encode()]
+
+
+def libinsight_gate_count_csv(n):
+    lines = ["date,gate_start"] + [f"{t(i, 60):%Y-%m-%d %H:%M},{i % 150}" for i in range(n)]
+    return ["\n".join(lines).encode()]
+
+
 def bare_csv(b: bytes) -> object:
     return list(csv.reader(io.StringIO(b.decode())))
 
 
 FLOORS: dict[str, Callable[[bytes], object]] = {"json": json.loads, "xml": fromstring, "csv": bare_csv}
-ONE_RECORD = {"axis_tvpc_live", "occuspace_now"}
+ONE_RECORD = {"axis_tvpc_live", "occuspace_now", "hikvision_alert_interval", "hikvision_alert_realtime"}
 GENERATORS = {name: fn for name, fn in globals().items() if callable(fn) and name in load_presets()}
 
 

@@ -298,3 +298,19 @@ def page(browser: Any) -> Iterator[Any]:
         yield context.new_page()
     finally:
         context.close()
+
+
+# --- the shared reference folder (captured real payloads) ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """`../shared` beside the repo (FOOTFALL_SHARED_DIR overrides; .ci/run sets it): captured real
+    payloads that may not be redistributed. Missing: a failure in CI, a skip on a laptop."""
+    path = Path(os.environ.get("FOOTFALL_SHARED_DIR") or REPO.parent / "shared")
+    if not (path / "realworld" / "payloads").is_dir():
+        reason = f"{path}/realworld/payloads is missing (set FOOTFALL_SHARED_DIR)"
+        if os.environ.get("CI"):
+            pytest.fail(f"the shared reference folder is required in CI: {reason}")
+        pytest.skip(reason)
+    return path

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from footfall.forecast.evaluate import SiteCalendar
+    from footfall.normalize import PayloadCheck
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -200,29 +201,59 @@ def _option_value(text: str) -> tuple[str, object]:
     return key.strip(), yaml.safe_load(value) if value else ""
 
 
-def cmd_parse(args: argparse.Namespace) -> int:
-    """Normalize one payload file with a preset and print it as a counts CSV (exit 2 when it cannot)."""
-    from footfall.config import load_presets
-    from footfall.errors import ParseError
-    from footfall.normalize import counts_csv, parse_bodies
+def _check_file(args: argparse.Namespace, command: str) -> PayloadCheck | None:
+    """One payload file through normalize and validation (as the pipeline would), or the reason it is refused."""
+    from footfall.config import ConfigError, load_presets, load_site
+    from footfall.errors import SiteDataError
+    from footfall.normalize import check_payload
 
-    if args.preset not in load_presets():
-        print(f"footfall parse: unknown preset {args.preset!r} (see `footfall presets list`)", file=sys.stderr)
-        return 2
+    if not getattr(args, "verbose", False):
+        logging.disable(logging.INFO)  # the validation suite's set-up chatter is not the answer
+    site = None
+    if getattr(args, "site", None):
+        try:
+            site = load_site(Path(args.site))
+        except ConfigError as exc:
+            print(f"footfall {command}: {exc}", file=sys.stderr)
+            return None
+    preset = args.preset or (site.source.preset if site else None)
+    if preset not in load_presets():
+        print(f"footfall {command}: unknown preset {preset!r} (see `footfall presets list`)", file=sys.stderr)
+        return None
     try:
         body = Path(args.file).read_bytes()
     except OSError as exc:
-        print(f"footfall parse: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
-        return 2
+        print(f"footfall {command}: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return None
     try:
-        rows = parse_bodies(
-            args.preset, [body], site_id=args.site_id, timezone=args.tz, options=dict(args.option or [])
+        return check_payload(
+            preset, body, site=site, site_id=args.site_id, timezone=args.tz, options=dict(args.option or [])
         )
-    except (ParseError, ValueError) as exc:
-        reason = exc.reason if isinstance(exc, ParseError) else str(exc)
-        print(f"footfall parse: {args.file}: {reason}".replace("\n", " "), file=sys.stderr)
+    except (SiteDataError, ValueError) as exc:
+        print(f"footfall {command}: {args.file}: {exc}".replace("\n", " "), file=sys.stderr)
+        return None
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    """Normalize and validate one payload file with a preset; print it as a counts CSV (exit 2 when it
+    would not load)."""
+    from footfall.normalize import counts_csv
+
+    checked = _check_file(args, "parse")
+    if checked is None:
         return 2
-    sys.stdout.write(counts_csv(rows))
+    sys.stdout.write(counts_csv(checked.rows))
+    if checked.rows_skipped:
+        print(f"footfall parse: {checked.rows_skipped} row(s) without counts skipped", file=sys.stderr)
+    return 0
+
+
+def cmd_presets_test(args: argparse.Namespace) -> int:
+    """What a preset reads from a vendor sample: readings, skipped rows, intervals, zone, resolution, totals."""
+    checked = _check_file(args, "presets test")
+    if checked is None:
+        return 2
+    print("\n".join(checked.report()))
     return 0
 
 
@@ -345,16 +376,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--opening-hours", help='"08:00-20:00" or "mon-fri=08:00-20:00;sat=09:00-12:00;sun=closed"')
     p.add_argument("--country", help="ISO country code, for public holidays")
     p.set_defaults(func=cmd_quality_check)
-    p = sub.add_parser("parse", help="print the normalized intervals of one payload file as a counts CSV")
-    p.add_argument("--preset", required=True, help="preset name (footfall presets list)")
-    p.add_argument("--site-id", default="site", help="site id written in the site_id column")
-    p.add_argument("--tz", default="UTC", help="IANA zone of the site, for local-time formats")
-    p.add_argument("--option", action="append", type=_option_value, metavar="KEY=VALUE", help="preset option")
-    p.add_argument("file", help="payload file (JSON, XML or CSV as the preset says)")
-    p.set_defaults(func=cmd_parse)
     p_presets = sub.add_parser("presets", help="vendor presets").add_subparsers(dest="presets_command", required=True)
     p = p_presets.add_parser("list", help="every preset with its kind and a one-line description")
     p.set_defaults(func=cmd_presets_list)
+    for parent, func, text in (
+        (sub, cmd_parse, "normalize and validate one payload file; print its intervals as a counts CSV"),
+        (p_presets, cmd_presets_test, "what a preset reads from one file: readings, intervals, zone, totals"),
+    ):
+        p = parent.add_parser("parse" if func is cmd_parse else "test", help=text)
+        p.add_argument("--preset", help="preset name (footfall presets list); default: the site file's")
+        p.add_argument("--site", help="site file: device refs map to its counter ids, its zone is used")
+        p.add_argument("--site-id", default="site", help="site id written in the site_id column (no --site)")
+        p.add_argument("--tz", default="UTC", help="IANA zone of the site, for local-time formats (no --site)")
+        p.add_argument("--option", action="append", type=_option_value, metavar="KEY=VALUE", help="preset option")
+        p.add_argument("file", help="payload file (JSON, XML or CSV as the preset says)")
+        p.set_defaults(func=func)
     p = sub.add_parser("replay", help="re-parse and reload a site's landed payloads with the current site file")
     p.add_argument("--site", required=True)
     p.add_argument("--from", dest="from_", required=True, type=_instant, help="range start (UTC if no offset)")

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, field_validator, model_validator
 
 from footfall import settings
 
@@ -36,13 +36,16 @@ class ConfigError(ValueError):
 
 
 class SourceKind(StrEnum):
-    """How counts reach footfall."""
+    """How counts reach footfall (JSON or XML is the preset's decoder setting, not a kind)."""
 
-    HTTP_JSON = "http_json"
-    HTTP_XML = "http_xml"
+    HTTP = "http"
     PUSH = "push"
     SQL = "sql"
     FILE = "file"
+
+
+# Site files written before the one http kind; read as http, and checked against the preset's format.
+LEGACY_KINDS = {"http_json": ("http", "json"), "http_xml": ("http", "xml")}
 
 
 class Strict(BaseModel):
@@ -140,7 +143,8 @@ class Counter(Strict):
 
 
 class Source(Strict):
-    """How this site's counts arrive."""
+    """How this site's counts arrive. `kind` comes from the preset (a site file may repeat it);
+    `options` are checked against the kind's options and the preset's own (see `option_model`)."""
 
     kind: SourceKind
     preset: str
@@ -234,6 +238,26 @@ class Site(Strict):
             raise ValueError(f"{value!r} is not an IANA time zone such as Europe/Paris") from None
         return value
 
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_from_preset(cls, data: Any) -> Any:
+        """`source.kind` is the preset's; a site file that states another one is wrong."""
+        source = data.get("source") if isinstance(data, dict) else None
+        if not isinstance(source, dict) or not isinstance(source.get("preset"), str):
+            return data
+        said = source.get("kind")
+        kind, fmt = LEGACY_KINDS.get(str(said), (said, None))
+        preset = load_presets().get(source["preset"])
+        if preset is None or (said is not None and kind not in set(SourceKind)):
+            # the after-validator names the unknown preset; the field's own check the unknown kind
+            return {**data, "source": {**source, "kind": kind}} if said is not None else data
+        if said is not None and (kind != preset.kind.value or (fmt is not None and fmt != preset.format)):
+            raise ValueError(
+                f"source.kind is {said!r} but preset {preset.name!r} is {preset.label_kind!r}"
+                " (leave kind out: it comes from the preset)"
+            )
+        return {**data, "source": {**source, "kind": preset.kind.value}}
+
     @model_validator(mode="after")
     def _counters_and_preset(self) -> Site:
         ids = [c.id for c in self.counters]
@@ -244,14 +268,27 @@ class Site(Strict):
         if preset is None:
             known = ", ".join(sorted(load_presets()))
             raise ValueError(f"source.preset {self.source.preset!r} is unknown (known: {known})")
-        if preset.kind != self.source.kind:
-            raise ValueError(
-                f"source.kind is {self.source.kind.value!r} but preset {preset.name!r} is {preset.kind.value!r}"
-            )
-        needs_connection = self.source.kind in (SourceKind.HTTP_JSON, SourceKind.HTTP_XML, SourceKind.SQL)
+        needs_connection = self.source.kind in (SourceKind.HTTP, SourceKind.SQL)
         if needs_connection and not self.source.connection_id and not all(c.connection_id for c in self.counters):
-            raise ValueError(f"source.connection_id is required for kind {self.source.kind.value}")
+            raise ValueError(f"source.connection_id is required for kind {preset.label_kind}")
+        model = option_model(preset)
+        unknown = sorted(set(self.source.options) - set(model.model_fields))
+        if unknown:
+            accepted = ", ".join(sorted(model.model_fields)) or "none"
+            raise ValueError(
+                f"source.options: unknown option(s) {', '.join(map(repr, unknown))} for kind"
+                f" {preset.kind.value} with preset {preset.name} (accepted: {accepted})"
+            )
+        try:
+            model.model_validate(self.source.options)
+        except ValidationError as err:
+            raise ValueError("; ".join(f"source.options.{p}" for p in _format_errors(err))) from None
         return self
+
+    @property
+    def source_label(self) -> str:
+        """`kind:preset` as named in errors and stored with landed payloads (http_json/http_xml for http)."""
+        return f"{self.preset.label_kind}:{self.source.preset}"
 
     @property
     def zone(self) -> ZoneInfo:
@@ -264,6 +301,67 @@ class Site(Strict):
     def options(self) -> dict[str, Any]:
         """Preset defaults overridden by the site's own options."""
         return {**self.preset.options, **self.source.options}
+
+
+# --- source options ------------------------------------------------------------------------------
+
+
+class HttpOptions(Strict):
+    """Options of every pulled source (the preset adds its own, e.g. res, base_path)."""
+
+
+class PushOptions(Strict):
+    """Options of a pushed source."""
+
+    max_late_days: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="how many days back a pushed interval may still land"
+    )
+
+
+class SqlOptions(Strict):
+    """Options of a site database read by the on-site query (footfall.sources.sql)."""
+
+    query: str | None = Field(default=None, description="SELECT with :window_start, :window_end, aliased columns")
+    db_timezone: str = Field(default="UTC", description="zone of naive database times: UTC, local or an IANA zone")
+
+
+class FileOptions(Strict):
+    """Options of a folder of exports (footfall.sources.files)."""
+
+    folder: str | None = Field(default=None, description="folder of export files ({data_dir} is expanded)")
+    pattern: str = Field(default="*", description="glob of the files to read")
+
+
+KIND_OPTIONS: dict[SourceKind, type[Strict]] = {
+    SourceKind.HTTP: HttpOptions,
+    SourceKind.PUSH: PushOptions,
+    SourceKind.SQL: SqlOptions,
+    SourceKind.FILE: FileOptions,
+}
+
+# Types of the options presets declare (their defaults are in each preset's `options`).
+PRESET_OPTION_TYPES: dict[str, Any] = {
+    "res": str,
+    "interval": str,
+    "base_path": str,
+    "report_type": str,
+    "date_grouping": str,
+    "utc_clock_with_local_offset": bool,
+    "reset_time": str | int | time | None,
+    "register_max": Annotated[int, Field(gt=0)] | None,
+}
+
+
+_OPTION_MODELS: dict[str, type[BaseModel]] = {}
+
+
+def option_model(preset: Preset) -> type[BaseModel]:
+    """The typed options of a site using `preset`: its kind's options plus the preset's own (extra forbidden)."""
+    key = f"{preset.name}:{preset.kind.value}:{sorted(preset.options.items())!r}"
+    if key not in _OPTION_MODELS:
+        fields: dict[str, Any] = {name: (PRESET_OPTION_TYPES.get(name, Any), d) for name, d in preset.options.items()}
+        _OPTION_MODELS[key] = create_model(f"{preset.name}_options", __base__=KIND_OPTIONS[preset.kind], **fields)
+    return _OPTION_MODELS[key]
 
 
 # --- presets -------------------------------------------------------------------------------------
@@ -334,7 +432,7 @@ class FieldMap(Strict):
     Long formats (one record per direction) name `label` and `value`; `Preset.labels` maps labels to measures.
     """
 
-    interval_start: Paths
+    interval_start: Paths | None = Field(default=None, description="required unless times are stamped on receipt")
     interval_end: Paths | None = None
     entries: Paths | None = None
     exits: Paths | None = None
@@ -357,13 +455,19 @@ class TimeSpec(Strict):
     or a strptime format. zone: `local` (site zone, no offset; the repeated autumn hour is ambiguous),
     `utc`, or `offset` (each value carries its offset). `utc_offset_hours`/`dst_flag` name fields giving
     the device's offset (Brickstream); `epoch_field`, when a record has it, wins over the text time.
+    Each may list alternatives (vendors spell tags differently from their documentation).
     """
 
     format: str = "iso"
     zone: Literal["local", "utc", "offset"] = "local"
-    utc_offset_hours: str | None = None
-    dst_flag: str | None = None
-    epoch_field: str | None = None
+    utc_offset_hours: Paths | None = None
+    dst_flag: Paths | None = None
+    epoch_field: Paths | None = None
+
+    @field_validator("utc_offset_hours", "dst_flag", "epoch_field", mode="before")
+    @classmethod
+    def _list_to_tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
 
 
 class Preset(Strict):
@@ -387,7 +491,11 @@ class Preset(Strict):
     payload_counter_ref: Paths | None = Field(default=None, description="dotted path to the device id")
     fields: FieldMap
     time: TimeSpec = Field(default_factory=TimeSpec)
-    interval: str = Field(description="native interval length, e.g. '15m' or '{res}' (an option)")
+    interval: str | None = Field(
+        default=None,
+        description="native interval length, e.g. '15m' or '{res}' (an option); with fields.interval_end, "
+        "only for records that lack an end",
+    )
     interval_path: str | None = Field(default=None, description="document path giving the interval length")
     interval_path_unit: Literal["s", "m"] = "s"
     measure: Literal["interval", "cumulative", "occupancy"] = "interval"
@@ -404,6 +512,17 @@ class Preset(Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Preset:
+        if self.fields.interval_end is not None and self.interval_path is not None:
+            raise ValueError("interval_path: each record gives its length (fields.interval_end), remove one of them")
+        if (self.fields.interval_start is None) != (self.time.format == "received"):
+            raise ValueError("fields.interval_start: required, except when times are stamped on receipt (received)")
+        snapshots = self.measure == "occupancy"  # kept per 5 minutes, whatever the device's rhythm
+        if snapshots and self.interval is not None:
+            raise ValueError("interval: occupancy snapshots are kept per 5 minutes; remove it")
+        if not snapshots and self.fields.interval_end is None and self.interval is None and self.interval_path is None:
+            raise ValueError("interval: give interval, interval_path or fields.interval_end (the native length)")
+        if self.interval_path is not None and self.interval is None:
+            raise ValueError("interval: interval_path needs interval for a document that lacks it")
         if self.fields.label is not None and not self.labels:
             raise ValueError("labels: a long format (fields.label) needs labels mapping each label to a measure")
         if self.hook is not None:
@@ -413,6 +532,12 @@ class Preset(Strict):
                 known = ", ".join(sorted(hooks.HOOKS))
                 raise ValueError(f"hook: {self.hook!r} is not in footfall.hooks (known: {known})")
         return self
+
+    @property
+    def label_kind(self) -> str:
+        """The kind as source labels name it: http_json or http_xml for http (labels stored before the
+        one http kind stay the same), else the kind."""
+        return f"http_{self.format}" if self.kind == SourceKind.HTTP else self.kind.value
 
     @property
     def pool(self) -> str:

@@ -11,7 +11,7 @@ import csv
 import io
 import itertools
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
@@ -25,6 +25,7 @@ class Table:
 
     columns: dict[str, list[str]]
     rows: int
+    short: dict[int, int] = field(default_factory=dict)  # row -> cells written, for rows padded with ""
 
 
 def _head(body: bytes) -> str:
@@ -36,11 +37,13 @@ def _looks_html(body: bytes) -> bool:
 
 
 def check_body(body: bytes, max_bytes: int) -> None:
-    """Refuse what no decoder should see: an empty body, an oversized one, an HTML error page."""
+    """Refuse what no decoder should see: an empty body, an oversized one, a binary file."""
     if len(body) > max_bytes:
         raise ValueError(f"body of {len(body)} bytes is over the {max_bytes}-byte limit")
     if not body.strip():
         raise ValueError("empty body")
+    if b"\x00" in body[:4096]:
+        raise ValueError(f"binary body (NUL bytes), not JSON, XML or CSV text; starts {body[:8]!r}")
 
 
 def decode_json(body: bytes) -> Any:
@@ -105,11 +108,15 @@ def decode_csv(body: bytes, plain: bool = True) -> Table:
         raise ValueError(f"CSV header {rows[0]!r} has empty or repeated names")
     data = rows[1:]
     width = len(header)
+    short: dict[int, int] = {}
     for i, row in enumerate(data):
-        if len(row) != width:
+        if len(row) > width:
             raise ValueError(f"CSV line {i + 2}: {len(row)} cells, the header has {width}")
+        if len(row) < width:  # a row that stops early (no counts at the end of a day): normalize decides
+            short[i] = len(row)
+            data[i] = row + [""] * (width - len(row))
     columns = [list(c) for c in zip(*data, strict=True)] if data else [[] for _ in header]
-    return Table(dict(zip(header, columns, strict=True)), len(data))
+    return Table(dict(zip(header, columns, strict=True)), len(data), short)
 
 
 def _csv_reason(exc: csv.Error) -> str:

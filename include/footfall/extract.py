@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import string
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -19,14 +18,16 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from footfall.config import Preset, Site, SourceKind
+from footfall.documents import MISSING, decode_document, lookup, select_records
 from footfall.endpoints import ConnectionNotFound, Endpoint, resolve_endpoint
 from footfall.errors import ExtractError
 from footfall.sources.fetched import Fetched, source_label
+from footfall.templates import render
 from footfall.timewindow import Window
 
 log = logging.getLogger(__name__)
 
-PULL_KINDS = (SourceKind.HTTP_JSON, SourceKind.HTTP_XML)
+PULL_KINDS = (SourceKind.HTTP,)
 
 
 @dataclass(frozen=True)
@@ -48,24 +49,6 @@ def requested_range(site: Site, window: Window) -> Window:
     if request is not None and request.window == "local_days":
         return window.covering_local_days(site.zone)
     return window
-
-
-class _Formatter(string.Formatter):
-    """str.format that names the missing variable instead of a bare KeyError."""
-
-    def get_value(self, key: Any, args: Any, kwargs: Any) -> Any:
-        if isinstance(key, str) and key not in kwargs:
-            raise KeyError(f"template variable {{{key}}} is not defined (known: {', '.join(sorted(kwargs))})")
-        return super().get_value(key, args, kwargs)
-
-
-_FORMATTER = _Formatter()
-
-
-def render(template: str, variables: dict[str, Any]) -> str:
-    """Render a preset template; options may themselves hold templates (e.g. base_path)."""
-    text = _FORMATTER.vformat(template, (), variables)
-    return _FORMATTER.vformat(text, (), variables) if "{" in text else text
 
 
 def render_requests(site: Site, window: Window) -> list[RenderedRequest]:
@@ -273,7 +256,6 @@ def _fetch_pages(site: Site, req: RenderedRequest, endpoint: Endpoint, session: 
 def next_page(preset: Preset, body: bytes, url: str, params: dict[str, str]) -> tuple[str, dict[str, str]] | None:
     """Where the page after `body` is, or None after the last one (a body that does not decode ends
     the walk: parsing then reports it)."""
-    from footfall.normalize import MISSING, decode_document, lookup, select_records
 
     paging = preset.request.pagination if preset.request else None
     if paging is None:

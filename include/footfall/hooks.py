@@ -14,7 +14,9 @@ def xovis_live_frames(doc: Any) -> Any:
     """Xovis live push: keep COUNT events and lift each frame's time onto its events.
 
     A frame's events mix categories whose attributes differ (COUNT, ZONE, OCCUPANCY...), and a
-    counter appears in many frames; flattening here gives one reading per (time, counter).
+    counter appears in many frames; flattening here gives one reading per (time, counter). A zone's
+    `balance` counter goes down as well as up (COUNT_DECREMENT): it is the zone's occupancy, not a running
+    total of crossings, so it is left out (its line's fw/bw counters carry the crossings).
     """
     frames = doc.get("live_data", {}).get("frames") if isinstance(doc, dict) else None
     if not isinstance(frames, list):
@@ -26,6 +28,8 @@ def xovis_live_frames(doc: Any) -> Any:
         for event in frame.get("events") or []:
             if isinstance(event, dict) and event.get("category") == "COUNT":
                 attrs = event.get("attributes") or {}
+                if attrs.get("counter_name") == "balance":
+                    continue
                 readings.append(
                     {"time": frame["time"], "counter_id": attrs.get("counter_id"), "value": attrs.get("counter_value")}
                 )

@@ -62,6 +62,7 @@ class _Run:
         t0 = time.perf_counter()
         rows = self.source.normalize(self.site, batch.window or self.window, batch.payloads)
         self.result.rows_read += len(rows)
+        self.result.rows_skipped += int(rows.attrs.get("rows_skipped", 0))  # set by normalize
         t1 = time.perf_counter()
         report = validate_counts(rows, self.source.expected_range(self.site, batch.window or self.window))
         self.add_seconds("normalize", t1 - t0)
@@ -122,6 +123,7 @@ class _Run:
             started_at=self.started,
             rows_read=self.result.rows_read,
             rows_loaded=self.result.rows_loaded,
+            rows_skipped=self.result.rows_skipped,
             outcome="failed" if first else "success",
             stage=first.stage if first else None,
             error="; ".join(map(str, self.failures)) or None,

@@ -30,7 +30,8 @@ def test_valid_site_loads(registry, site_doc):
     site = load_site(path)
     assert site.id == "bib-test"
     assert site.zone.key == "Europe/Paris"
-    assert site.source.kind is SourceKind.HTTP_JSON
+    assert site.source.kind is SourceKind.HTTP  # from the preset; the file's legacy http_json still loads
+    assert site.source_label == "http_json:axis_tvpc_export_json"
     assert site.preset.name == "axis_tvpc_export_json"
     assert [c.id for c in site.counters] == ["main-door", "side-door"]
     assert site.counters[0].direction == "normal"
@@ -105,6 +106,36 @@ def test_unknown_preset(registry, site_doc):
 def test_kind_preset_mismatch(registry, site_doc):
     err = load_error(registry, with_source(site_doc(), kind="push"))
     assert "source.kind is 'push' but preset 'axis_tvpc_export_json' is 'http_json'" in str(err)
+
+
+def test_kind_comes_from_the_preset(registry, site_doc):
+    doc = site_doc("no-kind")
+    doc["source"] = {k: v for k, v in doc["source"].items() if k != "kind"}
+    assert load_site(registry.write(doc)).source.kind is SourceKind.HTTP
+    assert load_site(registry.write(with_source(site_doc("new-kind"), kind="http"))).source.kind is SourceKind.HTTP
+    err = load_error(registry, with_source(site_doc(), kind="http_xml"))  # the preset reads JSON
+    assert "source.kind is 'http_xml' but preset 'axis_tvpc_export_json' is 'http_json'" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"reso": "15m"}, "unknown option(s) 'reso' for kind http with preset axis_tvpc_export_json "
+                          "(accepted: base_path, res)"),
+        ({"res": 15, "max_lat_days": 3}, "unknown option(s) 'max_lat_days'"),
+        ({"res": ["15m"]}, "source.options.res: Input should be a valid string"),
+    ],
+)  # fmt: skip
+def test_misspelt_or_mistyped_options_name_the_file_field_and_accepted_names(registry, site_doc, options, words):
+    err = load_error(registry, with_source(site_doc(), options=options))
+    assert words in str(err), str(err)
+
+
+def test_options_are_typed_per_kind(registry, site_doc):
+    doc = with_source(site_doc(), preset="footfall_connector", kind="push", connection_id=None,
+                      options={"max_late_days": "soon"})  # fmt: skip
+    err = load_error(registry, doc)
+    assert "source.options.max_late_days: Input should be a valid integer" in str(err), str(err)
 
 
 def test_unknown_kind(registry, site_doc):

@@ -45,7 +45,7 @@ def load_window(
         result = write_counts(conn, site_id, rows, mode="replace", window=window)
         record_sync_run(
             conn, site_id, window, run_id=run_id, started_at=started_at, rows_read=rows_read,
-            rows_loaded=result.rows_in_window, outcome="success",
+            rows_loaded=result.rows_in_window, outcome="success", rows_skipped=int(rows.attrs.get("rows_skipped", 0)),
         )  # fmt: skip
     return result
 
@@ -298,3 +298,14 @@ def test_a_window_filled_by_a_concurrent_load_is_replaced_the_general_way(wh, mo
 
     assert (again.rows_in_window, again.rows_written, again.rows_deleted) == (8, 0, 0)
     assert counts(wh.engine) == before
+
+
+def test_records_without_counts_are_skipped_and_counted_in_sync_run(wh):
+    """A record with its time and no count (nulls) is left out, not a refusal; the run says how many."""
+    rows = wh.batch(values={("R1", STAMPS[3]): (None, None), ("R2", STAMPS[4]): (None, None)})
+    assert rows.attrs["rows_skipped"] == 2
+    wh.load(rows)
+
+    with wh.engine.connect() as conn:
+        run = conn.execute(select(schema.sync_run)).mappings().one()
+    assert (run["rows_skipped"], run["rows_loaded"]) == (2, 6)

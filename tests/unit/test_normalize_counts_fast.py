@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from footfall.normalize import count_column
-from footfall.normalize.common import _digit_integers
+from footfall.normalize.common import digit_integers
 from footfall.normalize.interpretation import _digit_strings
 from footfall.normalize.times import _epoch_times, _fixed_width
 
@@ -79,7 +79,7 @@ def test_fixed_width_times_signs_offsets_and_fractions():
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.integers(0, 10**18 - 1).map(str), min_size=1))
 def test_digit_integers_equal_int(values):
-    got = _digit_integers(values, 18)
+    got = digit_integers(values, 18)
     assert got is not None and got.dtype == np.int64
     assert got.tolist() == [int(v) for v in values]
 
@@ -88,5 +88,5 @@ def test_epoch_digit_strings_as_pandas_reads_them():
     values = ["1767225600", "0", "1767226500", "0000000001"]
     expected = pd.to_datetime(pd.to_numeric(pd.Series(values)), unit="s").to_numpy().astype("datetime64[us]")
     np.testing.assert_array_equal(_epoch_times(values, "epoch_s"), expected)
-    assert _digit_integers(["1" * 19], 18) is None
-    assert _digit_integers(["12", 3], 18) is None
+    assert digit_integers(["1" * 19], 18) is None
+    assert digit_integers(["12", 3], 18) is None

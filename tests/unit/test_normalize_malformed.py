@@ -186,7 +186,7 @@ def test_garbled_fixtures_give_only_parse_errors(name):
                 normalize_counts(site, batch)
             except ParseError as err:
                 failures += 1
-                assert err.site_id == "fuzz" and err.source == f"{site.source.kind.value}:{name}"
+                assert err.site_id == "fuzz" and err.source == f"{site.preset.label_kind}:{name}"
                 assert err.payload_ids == [at + 1], (bad[:200], err)  # the garbled body, not a good one
                 assert err.reason
             with contextlib.suppress(*PARSE_FAMILY):  # the push API's span reader catches these

@@ -243,7 +243,8 @@ def test_the_run_log_says_per_stage_what_happened_in_words(simulator, make_site,
     assert lines[1].startswith(f"  landed: 2 payload(s), {result.body_bytes:,} bytes")
     assert result.body_bytes > 0
     assert lines[2].startswith(
-        f"  parsed: {2 * (16 * 4 + 1)} row(s), {2 * (16 * 4 + 1) - 6} outside the window skipped"
+        f"  parsed: {2 * (16 * 4 + 1)} row(s), {2 * (16 * 4 + 1) - 6} outside the window left out,"
+        " 0 record(s) without counts skipped"
     )
     assert lines[3].startswith("  replaced: 6 row(s): 6 written, 0 unchanged, 0 revised, 0 deleted")
     assert lines[4].startswith("  flags: ")

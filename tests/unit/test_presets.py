@@ -54,11 +54,10 @@ def test_preset_sample_gives_expected_rows(name):
 @pytest.mark.parametrize("name", sorted(load_presets()))
 def test_preset_is_consistent_with_its_kind(name):
     preset = load_presets()[name]
-    pulled = preset.kind in (SourceKind.HTTP_JSON, SourceKind.HTTP_XML)
+    pulled = preset.kind == SourceKind.HTTP
     assert (preset.request is not None) == pulled, "pull presets need a request, others must not have one"
-    if preset.kind == SourceKind.HTTP_XML:
-        assert preset.format == "xml"
-    if preset.kind == SourceKind.HTTP_JSON:
-        assert preset.format == "json"
+    if pulled:  # JSON or XML is the decoder setting; labels keep naming it (http_json:..., http_xml:...)
+        assert preset.format in ("json", "xml")
+        assert preset.label_kind == f"http_{preset.format}"
     assert preset.description and "\n" not in preset.description
     assert preset.pool.startswith("vendor_")

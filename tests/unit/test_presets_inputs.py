@@ -183,6 +183,46 @@ def test_cli_parse_bad_input_exits_2_with_one_line(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def test_cli_parse_runs_the_pipelines_validation(tmp_path):
+    """A negative count parses but would not load: exit 2 with the validation's reason, nothing printed."""
+    body = tmp_path / "vea.json"
+    body.write_text('{"results": [{"recordDate_hour_1": "2025-12-01T05:00:00Z", "sumins": -4, "sumouts": 1}]}')
+    done = run_cli("parse", "--preset", "sensource_vea", str(body))
+    assert done.returncode == 2 and done.stdout == ""
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert "validate failed" in done.stderr and "entries: column_values_to_be_between" in done.stderr
+    assert "e.g. -4" in done.stderr
+
+
+def test_cli_parse_with_a_site_file_uses_its_counter_ids_and_zone(tmp_path):
+    site = tmp_path / "pool-a.yaml"
+    site.write_text(
+        "id: pool-a\nname: Pool A\ntimezone: Europe/Paris\n"
+        "counters: [{id: front-gate, ref: 'IRS0042:1'}]\n"
+        "source: {preset: irisys_countlogs}\n"
+    )
+    done = run_cli("parse", "--site", str(site), str(FIXTURES / "irisys_countlogs" / "1.json"))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[1:] == [
+        "pool-a,front-gate,2026-10-25T00:55:00Z,5,3,0,",
+        "pool-a,front-gate,2026-10-25T01:55:00Z,5,1,2,",
+    ]
+    done = run_cli("presets", "test", "--site", str(site), str(FIXTURES / "irisys_countlogs" / "1.json"))
+    assert done.returncode == 0, done.stderr
+    assert "zone Europe/Paris" in done.stdout and "IRS0042:1 -> front-gate" in done.stdout
+    assert "totals      entries 4, exits 2" in done.stdout
+
+
+def test_cli_parse_with_a_site_file_refuses_devices_it_does_not_have(tmp_path):
+    site = tmp_path / "pool-b.yaml"
+    site.write_text(
+        "id: pool-b\nname: Pool B\ntimezone: Europe/Paris\n"
+        "counters: [{id: a, ref: 'OTHER:1'}, {id: b, ref: 'OTHER:2'}]\nsource: {preset: irisys_countlogs}\n"
+    )
+    done = run_cli("parse", "--site", str(site), str(FIXTURES / "irisys_countlogs" / "1.json"))
+    assert done.returncode == 2 and "is not a counter of this site" in done.stderr
+
+
 def test_cli_presets_list_names_every_preset():
     from footfall.config import load_presets
 

@@ -46,6 +46,11 @@ CASES = {
     "axis_data_push": (15, "counter", True),
     "irisys_countlogs": (5, "sim-irs-7-1", True),
     "brickstream_xml": (15, "sim-bs-7-0", True),
+    "xovis_logics_push": (15, "sim-xovis-7-7", True),
+    "irisys_vector_countlogs": (15, "sim-v4d-7-0", False),
+    "irisys_vector_totals": (15, "sim-v4d-7-0", False),
+    "hikvision_alert_interval": (15, "44-19-b6-00-00-07-7", True),
+    "hikvision_alert_realtime": (5, "44-19-b6-00-00-07-7", True),  # running totals: read at the 5-minute base
 }
 
 

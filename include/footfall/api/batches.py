@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from footfall.api.bodies import Rejected
 from footfall.api.landing import PushedBody
 from footfall.config import Site
-from footfall.extract import render
+from footfall.templates import render
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(m|min|h)?\s*$", re.IGNORECASE)
 BATCH_ID = r"^[A-Za-z0-9._:-]{1,64}$"
@@ -61,6 +61,8 @@ def _describe(err: ValidationError) -> str:
 
 def site_interval_minutes(site: Site) -> int | None:
     """The site's interval in minutes ('15m', '1h'), or None when it is not a whole number of minutes."""
+    if site.preset.interval is None:  # each record gives its own length
+        return None
     m = _DURATION.match(render(site.preset.interval, site.options()))
     if not m:
         return None

@@ -13,13 +13,14 @@ which reports them all at once. Counter semantics live in footfall.semantics.
 
 The stages, one module each, in the order a body goes through them:
 
-- `records`: bytes to a document, and the preset's `records` path walked to the records;
+- `footfall.documents` (shared with extract): bytes to a document, the preset's `records` path walked;
 - `read`: one body's fields as raw columns (`Raw`); `one_record`: the same for tiny live-value bodies;
 - `times`: vendor times to UTC instants, a column at a time;
 - `interpretation`: many payloads' raw columns to readings (`Columns`), all at once;
 - `batch`: reading then interpreting a run's payloads, and finding the payload at fault;
 - `counts`: readings to count_interval rows (cumulative, snapshots, 5-minute sums, later payload wins);
 - `frame`: the typed count_interval frame; `adhoc`: a made-up site for one payload file;
+- `check`: one file through normalize and validation (`footfall parse`, `footfall presets test`);
 - `common`: the `Payload`, the measures, durations.
 
 Everything callers use is re-exported here: import from `footfall.normalize`, not from the modules.
@@ -27,14 +28,16 @@ Everything callers use is re-exported here: import from `footfall.normalize`, no
 
 from __future__ import annotations
 
+from footfall.documents import MISSING, Records, decode_document, get_path, lookup, select_records
+
 from .adhoc import CSV_HEADER, adhoc_site, counts_csv, parse_bodies, site_of_bodies
 from .batch import parse_payload, read_payloads
+from .check import PayloadCheck, check_payload
 from .common import BASE_MINUTES, MEASURES, Payload, parse_duration_minutes
-from .counts import normalize_counts
+from .counts import ROWS_SKIPPED, normalize_counts
 from .frame import COLUMNS, Rows, empty_counts, typed_counts, utc_bounds
 from .interpretation import Columns, count_column, interpret
 from .read import Raw, extract, interval_minutes
-from .records import MISSING, Records, decode_document, get_path, lookup, select_records
 
 __all__ = [
     "BASE_MINUTES",
@@ -42,12 +45,15 @@ __all__ = [
     "CSV_HEADER",
     "MEASURES",
     "MISSING",
+    "ROWS_SKIPPED",
     "Columns",
     "Payload",
+    "PayloadCheck",
     "Raw",
     "Records",
     "Rows",
     "adhoc_site",
+    "check_payload",
     "count_column",
     "counts_csv",
     "decode_document",

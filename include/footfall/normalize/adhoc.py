@@ -18,7 +18,7 @@ from footfall.warehouse.schema import COUNT_COLUMNS
 
 from .batch import read_payloads
 from .common import Payload
-from .counts import _counts
+from .counts import counts_of_columns
 from .interpretation import Columns
 
 CSV_HEADER = list(COUNT_COLUMNS)
@@ -53,7 +53,7 @@ def adhoc_site(preset: str, site_id: str, timezone: str, options: dict[str, Any]
     )
 
 
-def _adhoc_read(
+def adhoc_read(
     preset: str, payloads: list[Payload], site_id: str, timezone: str, options: dict[str, Any]
 ) -> tuple[Site, Columns]:
     """Read bodies for a made-up site: a probe with one counter finds the device ids, the site gets those."""
@@ -79,7 +79,7 @@ def site_of_bodies(
 ) -> Site:
     """The made-up site `parse_bodies` normalizes into: one counter per device id the bodies carry."""
     payloads = [Payload(i + 1, body, received_at=received_at) for i, body in enumerate(bodies)]
-    return _adhoc_read(preset, payloads, site_id, timezone, options or {})[0]
+    return adhoc_read(preset, payloads, site_id, timezone, options or {})[0]
 
 
 def parse_bodies(
@@ -93,8 +93,8 @@ def parse_bodies(
 ) -> pd.DataFrame:
     """Normalized rows of bodies in order (later wins), with counters made up from the device ids found."""
     payloads = [Payload(i + 1, body, received_at=received_at) for i, body in enumerate(bodies)]
-    site, cols = _adhoc_read(preset, payloads, site_id, timezone, options or {})
-    return _counts(site, site.options(), cols)
+    site, cols = adhoc_read(preset, payloads, site_id, timezone, options or {})
+    return counts_of_columns(site, site.options(), cols)
 
 
 def counts_csv(rows: pd.DataFrame) -> str:

@@ -16,23 +16,23 @@ import pandas as pd
 from footfall.config import Site
 from footfall.errors import ParseError
 
-from .common import _PARSE_ERRORS, Payload
+from .common import PARSE_ERRORS, Payload
 from .interpretation import Columns, interpret
-from .one_record import _extract_one_records, _fast_one_record
-from .read import Raw, _minutes, extract
+from .one_record import extract_one_records, fast_one_record
+from .read import Raw, extract, payload_minutes
 
 
 def _extract_all(site: Site, payloads: list[Payload], options: dict[str, Any]) -> tuple[list[Raw], Any]:
     """Every payload's raw columns, up to the first that cannot be read: (raws, (payload, error) or None)."""
     preset = site.preset
-    minutes = None if preset.interval_path else _minutes(preset, options, None)
-    if minutes is not None and _fast_one_record(preset) and len(payloads) > 1:
-        return _extract_one_records(site, payloads, options, minutes)
+    minutes = None if preset.interval_path else payload_minutes(preset, options, None)
+    if minutes is not None and fast_one_record(preset) and len(payloads) > 1:
+        return extract_one_records(site, payloads, options, minutes)
     raws = []
     for payload in payloads:
         try:
             raws.append(extract(site, payload, options, minutes))
-        except _PARSE_ERRORS as exc:
+        except PARSE_ERRORS as exc:
             return raws, (payload, exc)
     return raws, None
 
@@ -55,6 +55,7 @@ def _concat_columns(parts: list[Columns]) -> Columns:
         np.concatenate([p.minutes for p in parts]),
         np.concatenate([p.payload for p in parts]),
         sum(p.frames for p in parts),
+        sum(p.skipped for p in parts),
     )
 
 
@@ -71,14 +72,13 @@ def _unknown_devices(cols: Columns, by_ref: dict[str, Any]) -> str | None:
 def read_payloads(site: Site, payloads: list[Payload], options: dict[str, Any], check_devices: bool = True) -> Columns:
     """Payloads to readings: all read, then interpreted at once; ParseError names the first payload that
     fails (on failure each is interpreted alone, in order, to find it)."""
-    preset = site.preset
-    source = f"{site.source.kind.value}:{preset.name}"
+    source = site.source_label
     by_ref = {c.ref: c for c in site.counters}
     raws, failed = _extract_all(site, payloads, options)
     try:
         cols = interpret(site, options, raws)
         whole_batch_reads = not (check_devices and _unknown_devices(cols, by_ref))
-    except _PARSE_ERRORS:
+    except PARSE_ERRORS:
         whole_batch_reads = False
     if not whole_batch_reads:  # find the first payload at fault, as when each was parsed alone
         parts = []
@@ -88,7 +88,7 @@ def read_payloads(site: Site, payloads: list[Payload], options: dict[str, Any], 
                 problem = _unknown_devices(part, by_ref) if check_devices else None
                 if problem:
                     raise ValueError(problem)
-            except _PARSE_ERRORS as exc:
+            except PARSE_ERRORS as exc:
                 raise ParseError(site.id, source, str(exc), [raw.payload_id]) from None
             parts.append(part)
         cols = _concat_columns(parts)

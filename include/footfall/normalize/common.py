@@ -1,7 +1,7 @@
 """What every normalize stage shares: the landed body (`Payload`), the measures, the 5-minute base, durations.
 
 Kept apart so that reading, interpreting and framing can each import it without importing one
-another. `_PARSE_ERRORS` is the one list of exceptions that means "this body is not the shape its
+another. `PARSE_ERRORS` is the one list of exceptions that means "this body is not the shape its
 preset says"; anything else is a bug and is not caught.
 """
 
@@ -43,10 +43,10 @@ def parse_duration_minutes(text: str) -> float:
     return int(m.group(1)) * _UNIT_MINUTES[m.group(2).lower() if m.group(2) else None]
 
 
-_PARSE_ERRORS = (ValueError, TypeError, OverflowError, RecursionError)
+PARSE_ERRORS = (ValueError, TypeError, OverflowError, RecursionError)
 
 
-def _per_distinct(values: list[Any], fn: Callable[[Any], Any]) -> np.ndarray:
+def per_distinct(values: list[Any], fn: Callable[[Any], Any]) -> np.ndarray:
     """fn over a column (an object array), called once per distinct value: ids, labels and flags repeat."""
     try:
         codes, uniques = pd.factorize(np.fromiter(values, dtype=object, count=len(values)), use_na_sentinel=False)
@@ -55,7 +55,7 @@ def _per_distinct(values: list[Any], fn: Callable[[Any], Any]) -> np.ndarray:
     return np.fromiter(map(fn, uniques), dtype=object, count=len(uniques))[codes]
 
 
-def _digit_integers(values: list[str], longest: int) -> np.ndarray | None:
+def digit_integers(values: list[str], longest: int) -> np.ndarray | None:
     """Values written as plain ASCII digits as int64, read from one joined buffer a digit position at a
     time; None when any value is not text of 1 to `longest` (at most 18) digits."""
     n = len(values)

@@ -20,7 +20,7 @@ from footfall.config import Site
 
 from .batch import read_payloads
 from .common import BASE_MINUTES, Payload
-from .frame import Rows, _frame, empty_counts
+from .frame import Rows, build_frame, empty_counts
 from .interpretation import Columns
 
 
@@ -34,11 +34,21 @@ def normalize_counts(site: Site, payloads: Iterable[Payload]) -> pd.DataFrame:
     decoding; the frame is built once at the end.
     """
     options = site.options()
-    return _counts(site, options, read_payloads(site, list(payloads), options))
+    return counts_of_columns(site, options, read_payloads(site, list(payloads), options))
 
 
-def _counts(site: Site, options: dict[str, Any], cols: Columns) -> pd.DataFrame:
-    """Readings of a site to typed count_interval rows (semantics, 5-minute base, later payload wins)."""
+ROWS_SKIPPED = "rows_skipped"  # frame.attrs key: records left out for having no count at all
+
+
+def counts_of_columns(site: Site, options: dict[str, Any], cols: Columns) -> pd.DataFrame:
+    """Readings of a site to typed count_interval rows (semantics, 5-minute base, later payload wins);
+    `frame.attrs["rows_skipped"]` says how many records had no count at all and were left out."""
+    frame = _counts_frame(site, options, cols)
+    frame.attrs[ROWS_SKIPPED] = cols.skipped
+    return frame
+
+
+def _counts_frame(site: Site, options: dict[str, Any], cols: Columns) -> pd.DataFrame:
     if not cols.frames:
         return empty_counts()
     preset = site.preset
@@ -82,7 +92,7 @@ def _counts(site: Site, options: dict[str, Any], cols: Columns) -> pd.DataFrame:
     key = semantics.sort_key(rows.start)
     if len(key) > 1 and not _in_order(rows.counter, key):
         rows = rows.take(semantics.order_by(rows.counter, key))
-    return _frame(site.id, ids, rows)
+    return build_frame(site.id, ids, rows)
 
 
 def _as_time(value: Any) -> time:

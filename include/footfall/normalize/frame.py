@@ -1,7 +1,7 @@
 """The typed count_interval frame: the one shape every normalizer hands to validation and load.
 
 Counts are nullable integers when they are whole numbers; fractions stay floats so that validation
-refuses them (normalize does not round a vendor's data). `_frame` builds the frame once from `Rows`;
+refuses them (normalize does not round a vendor's data). `build_frame` builds the frame once from `Rows`;
 `typed_counts` gives other normalizers (history imports) the same dtypes from a plain frame.
 """
 
@@ -55,7 +55,7 @@ def _integers_or_floats(values: np.ndarray) -> Any:
 _TEXT = pd.StringDtype(na_value=np.nan)  # what .astype(str) gives: the `str` dtype
 
 
-def _frame(site_id: str, counter_ids: list[str], rows: Rows) -> pd.DataFrame:
+def build_frame(site_id: str, counter_ids: list[str], rows: Rows) -> pd.DataFrame:
     """The count_interval frame, built once from columns (dtypes as `typed_counts` gives them)."""
     n = len(rows.start)
     minutes = rows.minutes

@@ -9,6 +9,7 @@ formats (a record per direction) become one reading per instant. Errors name the
 from __future__ import annotations
 
 import itertools
+import operator
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -18,11 +19,11 @@ import pandas as pd
 
 from footfall import semantics
 from footfall.config import Paths, Site
+from footfall.documents import MISSING, Missing, all_text, alternatives, describe_paths
 
-from .common import MEASURES, _digit_integers, _per_distinct
+from .common import MEASURES, digit_integers, per_distinct
 from .read import Raw
-from .records import MISSING, _all_text, _alternatives, _describe, _Missing
-from .times import _EPOCH_US, _localize, _times
+from .times import EPOCH_US, localize, parse_times
 
 _OFFSET_SUFFIX = r"(?:Z|[+-]\d{2}:?\d{2})$"
 
@@ -51,7 +52,7 @@ _FAST_TYPES = {int, float, type(None), str}
 def _digit_strings(values: list[str]) -> np.ndarray | None:
     """Counts written as plain ASCII digits (a CSV's cells, a vendor's quoted numbers) as floats; None
     when any value is not 1-15 digits (exact in a float), so the general conversion decides."""
-    whole = _digit_integers(values, 15)
+    whole = digit_integers(values, 15)
     return None if whole is None else whole.astype(float)
 
 
@@ -62,9 +63,9 @@ def count_column(values: list[Any], paths: Paths) -> np.ndarray:
         if digits is not None:
             return digits
     types = set(map(type, values))
-    if _Missing in types:
+    if Missing in types:
         i = next(i for i, v in enumerate(values) if v is MISSING)
-        raise ValueError(f"record {i}: missing {_describe(paths)}")
+        raise ValueError(f"record {i}: missing {describe_paths(paths)}")
     if types == {int}:
         try:
             return np.array(values, dtype=np.int64).astype(float)
@@ -76,7 +77,7 @@ def count_column(values: list[Any], paths: Paths) -> np.ndarray:
         except (ValueError, TypeError):
             pass
     out = np.empty(len(values))
-    name = _alternatives(paths)[0]
+    name = alternatives(paths)[0]
     for i, v in enumerate(values):
         try:
             number = _count_value(v)
@@ -98,11 +99,13 @@ class Columns:
     minutes: np.ndarray
     payload: np.ndarray
     frames: int  # payloads that gave at least one reading
+    skipped: int = 0  # records left out for having no count at all (the run log and sync_run say how many)
 
     def take(self, keep: np.ndarray) -> Columns:
         return Columns(
             self.refs, self.ref[keep], self.start[keep], self.ambiguous[keep],
             {m: v[keep] for m, v in self.measures.items()}, self.minutes[keep], self.payload[keep], self.frames,
+            self.skipped,
         )  # fmt: skip
 
 
@@ -130,7 +133,7 @@ def _ref_codes(raws: list[Raw]) -> tuple[list[str], np.ndarray]:
 
 
 def _instants(
-    site: Site, options: dict[str, Any], raws: list[Raw], sizes: list[int], keys: list[np.ndarray]
+    site: Site, options: dict[str, Any], raws: list[Raw], sizes: list[int], keys: list[np.ndarray], ends: bool = False
 ) -> tuple[np.ndarray, np.ndarray]:
     """Vendor times to UTC instants (datetime64[us]), and a flag for local times the autumn change made
     ambiguous.
@@ -145,38 +148,38 @@ def _instants(
     if spec.format == "received":
         received = _concat(r.received_us if isinstance(r.received_us, list) else [r.received_us] * r.n for r in raws)
         return np.array(received, dtype=np.int64).view("datetime64[us]"), no_flag
-    values = _concat(r.times or [] for r in raws)
+    values = _concat((r.ends if ends else r.times) or [] for r in raws)
     epoch = None
-    if spec.epoch_field:
+    if spec.epoch_field and not ends:  # the epoch field gives the start only
         raw = _concat(r.epoch or [] for r in raws)
-        if (_all_text(raw) and all(raw)) or (MISSING not in raw and None not in raw and "" not in raw):
-            return _times(raw, "epoch_s", True, sizes)[0], no_flag
+        if (all_text(raw) and all(raw)) or (MISSING not in raw and None not in raw and "" not in raw):
+            return parse_times(raw, "epoch_s", True, sizes)[0], no_flag
         present = np.array([v is not MISSING and v not in (None, "") for v in raw], dtype=bool)
         if present.any():
             filled = [v if p else 0 for v, p in zip(raw, present, strict=True)]
-            epoch = (present, _times(filled, "epoch_s", True, sizes)[0])
-    if spec.format in _EPOCH_US or spec.zone == "utc":
-        parsed, flags = _times(values, spec.format, True, sizes)[0], no_flag
+            epoch = (present, parse_times(filled, "epoch_s", True, sizes)[0])
+    if spec.format in EPOCH_US or spec.zone == "utc":
+        parsed, flags = parse_times(values, spec.format, True, sizes)[0], no_flag
     elif spec.zone == "offset":
         if options.get("utc_clock_with_local_offset"):
             values = pd.Series(values, dtype=object).astype(str).str.replace(_OFFSET_SUFFIX, "", regex=True).tolist()
-        parsed, flags = _times(values, spec.format, True, sizes)[0], no_flag
+        parsed, flags = parse_times(values, spec.format, True, sizes)[0], no_flag
     else:
-        naive, aware = _times(values, spec.format, False, sizes)
+        naive, aware = parse_times(values, spec.format, False, sizes)
         if aware:
             raise ValueError(f"times carry an offset ({values[0]!r}) but the preset says local time")
         offsets = _concat(r.offsets or [] for r in raws) if spec.utc_offset_hours else None
         if offsets is not None and not all(v is MISSING or v is None for v in offsets):
             hours = pd.to_numeric(pd.Series(offsets, dtype=object).replace({MISSING: None}), errors="raise")
             if spec.dst_flag:
-                dst = _per_distinct(_concat(r.dst or [] for r in raws), lambda v: str(v).strip().lower() in _TRUE)
+                dst = per_distinct(_concat(r.dst or [] for r in raws), lambda v: str(v).strip().lower() in _TRUE)
                 hours = hours + dst.astype(float)
             if hours.isna().any():
                 raise ValueError(f"record {int(hours.isna().to_numpy().argmax())}: missing {spec.utc_offset_hours!r}")
             shifted = pd.Series(naive) - pd.to_timedelta(hours.to_numpy(), unit="h")
             parsed, flags = shifted.dt.as_unit("us").to_numpy(), no_flag
         else:
-            parsed, flags = _localize(naive, site, keys)
+            parsed, flags = localize(naive, site, keys)
     if epoch is not None:
         present, from_epoch = epoch
         parsed = np.where(present, from_epoch, parsed)
@@ -201,7 +204,7 @@ def interpret(site: Site, options: dict[str, Any], raws: list[Raw]) -> Columns:
     if fields.label is not None and fields.value is not None:
         values = count_column(_concat(r.counts["value"] for r in raws), fields.value)
         labels = _concat(r.labels or [] for r in raws)
-        measure = _per_distinct(labels, lambda v: preset.labels.get(str(v)))
+        measure = per_distinct(labels, lambda v: preset.labels.get(str(v)))
         if n and (measure == None).any():  # noqa: E711 - elementwise on an object array
             i = int(np.flatnonzero(measure == None)[0])  # noqa: E711
             raise ValueError(f"record {i}: label {labels[i]!r} is not one of {', '.join(map(repr, preset.labels))}")
@@ -212,19 +215,95 @@ def interpret(site: Site, options: dict[str, Any], raws: list[Raw]) -> Columns:
             paths = getattr(fields, m)
             if paths is not None:
                 measures[m] = count_column(_concat(r.counts[m] for r in raws), paths)
-    for r in raws:
-        if isinstance(r.minutes, Exception):
-            raise r.minutes
-    minutes = np.repeat(np.array([r.minutes for r in raws], dtype=float), sizes)
+    if fields.interval_end is not None and preset.interval is None:
+        minutes = _record_minutes(site, options, raws, per_payload, [pidx, ref], start) if n else np.zeros(0)
+    else:
+        for r in raws:
+            if isinstance(r.minutes, Exception):
+                raise r.minutes
+        minutes = np.repeat(np.array([r.minutes for r in raws], dtype=float), sizes)
+        if fields.interval_end is not None and n:  # each record's own end wins; the preset's length fills in
+            own = _record_minutes(site, options, raws, per_payload, [pidx, ref], start)
+            minutes = np.where(np.isnan(own), minutes, own)
     payload = np.concatenate(
         [np.array(r.payload_ids, dtype=np.int64) if r.payload_ids else np.full(r.n, r.payload_id) for r in raws]
         or [np.zeros(0, dtype=np.int64)]
     ).astype(np.int64)
     frames = len(per_payload) - per_payload.count(0)
-    cols = Columns(refs, ref, start, ambiguous, measures, minutes, payload, frames)
+    cols = Columns(refs, ref, start, ambiguous, measures, minutes, payload, frames, sum(r.skipped for r in raws))
     if fields.label is not None:
         cols = _one_row_per_instant(cols, pidx)
     return cols
+
+
+def _record_minutes(
+    site: Site, options: dict[str, Any], raws: list[Raw], sizes: list[int], keys: list[np.ndarray], start: np.ndarray
+) -> np.ndarray:
+    """Each record's length from its own end (from/to columns): the payload says it, no default does.
+
+    An end written exactly as the next record's start (consecutive intervals) or as the previous
+    record's end (one record per direction) in the same payload is that instant, already read; only
+    the other ends are parsed (most exports need one parse of their times, not two)."""
+    ends = _concat(r.ends or [] for r in raws)
+    n = len(ends)
+    starts = _concat(r.times or [] for r in raws)
+    pidx = keys[0]
+    end = np.full(n, np.datetime64("NaT"), dtype="datetime64[us]")
+    first_of_run = None
+    # One payload of consecutive intervals (an export): one list comparison, every end but the last read.
+    consecutive = n > 1 and len(raws) == 1 and ends[:-1] == starts[1:]
+    if consecutive:
+        present = np.ones(n, dtype=bool)
+        present[-1] = ends[-1] is not MISSING and ends[-1] is not None and ends[-1] != ""
+    elif MISSING not in ends and None not in ends and "" not in ends:
+        present = np.ones(n, dtype=bool)
+    else:
+        present = np.fromiter((v is not MISSING and v is not None and v != "" for v in ends), dtype=bool, count=n)
+    if site.preset.interval is None and not present.all():  # no length to fall back on: the end is required
+        i = int(np.flatnonzero(~present)[0])
+        raise ValueError(f"record {i}: missing {describe_paths(site.preset.fields.interval_end)}")  # type: ignore[arg-type]
+    need = present.copy()
+    if consecutive:
+        end[:-1] = start[1:]
+        need[:-1] = False
+    elif n > 1:
+        same = pidx[1:] == pidx[:-1]
+        as_next = np.zeros(n, dtype=bool)
+        as_next[:-1] = same & np.fromiter(map(operator.eq, ends[:-1], starts[1:]), bool, n - 1) & present[:-1]
+        end[:-1][as_next[:-1]] = start[1:][as_next[:-1]]
+        as_prev = np.zeros(n, dtype=bool)
+        as_prev[1:] = same & np.fromiter(map(operator.eq, ends[1:], ends[:-1]), bool, n - 1) & present[1:]
+        need &= ~as_next & ~as_prev
+        # a run of equal ends takes the instant of its first one (read or matched): forward fill
+        first_of_run = np.maximum.accumulate(np.where(as_prev, 0, np.arange(n)))
+    if need.any():
+        sub = np.flatnonzero(need)
+        pick = sub.tolist()
+        one = Raw(
+            0,
+            len(pick),
+            None,
+            ends=[ends[i] for i in pick],
+            offsets=[v for r in raws for v in (r.offsets or [])] or None,
+            dst=[v for r in raws for v in (r.dst or [])] or None,
+        )
+        if one.offsets is not None:
+            one.offsets = [one.offsets[i] for i in pick]
+        if one.dst is not None:
+            one.dst = [one.dst[i] for i in pick]
+        counts = np.bincount(pidx[sub], minlength=len(sizes))
+        parsed, _ = _instants(site, options, [one], [int(c) for c in counts if c], [k[sub] for k in keys], ends=True)
+        end[sub] = parsed
+    if first_of_run is not None:
+        end = end[first_of_run]
+    end = np.where(present, end, np.datetime64("NaT"))
+    minutes = (end - start) / np.timedelta64(1, "m")
+    bad = ~np.isnan(minutes) & (minutes <= 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        name = describe_paths(site.preset.fields.interval_end)  # type: ignore[arg-type]
+        raise ValueError(f"record {i}: {name} {ends[i]!r} is not after the interval start")
+    return minutes
 
 
 def _one_row_per_instant(cols: Columns, pidx: np.ndarray) -> Columns:
@@ -243,5 +322,6 @@ def _one_row_per_instant(cols: Columns, pidx: np.ndarray) -> Columns:
     rows = first[rank]
     frames = len(np.unique(pidx[rows]))
     return Columns(
-        cols.refs, cols.ref[rows], cols.start[rows], ambiguous, measures, cols.minutes[rows], cols.payload[rows], frames
-    )
+        cols.refs, cols.ref[rows], cols.start[rows], ambiguous, measures, cols.minutes[rows], cols.payload[rows],
+        frames, cols.skipped,
+    )  # fmt: skip

@@ -14,10 +14,10 @@ from operator import itemgetter
 from typing import Any
 
 from footfall.config import Paths, Preset, Site
+from footfall.documents import MISSING, alternatives, lookup
 
-from .common import _PARSE_ERRORS, MEASURES, Payload
-from .read import Raw, _received_us, extract
-from .records import MISSING, _alternatives, lookup
+from .common import MEASURES, PARSE_ERRORS, Payload
+from .read import Raw, extract, received_instant_us
 
 _ASIDE: Any = object()  # a body the batch decoder leaves to the ordinary one
 
@@ -46,18 +46,18 @@ def _simple(path: str) -> bool:
     return not any(c in path for c in "{}[]^/#")
 
 
-def _fast_one_record(preset: Preset) -> bool:
+def fast_one_record(preset: Preset) -> bool:
     """A live-value preset the one-record reader handles: JSON, plain dotted paths, no hook or filter."""
     fields, spec = preset.fields, preset.time
-    paths = [p for f in ("interval_start", "counter_ref", *MEASURES) for p in _alternatives(getattr(fields, f))]
+    paths = [p for f in ("interval_start", "counter_ref", *MEASURES) for p in alternatives(getattr(fields, f))]
     return (
         preset.one_record
         and preset.format == "json"
         and preset.hook is None
         and not preset.filter
         and fields.label is None
-        and len(_alternatives(preset.records) or ("",)) == 1
-        and _simple((_alternatives(preset.records) or ("",))[0])
+        and len(alternatives(preset.records) or ("",)) == 1
+        and _simple((alternatives(preset.records) or ("",))[0])
         and not (spec.epoch_field or spec.utc_offset_hours or spec.dst_flag)
         and all(_simple(p) for p in paths)
     )
@@ -65,7 +65,7 @@ def _fast_one_record(preset: Preset) -> bool:
 
 def _prepared(paths: Paths | None) -> list[tuple[str, list[str] | None]]:
     """Alternatives as (key, None) for a plain key, (None, keys) for a dotted path."""
-    return [(p, None) if "." not in p else ("", p.split(".")) for p in _alternatives(paths)]
+    return [(p, None) if "." not in p else ("", p.split(".")) for p in alternatives(paths)]
 
 
 def _first_present(node: dict[str, Any], prepared: list[tuple[str, list[str] | None]]) -> Any:
@@ -83,9 +83,9 @@ class _OneRecordReader:
     def __init__(self, site: Site, options: dict[str, Any], minutes: float | Exception | None) -> None:
         preset = site.preset
         fields = preset.fields
-        path = (_alternatives(preset.records) or ("",))[0]
+        path = (alternatives(preset.records) or ("",))[0]
         self.keys = path.split(".") if path else []
-        self.payload_ref = [p.split(".") for p in _alternatives(preset.payload_counter_ref)]
+        self.payload_ref = [p.split(".") for p in alternatives(preset.payload_counter_ref)]
         self.ref = _prepared(fields.counter_ref)
         self.received = preset.time.format == "received"
         self.time = _prepared(fields.interval_start)
@@ -128,7 +128,7 @@ class _OneRecordReader:
         at = 0
         if self.received:
             if payload.received_at is None or payload.received_at is not self._when[0]:
-                self._when = (payload.received_at, _received_us(payload))
+                self._when = (payload.received_at, received_instant_us(payload))
             when = self._when[1]
         else:
             when = got[0]
@@ -168,7 +168,7 @@ class _OneRecordReader:
             return None
         if self.received:
             if payload.received_at is None or payload.received_at is not self._when[0]:
-                self._when = (payload.received_at, _received_us(payload))
+                self._when = (payload.received_at, received_instant_us(payload))
             when = self._when[1]
         else:
             when = _first_present(node, self.time)
@@ -190,7 +190,7 @@ class _OneRecordReader:
         return raw
 
 
-def _extract_one_records(
+def extract_one_records(
     site: Site, payloads: list[Payload], options: dict[str, Any], minutes: float | Exception
 ) -> tuple[list[Raw], Any]:
     """One-record JSON bodies: scanned and read straight into columns, a run of them into one Raw; a body
@@ -212,7 +212,7 @@ def _extract_one_records(
             run, values = [], []
         try:
             raws.append(extract(site, payload, options, minutes))
-        except _PARSE_ERRORS as exc:
+        except PARSE_ERRORS as exc:
             return raws, (payload, exc)
     if run:
         raws.append(reader.batch(run, values))

@@ -13,19 +13,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from footfall.config import Paths, Preset, Site
-
-from .common import MEASURES, Payload, _per_distinct, parse_duration_minutes
-from .records import (
+from footfall.documents import (
     MISSING,
+    Missing,
     Records,
-    _all_text,
-    _alternatives,
-    _describe,
-    _Missing,
+    all_text,
+    alternatives,
     decode_document,
+    describe_paths,
     lookup,
     select_records,
 )
+from footfall.templates import render
+
+from .common import MEASURES, Payload, parse_duration_minutes, per_distinct
 
 
 @dataclass
@@ -44,6 +45,8 @@ class Raw:
     labels: list[Any] | None = None
     minutes: float | Exception = 0.0  # the native interval, or why the body does not say it
     payload_ids: list[int] | None = None  # set when the records are one-record bodies, one per payload
+    ends: list[Any] | None = None  # interval_end as written, when the preset reads each record's length
+    skipped: int = 0  # records left out for having no count at all
 
     def each_payload(self) -> list[Raw]:
         """One Raw per payload (a run of one-record bodies split up, to find the one at fault)."""
@@ -69,14 +72,14 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 
 
-def _received_us(payload: Payload) -> int:
+def received_instant_us(payload: Payload) -> int:
     when = payload.received_at or datetime.now(UTC)
     if when.tzinfo is None:
         raise TypeError(f"received_at {when!r} has no time zone")
     return (when - _EPOCH) // _US
 
 
-def _minutes(preset: Preset, options: dict[str, Any], doc: Any) -> float | Exception:
+def payload_minutes(preset: Preset, options: dict[str, Any], doc: Any) -> float | Exception:
     try:
         return interval_minutes(preset, options, doc)
     except Exception as exc:  # raised in its turn, after the body's times and counts, as parsing did
@@ -85,8 +88,6 @@ def _minutes(preset: Preset, options: dict[str, Any], doc: Any) -> float | Excep
 
 def interval_minutes(preset: Preset, options: dict[str, Any], doc: Any = None) -> float:
     """The native interval: from the document when the preset says where, else the preset/option."""
-    from footfall.extract import render
-
     if preset.interval_path and doc is not None:
         value = lookup(doc, preset.interval_path.split("."))
         if value is not MISSING and value is not None:
@@ -95,48 +96,97 @@ def interval_minutes(preset: Preset, options: dict[str, Any], doc: Any = None) -
             except (TypeError, ValueError):
                 raise ValueError(f"interval {preset.interval_path}: {value!r} is not a number") from None
             return number / 60 if preset.interval_path_unit == "s" else number
+    if preset.interval is None:  # each record gives its end (fields.interval_end): no payload-wide length
+        return float("nan")
     return parse_duration_minutes(render(preset.interval, options))
 
 
 def _require(values: list[Any], paths: Paths) -> list[Any]:
-    if _all_text(values):  # neither MISSING nor None
+    if all_text(values):  # neither MISSING nor None
         return values
     kinds = set(map(type, values))
-    if _Missing not in kinds and type(None) not in kinds:
+    if Missing not in kinds and type(None) not in kinds:
         return values
     for i, v in enumerate(values):
         if v is MISSING or v is None:
-            raise ValueError(f"record {i}: missing {_describe(paths)}")
+            raise ValueError(f"record {i}: missing {describe_paths(paths)}")
     return values
+
+
+def _blank(value: Any) -> bool:
+    """A count written as empty (null or ''); an absent field is a shape error, not a blank."""
+    return value is None or value == ""
+
+
+def no_counts(columns: list[list[Any]]) -> list[bool] | None:
+    """Per record, True when it has no count at all (every count field written empty); None when every
+    record has one (checked on the first column alone, in one pass, in the usual case)."""
+    if not columns:
+        return None
+    first = columns[0]
+    if None not in first and "" not in first:  # two C-level scans: the usual case
+        return None
+    empty = [_blank(v) for v in first]
+    for col in columns[1:]:
+        empty = [e and _blank(v) for e, v in zip(empty, col, strict=True)]
+    return empty if any(empty) else None
+
+
+def _pick(values: list[Any], keep: list[bool]) -> list[Any]:
+    return [v for v, k in zip(values, keep, strict=True) if k]
 
 
 def extract(site: Site, payload: Payload, options: dict[str, Any], minutes: float | Exception | None = None) -> Raw:
     """Decode one body and read its records' fields as raw columns (shape errors raise ValueError).
 
+    A record with no count at all (an export's closing row with its times only, an all-empty CSV row)
+    is left out and counted in `Raw.skipped`; a CSV row cut short that still has counts is refused.
     `minutes`: the native interval when the preset fixes it (the same for every body of a batch)."""
     preset = site.preset
     doc = decode_document(payload.body, preset)
     rec = select_records(doc, preset)
     for path, wanted in preset.filter.items():
-        keep = _per_distinct(rec.column(path), lambda v, wanted=wanted: v is not MISSING and str(v) == wanted)  # type: ignore[misc]  # mypy cannot infer a lambda with a default
-        rec = rec.subset(keep.tolist())
-    n = rec.n
-    raw = Raw(payload.payload_id, n, _refs(site, preset, rec, doc, payload))
+        match = per_distinct(rec.column(path), lambda v, wanted=wanted: v is not MISSING and str(v) == wanted)  # type: ignore[misc]  # mypy cannot infer a lambda with a default
+        rec = rec.subset(match.tolist())
     spec, fields = preset.time, preset.fields
+    long_format = fields.label is not None and fields.value is not None
+    if long_format:
+        counts = {"value": rec.column(fields.value)}  # type: ignore[arg-type]
+    else:
+        counts = {m: rec.column(p) for m in MEASURES if (p := getattr(fields, m)) is not None}
+    keep: list[bool] | None = None
+    skipped = 0
+    empty = no_counts(list(counts.values()))
+    if empty is not None:
+        keep = [not e for e in empty]
+        skipped = len(empty) - sum(keep)
+    if rec.table is not None and rec.table.short:
+        for row, cells in rec.table.short.items():
+            if keep is None or keep[row]:
+                width = len(rec.table.columns)
+                raise ValueError(f"CSV line {row + 2}: {cells} cells, the header has {width}")
+    if keep is not None:
+        rec = rec.subset(keep)
+        counts = {m: _pick(v, keep) for m, v in counts.items()}
+    n = rec.n
+    raw = Raw(payload.payload_id, n, _refs(site, preset, rec, doc, payload), skipped=skipped)
     if n:
         if spec.format == "received":
-            raw.received_us = _received_us(payload)
+            raw.received_us = received_instant_us(payload)
         else:
-            raw.times = _require(rec.column(fields.interval_start), fields.interval_start)
+            start = fields.interval_start
+            if start is None:  # the preset schema requires it unless times are the receipt's
+                raise ValueError(f"preset {preset.name}: fields.interval_start is missing")
+            raw.times = _require(rec.column(start), start)
             raw.epoch = rec.column(spec.epoch_field) if spec.epoch_field else None
             raw.offsets = rec.column(spec.utc_offset_hours) if spec.utc_offset_hours else None
             raw.dst = rec.column(spec.dst_flag) if spec.dst_flag else None
-    if fields.label is not None and fields.value is not None:
-        raw.labels = rec.column(fields.label)
-        raw.counts = {"value": rec.column(fields.value)}
-    else:
-        raw.counts = {m: rec.column(p) for m in MEASURES if (p := getattr(fields, m)) is not None}
-    raw.minutes = minutes if minutes is not None else _minutes(preset, options, doc)
+            if fields.interval_end is not None:
+                raw.ends = rec.column(fields.interval_end)  # a missing end: see interpretation
+    raw.counts = counts
+    if long_format:
+        raw.labels = rec.column(fields.label)  # type: ignore[arg-type]
+    raw.minutes = minutes if minutes is not None else payload_minutes(preset, options, doc)
     return raw
 
 
@@ -146,11 +196,11 @@ def _refs(site: Site, preset: Preset, rec: Records, doc: Any, payload: Payload) 
     default: Any = payload.counter_ref
     if preset.payload_counter_ref is not None:
         found = next(
-            (v for p in _alternatives(preset.payload_counter_ref) if (v := lookup(doc, p.split("."))) is not MISSING),
+            (v for p in alternatives(preset.payload_counter_ref) if (v := lookup(doc, p.split("."))) is not MISSING),
             MISSING,
         )
         if found is MISSING:
-            raise ValueError(f"wrong shape: no {_describe(preset.payload_counter_ref)} (the device id)")
+            raise ValueError(f"wrong shape: no {describe_paths(preset.payload_counter_ref)} (the device id)")
         default = str(found)
     if default is None and len(site.counters) == 1:
         default = site.counters[0].ref
@@ -159,13 +209,13 @@ def _refs(site: Site, preset: Preset, rec: Records, doc: Any, payload: Payload) 
             raise ValueError("no device id in the body or the request, and the site has several counters")
         return default
     col = rec.column(preset.fields.counter_ref)
-    if _all_text(col):
+    if all_text(col):
         return col
     out = []
     for i, v in enumerate(col):
         if v is MISSING or v is None:
             if default is None:
-                raise ValueError(f"record {i}: missing {_describe(preset.fields.counter_ref)}")
+                raise ValueError(f"record {i}: missing {describe_paths(preset.fields.counter_ref)}")
             out.append(default)
         else:
             out.append(str(v))

@@ -17,12 +17,12 @@ import pandas as pd
 
 from footfall.config import Site
 
-from .common import _digit_integers
+from .common import digit_integers
 
 _UTC_NAMES = {"UTC", "Etc/UTC"}
 
 
-def _localize(naive: np.ndarray, site: Site, keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+def localize(naive: np.ndarray, site: Site, keys: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """Site-local wall-clock times (datetime64[us]) to UTC, and the flag for an unordered repeated hour.
 
     A repeated autumn time listed twice (same payload and device) is summer then winter time.
@@ -201,7 +201,7 @@ def _parse_text(values: pd.Series, fmt: str, utc: bool) -> pd.Series:
     return pd.to_datetime(values.astype(str), format=None if fmt == "iso" else fmt, utc=utc)
 
 
-_EPOCH_US = {"epoch_s": 1_000_000, "epoch_ms": 1_000}
+EPOCH_US = {"epoch_s": 1_000_000, "epoch_ms": 1_000}
 
 _EPOCH_LIMIT = {"epoch_s": 9_223_372_036, "epoch_ms": 9_223_372_036_854}  # pandas' nanosecond range
 
@@ -216,19 +216,19 @@ def _epoch_times(values: list[Any], fmt: str) -> np.ndarray:
         except OverflowError:
             whole = None
     elif kinds == {str}:
-        whole = _digit_integers(values, 18)
+        whole = digit_integers(values, 18)
     if whole is not None and len(whole) and np.abs(whole).max() < _EPOCH_LIMIT[fmt]:
-        return (whole * _EPOCH_US[fmt]).view("datetime64[us]")
+        return (whole * EPOCH_US[fmt]).view("datetime64[us]")
     return _naive_utc(_parse_text(pd.Series(values, dtype=object), fmt, True))
 
 
-def _times(values: list[Any], fmt: str, utc: bool, sizes: list[int]) -> tuple[np.ndarray, bool]:
+def parse_times(values: list[Any], fmt: str, utc: bool, sizes: list[int]) -> tuple[np.ndarray, bool]:
     """Vendor times to datetime64[us] (UTC when they say so), and whether they carried a zone.
 
     `sizes` splits the column by payload: when the numpy path steps aside, pandas reads each payload
     on its own (its format inference is per body, as when bodies were parsed one at a time).
     """
-    if fmt in _EPOCH_US:
+    if fmt in EPOCH_US:
         return _epoch_times(values, fmt), True
     fast = _fixed_width(values, fmt, utc)
     if fast is not None:
@@ -236,7 +236,7 @@ def _times(values: list[Any], fmt: str, utc: bool, sizes: list[int]) -> tuple[np
     if len(sizes) > 1:
         parts, aware, at = [], False, 0
         for size in sizes:
-            part, part_aware = _times(values[at : at + size], fmt, utc, [size])
+            part, part_aware = parse_times(values[at : at + size], fmt, utc, [size])
             parts.append(part)
             aware = aware or part_aware
             at += size

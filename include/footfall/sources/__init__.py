@@ -22,8 +22,7 @@ if TYPE_CHECKING:
 
 # kind -> "module:class" of its implementation (JSON and XML are one HTTP source: the preset decodes)
 REGISTRY: dict[str, str] = {
-    SourceKind.HTTP_JSON.value: "footfall.sources.http:HttpSource",
-    SourceKind.HTTP_XML.value: "footfall.sources.http:HttpSource",
+    SourceKind.HTTP.value: "footfall.sources.http:HttpSource",
     SourceKind.SQL.value: "footfall.sources.sql:SqlSource",
     SourceKind.FILE.value: "footfall.sources.files:FileSource",
     SourceKind.PUSH.value: "footfall.sources.push:PushSource",
@@ -48,6 +47,6 @@ def site_folder(site: Site) -> Path:
     """The `folder` option; `{data_dir}` in it stands for footfall's data folder (FOOTFALL_DATA_DIR)."""
     folder = site.options().get("folder")
     if not folder:
-        label = f"{site.source.kind.value}:{site.source.preset}"
+        label = site.source_label
         raise ExtractError(site.id, label, "source.options.folder is missing")
     return Path(str(folder).replace("{data_dir}", str(settings.data_dir()))).expanduser()

@@ -85,6 +85,7 @@ class SyncResult:
     window: Window
     payload_ids: list[int]
     rows_read: int = 0
+    rows_skipped: int = 0  # records without any count, left out by normalize (closing rows of exports)
     rows_loaded: int = 0
     rows_written: int = 0
     rows_deleted: int = 0
@@ -100,6 +101,7 @@ class SyncResult:
             "window_end": self.window.end.isoformat(),
             "payloads": len(self.payload_ids),
             "rows_read": self.rows_read,
+            "rows_skipped": self.rows_skipped,
             "rows_loaded": self.rows_loaded,
             "rows_written": self.rows_written,
             "rows_deleted": self.rows_deleted,
@@ -109,12 +111,13 @@ class SyncResult:
     def report(self, mode: WriteMode = "replace") -> str:
         """The run in words, one line per stage, for the task log (the data team reads it in the UI)."""
         unchanged = max(self.rows_loaded - self.rows_written, 0)
-        skipped = max(self.rows_read - self.rows_loaded, 0)
+        outside = max(self.rows_read - self.rows_loaded, 0)
         s = self.seconds
         lines = [
             f"site {self.site_id}, window {self.window.start:%Y-%m-%d %H:%M}-{self.window.end:%Y-%m-%d %H:%M} UTC:",
             f"  landed: {len(self.payload_ids)} payload(s), {self.body_bytes:,} bytes ({s.get('extract', 0.0):.2f} s)",
-            f"  parsed: {self.rows_read} row(s), {skipped} outside the window skipped"
+            f"  parsed: {self.rows_read} row(s), {outside} outside the window left out,"
+            f" {self.rows_skipped} record(s) without counts skipped"
             f" ({s.get('normalize', 0.0) + s.get('validate', 0.0):.2f} s with validation)",
             f"  {'replaced' if mode == 'replace' else 'merged'}: {self.rows_loaded} row(s):"
             f" {self.rows_written} written, {unchanged} unchanged, {self.rows_revised} revised,"

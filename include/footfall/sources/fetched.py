@@ -21,7 +21,7 @@ class Fetched:
 
 def source_label(site: Site) -> str:
     """`kind:preset`, as raw_payload.source and error messages name a site's source."""
-    return f"{site.source.kind.value}:{site.source.preset}"
+    return site.source_label
 
 
 def push_source(preset: str) -> str:

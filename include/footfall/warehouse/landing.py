@@ -77,7 +77,7 @@ def ensure_site(conn: Connection, site: Site) -> None:
         "name": site.name,
         "timezone": site.timezone,
         "capacity": site.capacity,
-        "source_kind": site.source.kind.value,
+        "source_kind": site.preset.label_kind,
         "preset": site.source.preset,
     }
     row = conn.execute(select(schema.site).where(schema.site.c.site_id == site.id)).mappings().first()

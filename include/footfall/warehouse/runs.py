@@ -31,6 +31,7 @@ def record_sync_run(
     outcome: str,
     stage: str | None = None,
     error: str | None = None,
+    rows_skipped: int = 0,
 ) -> None:
     """One row per (site, window): a re-run replaces it, so the table says how each window stands."""
     values = {
@@ -39,6 +40,7 @@ def record_sync_run(
         "finished_at": datetime.now(UTC),
         "rows_read": rows_read,
         "rows_loaded": rows_loaded,
+        "rows_skipped": rows_skipped,
         "outcome": outcome,
         "stage": stage,
         "error": error[:ERROR_CHARS] if error else None,

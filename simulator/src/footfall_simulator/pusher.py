@@ -165,6 +165,95 @@ def brickstream_xml(profile: DeviceProfile, interval: SimInterval, sent_at: date
     return xml.encode("utf-8")
 
 
+def xovis_logics_push(profile: DeviceProfile, interval: SimInterval, sent_at: datetime, group: str = "") -> bytes:
+    """One Xovis v5 logics_data push: line logic `profile.ref`'s fw/bw over one interval (epoch ms)."""
+    logic_id: int | str = int(profile.ref) if profile.ref.isdigit() else profile.ref
+    record = {
+        "from": _epoch_ms(interval.start_utc),
+        "to": _epoch_ms(interval.end_utc),
+        "counts": [
+            {"id": 2, "name": "fw", "value": interval.entries},
+            {"id": 3, "name": "bw", "value": interval.exits},
+        ],
+    }
+    logic = {"id": logic_id, "name": profile.name or f"Line {profile.ref}", "info": "XLT_4X_LINE_IN_OUT_COUNT"}
+    doc = {
+        "logics_data": {
+            "package_info": {"version": "5.0", "id": _epoch_ms(sent_at) % 100_000, "agent_id": 1},
+            "sensor_info": {"serial_number": f"SIM-XOVIS-{profile.ref}", "type": "SINGLE_SENSOR"},
+            "logics": [{**logic, "records": [record]}],
+        }
+    }
+    return json.dumps(doc).encode("utf-8")
+
+
+def irisys_vector_countlogs(profile: DeviceProfile, interval: SimInterval, sent_at: datetime, group: str = "") -> bytes:
+    """One Irisys Vector push (newer firmware): register 0 of device SIM-V4D-<ref>, the period's entries."""
+    log = {
+        "Counts": [{"LogPeriodValue": interval.entries, "Name": "Line 1", "RegisterId": 0, "Value": interval.entries}],
+        "LogEntryId": int(interval.start_utc.timestamp()) // 60,
+        "StartTimestamp": _utc_iso(interval.start_utc),
+        "Timestamp": _utc_iso(interval.end_utc),
+    }
+    doc = {"CountLogs": [log], "FriendlyDeviceSerial": f"SIM-V4D-{profile.ref}", "TimeZone": profile.timezone}
+    return json.dumps(doc).encode("utf-8")
+
+
+def irisys_vector_totals(
+    profile: DeviceProfile, interval: SimInterval, sent_at: datetime, group: str = "", total_before: int = 0
+) -> bytes:
+    """One Irisys Vector push (older firmware): register 0's running total at the period's start and end."""
+    logs = [
+        {"Counts": [{"Name": "Line 1", "RegisterId": 0, "Value": value}], "Timestamp": _utc_iso(moment)}
+        for moment, value in ((interval.start_utc, total_before), (interval.end_utc, total_before + interval.entries))
+    ]
+    return json.dumps({"CountLogs": logs, "FriendlyDeviceSerial": f"SIM-V4D-{profile.ref}"}).encode("utf-8")
+
+
+def _hikvision_alert(profile: DeviceProfile, sent_at: datetime, counting: str) -> bytes:
+    channel = profile.ref if profile.ref.isdigit() else "1"
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<EventNotificationAlert version="1.0" xmlns="urn:psialliance-org">'
+        f"<macAddress>44:19:b6:00:00:{int(channel) % 256:02x}</macAddress><channelID>{channel}</channelID>"
+        f"<dateTime>{_local_iso(sent_at, profile)}</dateTime><eventType>PeopleCounting</eventType>"
+        f"<peopleCounting>{counting}</peopleCounting></EventNotificationAlert>\n"
+    ).encode()
+
+
+def hikvision_alert_interval(
+    profile: DeviceProfile, interval: SimInterval, sent_at: datetime, group: str = ""
+) -> bytes:
+    """One Hikvision people-counting alert with a TimeRange (signalTrigger): the interval's enter/exit."""
+    counting = (
+        "<statisticalMethods>signalTrigger</statisticalMethods><TimeRange>"
+        f"<startTime>{_local_iso(interval.start_utc, profile)}</startTime>"
+        f"<endTime>{_local_iso(interval.end_utc, profile)}</endTime></TimeRange>"
+        f"<enter>{interval.entries}</enter><exit>{interval.exits}</exit><pass>0</pass>"
+    )
+    return _hikvision_alert(profile, sent_at, counting)
+
+
+def hikvision_alert_realtime(
+    profile: DeviceProfile,
+    interval: SimInterval,
+    sent_at: datetime,
+    group: str = "",
+    total_before: int = 0,
+    exits_before: int = 0,
+    opening: bool = False,
+) -> bytes:
+    """One Hikvision realTime alert: the running enter/exit totals at the interval's end (`opening`: at its
+    start, the reading that starts the series, since an alert carries one reading)."""
+    moment = interval.start_utc if opening else interval.end_utc
+    enter = total_before + (0 if opening else interval.entries)
+    leave = exits_before + (0 if opening else interval.exits)
+    counting = (
+        "<statisticalMethods>realTime</statisticalMethods>"
+        f"<RealTime><time>{_local_iso(moment, profile)}</time></RealTime><enter>{enter}</enter><exit>{leave}</exit>"
+    )
+    return _hikvision_alert(profile, sent_at, counting)
+
+
 @dataclass(frozen=True)
 class PushFormat:
     """How a simulated device of a push preset writes a body; `cumulative` bodies carry a running total."""
@@ -172,6 +261,7 @@ class PushFormat:
     render: Callable[..., bytes]
     content_type: str
     cumulative: bool = False
+    one_reading: bool = False  # a body carries one reading: an opening body starts the series (exits too)
 
 
 PUSH_FORMATS: dict[str, PushFormat] = {
@@ -180,18 +270,29 @@ PUSH_FORMATS: dict[str, PushFormat] = {
     "axis_data_push": PushFormat(axis_data_push, "application/json"),
     "irisys_countlogs": PushFormat(irisys_countlogs, "application/json"),
     "brickstream_xml": PushFormat(brickstream_xml, "application/xml"),
+    "xovis_logics_push": PushFormat(xovis_logics_push, "application/json"),
+    "irisys_vector_countlogs": PushFormat(irisys_vector_countlogs, "application/json"),
+    "irisys_vector_totals": PushFormat(irisys_vector_totals, "application/json", cumulative=True),
+    "hikvision_alert_interval": PushFormat(hikvision_alert_interval, "application/xml"),
+    "hikvision_alert_realtime": PushFormat(hikvision_alert_realtime, "application/xml", True, one_reading=True),
 }
 
 
 def render_bodies(
     preset: str, profile: DeviceProfile, intervals: Iterable[SimInterval], group: str = ""
 ) -> list[bytes]:
-    """The bodies a device of `preset` sends for these intervals, oldest first, one per interval."""
+    """The bodies a device of `preset` sends for these intervals, oldest first, one per interval (and an
+    opening one for a format whose body holds a single running-total reading)."""
     fmt = push_format(preset)
-    bodies, total = [], 0
-    for interval in intervals:
+    bodies, total, exits = [], 0, 0
+    for k, interval in enumerate(intervals):
         sent_at = datetime.now(UTC)
-        if fmt.cumulative:
+        if fmt.one_reading:
+            if k == 0:
+                bodies.append(fmt.render(profile, interval, sent_at, group=group, opening=True))
+            bodies.append(fmt.render(profile, interval, sent_at, group=group, total_before=total, exits_before=exits))
+            total, exits = total + interval.entries, exits + interval.exits
+        elif fmt.cumulative:
             bodies.append(fmt.render(profile, interval, sent_at, group=group, total_before=total))
             total += interval.entries
         else:

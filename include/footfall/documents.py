@@ -5,7 +5,8 @@ module follows the preset's `records` path through it (lists, repeated elements,
 for enclosing levels) and keeps the records as lists, so that a field is picked for every record at
 once (`Records.column`). `MISSING` tells a field the record lacks from a present null. A shape it
 does not know raises ValueError, which the batch turns into a ParseError naming the payload.
-footfall.extract follows pagination with `decode_document`, `select_records` and `lookup`.
+Shared by normalize (reading records) and footfall.extract (following pagination), so neither imports
+the other.
 """
 
 from __future__ import annotations
@@ -25,14 +26,14 @@ from footfall.decode import Table, decode
 _TEMPLATE = re.compile(r"\{([^{}]+)\}")
 
 
-class _Missing:
+class Missing:
     """A field the record does not have (distinct from a present null)."""
 
     def __repr__(self) -> str:
         return "MISSING"
 
 
-MISSING: Any = _Missing()
+MISSING: Any = Missing()
 
 
 def lookup(node: Any, keys: list[str]) -> Any:
@@ -68,14 +69,14 @@ def get_path(doc: Any, path: str) -> Any:
     return value
 
 
-def _alternatives(paths: Paths | None) -> tuple[str, ...]:
+def alternatives(paths: Paths | None) -> tuple[str, ...]:
     if paths is None:
         return ()
     return (paths,) if isinstance(paths, str) else tuple(paths)
 
 
-def _describe(paths: Paths) -> str:
-    return " or ".join(repr(p) for p in _alternatives(paths))
+def describe_paths(paths: Paths) -> str:
+    return " or ".join(repr(p) for p in alternatives(paths))
 
 
 @dataclass
@@ -112,14 +113,14 @@ class Records:
 
     def column(self, paths: Paths) -> list[Any]:
         """One value per record for a field (alternatives: the first present wins, per record)."""
-        alts = _alternatives(paths)
+        alts = alternatives(paths)
         if len(alts) > 1:
             whole = self._in_every_record(alts[0])
             if whole is not None:  # no record lacks it: the other alternatives are not needed
                 return whole
         col = self._one(alts[0])
         for alt in alts[1:]:
-            if _Missing not in set(map(type, col)):
+            if Missing not in set(map(type, col)):
                 break
             other = self._one(alt)
             col = [o if v is MISSING else v for v, o in zip(col, other, strict=True)]
@@ -178,7 +179,7 @@ class Records:
         """Fields joined by a template ('{^.Date} {StartTime}'); MISSING where a part is absent."""
         parts = _TEMPLATE.split(path)  # literal, name, literal, name, ...
         cols = [self._one(name) for name in parts[1::2]]
-        if all(map(_all_text, cols)) or not any(MISSING in col or None in col for col in cols):
+        if all(map(all_text, cols)) or not any(MISSING in col or None in col for col in cols):
             pattern = "".join(
                 p.replace("{", "{{").replace("}", "}}") if i % 2 == 0 else "{}" for i, p in enumerate(parts)
             )
@@ -200,7 +201,7 @@ class Records:
         return out
 
 
-def _all_text(values: list[Any]) -> bool:
+def all_text(values: list[Any]) -> bool:
     """Every value is text (one C-level join; faster than a scan of the types or a search for None)."""
     try:
         "".join(values)
@@ -222,7 +223,7 @@ def _own_key(dicts: list[dict[str, Any]], key: str) -> str:
 def _attributes(elements: list[Element], key: str) -> list[str] | None:
     """An attribute every element has (what lookup finds first), else None (lookup then tries children)."""
     values: list[Any] = [e.get(key) for e in elements]
-    return values if _all_text(values) else None
+    return values if all_text(values) else None
 
 
 def _pick(nodes: list[Any], keys: list[str], dicts: bool, lists: bool = False) -> list[Any]:
@@ -297,19 +298,20 @@ def _walk(doc: Any, path: str, one_record: bool) -> Records:
     for i, (name, mode) in enumerate(segments):
         last = i == len(segments) - 1
         where = ".".join(s for s, _ in segments[: i + 1])
+        parent = ".".join(s for s, _ in segments[:i]) or "the document"
         if not (mode or last):
             children = []
             for node in nodes:
                 child = node.find(name) if isinstance(node, Element) else lookup(node, [name])
                 if child is None or child is MISSING:
-                    raise KeyError(f"no {name!r} in {where}")
+                    raise KeyError(f"no {name!r} in {parent}")
                 children.append(child)
             nodes = children
             continue
         if last and mode == "{}" and not nested and not isinstance(nodes[0], Element):
             container = lookup(nodes[0], [name]) if name else nodes[0]
             if container is MISSING:
-                raise KeyError(f"no {name!r} in {where}")
+                raise KeyError(f"no {name!r} in {parent}")
             if not isinstance(container, dict):
                 raise ValueError(f"wrong shape: {where} is a {type(container).__name__}, not a mapping")
             return Records(doc, list(container.values()), keys=list(container))
@@ -319,7 +321,7 @@ def _walk(doc: Any, path: str, one_record: bool) -> Records:
             try:
                 found = _iterate(node, name, mode, where, one_record, last)
             except KeyError:
-                raise KeyError(f"no {name!r} in {where}") from None
+                raise KeyError(f"no {name!r} in {parent}") from None
             parts.append(found)
             if nested:
                 parents.extend([at] * len(found))
@@ -351,7 +353,7 @@ def select_records(doc: Any, preset: Preset) -> Records:
         except (AttributeError, KeyError, IndexError, TypeError) as exc:  # a hook met a shape it did not expect
             raise ValueError(f"wrong shape for hook {preset.hook}: {type(exc).__name__}: {exc}") from None
     first: str | None = None
-    for path in _alternatives(preset.records) or ("",):
+    for path in alternatives(preset.records) or ("",):
         try:
             records = _walk(doc, path, preset.one_record)
         except KeyError as exc:
@@ -370,7 +372,9 @@ def select_records(doc: Any, preset: Preset) -> Records:
                 raise ValueError(f"wrong shape: record {bad} is a {kind}, not an object")
             records.dicts = True
         return records
-    raise ValueError(first or "wrong shape")
+    tried = alternatives(preset.records)
+    others = f" (looked for the records at {', '.join(repr(p) for p in tried)})" if len(tried) > 1 else ""
+    raise ValueError((first or "wrong shape") + others)
 
 
 def decode_document(body: bytes, preset: Preset) -> Any:
