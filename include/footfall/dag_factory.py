@@ -93,32 +93,44 @@ def build_site_dag(site: Site, doc_md: str | None = None) -> DAG:
     return dag
 
 
-class RegistryErrorDag(DAG):
-    """Stands for broken site files: its validation fails, so the DagBag records one import error
-    naming each broken file, while every valid site's DAG from the same file still loads."""
+class SiteFilesError(ConfigError):
+    """Every broken site file in one error: raised by `dags/site_files.py`, a DAG file without DAGs.
 
-    errors: tuple[str, ...] = ()
+    Airflow marks every DAG of a file that has an import error stale, so the file that builds the site
+    DAGs (`dags/sites.py`) never raises for a broken site file; this one does, and the UI's import-errors
+    list shows it under `site_files.py`, naming each broken file, the field and the reason.
+    """
 
-    def validate(self) -> None:
-        raise ConfigError("site registry", list(self.errors))
+    def __init__(self, errors: list[ConfigError]):
+        self.errors = errors
+        lines = [f"{len(errors)} broken site file(s); their DAGs are not built, every other site runs:"]
+        lines += [f"- {err}" for err in errors]
+        super().__init__("site registry", ["\n".join(lines)])
+
+    def __str__(self) -> str:
+        return self.problems[0]
 
 
 def build_site_dags(
     only_dag_id: str | None = None, sites_dir: Path | None = None, doc_md: str | None = None
 ) -> list[DAG]:
-    """All site DAGs; when Airflow runs one task (`only_dag_id`), read just that site's file."""
+    """A DAG per valid site file; a broken file is skipped (`check_site_files` reports it).
+
+    When Airflow runs one task (`only_dag_id`), only that site's file is read; if it is broken, its
+    error is raised, since that run cannot go on.
+    """
     if only_dag_id is not None and only_dag_id.startswith(DAG_PREFIX):
-        try:
-            return [build_site_dag(get_site(only_dag_id.removeprefix(DAG_PREFIX), sites_dir), doc_md)]
-        except ConfigError:
-            pass  # fall through to the full registry, which reports the error the usual way
+        return [build_site_dag(get_site(only_dag_id.removeprefix(DAG_PREFIX), sites_dir), doc_md)]
+    sites, _ = load_registry(sites_dir)
+    return [build_site_dag(site, doc_md) for site in sites.values()]
+
+
+def check_site_files(sites_dir: Path | None = None) -> int:
+    """Raise SiteFilesError naming every broken site file; returns the number of valid sites."""
     sites, errors = load_registry(sites_dir)
-    dags = [build_site_dag(site, doc_md) for site in sites.values()]
     if errors:
-        with RegistryErrorDag(dag_id="footfall_registry_errors", schedule=None, start_date=START_DATE) as broken:
-            broken.errors = tuple(str(e) for e in errors)
-        dags.append(broken)
-    return dags
+        raise SiteFilesError(errors)
+    return len(sites)
 
 
 def build_import_dag(doc_md: str | None = None) -> DAG:
