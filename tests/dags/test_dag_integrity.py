@@ -187,3 +187,38 @@ def test_a_site_with_alerts_gets_a_failure_callback(registry, site_doc):
     assert sorted(type(c).__name__ for c in callbacks) == ["SmtpNotifier", "WebhookNotifier"]
     assert callbacks[[type(c).__name__ for c in callbacks].index("WebhookNotifier")].connection_id == "footfall_alerts"
     assert not bag.dags["site__quiet"].get_task("sync").on_failure_callback
+
+
+# --- site DAGs explain themselves ---------------------------------------------------------------------------
+
+
+def test_site_dag_is_named_and_documented_from_its_site_file(registry, site_doc):
+    path = registry.write(
+        site_doc(
+            "docs",
+            name="Piscine des Docs",
+            capacity=120,
+            opening_hours={"regular": {"mon": "08:00-12:00, 14:00-20:00"}, "closed_days": ["2026-12-25"]},
+        )
+    )
+
+    dag = parse().dags["site__docs"]
+
+    assert dag.dag_display_name == "Piscine des Docs"
+    doc = dag.doc_md
+    assert doc.startswith("# Piscine des Docs")
+    for expected in (
+        "| time zone | Europe/Paris |",
+        "| capacity | 120 |",
+        "| source | http_json, preset `axis_tvpc_export_json` |",
+        "| connection id | `footfall_sim` |",
+        "| `main-door` |",
+        "`SIM0000001`",
+        "| mon | 08:00-12:00, 14:00-20:00 |",
+        "| tue | closed |",
+        "Closed: 2026-12-25",
+        f"| site file | `{path}` |",
+        "(/dags/site__docs/plugin/footfall-site)",
+        "footfall site DAGs",  # the common doc follows the site's own
+    ):
+        assert expected in doc, expected
