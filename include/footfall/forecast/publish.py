@@ -286,6 +286,10 @@ def forecast_rows(
     return rows
 
 
+class NotEnoughHistory(ValueError):
+    """No site has enough history to train on yet (a fresh install): nothing is wrong, the retrain waits."""
+
+
 def last_trained_at(engine: Engine) -> datetime | None:
     with engine.connect() as conn:
         return conn.execute(
@@ -301,7 +305,7 @@ def retrain(
     began = time.perf_counter()
     plans = [p for site, history in histories.values() if (p := site_plan(site, history, now)) is not None]
     if not plans:
-        raise ValueError(f"no site has {MIN_HISTORY_DAYS} days of history to train on")
+        raise NotEnoughHistory(f"no site has {MIN_HISTORY_DAYS} days of history to train on yet")
     share_weather_columns([p.frame for p in plans])
     timings["features_s"] = time.perf_counter() - began
     metrics, residuals = {}, {}
