@@ -1,0 +1,1 @@
+"""The warehouse layer: all of footfall's SQL, by concern."""
