@@ -23,6 +23,7 @@ from sqlalchemy import Engine, insert
 
 from footfall import db
 from footfall.local_airflow import LocalAirflow, airflow_env, free_port
+from footfall.quality.docs import build_docs
 from footfall.simulator import start_in_thread
 from footfall.timewindow import floor_time
 from footfall.warehouse import health
@@ -133,6 +134,7 @@ def deployment(airflow_db, tmp_path_factory) -> Iterator[Deployment]:
             db.upgrade(warehouse)
             engine = db.get_engine(warehouse)
             fill_warehouse(engine, now)
+            build_docs(engine, root / "data_docs")
         finally:
             for key, value in saved.items():
                 if value is None:
@@ -153,6 +155,7 @@ def deployment(airflow_db, tmp_path_factory) -> Iterator[Deployment]:
         extra={
             "FOOTFALL_DB_URL": warehouse,
             "FOOTFALL_SITES_DIR": str(sites),
+            "FOOTFALL_DATA_DOCS_DIR": str(root / "data_docs"),
             "FOOTFALL_PRELOAD": "false",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:viewer",
@@ -275,3 +278,24 @@ def test_site_page_draws_its_charts(page, deployment):
     body = page.request.get(deployment.url + raw_link)
     assert body.status == 200 and json.loads(body.body())["serial"].startswith("SIM")
     page.screenshot(path=str(SCREENSHOTS / "site.png"), full_page=True)
+
+
+def test_data_docs_behind_the_login_with_bundled_assets(page, deployment):
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    failed: list[str] = []
+    page.on("requestfailed", lambda request: failed.append(request.url))
+
+    log_in(page, deployment)
+    requested.clear()
+    failed.clear()  # the Airflow UI's own requests cut short by leaving it
+    page.goto(f"{deployment.url}/footfall/docs/index.html")
+    page.wait_for_load_state("networkidle")
+
+    assert "alpha" in page.content()
+    assert [u for u in requested if u.startswith("http") and not u.startswith(deployment.url)] == []  # no CDN
+    assert [u for u in failed if "/footfall/" in u] == []
+    assert any(u.endswith("/footfall/docs/vendor/bootstrap.min.css") for u in requested)
+    # Bootstrap styled the page: its navbar is a flex container (unstyled, a plain block).
+    assert page.evaluate("getComputedStyle(document.querySelector('nav')).display") == "flex"
+    page.screenshot(path=str(SCREENSHOTS / "data_docs.png"))

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from footfall import db, settings
+from footfall.quality.offline import bundle_assets
 
 SITE_NAME = "footfall"
 RUNS_PER_SITE = 24  # the site's last two hours of 5-minute runs, or its last imports
@@ -139,6 +140,7 @@ def build_docs(
         key, result = _load(item)
         context.validation_results_store.set(key, result)
     context.build_data_docs(site_names=[SITE_NAME])
+    bundle_assets(staging)  # no CDN: the pages load the bundled CSS/JS
     previous = out.with_name(out.name + ".previous")
     shutil.rmtree(previous, ignore_errors=True)
     if out.exists():
