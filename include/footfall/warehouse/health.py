@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, and_, case, func, literal, select
+from sqlalchemy import Engine, Select, and_, case, func, literal, select
 
 from footfall import db
 
@@ -39,7 +39,6 @@ class SiteHealth:
     source_kind: str
     preset: str
     last_interval_start: datetime | None
-    last_loaded_at: datetime | None
     last_run_id: str | None
     last_run_outcome: str | None
     last_run_stage: str | None
@@ -72,126 +71,7 @@ def site_zones(engine: Engine) -> list[str]:
 
 def sites_health(engine: Engine, now: datetime, zones: list[str] | None = None) -> list[SiteHealth]:
     """Every site's health as of `now`, in one statement."""
-    zones = zones if zones is not None else site_zones(engine)
-    starts = {z: local_day_start(z, today_in(z, now)) for z in zones}
-    earliest = min(starts.values(), default=now - timedelta(days=1))
-    s, ci, sr, qf = db.site, db.count_interval, db.sync_run, db.quality_flag
-    oc, fc = db.occupancy_corrected, db.forecast
-    day_start = case(starts, value=s.c.timezone, else_=literal(earliest, db.UTCDateTime())) if starts else earliest
-
-    latest = (
-        select(
-            ci.c.site_id,
-            func.max(ci.c.interval_start).label("last_start"),
-            func.max(ci.c.loaded_at).label("loaded"),
-        )
-        .where(ci.c.interval_start >= earliest - timedelta(days=2))
-        .group_by(ci.c.site_id)
-        .subquery("latest")
-    )
-    today = (
-        select(
-            ci.c.site_id,
-            func.coalesce(func.sum(ci.c.entries), 0).label("entries"),
-            func.coalesce(func.sum(ci.c.exits), 0).label("exits"),
-        )
-        .select_from(ci.join(s, s.c.site_id == ci.c.site_id))
-        .where(ci.c.interval_start >= day_start, ci.c.interval_start <= now)
-        .group_by(ci.c.site_id)
-        .subquery("today")
-    )
-    run_rank = (
-        select(
-            sr.c.site_id,
-            sr.c.run_id,
-            sr.c.outcome,
-            sr.c.stage,
-            sr.c.error,
-            sr.c.finished_at,
-            func.row_number().over(partition_by=sr.c.site_id, order_by=sr.c.started_at.desc()).label("n"),
-        )
-        .where(sr.c.started_at >= earliest - timedelta(days=2))
-        .subquery("run_rank")
-    )
-    last_run = select(run_rank).where(run_rank.c.n == 1).subquery("last_run")
-    flags = (
-        select(
-            qf.c.site_id,
-            *(func.sum(case((qf.c.severity == sev, 1), else_=0)).label(sev) for sev in SEVERITIES),
-        )
-        .select_from(qf.join(s, s.c.site_id == qf.c.site_id))
-        .where(qf.c.period_end > day_start, qf.c.period_start <= now)
-        .group_by(qf.c.site_id)
-        .subquery("flags")
-    )
-    occ_rank = (
-        select(
-            oc.c.site_id,
-            oc.c.corrected_occupancy,
-            oc.c.raw_net_occupancy,
-            func.row_number().over(partition_by=oc.c.site_id, order_by=oc.c.interval_start.desc()).label("n"),
-        )
-        .where(oc.c.interval_start >= earliest - timedelta(days=1), oc.c.interval_start <= now)
-        .subquery("occ_rank")
-    )
-    occ = select(occ_rank).where(occ_rank.c.n == 1).subquery("occ")
-    factor_rank = (
-        select(
-            oc.c.site_id,
-            oc.c.correction_factor,
-            func.row_number().over(partition_by=oc.c.site_id, order_by=oc.c.interval_start.desc()).label("n"),
-        )
-        .where(oc.c.correction_factor.is_not(None), oc.c.interval_start >= earliest - timedelta(days=8))
-        .subquery("factor_rank")
-    )
-    factor = select(factor_rank).where(factor_rank.c.n == 1).subquery("factor")
-    fc_rank = (
-        select(
-            fc.c.site_id,
-            fc.c.method,
-            fc.c.model_version,
-            func.row_number().over(partition_by=fc.c.site_id, order_by=fc.c.issued_at.desc()).label("n"),
-        )
-        .where(fc.c.slot_start >= now - timedelta(hours=1), fc.c.slot_start < now + timedelta(hours=1))
-        .subquery("fc_rank")
-    )
-    forecast = select(fc_rank).where(fc_rank.c.n == 1).subquery("forecast_now")
-
-    query = (
-        select(
-            s.c.site_id,
-            s.c.name,
-            s.c.timezone,
-            s.c.capacity,
-            s.c.source_kind,
-            s.c.preset,
-            latest.c.last_start,
-            latest.c.loaded,
-            last_run.c.run_id,
-            last_run.c.outcome,
-            last_run.c.stage,
-            last_run.c.error,
-            last_run.c.finished_at,
-            today.c.entries,
-            today.c.exits,
-            occ.c.corrected_occupancy,
-            occ.c.raw_net_occupancy,
-            *(flags.c[sev] for sev in SEVERITIES),
-            factor.c.correction_factor,
-            forecast.c.method,
-            forecast.c.model_version,
-        )
-        .select_from(
-            s.outerjoin(latest, latest.c.site_id == s.c.site_id)
-            .outerjoin(today, today.c.site_id == s.c.site_id)
-            .outerjoin(last_run, last_run.c.site_id == s.c.site_id)
-            .outerjoin(flags, flags.c.site_id == s.c.site_id)
-            .outerjoin(occ, occ.c.site_id == s.c.site_id)
-            .outerjoin(factor, factor.c.site_id == s.c.site_id)
-            .outerjoin(forecast, forecast.c.site_id == s.c.site_id)
-        )
-        .order_by(s.c.site_id)
-    )
+    query = sites_query(now, zones if zones is not None else site_zones(engine))
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     return [
@@ -203,7 +83,6 @@ def sites_health(engine: Engine, now: datetime, zones: list[str] | None = None) 
             source_kind=r.source_kind,
             preset=r.preset,
             last_interval_start=as_utc(r.last_start),
-            last_loaded_at=as_utc(r.loaded),
             last_run_id=r.run_id,
             last_run_outcome=r.outcome,
             last_run_stage=r.stage,
@@ -220,6 +99,125 @@ def sites_health(engine: Engine, now: datetime, zones: list[str] | None = None) 
         )
         for r in rows
     ]
+
+
+def sites_query(now: datetime, zones: list[str]) -> Select:
+    """The Sites page's statement: one round trip for every site.
+
+    Every "latest row of a site" and "today's rows of a door" is a correlated subquery on a table's
+    own primary key (count_interval by site and door, occupancy_corrected, sync_run and forecast by
+    site), so the database probes each site's index for today's rows instead of scanning history:
+    the cost grows with sites and today's intervals, not with the years a warehouse holds.
+    """
+    starts = {z: local_day_start(z, today_in(z, now)) for z in zones}
+    earliest = min(starts.values(), default=now - timedelta(days=1))
+    s, c, ci, sr, qf = db.site, db.counter, db.count_interval, db.sync_run, db.quality_flag
+    oc, fc = db.occupancy_corrected, db.forecast
+    day_start = case(starts, value=s.c.timezone, else_=literal(earliest, db.UTCDateTime())) if starts else earliest
+
+    door = and_(ci.c.site_id == c.c.site_id, ci.c.counter_id == c.c.counter_id)
+    today = and_(door, ci.c.interval_start >= day_start, ci.c.interval_start <= now)
+    doors = (
+        select(
+            c.c.site_id,
+            select(func.max(ci.c.interval_start))
+            .where(door, ci.c.interval_start <= now)
+            .scalar_subquery()
+            .label("last"),
+            select(func.sum(ci.c.entries)).where(today).scalar_subquery().label("entries"),
+            select(func.sum(ci.c.exits)).where(today).scalar_subquery().label("exits"),
+        )
+        .select_from(c.join(s, s.c.site_id == c.c.site_id))
+        .subquery("doors")
+    )
+    counts = (
+        select(
+            doors.c.site_id,
+            func.max(doors.c.last).label("last_start"),
+            func.coalesce(func.sum(doors.c.entries), 0).label("entries"),
+            func.coalesce(func.sum(doors.c.exits), 0).label("exits"),
+        )
+        .group_by(doors.c.site_id)
+        .subquery("counts")
+    )
+    keys = select(
+        s.c.site_id,
+        select(func.max(sr.c.window_start))
+        .where(sr.c.site_id == s.c.site_id)
+        .correlate(s)
+        .scalar_subquery()
+        .label("run_start"),
+        select(func.max(oc.c.interval_start))
+        .where(oc.c.site_id == s.c.site_id, oc.c.interval_start <= now)
+        .correlate(s)
+        .scalar_subquery()
+        .label("occ_at"),
+        select(func.max(oc.c.interval_start))
+        .where(oc.c.site_id == s.c.site_id, oc.c.interval_start <= now, oc.c.correction_factor.is_not(None))
+        .correlate(s)
+        .scalar_subquery()
+        .label("factor_at"),
+        select(func.max(fc.c.slot_start))
+        .where(fc.c.site_id == s.c.site_id, fc.c.slot_start <= now, fc.c.slot_start > now - timedelta(hours=2))
+        .correlate(s)
+        .scalar_subquery()
+        .label("slot_at"),
+    ).subquery("keys")
+    ends = sr.alias("run_end")
+    run_end = (
+        select(func.max(ends.c.window_end))
+        .where(ends.c.site_id == keys.c.site_id, ends.c.window_start == keys.c.run_start)
+        .correlate(keys)
+        .scalar_subquery()
+    )
+    occ, factor = oc.alias("occ"), oc.alias("factor")
+    flags = (
+        select(
+            qf.c.site_id,
+            *(func.sum(case((qf.c.severity == sev, 1), else_=0)).label(sev) for sev in SEVERITIES),
+        )
+        .select_from(qf.join(s, s.c.site_id == qf.c.site_id))
+        .where(qf.c.period_end > day_start, qf.c.period_start <= now)
+        .group_by(qf.c.site_id)
+        .subquery("flags")
+    )
+    return (
+        select(
+            s.c.site_id,
+            s.c.name,
+            s.c.timezone,
+            s.c.capacity,
+            s.c.source_kind,
+            s.c.preset,
+            counts.c.last_start,
+            sr.c.run_id,
+            sr.c.outcome,
+            sr.c.stage,
+            sr.c.error,
+            sr.c.finished_at,
+            counts.c.entries,
+            counts.c.exits,
+            occ.c.corrected_occupancy,
+            occ.c.raw_net_occupancy,
+            *(flags.c[sev] for sev in SEVERITIES),
+            factor.c.correction_factor,
+            fc.c.method,
+            fc.c.model_version,
+        )
+        .select_from(
+            s.join(keys, keys.c.site_id == s.c.site_id)
+            .outerjoin(counts, counts.c.site_id == s.c.site_id)
+            .outerjoin(
+                sr,
+                and_(sr.c.site_id == s.c.site_id, sr.c.window_start == keys.c.run_start, sr.c.window_end == run_end),
+            )
+            .outerjoin(occ, and_(occ.c.site_id == s.c.site_id, occ.c.interval_start == keys.c.occ_at))
+            .outerjoin(factor, and_(factor.c.site_id == s.c.site_id, factor.c.interval_start == keys.c.factor_at))
+            .outerjoin(fc, and_(fc.c.site_id == s.c.site_id, fc.c.slot_start == keys.c.slot_at))
+            .outerjoin(flags, flags.c.site_id == s.c.site_id)
+        )
+        .order_by(s.c.site_id)
+    )
 
 
 def as_utc(value: datetime | str | None) -> datetime | None:
