@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1su
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test lint format airflow simulator api db-upgrade sites-check bench bench-spine bench-parse \
-	bench-ingest bench-quality bench-quality-eval bench-backfill bench-forecast bench-forecast-eval lock clean
+	bench-ingest bench-quality bench-quality-eval bench-backfill bench-forecast bench-forecast-eval bench-ui-health lock clean
 CALIT2 ?= ../shared/data/calit2-building-people-counts
 
 help: ## list the targets
@@ -77,6 +77,9 @@ bench-forecast: install ## retraining on 100 sites x 1 year: time and peak memor
 
 bench-forecast-eval: install ## footfall evaluate on CalIt2 (day-ahead and 2 hours) against the targets
 	$(BIN)/python bench/forecast_eval.py $(CALIT2)
+
+bench-ui-health: install ## the Sites page's one statement at 1,000 sites on PostgreSQL beside a bare GROUP BY
+	$(BIN)/python bench/ui_health.py
 
 lock: ## re-resolve the direct dependencies into requirements.txt (needs the registry)
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
