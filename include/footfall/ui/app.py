@@ -12,6 +12,7 @@ import gzip
 import mimetypes
 import time
 from datetime import UTC, date, datetime
+from html import escape
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -213,7 +214,7 @@ def create_app() -> FastAPI:
     @app.get("/dags/{dag_id}", response_class=HTMLResponse)
     def site_by_dag(dag_id: str, day: Annotated[date | None, Query()] = None, user: Any = user_dep) -> HTMLResponse:
         if not dag_id.startswith(DAG_PREFIX):
-            return HTMLResponse(f"<p>{dag_id} is not a site DAG: footfall's site page is on site__* DAGs.</p>")
+            return HTMLResponse(f"<p>{escape(dag_id)} is not a site DAG: footfall's site page is on site__* DAGs.</p>")
         return site_page(user, dag_id.removeprefix(DAG_PREFIX), day)
 
     @app.get("/sites/{site_id}/payloads/{payload_id}/raw")
