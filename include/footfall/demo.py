@@ -246,6 +246,11 @@ def run_demo(hours: float = 2.0, out=sys.stdout) -> int:
     print(file=out)
     summaries = site_summaries(db.get_engine(), start, end)
     print(format_table(summaries, failed), file=out)
+    print(
+        "occ. now: each site's corrected occupancy at its last interval, counted from its local day start "
+        f"(the demo loads today from {start:%H:%M} UTC only; earlier visitors are not in the warehouse).",
+        file=out,
+    )
     print(file=out)
     empty = sorted(set(sites) - {s.site_id for s in summaries if s.intervals > 0})
     if empty:
