@@ -3,7 +3,8 @@
 The warehouse is filled by the real pipeline (two sites: one loading from the simulator today, one whose
 source is down), plus a forecast band and a flag written as retraining and the checks would. Airflow's
 dag-processor parses the DAGs once, then the real api-server serves the UI and the plugin, with
-SimpleAuthManager and a test user (no all-admins). Screenshots go to docs/screenshots/ for the README.
+SimpleAuthManager and a test user (no all-admins). With FOOTFALL_SCREENSHOTS_DIR=docs/screenshots the test
+writes the README's screenshots.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -28,8 +30,8 @@ from footfall.simulator import start_in_thread
 from footfall.timewindow import floor_time
 from footfall.warehouse import health
 
-REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "docs" / "screenshots"
+# The README's screenshots: `FOOTFALL_SCREENSHOTS_DIR=docs/screenshots` regenerates them; else a temp folder.
+SCREENSHOTS = Path(os.environ.get("FOOTFALL_SCREENSHOTS_DIR") or tempfile.mkdtemp(prefix="footfall-screens-"))
 USER, PASSWORD = "analyst", "footfall-test-password"
 ALL_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
