@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml simulato
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test lint format airflow simulator api db-upgrade sites-check bench bench-spine bench-parse \
-	bench-ingest bench-quality bench-quality-eval bench-backfill bench-forecast bench-forecast-eval bench-cycle lock clean \
-	stack stack-init
+	bench-ingest bench-quality bench-quality-eval bench-backfill bench-forecast bench-forecast-eval bench-cycle bench-ui-health lock \
+	clean stack stack-init
 CALIT2 ?= ../shared/data/calit2-building-people-counts
 
 help: ## list the targets
@@ -96,6 +96,9 @@ bench-cycle: install ## the live 5-minute cycle of N sites under the real schedu
 
 bench-forecast-eval: install ## footfall evaluate on CalIt2 (day-ahead and 2 hours) against the targets
 	$(BIN)/python bench/forecast_eval.py $(CALIT2)
+
+bench-ui-health: install ## the Sites page's one statement at 1,000 sites on PostgreSQL beside a bare GROUP BY
+	$(BIN)/python bench/ui_health.py
 
 lock: ## re-resolve the direct dependencies into requirements.txt (needs the registry)
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

@@ -8,7 +8,8 @@ and stored in `forecast_model`), then writes every site's next 7 days at its res
 10/50/90 % quantiles and, for sites with a capacity, the expected wait to get in (`forecast`).
 
 Scheduled daily, and when any site's counts Asset is updated; a run triggered by new counts is
-skipped if the model was retrained less than an hour ago. The task imports pandas and LightGBM
+skipped if the model was retrained less than an hour ago. While no site has enough history (a fresh
+install), the task is skipped with that reason instead of failing. The task imports pandas and LightGBM
 only when it runs.
 """
 
@@ -40,9 +41,14 @@ with DAG(
     @task(task_id="retrain")
     def retrain(**context: object) -> dict[str, object]:
         """Train, backtest, decide what serves, publish (skipped within an hour of the last retrain on new counts)."""
-        from footfall.forecast.publish import run_retrain
+        from airflow.sdk.exceptions import AirflowSkipException
+
+        from footfall.forecast.publish import NotEnoughHistory, run_retrain
 
         run = context["dag_run"]
-        return run_retrain(str(context["run_id"]), asset_triggered="asset" in str(getattr(run, "run_type", "")))
+        try:
+            return run_retrain(str(context["run_id"]), asset_triggered="asset" in str(getattr(run, "run_type", "")))
+        except NotEnoughHistory as exc:
+            raise AirflowSkipException(str(exc)) from None
 
     retrain()

@@ -7,7 +7,7 @@ window in the warehouse. Re-running a run or backfilling a range gives the same 
 
 When a run fails, its log names the site, the source, the stage and the reason; the raw payload is in
 `raw_payload`, and `sync_run` keeps the outcome per window. A broken site file shows up as one import
-error naming the file; the other sites keep running.
+error under `site_files.py` naming the file, field and reason; the other sites keep running.
 """
 
 from airflow.sdk import get_parsing_context

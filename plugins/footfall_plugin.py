@@ -1,10 +1,16 @@
-"""footfall's Airflow plugin: preload the pipeline where tasks are forked from.
+"""footfall's Airflow plugin: the data team's pages in the Airflow UI, and the pipeline preload.
 
-Airflow's LocalExecutor workers and Celery workers fork each task process from a long-lived
-parent. Importing pandas, SQLAlchemy and Great Expectations (~3 s) and building the validation
-suite once in that parent means every 5-minute site task inherits them instead of paying the
-cost on each run. Plugins load at process start when `[core] lazy_load_plugins = False`, which
-footfall's Airflow settings set; `FOOTFALL_PRELOAD=false` turns the preload off.
+Pages: a FastAPI app mounted by Airflow's api-server under `/footfall` (Sites, a site's page, Data
+Docs), shown inside the Airflow UI through `external_views` (a "Sites" entry in the navigation and a
+"Site" tab on every site DAG). A mounted plugin app does not inherit Airflow's auth: every route of it
+depends on Airflow's own `get_user` and the auth manager (footfall.ui.auth). The app is built on its
+first request, so importing this plugin stays cheap where Airflow imports it (every task process).
+
+Preload: Airflow's LocalExecutor and Celery workers fork each task from a long-lived parent; warming
+the pipeline up there once lets every task inherit it. Airflow 3.3 re-imports plugins in every forked
+task process with the parent's `sys.argv`, so footfall.ui.preload runs the warm-up once per process
+tree (`FOOTFALL_PRELOAD=false` turns it off). Plugins load at process start because footfall's
+Airflow settings set `[core] lazy_load_plugins = False`.
 """
 
 from __future__ import annotations
@@ -15,26 +21,36 @@ import sys
 
 from airflow.plugins_manager import AirflowPlugin
 
+from footfall.ui.lazy_app import LazyASGIApp
+from footfall.ui.preload import preload_if_needed
+
 log = logging.getLogger(__name__)
 
-FORKING_COMMANDS = ("scheduler", "worker")
-
-
-def should_preload(argv: list[str]) -> bool:
-    """Only processes that fork task processes benefit (the scheduler for LocalExecutor, Celery workers)."""
-    if os.environ.get("FOOTFALL_PRELOAD", "true").lower() in ("0", "false", "no"):
-        return False
-    return any(word in argv[1:3] for word in FORKING_COMMANDS)
-
-
-if should_preload(sys.argv):
-    from footfall.pipeline import warm_up
-
-    warm_up()
+if preload_if_needed(sys.argv, sys.modules, os.environ):
     log.info("footfall: pipeline preloaded for forked task processes")
+
+URL_PREFIX = "/footfall"
 
 
 class FootfallPlugin(AirflowPlugin):
-    """Registers footfall with Airflow (the preload above is the plugin's work)."""
+    """The footfall pages inside the Airflow UI (the preload above is the plugin's other work)."""
 
     name = "footfall"
+    fastapi_apps = [
+        {"app": LazyASGIApp("footfall.ui.app:create_app"), "url_prefix": URL_PREFIX, "name": "footfall pages"}
+    ]
+    external_views = [
+        {
+            "name": "Sites",
+            "href": f"{URL_PREFIX}/sites",
+            "url_route": "footfall-sites",
+            "destination": "nav",
+            "nav_top_level": True,
+        },
+        {
+            "name": "Site",
+            "href": f"{URL_PREFIX}/dags/{{DAG_ID}}",
+            "url_route": "footfall-site",
+            "destination": "dag",
+        },
+    ]

@@ -22,7 +22,7 @@ from typing import Any
 from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, task
 
 from footfall.alerts import failure_notifiers  # no pandas: parsing stays cheap
-from footfall.config import ConfigError, Site, get_site, load_registry
+from footfall.config import WEEKDAYS, ConfigError, Site, get_site, load_registry, site_path
 
 DAG_PREFIX = "site__"
 SCHEDULE = "*/5 * * * *"
@@ -61,10 +61,67 @@ def site_dag_id(site_id: str) -> str:
     return f"{DAG_PREFIX}{site_id}"
 
 
-def build_site_dag(site: Site, doc_md: str | None = None) -> DAG:
+SITE_PAGE = "/dags/{dag_id}/plugin/footfall-site"  # the plugin's Site tab inside the Airflow UI
+
+
+def _shown_path(path: Path) -> Path:
+    """Relative to the working directory (the checkout Airflow runs in) when the file is in it, else absolute."""
+    here = Path.cwd()
+    return path.relative_to(here) if path.is_relative_to(here) else path
+
+
+def _hours(ranges: tuple) -> str:
+    return ", ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in ranges) or "closed"
+
+
+def site_doc_md(site: Site, sites_dir: Path | None = None) -> str:
+    """The site's own page in the DAG's docs: what the site is, where its counts come from, where to look."""
+    dag_id = site_dag_id(site.id)
+    source = site.source
+    lines = [
+        f"# {site.name}",
+        "",
+        f"[Site page: occupancy, flags, payloads]({SITE_PAGE.format(dag_id=dag_id)})",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| site id | `{site.id}` |",
+        f"| time zone | {site.timezone} |",
+        f"| capacity | {site.capacity if site.capacity is not None else 'not set'} |",
+        f"| source | {source.kind.value}, preset `{source.preset}` |",
+        f"| connection id | `{source.connection_id}` |" if source.connection_id else "| connection id | none |",
+        f"| lookback | {source.lookback_minutes} min |",
+        f"| site file | `{_shown_path(site_path(site.id, sites_dir))}` |",
+        "",
+        "**Counters**",
+        "",
+        "| id | name | ref | direction | connection |",
+        "|---|---|---|---|---|",
+        *(
+            f"| `{c.id}` | {c.name or ''} | `{c.ref}` | {c.direction} | {c.connection_id or '(source)'} |"
+            for c in site.counters
+        ),
+        "",
+        "**Opening hours** (local time)",
+        "",
+        "| day | hours |",
+        "|---|---|",
+        *(f"| {day} | {_hours(site.opening_hours.regular.get(day, ()))} |" for day in WEEKDAYS),
+    ]
+    hours = site.opening_hours
+    if hours.exceptions:
+        lines += ["", "Exceptions: " + "; ".join(f"{d}: {_hours(r)}" for d, r in sorted(hours.exceptions.items()))]
+    if hours.closed_days:
+        lines += ["", "Closed: " + ", ".join(str(d) for d in sorted(hours.closed_days))]
+    return "\n".join(lines)
+
+
+def build_site_dag(site: Site, doc_md: str | None = None, sites_dir: Path | None = None) -> DAG:
     """One site's DAG: schedule, retries and tags as the data team expects them everywhere."""
+    own_doc = site_doc_md(site, sites_dir)
     with DAG(
         dag_id=site_dag_id(site.id),
+        dag_display_name=site.name,
         description=f"{site.name}: {site.source.kind.value} via {site.source.preset}, every 5 minutes",
         schedule=CronDataIntervalTimetable(SCHEDULE, timezone="UTC"),
         start_date=START_DATE,
@@ -73,7 +130,7 @@ def build_site_dag(site: Site, doc_md: str | None = None) -> DAG:
         dagrun_timeout=timedelta(minutes=30),
         default_args=DEFAULT_ARGS,
         tags=["footfall", "site", site.source.kind.value, site.source.preset, *site.tags],
-        doc_md=doc_md,
+        doc_md=f"{own_doc}\n\n---\n\n{doc_md}" if doc_md else own_doc,
     ) as dag:
 
         @task(
@@ -94,32 +151,44 @@ def build_site_dag(site: Site, doc_md: str | None = None) -> DAG:
     return dag
 
 
-class RegistryErrorDag(DAG):
-    """Stands for broken site files: its validation fails, so the DagBag records one import error
-    naming each broken file, while every valid site's DAG from the same file still loads."""
+class SiteFilesError(ConfigError):
+    """Every broken site file in one error: raised by `dags/site_files.py`, a DAG file without DAGs.
 
-    errors: tuple[str, ...] = ()
+    Airflow marks every DAG of a file that has an import error stale, so the file that builds the site
+    DAGs (`dags/sites.py`) never raises for a broken site file; this one does, and the UI's import-errors
+    list shows it under `site_files.py`, naming each broken file, the field and the reason.
+    """
 
-    def validate(self) -> None:
-        raise ConfigError("site registry", list(self.errors))
+    def __init__(self, errors: list[ConfigError]):
+        self.errors = errors
+        lines = [f"{len(errors)} broken site file(s); their DAGs are not built, every other site runs:"]
+        lines += [f"- {err}" for err in errors]
+        super().__init__("site registry", ["\n".join(lines)])
+
+    def __str__(self) -> str:
+        return self.problems[0]
 
 
 def build_site_dags(
     only_dag_id: str | None = None, sites_dir: Path | None = None, doc_md: str | None = None
 ) -> list[DAG]:
-    """All site DAGs; when Airflow runs one task (`only_dag_id`), read just that site's file."""
+    """A DAG per valid site file; a broken file is skipped (`check_site_files` reports it).
+
+    When Airflow runs one task (`only_dag_id`), only that site's file is read; if it is broken, its
+    error is raised, since that run cannot go on.
+    """
     if only_dag_id is not None and only_dag_id.startswith(DAG_PREFIX):
-        try:
-            return [build_site_dag(get_site(only_dag_id.removeprefix(DAG_PREFIX), sites_dir), doc_md)]
-        except ConfigError:
-            pass  # fall through to the full registry, which reports the error the usual way
+        return [build_site_dag(get_site(only_dag_id.removeprefix(DAG_PREFIX), sites_dir), doc_md, sites_dir)]
+    sites, _ = load_registry(sites_dir)
+    return [build_site_dag(site, doc_md, sites_dir) for site in sites.values()]
+
+
+def check_site_files(sites_dir: Path | None = None) -> int:
+    """Raise SiteFilesError naming every broken site file; returns the number of valid sites."""
     sites, errors = load_registry(sites_dir)
-    dags = [build_site_dag(site, doc_md) for site in sites.values()]
     if errors:
-        with RegistryErrorDag(dag_id="footfall_registry_errors", schedule=None, start_date=START_DATE) as broken:
-            broken.errors = tuple(str(e) for e in errors)
-        dags.append(broken)
-    return dags
+        raise SiteFilesError(errors)
+    return len(sites)
 
 
 def build_import_dag(doc_md: str | None = None) -> DAG:

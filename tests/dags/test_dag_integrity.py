@@ -118,7 +118,7 @@ def test_broken_site_file_is_one_import_error(registry, site_doc):
     assert site_dag_ids(bag) == ["site__alpha", "site__beta", "site__gamma"]
     assert len(bag.import_errors) == 1
     ((where, message),) = bag.import_errors.items()
-    assert Path(where) == DAGS_FOLDER / "sites.py"
+    assert Path(where) == DAGS_FOLDER / "site_files.py"  # not sites.py: Airflow would hide every site DAG
     assert str(broken) in message
     assert "timezone: 'Mars/Olympus_Mons' is not an IANA time zone" in message
 
@@ -132,7 +132,8 @@ def test_several_broken_files_still_one_import_error_naming_each(registry, site_
 
     assert site_dag_ids(bag) == ["site__alpha"]
     assert len(bag.import_errors) == 1
-    (message,) = bag.import_errors.values()
+    ((where, message),) = bag.import_errors.items()
+    assert Path(where) == DAGS_FOLDER / "site_files.py"
     assert str(bad_yaml) in message and "not valid YAML" in message
     assert str(bad_preset) in message and "source.preset 'acme' is unknown" in message
 
@@ -186,3 +187,38 @@ def test_a_site_with_alerts_gets_a_failure_callback(registry, site_doc):
     assert sorted(type(c).__name__ for c in callbacks) == ["SmtpNotifier", "WebhookNotifier"]
     assert callbacks[[type(c).__name__ for c in callbacks].index("WebhookNotifier")].connection_id == "footfall_alerts"
     assert not bag.dags["site__quiet"].get_task("sync").on_failure_callback
+
+
+# --- site DAGs explain themselves ---------------------------------------------------------------------------
+
+
+def test_site_dag_is_named_and_documented_from_its_site_file(registry, site_doc):
+    path = registry.write(
+        site_doc(
+            "docs",
+            name="Piscine des Docs",
+            capacity=120,
+            opening_hours={"regular": {"mon": "08:00-12:00, 14:00-20:00"}, "closed_days": ["2026-12-25"]},
+        )
+    )
+
+    dag = parse().dags["site__docs"]
+
+    assert dag.dag_display_name == "Piscine des Docs"
+    doc = dag.doc_md
+    assert doc.startswith("# Piscine des Docs")
+    for expected in (
+        "| time zone | Europe/Paris |",
+        "| capacity | 120 |",
+        "| source | http_json, preset `axis_tvpc_export_json` |",
+        "| connection id | `footfall_sim` |",
+        "| `main-door` |",
+        "`SIM0000001`",
+        "| mon | 08:00-12:00, 14:00-20:00 |",
+        "| tue | closed |",
+        "Closed: 2026-12-25",
+        f"| site file | `{path}` |",
+        "(/dags/site__docs/plugin/footfall-site)",
+        "footfall site DAGs",  # the common doc follows the site's own
+    ):
+        assert expected in doc, expected

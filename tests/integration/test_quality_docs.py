@@ -15,6 +15,7 @@ from sqlalchemy import select
 from footfall.cli import main
 from footfall.pipeline import sync_window
 from footfall.quality.docs import build_docs
+from footfall.quality.offline import remote_references
 from footfall.timewindow import Window
 from footfall.validate import SUITE_NAME
 from footfall.warehouse import schema
@@ -53,6 +54,11 @@ def test_docs_name_the_sites_suite_and_validations(simulator, make_site, db_url,
     text = (built.index.parent / page).read_text()  # the run's expectations, with its window as parameters
     assert "interval_start" in text and "values must be greater than or equal to" in text and "2026-11-17" in text
     assert (built.index.parent / "expectations" / f"{SUITE_NAME}.html").is_file()
+    # Offline: no page loads a script, stylesheet or image from a CDN; the bundled copies are there.
+    assert remote_references(built.index.parent) == set()
+    assert '"vendor/bootstrap.min.css"' in html and (built.index.parent / "vendor" / "bootstrap.min.css").is_file()
+    depth = "../" * page.count("/")
+    assert f'"{depth}vendor/jquery.min.js"' in (built.index.parent / page).read_text()
 
     # The CLI, one site into the configured folder: the previous build there is replaced, not merged.
     monkeypatch.setenv("FOOTFALL_DB_URL", db_url)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from airflow.dag_processing.dagbag import DagBag
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from footfall.dag_factory import counts_asset
 from footfall.forecast.publish import run_retrain
@@ -58,3 +58,18 @@ def test_new_counts_within_the_hour_do_not_retrain(registry, sqlite_url, warehou
             )
         )
     assert run_retrain("asset-run", asset_triggered=True, now=now) == {"skipped": "retrained less than an hour ago"}
+
+
+def test_a_fresh_install_skips_the_retrain_with_its_reason(airflow_db, registry, sqlite_url, warehouse, monkeypatch):
+    """No history yet: the run is green (the task skipped), not red after three retries."""
+    monkeypatch.setenv("FOOTFALL_DB_URL", sqlite_url)
+    engine = warehouse(sqlite_url)
+    registry.add_site("alpha")
+
+    dag_run = parse().dags["retrain_forecasts"].test(logical_date=datetime(2026, 11, 20, 3, 30, tzinfo=UTC))
+
+    (ti,) = dag_run.get_task_instances()
+    assert ti.state == "skipped"
+    assert dag_run.state == "success"
+    with engine.connect() as conn:
+        assert conn.execute(select(schema.forecast_model)).first() is None

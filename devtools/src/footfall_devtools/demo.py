@@ -194,6 +194,7 @@ def push_demo_backlogs(sites: Iterable[Site], api_url: str, start: datetime, end
 def run_demo(hours: float = 2.0, out=sys.stdout) -> int:
     """Returns 0 when every run succeeded, 1 otherwise."""
     t0 = time.monotonic()
+    began = datetime.now(UTC)
     sites, errors = load_registry()
     for err in errors:
         print(f"skipping broken site file: {err}", file=out)
@@ -240,6 +241,7 @@ def run_demo(hours: float = 2.0, out=sys.stdout) -> int:
             created = {d: sum(n.values()) for d, n in airflow.run_states(dag_ids, "backfill").items()}
             airflow.start(["api-server", "scheduler"])
             states = airflow.wait_for_runs(created, timeout=600)
+            other_failures = {d: n for d, n in airflow.failed_runs_since(began).items() if d not in created}
     finally:
         simulator.terminate()
     failed = {d.removeprefix("site__"): s.get("failed", 0) for d, s in states.items()}
@@ -247,11 +249,23 @@ def run_demo(hours: float = 2.0, out=sys.stdout) -> int:
     print(file=out)
     summaries = site_summaries(get_engine(), start, end)
     print(format_table(summaries, failed), file=out)
+    print(
+        "occ. now: each site's corrected occupancy at its last interval, counted from its local day start "
+        f"(the demo loads today from {start:%H:%M} UTC only; earlier visitors are not in the warehouse).",
+        file=out,
+    )
     print(file=out)
     empty = sorted(set(sites) - {s.site_id for s in summaries if s.intervals > 0})
     if empty:
         print(f"No intervals loaded for: {', '.join(empty)}", file=out)
-    ok = not empty and all(n == 0 for n in failed.values()) and all(n >= created[d] >= runs for d, n in done.items())
+    for dag_id, n in sorted(other_failures.items()):
+        print(f"{dag_id}: {n} failed run(s) during the demo (see its runs in the Airflow UI)", file=out)
+    ok = (
+        not empty
+        and not other_failures
+        and all(n == 0 for n in failed.values())
+        and all(n >= created[d] >= runs for d, n in done.items())
+    )
     print(
         f"{sum(done.values())} Airflow runs finished in {time.monotonic() - t0:.0f} s "
         f"({'all succeeded' if ok else 'SOME FAILED OR DID NOT FINISH'}).",

@@ -354,6 +354,23 @@ class LocalAirflow:
                 out[dag_id][state] = out[dag_id].get(state, 0) + n
         return out
 
+    def failed_runs_since(self, since: datetime) -> dict[str, int]:
+        """Failed runs per DAG (any DAG, any run type) that started at or after `since`."""
+        engine = self._metadata()
+        try:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    text("SELECT dag_id, start_date FROM dag_run WHERE state = 'failed' AND start_date IS NOT NULL")
+                ).all()
+        finally:
+            engine.dispose()
+        out: dict[str, int] = {}
+        for dag_id, started in rows:
+            started = datetime.fromisoformat(str(started)) if not isinstance(started, datetime) else started
+            if (started if started.tzinfo else started.replace(tzinfo=UTC)) >= since:
+                out[dag_id] = out.get(dag_id, 0) + 1
+        return out
+
     def wait_for_runs(
         self, expected: dict[str, int], run_type: str = "backfill", timeout: float = 600, poll: float = 2
     ) -> dict[str, dict[str, int]]:

@@ -272,6 +272,10 @@ def forecast_rows(
     return rows
 
 
+class NotEnoughHistory(ValueError):
+    """No site has enough history to train on yet (a fresh install): nothing is wrong, the retrain waits."""
+
+
 def retrain(
     engine: Engine, histories: dict[str, tuple[Site, pd.DataFrame]], now: datetime, run_id: str
 ) -> RetrainResult:
@@ -280,7 +284,7 @@ def retrain(
     began = time.perf_counter()
     plans = [p for site, history in histories.values() if (p := site_plan(site, history, now)) is not None]
     if not plans:
-        raise ValueError(f"no site has {MIN_HISTORY_DAYS} days of history to train on")
+        raise NotEnoughHistory(f"no site has {MIN_HISTORY_DAYS} days of history to train on yet")
     share_weather_columns([p.frame for p in plans])
     timings["features_s"] = time.perf_counter() - began
     metrics, residuals = {}, {}

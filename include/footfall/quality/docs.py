@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from footfall import settings
+from footfall.quality.offline import bundle_assets
 from footfall.warehouse.runs import recent_quality_results
 
 SITE_NAME = "footfall"
@@ -130,6 +131,7 @@ def build_docs(
         key, result = _load(item)
         context.validation_results_store.set(key, result)
     context.build_data_docs(site_names=[SITE_NAME])
+    bundle_assets(staging)  # no CDN: the pages load the bundled CSS/JS
     previous = out.with_name(out.name + ".previous")
     shutil.rmtree(previous, ignore_errors=True)
     if out.exists():
