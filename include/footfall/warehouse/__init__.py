@@ -1,0 +1,1 @@
+"""The warehouse layer: every SQL statement footfall runs, by the part of the product it serves."""
