@@ -46,7 +46,7 @@ class Clock:
 @pytest.fixture
 def served(db_url, warehouse, registry, simulator):
     """Site `bib` (public) synced for six weeks and forecast; `lab` (private) and `annex` (private) without data."""
-    registry.add_site("bib", capacity=200, opening_hours=HOURS, sharing={"public": True, "message": "Salle 2 fermée"})
+    registry.add_site("bib", capacity=600, opening_hours=HOURS, sharing={"public": True, "message": "Salle 2 fermée"})
     registry.add_site("lab", capacity=50, opening_hours=HOURS)
     registry.add_site("annex", capacity=None, opening_hours=HOURS)
     engine = warehouse(db_url)
@@ -81,7 +81,7 @@ def forecast_rows(engine) -> list:
         return conn.execute(select(f).where(f.c.site_id == "bib").order_by(f.c.slot_start)).all()
 
 
-def pct(value: float, capacity: int = 200) -> int:
+def pct(value: float, capacity: int = 600) -> int:
     return max(0, min(100, round(100 * value / capacity)))
 
 
@@ -110,7 +110,7 @@ def test_now_matches_the_warehouse(served):
     assert now["as_of"] == "2026-11-20T15:00:00Z"
     assert now["age_seconds"] == 8 * 60 and now["fresh"] is True
     assert now["occupancy"] == round(last_occ) and now["occupancy"] > 0
-    assert now["capacity"] == 200 and now["percent"] == pct(last_occ)
+    assert now["capacity"] == 600 and now["percent"] == pct(last_occ)
     expected_level = next(
         name for bound, name in ((90, "full"), (70, "high"), (40, "medium"), (0, "low")) if now["percent"] >= bound
     )

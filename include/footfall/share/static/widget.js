@@ -1,4 +1,4 @@
-/* footfall occupancy widget: <footfall-occupancy site="ID" lang="fr" theme="light"> (no dependencies).
+/* footfall occupancy widget: <footfall-occupancy site="ID" lang="fr" theme="light" heading="2"> (no dependencies).
    Reads the public API of the server this script came from (or the `api` attribute), every minute
    (`refresh` seconds), and shows level, percent, wait, the usual value and today's curve. */
 (() => {
@@ -43,7 +43,7 @@
 .card{border:1px solid var(--line);border-radius:10px;padding:14px 16px;background:var(--bg);color:var(--fg)}
 .light{--bg:#fff;--fg:#1b1b1b;--muted:#4a4a4a;--line:#c4c4c4;--track:#e6e6e6;--obs:#1f4e9c;--band:#9ec2ee;--focus:#1f4e9c}
 .dark{--bg:#15171c;--fg:#f0f0f0;--muted:#c9c9c9;--line:#4a4e58;--track:#34373f;--obs:#8ab4ff;--band:#3b5c8a;--focus:#8ab4ff}
-h2{font-size:1.05em;margin:0 0 8px}
+#title{font-size:1.05em;margin:0 0 8px}
 .status{display:flex;align-items:baseline;gap:10px;flex-wrap:wrap}
 .badge{border-radius:999px;padding:2px 10px;font-weight:600}
 .pct{font-size:1.6em;font-weight:700}
@@ -75,10 +75,11 @@ button:focus-visible{outline:3px solid var(--focus);outline-offset:2px}
       this.now = null; this.today = null; this.failed = false;
     }
 
-    connectedCallback() { this.load(); this.schedule(); }
-    disconnectedCallback() { clearInterval(this.timer); }
+    connectedCallback() { this.started = true; this.load(); this.schedule(); }
+    disconnectedCallback() { this.started = false; clearInterval(this.timer); }
     attributeChangedCallback(name, before, after) {
-      if (!this.isConnected || before === after) return;
+      // Upgrading an element already in the page calls this for each attribute: connectedCallback loads then.
+      if (!this.started || before === after) return;
       if (name === "site" || name === "api") this.load();
       else if (name === "refresh") this.schedule();
       else this.render();
@@ -135,17 +136,20 @@ button:focus-visible{outline:3px solid var(--focus);outline-offset:2px}
         if (n.wait_minutes != null && n.wait_minutes >= 1) lines.push(`<p class="wait">${esc(fmt(t.wait, { n: Math.round(n.wait_minutes) }))}</p>`);
         if (n.usual_percent != null && n.open) lines.push(`<p class="usual">${esc(fmt(t.usually, { p: this.pct(n.usual_percent) }))}</p>`);
         if (n.next_change) {
-          const sameDay = new Date(n.next_change.at) - new Date() < 12 * 3600e3;
+          const serverNow = n.as_of ? Date.parse(n.as_of) + n.age_seconds * 1000 : Date.now();
+          const day = (ms) => new Intl.DateTimeFormat("en-CA", { timeZone: n.timezone }).format(new Date(ms));
+          const sameDay = day(Date.parse(n.next_change.at)) === day(serverNow);
           lines.push(`<p class="next">${esc(fmt(n.next_change.open ? t.opens : t.closes, { t: this.time(n.next_change.at, !sameDay) }))}</p>`);
         }
         if (n.message) lines.push(`<p class="message">${esc(n.message)}</p>`);
       }
       const gaugeLabel = shown ? fmt(t.gauge, { p: this.pct(n.percent) }) : t.gaugeNone;
       const width = shown ? n.percent : 0;
+      const h = Math.min(6, Math.max(1, Number(this.getAttribute("heading")) || 2));
       const updated = n && n.as_of ? fmt(t.updated, { t: this.time(n.as_of) }) : "";
       this.shadowRoot.innerHTML = `<style>${CSS}</style>
 <section class="card ${theme}" lang="${this.language}" aria-labelledby="title">
-  <h2 id="title">${esc((n && n.name) || this.getAttribute("site") || "")}</h2>
+  <h${h} id="title">${esc((n && n.name) || this.getAttribute("site") || "")}</h${h}>
   <div class="status" role="status" aria-live="polite" aria-atomic="true">
     <span class="badge ${level}" part="level">${esc(t[level])}</span>
     ${shown ? `<span class="pct" part="percent">${esc(this.pct(n.percent))}</span>` : ""}
