@@ -78,8 +78,8 @@ class Pages:
 
 
 def plain_page(api: str, inner: str, lang: str = "fr") -> str:
-    return f"""<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>Bibliothèque : affluence</title>
-</head><body><main><h1>Venir à la bibliothèque</h1>{inner}</main><script src="{api}/widget.js"></script></body></html>"""
+    return f"""<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
+<title>Bibliothèque : affluence</title></head><body><main><h1>Venir à la bibliothèque</h1>{inner}</main><script src="{api}/widget.js"></script></body></html>"""
 
 
 @pytest.fixture
@@ -135,7 +135,8 @@ def test_widget_shows_the_numbers_of_now_and_switches_language(page, setup):
     wait_rendered(page)
     now = requests.get(f"{api}/v1/public/sites/bib/now", timeout=10).json()
     host = widget(page)
-    assert host.get_attribute("data-level") == now["level"] and host.get_attribute("data-percent") == str(now["percent"])
+    assert host.get_attribute("data-level") == now["level"]
+    assert host.get_attribute("data-percent") == str(now["percent"])
     text = shown(host)
     assert LEVELS["fr"][now["level"]] in text
     assert f"{now['percent']}\xa0%" in text  # French percent: narrow no-break space
@@ -209,7 +210,7 @@ def test_closed_and_no_data_states(page, setup):
         assert host.get_attribute("data-level") == "no_data"
         assert label in shown(host) and closes in shown(host)
     assert page.locator("#a [part=percent]").count() == 0
-    assert "Occupation inconnue" == page.locator("#a svg.gauge").get_attribute("aria-label")
+    assert page.locator("#a svg.gauge").get_attribute("aria-label") == "Occupation inconnue"
     no_violations(page)
 
 
