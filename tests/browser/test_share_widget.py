@@ -79,7 +79,8 @@ class Pages:
 
 def plain_page(api: str, inner: str, lang: str = "fr") -> str:
     return f"""<!doctype html><html lang="{lang}"><head><meta charset="utf-8">
-<title>Bibliothèque : affluence</title></head><body><main><h1>Venir à la bibliothèque</h1>{inner}</main><script src="{api}/widget.js"></script></body></html>"""
+<title>Bibliothèque : affluence</title></head><body><main><h1>Venir à la bibliothèque</h1>{inner}</main>
+<script src="{api}/widget.js"></script></body></html>"""
 
 
 @pytest.fixture
@@ -223,9 +224,7 @@ def test_keyboard_reaches_the_refresh_button(page, setup):
     page.keyboard.press("Tab")
     focused = page.evaluate("document.activeElement.shadowRoot?.activeElement?.textContent")
     assert focused == "Refresh"
-    outline = page.evaluate(
-        "getComputedStyle(document.activeElement.shadowRoot.activeElement).outlineStyle"
-    )
+    outline = page.evaluate("getComputedStyle(document.activeElement.shadowRoot.activeElement).outlineStyle")
     assert outline == "solid"  # :focus-visible ring
     page.keyboard.press("Enter")
     page.wait_for_timeout(500)
