@@ -81,13 +81,26 @@ class OpenState:
     next_change: tuple[bool, datetime] | None  # (open after the change, when), None when none is known
 
 
+_AHEAD: dict[tuple[int, date], tuple[Site, list[tuple[datetime, datetime]]]] = {}
+
+
+def _ranges_around(site: Site, today: date) -> list[tuple[datetime, datetime]]:
+    """open_ranges from yesterday to two weeks ahead, kept per site file (object) and day: every request asks."""
+    key = (id(site), today)
+    found = _AHEAD.get(key)
+    if found is None or found[0] is not site:  # the site is kept with its ranges, so its id is not reused
+        if len(_AHEAD) > 10_000:
+            _AHEAD.clear()
+        ahead = open_ranges(site, today - timedelta(days=1), today + timedelta(days=LOOKAHEAD_DAYS))
+        found = _AHEAD[key] = (site, ahead)
+    return found[1]
+
+
 def open_state(site: Site, now: datetime) -> OpenState:
     """Whether the site is open at `now`, and when that next changes (within two weeks)."""
     if not hours_known(site):
         return OpenState(True, None)
-    today = now.astimezone(site.zone).date()
-    ranges = open_ranges(site, today - timedelta(days=1), today + timedelta(days=LOOKAHEAD_DAYS))
-    for begin, finish in ranges:
+    for begin, finish in _ranges_around(site, now.astimezone(site.zone).date()):
         if begin <= now < finish:
             return OpenState(True, (False, finish))
         if begin > now:

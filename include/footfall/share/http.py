@@ -7,6 +7,7 @@ new), so a widget revalidating every minute gets 304 until the next load changes
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 
 from pydantic import BaseModel
@@ -38,21 +39,36 @@ def _matches(header: str | None, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == opaque for tag in header.split(","))
 
 
-def cached_json(
-    request: Request, model: BaseModel, *, seconds: int, public: bool, volatile: set[str] | None = None
-) -> Response:
-    """The model as JSON with ETag and Cache-Control, or a 304 when the client's copy is current."""
+@dataclass(frozen=True)
+class Rendered:
+    """A response body and its ETag, computed once and answered many times."""
+
+    body: bytes
+    etag: str
+
+
+def render(model: BaseModel, volatile: set[str] | None = None) -> Rendered:
     body = model.model_dump_json().encode()
     stable = model.model_dump_json(exclude=volatile).encode() if volatile else body
-    tag = etag_of(stable)
+    return Rendered(body, etag_of(stable))
+
+
+def respond(request: Request, rendered: Rendered, *, seconds: int, public: bool) -> Response:
+    """The body as JSON with ETag and Cache-Control, or a 304 when the client's copy is current."""
     headers = {
-        "ETag": tag,
+        "ETag": rendered.etag,
         "Cache-Control": f"{'public' if public else 'private'}, max-age={seconds}",
         "Vary": "Authorization",
     }
-    if _matches(request.headers.get("if-none-match"), tag):
+    if _matches(request.headers.get("if-none-match"), rendered.etag):
         return Response(status_code=304, headers=headers)
-    return Response(body, media_type="application/json", headers=headers)
+    return Response(rendered.body, media_type="application/json", headers=headers)
+
+
+def cached_json(
+    request: Request, model: BaseModel, *, seconds: int, public: bool, volatile: set[str] | None = None
+) -> Response:
+    return respond(request, render(model, volatile), seconds=seconds, public=public)
 
 
 class PublicCORS:

@@ -15,9 +15,8 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
-from fastapi.security import HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
@@ -26,7 +25,7 @@ from starlette.responses import Response
 from footfall.config import Site
 from footfall.share import service
 from footfall.share.access import KeyCache, RateLimiter, Refused, bearer, public_rate_per_minute
-from footfall.share.http import PublicCORS, cached_json, etag_of, max_age
+from footfall.share.http import PublicCORS, Rendered, cached_json, etag_of, max_age, render, respond
 from footfall.share.models import ErrorOut, ForecastOut, HoursOut, NowOut, SitesOut, TodayOut
 from footfall.warehouse.share import Partner
 
@@ -41,7 +40,7 @@ ERRORS = {
 }
 SiteId = Annotated[str, Path(description="site id, as in its site file", max_length=64)]
 LANGS = ("en", "fr", "de")
-bearer_scheme = HTTPBearer(auto_error=False, description="a partner key from `footfall partners create`")
+BEARER = {"type": "http", "scheme": "bearer", "description": "a partner key from `footfall partners create`"}
 
 
 def _static(name: str) -> bytes:
@@ -57,6 +56,7 @@ class Share:
         self.limiter = RateLimiter()
         self.facts = service.FactsCache(engine, cache_seconds)
         self.clock: Callable[[], datetime] = lambda: datetime.now(UTC)  # tests move it
+        self.rendered: dict[tuple[str, int], tuple[service.Facts, Site, Rendered]] = {}
 
     async def caller(self, request: Request) -> Partner | None:
         """The partner of the request's key (401 for a bad key), after the rate limit of that key or address."""
@@ -103,10 +103,20 @@ def add_share(app: FastAPI, engine: Callable[[], Engine], cache_seconds: float |
         log.error("share: warehouse read failed: %s", exc)
         return JSONResponse({"reason": "the warehouse cannot be read right now"}, 503, {"Retry-After": "60"})
 
-    auth = [Depends(bearer_scheme)]  # documents the bearer scheme; keys are checked in Share.caller
+    # The bearer scheme is documented, not a FastAPI dependency: Share.caller checks keys (a dependency per
+    # request cost a third of /now's time).
+    auth = {"security": [{"HTTPBearer": []}]}
+    openapi = app.openapi
+
+    def with_bearer() -> dict:
+        schema = openapi()  # cached by FastAPI after the first call
+        schema.setdefault("components", {}).setdefault("securitySchemes", {})["HTTPBearer"] = BEARER
+        return schema
+
+    app.openapi = with_bearer  # type: ignore[method-assign]
     tags = ["public"]
 
-    @app.get("/v1/public/sites", tags=tags, response_model=SitesOut, dependencies=auth, responses=ERRORS,
+    @app.get("/v1/public/sites", tags=tags, response_model=SitesOut, openapi_extra=auth, responses=ERRORS,
              summary="the sites the caller may read")  # fmt: skip
     async def sites(request: Request) -> Response:
         partner = await share.caller(request)
@@ -114,15 +124,22 @@ def add_share(app: FastAPI, engine: Callable[[], Engine], cache_seconds: float |
         out = SitesOut(sites=[service.site_out(s) for s in visible])
         return cached_json(request, out, seconds=300, public=partner is None)
 
-    @app.get("/v1/public/sites/{site_id}/now", tags=tags, response_model=NowOut, dependencies=auth,
+    @app.get("/v1/public/sites/{site_id}/now", tags=tags, response_model=NowOut, openapi_extra=auth,
              responses=ERRORS, summary="occupancy, level, wait and usual value now")  # fmt: skip
     async def now(site_id: SiteId, request: Request) -> Response:
         site, public = await share.site(request, site_id)
         moment = share.clock()
-        out = service.now_out(site, await share.facts.get(site, moment), moment)
-        return cached_json(request, out, seconds=max_age(moment), public=public, volatile={"age_seconds"})
+        facts = await share.facts.get(site, moment)
+        # The body changes at most once a second (age_seconds): render it once per second, site and facts.
+        key = (site.id, int(moment.timestamp()))
+        hit = share.rendered.get(key)
+        if hit is None or hit[0] is not facts or hit[1] is not site:
+            if len(share.rendered) > 1000:
+                share.rendered.clear()
+            hit = share.rendered[key] = (facts, site, render(service.now_out(site, facts, moment), {"age_seconds"}))
+        return respond(request, hit[2], seconds=max_age(moment), public=public)
 
-    @app.get("/v1/public/sites/{site_id}/today", tags=tags, response_model=TodayOut, dependencies=auth,
+    @app.get("/v1/public/sites/{site_id}/today", tags=tags, response_model=TodayOut, openapi_extra=auth,
              responses=ERRORS, summary="half hours of the local day: observed, forecast band, usual, wait")  # fmt: skip
     async def today(site_id: SiteId, request: Request) -> Response:
         site, public = await share.site(request, site_id)
@@ -130,7 +147,7 @@ def add_share(app: FastAPI, engine: Callable[[], Engine], cache_seconds: float |
         out = service.today_out(site, await share.facts.get(site, moment))
         return cached_json(request, out, seconds=max_age(moment), public=public)
 
-    @app.get("/v1/public/sites/{site_id}/forecast", tags=tags, response_model=ForecastOut, dependencies=auth,
+    @app.get("/v1/public/sites/{site_id}/forecast", tags=tags, response_model=ForecastOut, openapi_extra=auth,
              responses=ERRORS, summary="half-hour forecasts up to the end of the 'days'-th local day")  # fmt: skip
     async def forecast(site_id: SiteId, request: Request, days: Annotated[int, Query(ge=1, le=7)] = 7) -> Response:
         site, public = await share.site(request, site_id)
@@ -138,7 +155,7 @@ def add_share(app: FastAPI, engine: Callable[[], Engine], cache_seconds: float |
         out = await run_in_threadpool(service.forecast_out, share.engine(), site, moment, days)
         return cached_json(request, out, seconds=max_age(moment), public=public)
 
-    @app.get("/v1/public/sites/{site_id}/hours", tags=tags, response_model=HoursOut, dependencies=auth,
+    @app.get("/v1/public/sites/{site_id}/hours", tags=tags, response_model=HoursOut, openapi_extra=auth,
              responses=ERRORS, summary="opening hours of a local week (0 = this week)")  # fmt: skip
     async def opening_hours(
         site_id: SiteId, request: Request, week: Annotated[int, Query(ge=0, le=52)] = 0

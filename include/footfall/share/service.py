@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,20 +53,27 @@ def cache_seconds() -> float:
 # --- site files ------------------------------------------------------------------------------------
 
 
+_SLUG = re.compile(SLUG)
+
+
+@lru_cache(maxsize=16)
+def _sites_dir(_env: str | None) -> str:
+    """settings.sites_dir() as text, per value of FOOTFALL_SITES_DIR (a Path per request costs)."""
+    return str(settings.sites_dir())
+
+
 @lru_cache(maxsize=4096)
-def _site_at(path: Path, mtime_ns: int) -> Site:
-    return load_site(path)
+def _site_at(path: str, mtime_ns: int) -> Site:
+    return load_site(Path(path))
 
 
 def site_file(site_id: str, directory: Path | None = None) -> Site | None:
     """The site (re-read when its file changes), or None when there is no usable file of that id."""
-    import re
-
-    if not re.match(SLUG, site_id):
+    if not _SLUG.match(site_id):
         return None
-    path = (directory or settings.sites_dir()) / f"{site_id}.yaml"
+    path = os.path.join(directory or _sites_dir(os.environ.get("FOOTFALL_SITES_DIR")), f"{site_id}.yaml")
     try:
-        return _site_at(path, path.stat().st_mtime_ns)
+        return _site_at(path, os.stat(path).st_mtime_ns)
     except FileNotFoundError:
         return None
     except ConfigError as exc:

@@ -1,0 +1,61 @@
+"""`footfall partners create|list|revoke` on a real warehouse, and `--only ingest|share` serving one half."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from footfall import db
+from footfall.api.app import create_app
+from footfall.api.tokens import hash_token
+from footfall.cli import main
+from footfall.warehouse import share as store
+
+
+def test_partners_cli_prints_the_key_once_and_stores_its_hash(db_url, warehouse, registry, monkeypatch, capsys):
+    registry.add_site("bib")
+    registry.add_site("lab")
+    engine = warehouse(db_url)
+    monkeypatch.setenv("FOOTFALL_DB_URL", db_url)
+
+    assert main(["partners", "create", "--name", "city portal", "--sites", "bib,lab", "--rate", "120"]) == 0
+    out = capsys.readouterr().out
+    key = out.strip().splitlines()[-1]
+    assert key.startswith("ffp_") and "may read bib, lab" in out
+    with engine.connect() as conn:
+        row = conn.execute(select(db.partner)).one()
+        sites = conn.execute(select(db.partner_site.c.site_id).order_by(db.partner_site.c.site_id)).scalars().all()
+    assert row.key_hash == hash_token(key) and key not in str(tuple(row)) and sites == ["bib", "lab"]
+    assert store.partner_for_key(engine, key).sites == ("bib", "lab")
+
+    assert main(["partners", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "city portal" in listed and "active" in listed and "bib,lab" in listed and key not in listed
+
+    assert main(["partners", "create", "--name", "x", "--sites", "nowhere"]) == 2  # no such site file
+    assert "nowhere" in capsys.readouterr().err
+
+    assert main(["partners", "revoke", "--id", str(row.partner_id)]) == 0
+    assert store.partner_for_key(engine, key) is None
+    assert main(["partners", "revoke", "--id", str(row.partner_id)]) == 1  # already revoked
+    assert "revoked" in (capsys.readouterr().out + "") and main(["partners", "list"]) == 0
+    assert "revoked" in capsys.readouterr().out
+
+
+def test_only_serves_one_half(sqlite_url, warehouse, registry):
+    registry.add_site("bib", sharing={"public": True})
+    engine = warehouse(sqlite_url)
+    both = {r.path for r in create_app(engine).routes}
+    ingest = {r.path for r in create_app(engine, only="ingest").routes}
+    share = {r.path for r in create_app(engine, only="share").routes}
+    assert "/v1/sites/{site_id}/batches" in both & ingest and "/v1/public/sites/{site_id}/now" in both & share
+    assert not any(p.startswith("/v1/public") or p in ("/widget.js", "/embed/{site_id}") for p in ingest)
+    assert not any(p.startswith("/v1/sites") or p.startswith("/v1/push") for p in share)
+    with TestClient(create_app(engine, only="ingest")) as client:
+        assert client.get("/v1/public/sites/bib/now").status_code == 404
+        assert client.get("/v1/public/sites/bib/now").json() == {"reason": "Not Found"}
+        response = client.get("/healthz", headers={"Origin": "http://elsewhere.example"})
+        assert "access-control-allow-origin" not in response.headers  # no CORS on the ingestion half
+    with TestClient(create_app(engine, only="share")) as client:
+        assert client.get("/v1/public/sites/bib/now").status_code == 200
+        assert client.get("/widget.js").headers["content-type"].startswith("text/javascript")
