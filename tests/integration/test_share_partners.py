@@ -59,3 +59,15 @@ def test_only_serves_one_half(sqlite_url, warehouse, registry):
     with TestClient(create_app(engine, only="share")) as client:
         assert client.get("/v1/public/sites/bib/now").status_code == 200
         assert client.get("/widget.js").headers["content-type"].startswith("text/javascript")
+
+
+def test_an_unreadable_warehouse_is_a_503_with_a_reason(tmp_path, registry):
+    """A warehouse without the schema (never migrated): the public API says so in JSON, it does not crash."""
+    registry.add_site("bib", sharing={"public": True})
+    engine = db.get_engine(f"sqlite:///{tmp_path / 'empty.db'}")
+    with TestClient(create_app(engine, only="share"), raise_server_exceptions=False) as client:
+        for path in ("now", "today", "forecast"):
+            response = client.get(f"/v1/public/sites/bib/{path}")
+            assert response.status_code == 503 and response.headers["retry-after"] == "60"
+            assert response.json() == {"reason": "the warehouse cannot be read right now"}
+        assert client.get("/v1/public/sites/bib/hours").status_code == 200  # from the site file alone
