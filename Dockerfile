@@ -7,4 +7,5 @@ RUN pip install -r requirements.txt
 COPY include ./include
 COPY dags ./dags
 COPY plugins ./plugins
-RUN pip install --no-deps -e .
+COPY simulator ./simulator
+RUN pip install --no-deps -e . -e simulator

@@ -3,36 +3,39 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml simulator/pyproject.toml devtools/pyproject.toml | sha1sum | cut -c1-12)
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test lint format airflow simulator api db-upgrade sites-check bench bench-spine bench-parse \
-	bench-ingest bench-share bench-quality bench-quality-eval bench-backfill bench-forecast bench-forecast-eval lock clean
+	bench-ingest bench-share bench-quality bench-quality-eval bench-backfill bench-forecast bench-forecast-eval lock clean \
+	stack stack-init
 CALIT2 ?= ../shared/data/calit2-building-people-counts
 
 help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-20s %s\n", $$1, $$2}'
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt pyproject.toml simulator/pyproject.toml devtools/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements.txt
 	$(BIN)/pip install --quiet --no-deps -e .
 	$(BIN)/pip install --quiet --no-deps -e connector
+	$(BIN)/pip install --quiet --no-deps -e simulator
+	$(BIN)/pip install --quiet --no-deps -e devtools
 	@rm -f $(VENV)/.installed-*; touch $@
 
-install: $(STAMP) ## create .venv and install the pinned set and footfall (editable)
+install: $(STAMP) ## create .venv and install the pinned set, footfall and the connector, simulator, devtools (editable)
 
 demo: install ## run the main job end to end: simulator + real Airflow runs of every demo site, then a summary
-	$(BIN)/footfall demo
+	$(BIN)/footfall-dev demo
 
-test: install ## lint, then the whole test suite (PostgreSQL tests use FOOTFALL_TEST_PG_URL)
-	$(BIN)/ruff check .
+test: lint ## lint, then the whole test suite (PostgreSQL tests use FOOTFALL_TEST_PG_URL)
 	$(BIN)/pytest -q
 
-lint: install ## ruff lint and format check
+lint: install ## ruff lint and format check, mypy on include/ (configured in pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 format: install ## apply ruff fixes and formatting
 	$(BIN)/ruff check --fix .
@@ -40,10 +43,23 @@ format: install ## apply ruff fixes and formatting
 
 airflow: install ## Airflow (standalone) with the demo DAGs on http://localhost:8080, simulator on :8765
 	$(BIN)/footfall db upgrade
-	$(BIN)/footfall airflow --simulator-port 8765 standalone
+	$(BIN)/footfall-dev airflow --simulator-port 8765 standalone
+
+STACK_ENV := AIRFLOW_HOME=$(CURDIR)/stack_home AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
+	AIRFLOW__CORE__PLUGINS_FOLDER=$(CURDIR)/plugins PATH=$(CURDIR)/$(BIN):$$PATH
+
+stack-init: install ## create and migrate the native stack's databases (this machine's PostgreSQL)
+	for db in footfall_airflow footfall; do \
+	  psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$$db'" | grep -q 1 \
+	    || psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE $$db"; done
+	set -a; . deploy/airflow.env; . deploy/stack.env; set +a; $(STACK_ENV) $(BIN)/airflow db migrate
+	set -a; . deploy/stack.env; set +a; $(BIN)/footfall db upgrade
+
+stack: stack-init ## production processes natively (deploy/Procfile): Airflow on Celery + Redis, 2 workers, footfall API
+	$(STACK_ENV) $(BIN)/honcho -f deploy/Procfile -e deploy/airflow.env,deploy/stack.env start
 
 simulator: install ## serve the simulated counting devices on 127.0.0.1:8765
-	$(BIN)/footfall simulate serve --port 8765
+	$(BIN)/footfall-simulator serve --port 8765
 
 db-upgrade: install ## migrate the warehouse (FOOTFALL_DB_URL, default data/footfall.db)
 	$(BIN)/footfall db upgrade
@@ -85,9 +101,10 @@ lock: ## re-resolve the direct dependencies into requirements.txt (needs the reg
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
 	.lock-venv/bin/pip install --quiet "apache-airflow==3.3.2" apache-airflow-providers-standard great-expectations \
 	  pandas "sqlalchemy>=2" alembic "psycopg[binary]" pydantic pyyaml requests defusedxml lightgbm holidays openpyxl \
-	  pymysql pytest hypothesis trustme ruff
+	  pymysql "apache-airflow-providers-celery==3.26.0" "celery[redis]==5.6.3" pytest hypothesis trustme playwright honcho \
+	  ruff mypy pandas-stubs types-PyYAML types-requests types-defusedxml types-openpyxl types-tqdm
 	( sed -n '1,5p' requirements.txt; .lock-venv/bin/pip freeze ) > requirements.txt.new && mv requirements.txt.new requirements.txt
 	rm -rf .lock-venv
 
-clean: ## remove local state (embedded warehouse, Airflow home), keep .venv
-	rm -rf data airflow_home .pytest_cache
+clean: ## remove local state (embedded warehouse, Airflow homes), keep .venv
+	rm -rf data airflow_home stack_home .pytest_cache

@@ -165,12 +165,12 @@ def temp_postgres_database(server_url: str, label: str) -> Iterator[str]:
 
 
 def start_simulator(port: int, sites_dir: Path, seed: int = 0, timeout: float = 30) -> subprocess.Popen:
-    """`footfall simulate serve` on loopback as its own process (its CPU stays out of the bench's)."""
+    """`footfall-simulator serve` on loopback as its own process (its CPU stays out of the bench's)."""
     import urllib.request
 
     proc = subprocess.Popen(
         [
-            *(sys.executable, "-m", "footfall.cli", "simulate", "serve", "--host", "127.0.0.1", "--port", str(port)),
+            *(sys.executable, "-m", "footfall_simulator", "serve", "--host", "127.0.0.1", "--port", str(port)),
             *("--seed", str(seed), "--sites-dir", str(sites_dir)),
         ],
         stdout=subprocess.DEVNULL,

@@ -29,7 +29,7 @@ from footfall.config import Site
 from footfall.forecast import model as forecast_model
 from footfall.forecast.publish import MEASURES, RETRAIN_PARAMS, RETRAIN_ROUNDS, _training_set, retrain, site_plan
 from footfall.forecast.series import derive_occupancy
-from footfall.simulator.traffic import DeviceProfile, count_arrays
+from footfall_simulator.traffic import DeviceProfile, count_arrays
 
 ZONES = ("Europe/Paris", "Europe/Berlin", "America/Los_Angeles", "Europe/London")
 COUNTRIES = {"Europe/Paris": "FR", "Europe/Berlin": "DE", "America/Los_Angeles": "US", "Europe/London": "GB"}

@@ -39,10 +39,10 @@ from footfall.config import Site
 from footfall.quality.context import SiteContext, prepare, prepare_sites
 from footfall.quality.occupancy import corrected_occupancy
 from footfall.quality.registry import check_site, check_sites
-from footfall.simulator.faults import Fault, counts_with_faults
-from footfall.simulator.traffic import DeviceProfile
 from footfall.timewindow import Window
 from footfall.validate import validate_counts, warm_up
+from footfall_simulator.faults import Fault, counts_with_faults
+from footfall_simulator.traffic import DeviceProfile
 
 ZONE = "Europe/Paris"
 AS_OF = datetime(2026, 11, 20, 15, 5, tzinfo=UTC)  # a Friday afternoon

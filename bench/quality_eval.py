@@ -31,8 +31,8 @@ import pandas as pd
 from footfall.config import OpeningHours, QualityParams
 from footfall.quality.context import SiteContext
 from footfall.quality.registry import check_site
-from footfall.simulator.faults import Fault, counts_with_faults
-from footfall.simulator.traffic import DeviceProfile
+from footfall_simulator.faults import Fault, counts_with_faults
+from footfall_simulator.traffic import DeviceProfile
 
 ZONE = "Europe/Paris"
 START = datetime(2026, 9, 28, tzinfo=UTC)  # weeks across the October DST change
@@ -183,8 +183,8 @@ def calit2(folder: Path) -> dict[str, int]:
     The events are real (talks, meetings), not faults: a spike flag on one is a true find. An event
     counts as raising a flag when a spike flag meets it or the hour after it (people leave late).
     """
-    from footfall.quality.calit2 import ZONE as LA
-    from footfall.quality.calit2 import load_calit2, load_events
+    from footfall_devtools.calit2 import ZONE as LA
+    from footfall_devtools.calit2 import load_calit2, load_events
 
     counts = load_calit2(folder / "CalIt2.data")
     events = load_events(folder / "CalIt2.events")

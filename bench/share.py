@@ -81,8 +81,8 @@ def prepare(url: str, sites_dir: Path) -> None:
     from footfall.config import get_site
     from footfall.forecast.publish import retrain_sites
     from footfall.pipeline import sync_window
-    from footfall.simulator import start_in_thread
     from footfall.timewindow import Window, floor_time
+    from footfall_simulator import start_in_thread
 
     now = datetime.now(UTC)
     sites_dir.mkdir(parents=True, exist_ok=True)

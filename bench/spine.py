@@ -3,14 +3,14 @@
 Usage: .venv/bin/python bench/spine.py [--sites 1,10,50] [--runs K] [--airflow/--no-airflow]
        [--db-url URL] [--airflow-db-url URL] [--real-sites M]
 
-1. Work, outside Airflow: for N simulated sites (Axis counters served by `footfall simulate serve`
+1. Work, outside Airflow: for N simulated sites (Axis counters served by `footfall-simulator serve`
    in its own process), K consecutive 5-minute windows per site through
    `footfall.pipeline.run_site_window` in this one process, against a fresh warehouse (SQLite temp
    file, or a temporary database on the PostgreSQL server of --db-url). CPU (process_time) and wall
    seconds per site-run; the one-off warm-up (imports, GX context and suite, the first run) is
    reported apart.
 2. The floor: real Airflow (api-server, scheduler with LocalExecutor, dag-processor, through
-   footfall.local_airflow) running N no-op DAGs of the same shape (one `sync` task per run, the site
+   footfall_devtools.local_airflow) running N no-op DAGs of the same shape (one `sync` task per run, the site
    DAGs' timetable), K backfilled runs each; wall seconds from backfill creation until every run
    finished, and the CPU seconds of the Airflow process tree in that span.
 3. If time allows, the real site DAGs (the project's dags/) for M sites, with the footfall plugin's
@@ -442,7 +442,7 @@ class AirflowBench:
 
 def start_airflow(stack: ExitStack, home: Path, metadata: str | None, extra: dict[str, str]):
     """Migrate, start the three components, return (LocalAirflow, metadata URL)."""
-    from footfall.local_airflow import LocalAirflow, airflow_env, free_port
+    from footfall_devtools.local_airflow import LocalAirflow, airflow_env, free_port
 
     env = airflow_env(home, api_port=free_port(), metadata_url=metadata, extra=extra)
     airflow = stack.enter_context(LocalAirflow(env))
@@ -502,7 +502,7 @@ def run_real(
     args: argparse.Namespace, tmp: Path, registry: Path, sim_url: str, day: datetime, out: AirflowResults
 ) -> None:
     """Part 3: the project's site DAGs for M sites; preload on, then the scheduler restarted with it off."""
-    from footfall import PROJECT_DIR
+    from footfall_devtools import REPO_DIR
 
     count = args.real_sites
     dag_ids = [f"site__{site_id(i)}" for i in range(count)]
@@ -511,7 +511,7 @@ def run_real(
         warehouse = fresh_warehouse(stack, tmp, args.db_url, "real")
         metadata = airflow_metadata(stack, args, "af_real")
         extra = {
-            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_DIR / "dags"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_DIR / "dags"),
             "FOOTFALL_SITES_DIR": str(registry),
             "FOOTFALL_DB_URL": warehouse,
             "AIRFLOW_CONN_FOOTFALL_SIM": sim_url,
@@ -578,8 +578,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.verbose:
         logging.disable(logging.INFO)  # one "synced ..." line per site-run would bury the table
 
-    from footfall.local_airflow import free_port
     from footfall.timewindow import floor_time
+    from footfall_devtools.local_airflow import free_port
 
     now = floor_time(datetime.now(UTC), 5)
     yesterday = (now - timedelta(days=1)).replace(hour=0, minute=0)

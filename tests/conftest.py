@@ -52,7 +52,7 @@ from sqlalchemy import Engine  # noqa: E402
 
 from footfall import db  # noqa: E402
 from footfall.config import Site  # noqa: E402
-from footfall.simulator import SimulatorHandle, start_in_thread  # noqa: E402
+from footfall_simulator import SimulatorHandle, start_in_thread  # noqa: E402
 
 # The simulator's frozen "now": a Friday, 16:07 in Paris, after both 2026 DST changes.
 SIM_NOW = datetime(2026, 11, 20, 15, 7, tzinfo=UTC)

@@ -1,5 +1,7 @@
 """The one command line: `footfall ...`, shared by the Makefile, the demo, the DAGs' operators and the benchmarks.
 
+The demo and local Airflow are `footfall-dev` (footfall_devtools); the simulator is `footfall-simulator`.
+
 Each subcommand is a thin wrapper over a library function; heavy modules are imported inside the
 command that needs them so `footfall --help` and `footfall sites check` stay quick.
 """
@@ -14,6 +16,10 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from footfall.forecast.evaluate import SiteCalendar
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -58,24 +64,6 @@ def cmd_sites_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_simulate_serve(args: argparse.Namespace) -> int:
-    from footfall.config import load_registry
-    from footfall.simulator import Fault, serve
-    from footfall.simulator.profiles import load_profiles, profiles_from_sites
-
-    try:
-        faults = [Fault.parse(text) for text in args.fault]
-    except ValueError as exc:
-        print(f"footfall simulate: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    sites, _ = load_registry(args.sites_dir)
-    profiles = profiles_from_sites(sites.values())
-    if args.profiles:
-        profiles.update(load_profiles(Path(args.profiles)))
-    serve(args.host, args.port, profiles=profiles, seed=args.seed, faults=faults, verbose=args.verbose)
-    return EXIT_OK
-
-
 def cmd_sync(args: argparse.Namespace) -> int:
     from footfall.config import get_site
     from footfall.errors import FootfallError
@@ -101,39 +89,6 @@ def cmd_summary(args: argparse.Namespace) -> int:
     end = datetime.now(UTC)
     print(format_table(site_summaries(db.get_engine(), end - timedelta(hours=args.hours), end)))
     return EXIT_OK
-
-
-def cmd_demo(args: argparse.Namespace) -> int:
-    from footfall.demo import run_demo
-
-    return run_demo(hours=args.hours)
-
-
-def cmd_airflow(args: argparse.Namespace) -> int:
-    """Run Airflow with footfall's local settings (optionally with the simulator beside it)."""
-    from footfall.local_airflow import airflow_command, airflow_env
-
-    extra = {}
-    simulator = None
-    if args.simulator_port:
-        from footfall.demo import start_simulator
-
-        simulator = start_simulator(args.simulator_port)
-        extra["AIRFLOW_CONN_FOOTFALL_SIM"] = f"http://127.0.0.1:{args.simulator_port}"
-        from footfall.config import load_registry
-        from footfall.demo import demo_connections
-
-        extra.update(demo_connections(load_registry()[0].values()))  # the demo's sql sites (filled by make demo)
-    env = airflow_env(api_port=args.api_port, extra=extra)
-    import subprocess
-
-    try:
-        return subprocess.call([*airflow_command(), *args.airflow_args], env=env)
-    except KeyboardInterrupt:
-        return EXIT_OK
-    finally:
-        if simulator:
-            simulator.terminate()
 
 
 def cmd_api_serve(args: argparse.Namespace) -> int:
@@ -216,7 +171,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _site_calendars() -> dict[str, object]:
+def _site_calendars() -> dict[str, SiteCalendar]:
     """Zone, country and region of each registry site, for counts whose site has a site file."""
     from footfall.config import load_registry
     from footfall.forecast.evaluate import SiteCalendar
@@ -358,16 +313,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dir", type=Path, help="registry folder")
     p.set_defaults(func=cmd_sites_list)
 
-    p_sim = sub.add_parser("simulate", help="vendor simulator").add_subparsers(dest="sim_command", required=True)
-    p = p_sim.add_parser("serve", help="serve simulated counting devices over HTTP")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--fault", action="append", default=[], help="e.g. kind=gap,ref=ACCC8E000101,start=...,end=...")
-    p.add_argument("--profiles", help="YAML or JSON file of device profiles (added to those from the registry)")
-    p.add_argument("--sites-dir", type=Path, help="registry to derive devices from")
-    p.set_defaults(func=cmd_simulate_serve)
-
     p = sub.add_parser("sync", help="extract, validate and load one window for one site, outside Airflow")
     p.add_argument("--site", required=True)
     p.add_argument("--from", dest="from_", type=_instant, help="window start (UTC if no offset)")
@@ -378,15 +323,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hours", type=float, default=2.0)
     p.set_defaults(func=cmd_summary)
 
-    p = sub.add_parser("demo", help="run every registry site's DAG through real Airflow runs, then summarize")
-    p.add_argument("--hours", type=float, default=2.0, help="how many past hours to run (default 2)")
-    p.set_defaults(func=cmd_demo)
-
-    p = sub.add_parser("airflow", help="run airflow with footfall's local settings, e.g. `footfall airflow standalone`")
-    p.add_argument("--api-port", type=int, default=8080)
-    p.add_argument("--simulator-port", type=int, help="also serve the simulator here (connection footfall_sim)")
-    p.add_argument("airflow_args", nargs=argparse.REMAINDER)
-    p.set_defaults(func=cmd_airflow)
     p_api = sub.add_parser("api", help="the API (ingest + share)").add_subparsers(dest="api_command", required=True)
     p = p_api.add_parser("serve", help="serve the push API and the public read API (warehouse: FOOTFALL_DB_URL)")
     p.add_argument("--host", default="127.0.0.1")
@@ -397,8 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", choices=("ingest", "share"), help="serve one half: ingestion or sharing (default both)")
     p.set_defaults(func=cmd_api_serve)
 
-    p_par = sub.add_parser("partners", help="partner keys for the public read API")
-    p_par = p_par.add_subparsers(dest="partners_command", required=True)
+    p_partners = sub.add_parser("partners", help="partner keys for the public read API")
+    p_par = p_partners.add_subparsers(dest="partners_command", required=True)
     p = p_par.add_parser("create", help="create a key for some sites (printed once)")
     p.add_argument("--name", required=True, help="who the key is for, e.g. 'city portal'")
     p.add_argument("--sites", required=True, help="comma-separated site ids the key may read")
@@ -439,8 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--to", dest="to_date", type=date.fromisoformat, help="last local date, inclusive")
     p.add_argument("--chunk", choices=["day", "week"], default="day")
     p.set_defaults(func=cmd_import)
-    p_quality = sub.add_parser("quality", help="data quality checks")
-    p_quality = p_quality.add_subparsers(dest="quality_command", required=True)
+    p_quality = sub.add_parser("quality", help="data quality checks").add_subparsers(
+        dest="quality_command", required=True
+    )
     p = p_quality.add_parser("check", help="run every discrepancy check on a counts CSV; one JSON line per flag")
     p.add_argument("--counts", required=True, help="counts CSV (the `footfall parse` format)")
     p.add_argument("--site", action="append", help="site file (repeatable); sites without one use the flags below")

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from airflow.sdk import DAG, Asset, CronDataIntervalTimetable, task
 
@@ -40,7 +41,7 @@ MAX_ACTIVE_RUNS = 4
 VENDOR_POOLS_ENV = "FOOTFALL_VENDOR_POOLS"
 
 
-def vendor_pool(site: Site) -> dict[str, str]:
+def vendor_pool(site: Site) -> dict[str, Any]:
     """`pool=` for the sync task: one pool per vendor family, since rate limits are per vendor account.
 
     Only where the deployment created the pools (it then sets FOOTFALL_VENDOR_POOLS=true): Airflow
@@ -81,7 +82,7 @@ def build_site_dag(site: Site, doc_md: str | None = None) -> DAG:
             **vendor_pool(site),
             on_failure_callback=failure_notifiers(site) or None,
         )
-        def sync(site_id: str = site.id, **context: object) -> dict[str, object]:
+        def sync(site_id: str = site.id, **context: Any) -> dict[str, object]:
             """Extract, normalize, validate and load this run's window."""
             from footfall.pipeline import run_site_window
 
@@ -148,7 +149,7 @@ def build_import_dag(doc_md: str | None = None) -> DAG:
     ) as dag:
 
         @task(task_id="plan")
-        def plan(**context: object) -> list[dict[str, str]]:
+        def plan(**context: Any) -> list[dict[str, str]]:
             """Chunk the range (and, for a file, land its rows per chunk in one streaming pass)."""
             from footfall.history import plan_for_params
 

@@ -398,10 +398,13 @@ def land_bodies(
     if not rows:
         return []
     if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        conn.execute(pg_insert(raw_payload).on_conflict_do_nothing(), rows)  # any conflict is the unique index
     else:
-        from sqlalchemy.dialects.sqlite import insert
-    conn.execute(insert(raw_payload).on_conflict_do_nothing(), rows)  # any conflict is the unique index
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        conn.execute(sqlite_insert(raw_payload).on_conflict_do_nothing(), rows)
     t = raw_payload.c
     found = {
         (r.sha256, r.counter_ref or ""): r.payload_id
@@ -415,10 +418,12 @@ def land_bodies(
 def insert_ignore(table: Table, dialect_name: str, **values: Any) -> Any:
     """INSERT that does nothing when the row's unique key already exists (races between runs are normal)."""
     if dialect_name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table).values(**values).on_conflict_do_nothing()
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).values(**values).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).values(**values).on_conflict_do_nothing()
 
 
 def normalize_url(url: str) -> str:

@@ -107,9 +107,9 @@ def parse_connection(conn_id: str, value: str) -> Endpoint:
     value = value.strip()
     if value.startswith("{"):
         doc = json.loads(value)
-        extra = doc.get("extra") or {}
-        if isinstance(extra, str):
-            extra = json.loads(extra)
+        doc_extra = doc.get("extra") or {}
+        if isinstance(doc_extra, str):
+            doc_extra = json.loads(doc_extra)
         return endpoint_from_fields(
             conn_id,
             doc.get("conn_type"),
@@ -118,7 +118,7 @@ def parse_connection(conn_id: str, value: str) -> Endpoint:
             doc.get("login"),
             doc.get("password"),
             doc.get("schema"),
-            extra,
+            doc_extra,
         )
     parts = urlsplit(value)
     extra: dict[str, Any] = dict(parse_qsl(parts.query))

@@ -288,6 +288,7 @@ def _fetch_pages(site: Site, req: RenderedRequest, endpoint: Endpoint, session: 
         if following is None:
             return answers
         url, params = following
+    assert paging is not None  # without pagination the single answer returned above
     raise ExtractError(
         site.id, source_label(site), f"{req.path} has more than {paging.max_pages} pages (pagination.max_pages)",
     )  # fmt: skip

@@ -86,7 +86,9 @@ def _stage_postgres(conn: Connection, staging: str, rows: pd.DataFrame) -> None:
     )
     if rows.empty:
         return
-    cursor = conn.connection.driver_connection.cursor()
+    driver = conn.connection.driver_connection
+    assert driver is not None  # psycopg's connection, checked out
+    cursor = driver.cursor()
     with cursor.copy(f"COPY {staging} ({', '.join(STAGED)}) FROM STDIN (FORMAT csv)") as copy:
         copy.write(_copy_csv(rows))
 
@@ -154,7 +156,9 @@ def _copy_into_empty_window(conn: Connection, site_id: str, rows: pd.DataFrame) 
     try:
         with conn.begin_nested():
             trusted = _may_skip_triggers(conn) and _references_locked(conn, site_id, rows)
-            cursor = conn.connection.driver_connection.cursor()
+            driver = conn.connection.driver_connection
+            assert driver is not None  # psycopg's connection, checked out
+            cursor = driver.cursor()
             if trusted:
                 cursor.execute("SET LOCAL session_replication_role = replica")
             with cursor.copy(f"COPY count_interval ({columns}) FROM STDIN (FORMAT binary)") as copy:

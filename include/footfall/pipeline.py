@@ -151,11 +151,11 @@ def sync_window(
     result = SyncResult(site.id, window, ids, seconds={"extract": time.perf_counter() - t0})
     failed = [(a, i) for a, i in zip(answers, ids, strict=True) if a.error]
     if failed:
-        exc = ExtractError(
+        error = ExtractError(
             site.id, source_label(site), "; ".join(a.error or "" for a, _ in failed), [i for _, i in failed]
         )
-        _record_failure(engine, site, window, run_id, started, exc)
-        raise exc
+        _record_failure(engine, site, window, run_id, started, error)
+        raise error
     payloads = [Payload(i, a.body, a.counter_ref) for a, i in zip(answers, ids, strict=True)]
     process_payloads(site, window, payloads, engine=engine, run_id=run_id, started=started, result=result)
     log.info("synced %s", result.summary())

@@ -33,7 +33,7 @@ def site_summaries(engine: Engine, start: datetime, end: datetime) -> list[SiteS
     )
     with engine.connect() as conn:
         rows = pd.DataFrame(conn.execute(query).all(), columns=["site_id", "interval_start", "entries", "exits"])
-        failed = dict(
+        failed: dict[str, int] = dict(
             conn.execute(
                 select(db.sync_run.c.site_id, func.count())
                 .where(db.sync_run.c.outcome == "failed", db.sync_run.c.window_end > start)

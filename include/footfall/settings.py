@@ -1,16 +1,21 @@
-"""Where footfall finds its database, site registry and data folder (environment first)."""
+"""Where footfall finds its database, site registry and data folder: the environment, else the working directory.
+
+footfall never looks for these next to its own code (it may be installed anywhere): a deployment
+sets `FOOTFALL_SITES_DIR` and `FOOTFALL_DATA_DIR`, or runs from the folder holding `include/sites`
+and `data/` (a checkout, the Docker image's /opt/footfall). Presets are package data.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from footfall import PACKAGE_DIR, PROJECT_DIR
+from footfall import PACKAGE_DIR
 
 
 def data_dir() -> Path:
-    """Folder for the embedded database and other local state (git-ignored)."""
-    return Path(os.environ.get("FOOTFALL_DATA_DIR", PROJECT_DIR / "data"))
+    """Folder for the embedded database and other local state: `FOOTFALL_DATA_DIR`, else `./data`."""
+    return Path(os.environ.get("FOOTFALL_DATA_DIR") or "data").absolute()
 
 
 def db_url() -> str:
@@ -27,8 +32,8 @@ def data_docs_dir() -> Path:
 
 
 def sites_dir() -> Path:
-    """The site registry: one YAML file per site."""
-    return Path(os.environ.get("FOOTFALL_SITES_DIR", PROJECT_DIR / "include" / "sites"))
+    """The site registry, one YAML file per site: `FOOTFALL_SITES_DIR`, else `./include/sites`."""
+    return Path(os.environ.get("FOOTFALL_SITES_DIR") or Path("include", "sites")).absolute()
 
 
 def presets_dir() -> Path:

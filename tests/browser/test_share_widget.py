@@ -18,11 +18,11 @@ import requests
 from axe_playwright_python.sync_playwright import Axe
 
 from footfall.api.app import create_app
-from footfall.api.server import ApiThread
 from footfall.config import get_site
 from footfall.forecast.publish import retrain_sites
 from footfall.pipeline import sync_window
 from footfall.timewindow import Window
+from footfall_devtools.api_thread import ApiThread
 
 REPO = Path(__file__).resolve().parents[2]
 WIDGET = REPO / "include" / "footfall" / "share" / "static" / "widget.js"

@@ -9,7 +9,7 @@ from airflow.dag_processing.dagbag import DagBag
 
 from footfall.config import load_registry
 from footfall.dag_factory import VENDOR_POOLS_ENV
-from footfall.local_airflow import LocalAirflow, airflow_env, vendor_pools
+from footfall_devtools.local_airflow import LocalAirflow, airflow_env, vendor_pools
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 

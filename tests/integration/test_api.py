@@ -14,9 +14,9 @@ import requests
 from sqlalchemy import func, select
 
 from footfall import db
-from footfall.api.server import ApiThread, serve_in_thread
 from footfall.api.tokens import create_token, revoke_token
 from footfall.extract import read_body
+from footfall_devtools.api_thread import ApiThread, serve_in_thread
 
 SITE = "conn-site"
 OTHER = "other-site"
@@ -232,7 +232,7 @@ def test_footfall_api_serve_runs_the_service_over_https(push_engine, tls, db_url
     import sys
     import time
 
-    from footfall.api.server import free_port
+    from footfall_devtools.api_thread import free_port
 
     port = free_port()
     env = {**os.environ, "FOOTFALL_DB_URL": db_url, "FOOTFALL_SITES_DIR": str(registry.path)}

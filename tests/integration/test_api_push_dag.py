@@ -13,9 +13,9 @@ from sqlalchemy import select
 from test_api import SITE, batch, connector_site, post
 
 from footfall import db
-from footfall.api.server import serve_in_thread
 from footfall.api.tokens import create_token
 from footfall.timewindow import floor_time
+from footfall_devtools.api_thread import serve_in_thread
 
 pytestmark = pytest.mark.airflow
 tls = test_api.tls  # shared fixture

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 from airflow.dag_processing.dagbag import DagBag
 
 from footfall import db
-from footfall.demo import start_simulator
-from footfall.local_airflow import LocalAirflow, airflow_env, free_port
+from footfall_devtools.demo import start_simulator
+from footfall_devtools.local_airflow import LocalAirflow, airflow_env, free_port
 
 pytestmark = [pytest.mark.postgres, pytest.mark.airflow]
 

@@ -27,9 +27,9 @@ from test_api import SITE, connector_site
 
 from footfall import db
 from footfall.api.app import create_app
-from footfall.api.server import ApiThread
 from footfall.api.tokens import create_token
 from footfall.pipeline import run_site_window
+from footfall_devtools.api_thread import ApiThread
 
 tls, push_engine = test_api.tls, test_api.push_engine  # shared fixtures
 

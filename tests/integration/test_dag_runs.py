@@ -10,8 +10,8 @@ from airflow.dag_processing.dagbag import DagBag
 from sqlalchemy import select
 
 from footfall import db
-from footfall.simulator import Fault, count_intervals
 from footfall.timewindow import Window
+from footfall_simulator import Fault, count_intervals
 
 pytestmark = pytest.mark.airflow
 

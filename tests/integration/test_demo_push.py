@@ -12,16 +12,16 @@ from sqlalchemy import func, select
 
 from footfall import db
 from footfall.api.app import create_app
-from footfall.api.server import ApiThread
 from footfall.api.tokens import create_token, list_tokens
 from footfall.config import get_site
-from footfall.demo import push_demo_backlogs, start_api
-from footfall.local_airflow import free_port
 from footfall.pipeline import run_site_window
-from footfall.simulator import count_intervals
-from footfall.simulator.profiles import profiles_from_sites
-from footfall.simulator.pusher import push_backlog
 from footfall.timewindow import floor_time
+from footfall_devtools.api_thread import ApiThread
+from footfall_devtools.demo import push_demo_backlogs, start_api
+from footfall_devtools.local_airflow import free_port
+from footfall_simulator import count_intervals
+from footfall_simulator.profiles import profiles_from_sites
+from footfall_simulator.pusher import push_backlog
 
 SITE_FILE = Path(__file__).resolve().parents[2] / "include" / "sites" / "halles-centrales.yaml"
 SITE = "halles-centrales"

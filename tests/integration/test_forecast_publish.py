@@ -13,7 +13,7 @@ from sqlalchemy import insert, select
 from footfall import db
 from footfall.forecast.publish import due, retrain_sites
 from footfall.forecast.training import training_series
-from footfall.simulator.traffic import DeviceProfile, count_arrays
+from footfall_simulator.traffic import DeviceProfile, count_arrays
 
 NOW = datetime(2026, 3, 25, 9, 7, tzinfo=UTC)  # the 7 days ahead include Paris' spring-forward Sunday
 HOURS = {day: "08:00-20:00" for day in ("mon", "tue", "wed", "thu", "fri")} | {"sat": "09:00-18:00", "sun": "closed"}

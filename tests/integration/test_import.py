@@ -14,7 +14,7 @@ from footfall import db
 from footfall.config import get_site
 from footfall.errors import ParseError
 from footfall.history import plan_import, run_chunk, run_import, run_imports
-from footfall.simulator import DeviceProfile, count_intervals
+from footfall_simulator import DeviceProfile, count_intervals
 
 SITE_ID = "import-site"
 REFS = {"main-door": "SIM0000001", "side-door": "SIM0000002"}

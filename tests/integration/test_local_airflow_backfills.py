@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, create_engine, text
 
-from footfall.local_airflow import LocalAirflow
+from footfall_devtools.local_airflow import LocalAirflow
 
 STAMP = "%Y-%m-%d %H:%M:%S.%f"
 

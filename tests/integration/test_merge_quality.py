@@ -22,9 +22,9 @@ from footfall.config import Site
 from footfall.errors import ParseError
 from footfall.push import process_pushed_window, touched_span
 from footfall.replay import replay
-from footfall.simulator import DeviceProfile, Fault, SimInterval, counts_with_faults
 from footfall.sources.files import sync_file_window
 from footfall.timewindow import Window
+from footfall_simulator import DeviceProfile, Fault, SimInterval, counts_with_faults
 
 api, tls = test_api.api, test_api.tls  # shared fixtures: the HTTPS service over `push_engine`
 PARIS = ZoneInfo("Europe/Paris")

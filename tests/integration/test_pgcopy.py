@@ -29,7 +29,7 @@ def test_every_kind_with_nulls_and_many_texts_round_trips(pg_url):
     )
     names = np.array(["porte-nord", "porte-sud", "porte-nord", "accès-é"], dtype=object)
     days = pd.Series([date(2026, 10, 25), date(2026, 10, 25), date(1999, 12, 31), date(2026, 3, 29)])
-    n = np.array([1, -2**31, 2**31 - 1, 0])
+    n = np.array([1, -(2**31), 2**31 - 1, 0])
     x = np.array([0.5, np.nan, -1e300, 3.0])
     body = pgcopy.copy_body(
         [
@@ -46,7 +46,7 @@ def test_every_kind_with_nulls_and_many_texts_round_trips(pg_url):
     assert [r[1] for r in rows] == list(days)
     assert [r[2] for r in rows] == [t.to_pydatetime() for t in instants]
     assert rows[0][2].astimezone(UTC) == datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
-    assert [r[3] for r in rows] == [1, -2**31, 2**31 - 1, None]
+    assert [r[3] for r in rows] == [1, -(2**31), 2**31 - 1, None]
     assert [r[4] for r in rows] == [1, 2, 3, 2**40]
     assert [r[5] for r in rows] == [0.5, None, -1e300, 3.0]
 

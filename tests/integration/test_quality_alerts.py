@@ -15,8 +15,8 @@ from sqlalchemy import select
 from footfall import db
 from footfall.alerts import WebhookNotifier, failure_notifiers
 from footfall.pipeline import sync_window
-from footfall.simulator import Fault
 from footfall.timewindow import Window
+from footfall_simulator import Fault
 
 HOURS = {"regular": {**{d: "08:00-20:00" for d in ("mon", "tue", "wed", "thu", "fri")}, "sat": "09:00-18:00"}}
 THURSDAY = Window(datetime(2026, 11, 18, 23, tzinfo=UTC), datetime(2026, 11, 19, 23, tzinfo=UTC))

@@ -12,8 +12,8 @@ from sqlalchemy import delete, select
 from footfall import db
 from footfall.pipeline import sync_window
 from footfall.quality import runner
-from footfall.simulator import Fault
 from footfall.timewindow import Window
+from footfall_simulator import Fault
 
 HOURS = {"regular": {**{d: "08:00-20:00" for d in ("mon", "tue", "wed", "thu", "fri")}, "sat": "09:00-18:00"}}
 WEEK = Window(datetime(2026, 11, 12, 23, tzinfo=UTC), datetime(2026, 11, 19, 23, tzinfo=UTC))

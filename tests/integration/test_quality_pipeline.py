@@ -15,8 +15,8 @@ from sqlalchemy import func, select
 from footfall import db
 from footfall.pipeline import sync_window
 from footfall.quality import registry, runner
-from footfall.simulator import Fault
 from footfall.timewindow import Window
+from footfall_simulator import Fault
 
 # The simulator's default devices open 08:00-20:00 on weekdays and 09:00-18:00 on Saturdays (Paris).
 HOURS = {"regular": {**{d: "08:00-20:00" for d in ("mon", "tue", "wed", "thu", "fri")}, "sat": "09:00-18:00"}}

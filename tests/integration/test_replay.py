@@ -12,8 +12,8 @@ from footfall.cli import main
 from footfall.config import Site
 from footfall.pipeline import sync_window
 from footfall.replay import landed_windows, replay
-from footfall.simulator import Fault
 from footfall.timewindow import Window
+from footfall_simulator import Fault
 
 
 def utc(*args: int) -> datetime:

@@ -14,12 +14,12 @@ from sqlalchemy import select
 
 from footfall import db
 from footfall.api.app import create_app
-from footfall.api.server import ApiThread
 from footfall.config import get_site
 from footfall.forecast.publish import retrain_sites
 from footfall.pipeline import sync_window
 from footfall.timewindow import Window
 from footfall.warehouse import share as store
+from footfall_devtools.api_thread import ApiThread
 
 PARIS = ZoneInfo("Europe/Paris")
 # The simulator's frozen now (conftest.SIM_NOW): Friday 20 November 2026, 16:07 in Paris.

@@ -346,7 +346,7 @@ def test_identical_exports_of_two_counters_both_load_and_replay(tmp_path, db_url
 
 def test_demo_fills_the_sources_of_its_sql_and_file_sites(tmp_path, engine, monkeypatch):
     from footfall.config import get_site
-    from footfall.demo import prepare_demo_sources
+    from footfall_devtools.demo import prepare_demo_sources
 
     monkeypatch.setenv("FOOTFALL_DATA_DIR", str(tmp_path / "data"))
     sites = [get_site("mediatheque-est"), get_site("patinoire-sud")]  # the demo registry's files

@@ -14,9 +14,9 @@ from footfall.endpoints import parse_connection
 from footfall.errors import ExtractError
 from footfall.extract import fetch_window, http_session
 from footfall.pipeline import sync_window
-from footfall.simulator import count_intervals
-from footfall.simulator.server import SIM_API_KEY, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_LOGIN, SIM_PASSWORD
 from footfall.timewindow import Window
+from footfall_simulator import count_intervals
+from footfall_simulator.server import SIM_API_KEY, SIM_CLIENT_ID, SIM_CLIENT_SECRET, SIM_LOGIN, SIM_PASSWORD
 
 
 def utc(*args: int) -> datetime:

@@ -19,8 +19,8 @@ from footfall.endpoints import Endpoint, parse_connection
 from footfall.errors import ExtractError
 from footfall.extract import fetch_window, http_session, land_payloads, read_body, render_requests, requested_range
 from footfall.pipeline import sync_window
-from footfall.simulator import Fault
 from footfall.timewindow import Window
+from footfall_simulator import Fault
 
 API = "/local/tvpc/.api"
 
@@ -185,10 +185,10 @@ def test_http_500_is_an_extract_error_after_retries(simulator, make_site, sqlite
     simulator.add_fault(Fault("http_500", ref="SIM0000002"))
     simulator.state.verbose = True  # the simulator logs every request it serves
 
-    with caplog.at_level(logging.INFO, logger="footfall.simulator.server"), pytest.raises(ExtractError) as info:
+    with caplog.at_level(logging.INFO, logger="footfall_simulator.server"), pytest.raises(ExtractError) as info:
         sync_window(site, WINDOW, engine=engine, run_id="t", session=quick_session())
 
-    served = [r.getMessage() for r in caplog.records if r.name == "footfall.simulator.server"]
+    served = [r.getMessage() for r in caplog.records if r.name == "footfall_simulator.server"]
     assert sum("SIM0000002" in m for m in served) == 3  # one try and two retries
     assert sum("SIM0000001" in m for m in served) == 1
     err = info.value

@@ -12,8 +12,8 @@ from footfall import db
 from footfall.config import Pagination, load_presets
 from footfall.extract import next_page
 from footfall.pipeline import sync_window
-from footfall.simulator import count_intervals
 from footfall.timewindow import Window
+from footfall_simulator import count_intervals
 
 SPACES = {"hall": "spc_hall", "lab": "spc_lab"}
 

@@ -9,8 +9,8 @@ from sqlalchemy import select
 
 from footfall import db
 from footfall.pipeline import sync_window
-from footfall.simulator import count_intervals
 from footfall.timewindow import Window
+from footfall_simulator import count_intervals
 
 REFS = {"main-door": "SIM0000001", "side-door": "SIM0000002"}
 

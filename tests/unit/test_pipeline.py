@@ -12,8 +12,8 @@ from footfall import db
 from footfall.errors import ParseError, SiteDataError, ValidationFailed
 from footfall.extract import read_body
 from footfall.pipeline import run_site_window, sync_window
-from footfall.simulator import DeviceProfile, Fault, count_intervals
 from footfall.timewindow import Window
+from footfall_simulator import DeviceProfile, Fault, count_intervals
 
 SOURCE = "http_json:axis_tvpc_export_json"
 REFS = {"main-door": "SIM0000001", "side-door": "SIM0000002"}

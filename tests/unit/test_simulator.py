@@ -16,7 +16,7 @@ import requests
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from footfall.simulator import (
+from footfall_simulator import (
     DeviceProfile,
     Fault,
     SimulatorHandle,
@@ -24,7 +24,7 @@ from footfall.simulator import (
     occupancy_at,
     start_in_thread,
 )
-from footfall.simulator.traffic import count_arrays, local_day_bounds
+from footfall_simulator.traffic import count_arrays, local_day_bounds
 
 REF = "AXIS-0001"
 NOW = datetime(2026, 11, 20, 15, 7, tzinfo=UTC)  # a Friday, 16:07 in Paris
@@ -512,3 +512,10 @@ def test_server_survives_garbage(sim: SimulatorHandle, capfd: pytest.CaptureFixt
     assert requests.get(f"{sim.url}/healthz", timeout=5).json() == {"status": "ok"}
     captured = capfd.readouterr()
     assert "Traceback" not in captured.err and captured.out == ""
+
+
+def test_simulator_command_refuses_a_bad_fault_before_serving(capsys):
+    from footfall_simulator.cli import main
+
+    assert main(["serve", "--port", "0", "--fault", "kind=nonsense"]) == 2
+    assert "footfall-simulator:" in capsys.readouterr().err

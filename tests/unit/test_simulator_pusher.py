@@ -10,8 +10,8 @@ import pytest
 import yaml
 
 from footfall.normalize import parse_bodies
-from footfall.simulator import DeviceProfile, count_intervals
-from footfall.simulator.pusher import PUSH_FORMATS, render_bodies, xovis_count_push
+from footfall_simulator import DeviceProfile, count_intervals
+from footfall_simulator.pusher import PUSH_FORMATS, render_bodies, xovis_count_push
 
 ALL_DAY = {day: ("00:00", "24:00") for day in range(7)}
 

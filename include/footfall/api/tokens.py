@@ -44,12 +44,13 @@ def create_token(engine: Engine, site_id: str, label: str | None = None) -> tupl
     """Store a new token's hash for `site_id`; the clear token is returned once, to hand over."""
     token = new_token()
     with engine.begin() as conn:
-        token_id = conn.execute(
+        key = conn.execute(
             db.api_token.insert().values(
                 site_id=site_id, token_hash=hash_token(token), label=label, created_at=datetime.now(UTC)
             )
-        ).inserted_primary_key[0]
-    return int(token_id), token
+        ).inserted_primary_key
+    assert key is not None  # an INSERT of one row always has its key
+    return int(key[0]), token
 
 
 def list_tokens(engine: Engine, site_id: str) -> list[TokenInfo]:

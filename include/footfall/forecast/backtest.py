@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -50,7 +51,7 @@ def build_pairs(sites: list[SiteFrame], horizon: str, minutes: int, measure: str
             origins, targets = day_ahead_pairs(frame, 1, n)
         else:
             origins, targets = short_horizon_pairs(frame, 1, n, steps=max(1, 120 // minutes))
-        stamps = frame.series.index.asi8
+        stamps = cast(pd.DatetimeIndex, frame.series.index).asi8
         warmup_end = stamps[0] + np.int64(WARMUP_DAYS * 86400 * 10**9)
         parts.append(
             (
@@ -66,12 +67,10 @@ def build_pairs(sites: list[SiteFrame], horizon: str, minutes: int, measure: str
             )
         )
     columns = list(zip(*parts, strict=True))
-    return Pairs(
-        sites,
-        *(np.concatenate(c) for c in columns[:5]),
-        pd.concat(columns[5], ignore_index=True),
-        *(np.concatenate(c) for c in columns[6:]),
-    )
+    site_of, origins, targets, origin_end, target_end = (np.concatenate(c) for c in columns[:5])
+    actual, scale, test = (np.concatenate(c) for c in columns[6:])
+    features = pd.concat(columns[5], ignore_index=True)
+    return Pairs(sites, site_of, origins, targets, origin_end, target_end, features, actual, scale, test)
 
 
 def _block_starts(pairs: Pairs, block_days: float) -> list[int]:

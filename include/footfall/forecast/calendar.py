@@ -100,4 +100,4 @@ def open_mask(index: pd.DatetimeIndex, zone: str, hours_on: Callable[[date], tup
             opens[row, col] = start.hour * 60 + start.minute
             closes[row, col] = 1440 if end == time.max else end.hour * 60 + end.minute
     inside = (minute[:, None] >= opens[codes]) & (minute[:, None] < closes[codes])
-    return inside.any(axis=1)
+    return np.asarray(inside.any(axis=1))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
+import pandas as pd
 
 from footfall.forecast.backtest import WARMUP_DAYS, evaluate_measure
 from footfall.forecast.calendar import calendar_frame, holiday_dates
@@ -50,11 +52,10 @@ def site_frames(
         if days < WARMUP_DAYS + MIN_TEST_DAYS:
             continue
         info = calendars.get(site_id, default)
-        local_years = series.index.tz_convert(info.timezone).year
-        calendar = calendar_frame(
-            series.index, info.timezone, minutes, holiday_dates(info.country, info.region, local_years)
-        )
-        warmup = int(np.searchsorted(series.index.asi8, series.index.asi8[0] + WARMUP_DAYS * 86400 * 10**9))
+        index = cast(pd.DatetimeIndex, series.index)
+        local_years = index.tz_convert(info.timezone).year
+        calendar = calendar_frame(index, info.timezone, minutes, holiday_dates(info.country, info.region, local_years))
+        warmup = int(np.searchsorted(index.asi8, index.asi8[0] + WARMUP_DAYS * 86400 * 10**9))
         frames.append(
             SiteFrame.build(
                 site_id,
@@ -63,7 +64,7 @@ def site_frames(
                 info.timezone,
                 minutes,
                 scale_until=warmup,
-                weather=weather_for(weather, site_id, series.index) if weather is not None else None,
+                weather=weather_for(weather, site_id, index) if weather is not None else None,
             )
         )
     if not frames:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -85,7 +86,8 @@ class SiteFrame:
         `weather`, when given, is aligned to the series' index (see `weather.align_weather`).
         """
         steps = 1440 // minutes
-        lags = {days: same_wall_time_positions(series.index, zone, days) for days in (1, 2, 3, 4, 5, 6, 7, 14, 21, 28)}
+        index = cast(pd.DatetimeIndex, series.index)
+        lags = {days: same_wall_time_positions(index, zone, days) for days in (1, 2, 3, 4, 5, 6, 7, 14, 21, 28)}
         head = series.iloc[:scale_until] if scale_until else series
         scale = {m: float(np.nanmean(np.abs(head[m].to_numpy(dtype=float)))) for m in MEASURES}
         scale = {m: (v if np.isfinite(v) and v > 0 else 1.0) for m, v in scale.items()}

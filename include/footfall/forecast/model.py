@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    import lightgbm as lgb
 
 QUANTILES = (0.1, 0.5, 0.9)
 PARAMS = {
@@ -35,7 +39,7 @@ class QuantileModel:
     """Boosters by quantile, for one measure."""
 
     measure: str
-    boosters: dict[float, object] = field(default_factory=dict)
+    boosters: dict[float, lgb.Booster] = field(default_factory=dict)
     feature_names: list[str] = field(default_factory=list)
 
     def predict(self, features: pd.DataFrame) -> dict[float, np.ndarray]:

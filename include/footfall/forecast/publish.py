@@ -20,6 +20,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -137,7 +138,8 @@ def backtest(plans: list[SitePlan], measure: str) -> tuple[dict, dict[str, np.nd
         train_x, train_y, measure, quantiles=(0.5,), rounds=RETRAIN_ROUNDS, params=RETRAIN_PARAMS
     )
     train_s = time.perf_counter() - began
-    actual, predicted = [], {name: [] for name in ("model", *BASELINES)}
+    actual: list[np.ndarray] = []
+    predicted: dict[str, list[np.ndarray]] = {name: [] for name in ("model", *BASELINES)}
     predict_s = 0.0
     for plan in plans:
         origins, targets = _pairs(plan, cut[plan.site.id], plan.first_future, 1)
@@ -232,7 +234,7 @@ def forecast_rows(
 ) -> list[dict]:
     """The site's next 7 days of slots with 10/50/90 % entries and occupancy, and the wait where it has a capacity."""
     frame = plan.frame
-    index = frame.series.index
+    index = cast(pd.DatetimeIndex, frame.series.index)
     start = int(np.searchsorted(index.asi8, pd.Timestamp(now).floor(f"{plan.minutes}min").value))
     start = min(start, plan.first_future)
     origins, targets = _pairs(plan, start, len(index), HORIZON_DAYS + 1)
@@ -320,9 +322,10 @@ def retrain(
     current = _current_model(engine)
     method, promoted, reason = decide(metrics, current)
     log.info("forecast retrain: %s", reason)
-    serving = models if promoted else (load_artifact(current["artifact"]) if method == "current_model" else None)
+    reuse = method == "current_model" and current is not None
+    serving = models if promoted else (load_artifact(current["artifact"]) if reuse and current else None)
     with engine.begin() as conn:
-        version = conn.execute(
+        key = conn.execute(
             insert(db.forecast_model).values(
                 trained_at=now,
                 method="model" if promoted else method,
@@ -334,7 +337,9 @@ def retrain(
                 artifact=_artifact(models),
                 run_id=run_id,
             )
-        ).inserted_primary_key[0]
+        ).inserted_primary_key
+    assert key is not None  # an INSERT of one row always has its key
+    version = key[0]
     serving_version = version if promoted or current is None or method != "current_model" else current["model_version"]
     began = time.perf_counter()
     written = 0

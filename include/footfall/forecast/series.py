@@ -8,6 +8,7 @@ the site's quietest local hour (door counters drift: a missed exit would otherwi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -83,8 +84,8 @@ def site_series(counts: pd.DataFrame, minutes: int) -> pd.DataFrame:
 def quietest_hour(series: pd.DataFrame, zone: str) -> int:
     """Local hour with the least traffic on average: where a daily occupancy reset does least harm."""
     traffic = series["entries"].fillna(0) + series["exits"].fillna(0)
-    hours = series.index.tz_convert(zone).hour
-    return int(traffic.groupby(hours).mean().idxmin())
+    hours = cast(pd.DatetimeIndex, series.index).tz_convert(zone).hour
+    return int(cast(int, traffic.groupby(hours).mean().idxmin()))
 
 
 def derive_occupancy(series: pd.DataFrame, zone: str, reset_hour: int | None = None) -> pd.Series:
@@ -94,7 +95,7 @@ def derive_occupancy(series: pd.DataFrame, zone: str, reset_hour: int | None = N
     for the running net sum S: vectorised, no Python loop over slots.
     """
     hour = quietest_hour(series, zone) if reset_hour is None else reset_hour
-    local = series.index.tz_convert(zone)
+    local = cast(pd.DatetimeIndex, series.index).tz_convert(zone)
     reset_day = (local - pd.Timedelta(hours=hour)).date
     net = series["entries"].fillna(0) - series["exits"].fillna(0)
     running = net.groupby(reset_day).cumsum()

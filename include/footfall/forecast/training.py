@@ -9,6 +9,8 @@ broken counter does not teach the model that the library was empty. All of it si
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, inspect, text
@@ -80,10 +82,11 @@ def training_series(engine: Engine, site: Site, minutes: int | None = None) -> p
     corrected = corrected_occupancy(engine, site.id)
     if corrected is not None:
         step = f"{minutes}min"
-        series["occupancy"] = corrected.groupby(corrected.index.floor(step)).last().reindex(series.index)
+        slots = cast(pd.DatetimeIndex, corrected.index).floor(step)
+        series["occupancy"] = corrected.groupby(slots).last().reindex(series.index)
     elif series["occupancy"].notna().mean() <= 0.5:
         series["occupancy"] = derive_occupancy(series, site.timezone)
-    starts = series.index.asi8
+    starts = cast(pd.DatetimeIndex, series.index).asi8
     ends = starts + np.int64(minutes * 60 * 10**9)
     for start, end in high_severity_periods(engine, site.id):
         overlap = (starts < end.value) & (ends > start.value)

@@ -178,7 +178,7 @@ def simulate_door(
             heapq.heappush(events, (clock, 1, len(arrival_times)))
             arrival_times.append(clock)
     waits = np.zeros(len(arrival_times))
-    inside, queue = 0, deque()
+    inside, queue = 0, deque[int]()
     while events:
         now, kind, visitor = heapq.heappop(events)
         if kind == 1:

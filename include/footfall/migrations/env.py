@@ -8,6 +8,8 @@ from footfall.db import metadata
 
 def run_migrations() -> None:
     url = context.config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise RuntimeError("footfall's migrations need sqlalchemy.url (footfall.db.upgrade sets it)")
     if context.is_offline_mode():
         context.configure(url=url, target_metadata=metadata, literal_binds=True)
         with context.begin_transaction():

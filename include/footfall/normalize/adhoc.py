@@ -33,7 +33,8 @@ def adhoc_site(preset: str, site_id: str, timezone: str, options: dict[str, Any]
     from footfall.config import load_presets
 
     kind = load_presets()[preset].kind if preset in load_presets() else "file"
-    counters, seen = [], set()
+    counters: list[dict[str, Any]] = []
+    seen: set[str] = set()
     for ref in refs:
         cid = _counter_id(ref)
         while cid in seen:

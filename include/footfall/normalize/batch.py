@@ -93,8 +93,8 @@ def read_payloads(site: Site, payloads: list[Payload], options: dict[str, Any], 
             parts.append(part)
         cols = _concat_columns(parts)
     if failed:
-        payload, exc = failed
-        raise ParseError(site.id, source, str(exc), [payload.payload_id]) from None
+        payload, error = failed
+        raise ParseError(site.id, source, str(error), [payload.payload_id]) from None
     return cols
 
 

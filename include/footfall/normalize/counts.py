@@ -45,7 +45,7 @@ def _counts(site: Site, options: dict[str, Any], cols: Columns) -> pd.DataFrame:
     by_ref = {c.ref: c for c in site.counters}
     id_of_ref = [by_ref[r].id if r in by_ref else None for r in cols.refs]
     ids = sorted({cid for cid in id_of_ref if cid is not None})
-    rank = {cid: i for i, cid in enumerate(ids)}
+    rank: dict[str | None, int] = {cid: i for i, cid in enumerate(ids)}
     counter_of_ref = np.array([rank.get(cid, -1) for cid in id_of_ref] + [-1], dtype=np.int64)
     measures = dict(cols.measures)
     if "entries" in measures and "exits" in measures:

@@ -125,8 +125,8 @@ def _ref_codes(raws: list[Raw]) -> tuple[list[str], np.ndarray]:
         index = {}
         small = [index.setdefault(r, len(index)) for r in column]
         return list(index), np.array(small, dtype=np.int64)
-    codes, uniques = pd.factorize(np.fromiter(column, dtype=object, count=len(column)))
-    return list(uniques), codes.astype(np.int64)
+    factor_codes, uniques = pd.factorize(np.fromiter(column, dtype=object, count=len(column)))
+    return list(uniques), factor_codes.astype(np.int64)
 
 
 def _instants(
@@ -172,7 +172,7 @@ def _instants(
                 dst = _per_distinct(_concat(r.dst or [] for r in raws), lambda v: str(v).strip().lower() in _TRUE)
                 hours = hours + dst.astype(float)
             if hours.isna().any():
-                raise ValueError(f"record {int(hours.isna().idxmax())}: missing {spec.utc_offset_hours!r}")
+                raise ValueError(f"record {int(hours.isna().to_numpy().argmax())}: missing {spec.utc_offset_hours!r}")
             shifted = pd.Series(naive) - pd.to_timedelta(hours.to_numpy(), unit="h")
             parsed, flags = shifted.dt.as_unit("us").to_numpy(), no_flag
         else:

@@ -21,7 +21,7 @@ from .records import MISSING, _alternatives, lookup
 
 _ASIDE: Any = object()  # a body the batch decoder leaves to the ordinary one
 
-_SCAN = json.JSONDecoder().scan_once
+_SCAN = json.JSONDecoder().scan_once  # type: ignore[attr-defined]  # public attribute of the decoder, absent from typeshed
 
 _JSON_SPACE = " \t\n\r"
 

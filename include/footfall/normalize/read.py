@@ -118,7 +118,7 @@ def extract(site: Site, payload: Payload, options: dict[str, Any], minutes: floa
     doc = decode_document(payload.body, preset)
     rec = select_records(doc, preset)
     for path, wanted in preset.filter.items():
-        keep = _per_distinct(rec.column(path), lambda v, wanted=wanted: v is not MISSING and str(v) == wanted)
+        keep = _per_distinct(rec.column(path), lambda v, wanted=wanted: v is not MISSING and str(v) == wanted)  # type: ignore[misc]  # mypy cannot infer a lambda with a default
         rec = rec.subset(keep.tolist())
     n = rec.n
     raw = Raw(payload.payload_id, n, _refs(site, preset, rec, doc, payload))

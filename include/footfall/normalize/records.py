@@ -46,7 +46,7 @@ def lookup(node: Any, keys: list[str]) -> Any:
             if key == "#text":
                 node = node.text
                 continue
-            value = node.get(key)
+            value: str | Element | None = node.get(key)
             if value is None:
                 value = node.find(key)
             node = MISSING if value is None else value
@@ -185,17 +185,18 @@ class Records:
             return list(map(pattern.format, *cols)) if cols else [path] * self.n
         out = []
         for r in range(self.n):
-            pieces = []
+            pieces: list[str] = []
             for i, literal in enumerate(parts):
                 if i % 2 == 0:
                     pieces.append(literal)
                     continue
                 value = cols[i // 2][r]
                 if value is MISSING or value is None:
-                    pieces = None
+                    out.append(MISSING)
                     break
                 pieces.append(str(value))
-            out.append(MISSING if pieces is None else "".join(pieces))
+            else:
+                out.append("".join(pieces))
         return out
 
 
@@ -220,7 +221,7 @@ def _own_key(dicts: list[dict[str, Any]], key: str) -> str:
 
 def _attributes(elements: list[Element], key: str) -> list[str] | None:
     """An attribute every element has (what lookup finds first), else None (lookup then tries children)."""
-    values = [e.get(key) for e in elements]
+    values: list[Any] = [e.get(key) for e in elements]
     return values if _all_text(values) else None
 
 
@@ -333,10 +334,10 @@ def _walk(doc: Any, path: str, one_record: bool) -> Records:
         return Records(doc, nodes)
     # For each level above the records: its nodes, and which of them encloses each record.
     up = []
-    where = np.arange(len(nodes))
+    enclosing = np.arange(len(nodes))
     for k in range(len(levels) - 1, 0, -1):
-        where = np.asarray(levels[k][1], dtype=np.int64)[where]
-        up.append((levels[k - 1][0], where))
+        enclosing = np.asarray(levels[k][1], dtype=np.int64)[enclosing]
+        up.append((levels[k - 1][0], enclosing))
     return Records(doc, nodes, up)
 
 

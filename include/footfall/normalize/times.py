@@ -155,7 +155,7 @@ def _fixed_width(values: list[Any], fmt: str, utc: bool) -> np.ndarray | None:
     def num(start: int, size: int) -> np.ndarray:
         """The number in `size` digit columns, in the smallest type that holds it (cast before arithmetic)."""
         kind = np.uint8 if size <= 2 else np.uint16 if size <= 4 else np.int64
-        out = digits[:, start].astype(kind)
+        out: np.ndarray = digits[:, start].astype(kind)
         for c in range(start + 1, start + size):
             out = out * kind(10) + digits[:, c]
         return out
@@ -168,11 +168,11 @@ def _fixed_width(values: list[Any], fmt: str, utc: bool) -> np.ndarray | None:
         return None
     # Month lengths and first days computed once per month the column spans, then looked up per value.
     month_index = year.astype(np.int32) * 12 + (month - 1)
-    first = int(month_index.min())
-    span = np.arange(first, int(month_index.max()) + 1)
+    first_month = int(month_index.min())
+    span = np.arange(first_month, int(month_index.max()) + 1)
     span_year, span_month = span // 12, span % 12 + 1
     leap = (span_year % 4 == 0) & ((span_year % 100 != 0) | (span_year % 400 == 0))
-    at = month_index - first
+    at = month_index - first_month
     if (day > (_MONTH_DAYS[span_month] - ((span_month == 2) & ~leap))[at]).any():  # 31 April and the like
         return None
     days = _days_since_epoch(span_year, span_month, np.ones_like(span))[at] + (day - 1)

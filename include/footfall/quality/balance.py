@@ -8,6 +8,8 @@ site opens and that are over (closing + an hour), so an afternoon with people in
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 
@@ -58,7 +60,7 @@ def _site_days(p: Prepared) -> pd.DataFrame:
         index=index,
     )
     code = days.index.get_level_values("site_code").to_numpy()
-    day = days.index.get_level_values("day")
+    day = cast(pd.DatetimeIndex, days.index.get_level_values("day"))
     ranges, _ = p.ranges_at(code, day.to_numpy())
     valid = ranges[:, :, 0] >= 0
     first_open = np.where(valid, ranges[:, :, 0], 1440).min(axis=1) if len(days) else np.zeros(0)
@@ -70,7 +72,7 @@ def _site_days(p: Prepared) -> pd.DataFrame:
     same_day = days["local_first"].to_numpy() == day.to_numpy()
     days["complete"] = (settled <= p.as_of).to_numpy()
     days["covered"] = ~same_day | (days["first_tod"].to_numpy() <= np.maximum(first_open, reset))
-    days["open_any"] = valid.any(axis=1)
+    days["open_any"] = np.asarray(valid.any(axis=1))
     days["key"] = site_day_key(code, day)
     return days
 
@@ -85,7 +87,7 @@ def _day_facts(p: Prepared, rows: pd.DataFrame, column: str) -> np.ndarray:
 def imbalance(p: Prepared) -> pd.DataFrame:
     q = p.ctx.params
     days = site_days(p)
-    big = np.maximum(days["entries"], days["exits"])
+    big = cast(pd.Series, np.maximum(days["entries"], days["exits"]))
     rel = (days["entries"] - days["exits"]).abs() / big.where(big > 0)
     flagged = days["complete"] & days["covered"] & (big >= q.imbalance_min_count) & (rel > q.imbalance_tolerance)
     hit, rel = days[flagged], rel[flagged]
@@ -163,15 +165,15 @@ def over_capacity(p: Prepared) -> pd.DataFrame:
     tolerance = p.ctx.params.capacity_tolerance
     limit = capacity[per["site_code"].to_numpy()] * (1 + tolerance)
     vendor = per["occupancy"].where(per["occupancy_rows"] > 0)
-    level = np.fmax(per["net"], vendor)
+    level = cast(pd.Series, np.fmax(per["net"], vendor))
     hit = _runs_per_day(per, level > limit, level, "max")
     codes = hit.index.get_level_values("site_code")
-    sites = [p.sites[s] for s in p.site_id_of(codes)]
+    capacities = [cast(int, p.sites[s].capacity) for s in p.site_id_of(codes)]  # only sites with one are hit
     detail = [
-        {"intervals_over": int(n), "capacity": s.capacity, "limit": s.capacity * (1 + tolerance)}
-        for n, s in zip(hit["n"], sites, strict=True)
+        {"intervals_over": int(n), "capacity": c, "limit": c * (1 + tolerance)}
+        for n, c in zip(hit["n"], capacities, strict=True)
     ]
-    expected = [float(s.capacity) for s in sites]
+    expected = [float(c) for c in capacities]
     return flag_frame(SITE, hit["start"], hit["end"], hit["value"], expected, detail, site_id=p.site_id_of(codes))
 
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import cache, cached_property
-from typing import TypeVar
+from typing import TypeVar, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -172,7 +172,7 @@ def _stack(ranges: list[np.ndarray]) -> np.ndarray:
     return out
 
 
-def local_instant(zone: str, wall: pd.Series | pd.DatetimeIndex) -> pd.Series:
+def local_instant(zone: str, wall: pd.Series) -> pd.Series:
     """Wall-clock times to UTC; a time skipped by DST moves forward, a repeated one takes its first pass."""
     first_pass = np.ones(len(wall), dtype=bool)
     return wall.dt.tz_localize(zone, ambiguous=first_pass, nonexistent="shift_forward").dt.tz_convert("UTC")
@@ -312,7 +312,7 @@ def prepare_sites(
         ends = dict(as_of)
     elif as_of is None and len(frame):
         minutes = pd.to_timedelta(frame["interval_minutes"].astype("int64"), unit="min")
-        ends = (frame["interval_start"] + minutes).groupby(frame["site_id"]).max().to_dict()
+        ends = cast(dict[str, datetime], (frame["interval_start"] + minutes).groupby(frame["site_id"]).max().to_dict())
     now = now if now is not None else pd.Timestamp.now("UTC")
     groups: dict[tuple, dict[str, SiteContext]] = {}
     for site_id, ctx in contexts.items():
@@ -384,9 +384,9 @@ def _prepare(
     end_tod = tod + minutes.to_numpy()
     grace = ctx.params.closed_grace_minutes
     valid = r[:, :, 0] >= 0
-    df["open"] = (valid & (tod[:, None] < r[:, :, 1]) & (end_tod[:, None] > r[:, :, 0])).any(axis=1)
-    df["near_open"] = (valid & (tod[:, None] < r[:, :, 1] + grace) & (end_tod[:, None] > r[:, :, 0] - grace)).any(
-        axis=1
+    df["open"] = np.asarray((valid & (tod[:, None] < r[:, :, 1]) & (end_tod[:, None] > r[:, :, 0])).any(axis=1))
+    df["near_open"] = np.asarray(
+        (valid & (tod[:, None] < r[:, :, 1] + grace) & (end_tod[:, None] > r[:, :, 0] - grace)).any(axis=1)
     )
     return p
 

@@ -81,7 +81,7 @@ def _context(folder: Path) -> Any:
         SITE_NAME,
         {
             "class_name": "SiteBuilder",
-            "show_how_to_buttons": False,
+            "show_how_to_buttons": False,  # type: ignore[typeddict-unknown-key]  # a SiteBuilder option GX's TypedDict omits
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(folder)},
             "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
         },

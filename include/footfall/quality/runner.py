@@ -81,7 +81,9 @@ def read_count_ranges(conn: Connection, ranges: list[tuple[str, datetime, dateti
     columns = list(db.COUNT_COLUMNS)
     if conn.dialect.name == "postgresql":
         site_ids, starts, ends = (list(x) for x in zip(*ranges, strict=True))
-        cursor = conn.connection.driver_connection.cursor()
+        driver = conn.connection.driver_connection
+        assert driver is not None  # psycopg's connection, checked out
+        cursor = driver.cursor()
         body = io.BytesIO()
         with cursor.copy(
             COUNTS_COPY.read_text(encoding="utf-8"), {"site_ids": site_ids, "starts": starts, "ends": ends}
@@ -222,7 +224,9 @@ def insert_occupancy(conn: Connection, frame: pd.DataFrame) -> None:
         return
     o = db.occupancy_corrected
     if conn.dialect.name == "postgresql":
-        cursor = conn.connection.driver_connection.cursor()
+        driver = conn.connection.driver_connection
+        assert driver is not None  # psycopg's connection, checked out
+        cursor = driver.cursor()
         with cursor.copy(f"COPY {o.name} ({', '.join(OCCUPANCY_COLUMNS)}) FROM STDIN (FORMAT binary)") as copy:
             copy.write(_occupancy_copy(frame))
         return

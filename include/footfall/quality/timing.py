@@ -179,7 +179,7 @@ def stale_feed(p: Prepared) -> pd.DataFrame:
     ):
         reported.setdefault(code, []).append((counter_id, pd.Timestamp(end, tz="UTC")))
     sample = pd.Timedelta(minutes=5)  # open_minutes_between's step: silent <= samples * 5 minutes
-    rows = []
+    stale: list[tuple] = []
     for code, site_id in enumerate(p.sites):
         if code not in reported:
             continue
@@ -192,10 +192,10 @@ def stale_feed(p: Prepared) -> pd.DataFrame:
             silent = p.open_minutes_between(site_id, end, p.as_of)
             if silent > q.stale_minutes:
                 minutes = (p.as_of - end).total_seconds() / 60
-                rows.append((site_id, counter_id, end, p.as_of, minutes, {"open_minutes_silent": silent}))
-    if not rows:
+                stale.append((site_id, counter_id, end, p.as_of, minutes, {"open_minutes_silent": silent}))
+    if not stale:
         return flag_frame([], [], [], [], [], [])
-    site, c, s, e, m, d = zip(*rows, strict=True)
+    site, c, s, e, m, d = zip(*stale, strict=True)
     return flag_frame(list(c), list(s), list(e), list(m), float(q.stale_minutes), list(d), site_id=list(site))
 
 

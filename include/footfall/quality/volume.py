@@ -8,6 +8,8 @@ does not move either). Counts are Poisson-like, so the spread has a floor of sqr
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 import pandas as pd
 
@@ -128,7 +130,7 @@ def unexpected_reset(p: Prepared) -> pd.DataFrame:
     drop = explained - df["occupancy"]
     reset = q.reset_time.hour * 60 + q.reset_time.minute
     dist = (df["tod"] - reset).abs()
-    dist = np.minimum(dist, 1440 - dist)
+    dist = cast(pd.Series, np.minimum(dist, 1440 - dist))
     hit = df[contiguous & (drop >= q.reset_min_drop) & (df["occupancy"] <= 1) & (dist > q.reset_window_minutes)]
     detail = [
         {"before": float(b), "drop_unexplained": float(d)}

@@ -12,8 +12,9 @@ import html
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import Enum
 from importlib import resources
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import FastAPI, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -31,7 +32,7 @@ from footfall.warehouse.share import Partner
 
 log = logging.getLogger(__name__)
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorOut, "description": "no key (or an unknown or revoked key) for a site that is not public"},
     403: {"model": ErrorOut, "description": "the key does not grant this site"},
     404: {"model": ErrorOut, "description": "no such site"},
@@ -105,7 +106,7 @@ def add_share(app: FastAPI, engine: Callable[[], Engine], cache_seconds: float |
 
     # The bearer scheme is documented, not a FastAPI dependency: Share.caller checks keys (a dependency per
     # request cost a third of /now's time).
-    auth = {"security": [{"HTTPBearer": []}]}
+    auth: dict[str, Any] = {"security": [{"HTTPBearer": []}]}
     openapi = app.openapi
 
     def with_bearer() -> dict:
@@ -114,7 +115,7 @@ def add_share(app: FastAPI, engine: Callable[[], Engine], cache_seconds: float |
         return schema
 
     app.openapi = with_bearer  # type: ignore[method-assign]
-    tags = ["public"]
+    tags: list[str | Enum] = ["public"]
 
     @app.get("/v1/public/sites", tags=tags, response_model=SitesOut, openapi_extra=auth, responses=ERRORS,
              summary="the sites the caller may read")  # fmt: skip
@@ -164,10 +165,11 @@ def add_share(app: FastAPI, engine: Callable[[], Engine], cache_seconds: float |
         out = service.hours_out(site, share.clock(), week)
         return cached_json(request, out, seconds=3600, public=public)
 
+    widget_tags: list[str | Enum] = ["widget"]
     widget = _static("widget.js")
     widget_tag = etag_of(widget)
 
-    @app.get("/widget.js", tags=["widget"], summary="the <footfall-occupancy> web component")
+    @app.get("/widget.js", tags=widget_tags, summary="the <footfall-occupancy> web component")
     async def widget_js(request: Request) -> Response:
         headers = {"ETag": widget_tag, "Cache-Control": "public, max-age=3600", "Access-Control-Allow-Origin": "*"}
         if request.headers.get("if-none-match") == widget_tag:
@@ -176,7 +178,7 @@ def add_share(app: FastAPI, engine: Callable[[], Engine], cache_seconds: float |
 
     page = _static("embed.html").decode()
 
-    @app.get("/embed/{site_id}", tags=["widget"], responses=ERRORS, summary="the widget as a page for an iframe")
+    @app.get("/embed/{site_id}", tags=widget_tags, responses=ERRORS, summary="the widget as a page for an iframe")
     async def embed(
         site_id: SiteId,
         request: Request,

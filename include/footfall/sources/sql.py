@@ -114,7 +114,7 @@ def query_rows(site: Site, window: Window) -> tuple[str, bytes]:
                 )
             records = result.mappings().all()
     except SQLAlchemyError as exc:
-        reason = str(exc.orig if getattr(exc, "orig", None) is not None else exc).splitlines()[0]
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise ExtractError(site.id, label, f"query on {shown} failed: {type(exc).__name__}: {reason}") from None
     finally:
         engine.dispose()

@@ -52,10 +52,10 @@ def create_partner(engine: Engine, name: str, sites: list[str], rate_per_minute:
     key = KEY_PREFIX + secrets.token_urlsafe(32)
     with engine.begin() as conn:
         partner_id = conn.execute(
-            insert(partner).values(
-                name=name, key_hash=hash_token(key), rate_per_minute=rate_per_minute, created_at=datetime.now(UTC)
-            )
-        ).inserted_primary_key[0]
+            insert(partner)
+            .values(name=name, key_hash=hash_token(key), rate_per_minute=rate_per_minute, created_at=datetime.now(UTC))
+            .returning(partner.c.partner_id)
+        ).scalar_one()
         conn.execute(insert(partner_site), [{"partner_id": partner_id, "site_id": s} for s in sorted(set(sites))])
     return int(partner_id), key
 
@@ -224,7 +224,9 @@ def compute_usual(
     frame["slot"] = (local.hour * 60 + local.minute) // USUAL_SLOT_MINUTES * USUAL_SLOT_MINUTES
     per_day = frame.groupby(["weekday", "slot", "day"])["occupancy"].mean()
     usual = per_day.groupby(level=["weekday", "slot"]).agg(["median", "count"])
-    return {(int(w), int(s)): (float(r["median"]), int(r["count"])) for (w, s), r in usual.iterrows()}
+    keys = usual.index.tolist()
+    medians, counts = usual["median"].tolist(), usual["count"].tolist()
+    return {(int(w), int(s)): (float(m), int(n)) for (w, s), m, n in zip(keys, medians, counts, strict=True)}
 
 
 def refresh_usual(engine: Engine, site_id: str, timezone: str, now: datetime) -> UsualProfile:

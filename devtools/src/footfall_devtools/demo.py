@@ -1,4 +1,4 @@
-"""`footfall demo`: the main job end to end on the embedded default, through real Airflow runs.
+"""`footfall-dev demo` (`make demo`): the main job end to end on the embedded default, through real Airflow runs.
 
 Migrates the warehouse (SQLite), starts the simulator on loopback, starts Airflow (api-server,
 scheduler with LocalExecutor, dag-processor; SQLite metadata), asks Airflow to backfill every
@@ -30,30 +30,30 @@ import requests
 from footfall import db, settings
 from footfall.config import Site, SourceKind, load_registry
 from footfall.dag_factory import site_dag_id
-from footfall.local_airflow import LocalAirflow, airflow_env, free_port
 from footfall.report import format_table, site_summaries
-from footfall.simulator import SimInterval, count_intervals
-from footfall.simulator.profiles import profiles_from_sites
-from footfall.simulator.pusher import XOVIS_PRESET, push_backlog
 from footfall.timewindow import floor_time
+from footfall_devtools.local_airflow import LocalAirflow, airflow_env, free_port
+from footfall_simulator import SimInterval, count_intervals
+from footfall_simulator.profiles import profiles_from_sites
+from footfall_simulator.pusher import XOVIS_PRESET, push_backlog
 
 log = logging.getLogger(__name__)
 
 
 def _start_service(command: list[str], port: int, what: str, log_path: Path | None = None) -> subprocess.Popen:
-    """`footfall <command>` as its own process, once its /healthz answers on loopback `port`."""
+    """`python -m <command>` as its own process, once its /healthz answers on loopback `port`."""
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
-    output = log_path.open("ab") if log_path is not None else subprocess.DEVNULL
+    log_file = log_path.open("ab") if log_path is not None else None
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "footfall.cli", *command, "--host", "127.0.0.1", "--port", str(port)],
-            stdout=output,
+            [sys.executable, "-m", *command, "--host", "127.0.0.1", "--port", str(port)],
+            stdout=log_file if log_file is not None else subprocess.DEVNULL,
             stderr=subprocess.STDOUT,
         )
     finally:
-        if log_path is not None:
-            output.close()  # the child has its own copy
+        if log_file is not None:
+            log_file.close()  # the child has its own copy
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -69,12 +69,14 @@ def _start_service(command: list[str], port: int, what: str, log_path: Path | No
 
 def start_simulator(port: int, seed: int = 0) -> subprocess.Popen:
     """The simulator as its own process, like a vendor's device would be."""
-    return _start_service(["simulate", "serve", "--seed", str(seed)], port, "simulator")
+    return _start_service(["footfall_simulator", "serve", "--seed", str(seed)], port, "simulator")
 
 
 def start_api(port: int) -> subprocess.Popen:
     """The ingestion API (`footfall api serve`) on loopback, over the demo's warehouse (plain HTTP)."""
-    return _start_service(["api", "serve"], port, "ingestion API", settings.data_dir() / "demo" / "api.log")
+    return _start_service(
+        ["footfall.cli", "api", "serve"], port, "ingestion API", settings.data_dir() / "demo" / "api.log"
+    )
 
 
 DEMO_SEED = 0

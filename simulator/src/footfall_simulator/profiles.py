@@ -38,9 +38,11 @@ def profiles_from_sites(sites: Iterable[Any]) -> dict[str, DeviceProfile]:
         hours: dict[int, tuple[str, str] | None] = {}
         for day, key in enumerate(WEEKDAY_KEYS):
             ranges = site.opening_hours.regular.get(key, ())
-            hours[day] = (ranges[0][0].strftime("%H:%M"), ranges[-1][1].strftime("%H:%M")) if ranges else None
-            if hours[day] and hours[day][1] == "23:59":
-                hours[day] = (hours[day][0], "24:00")
+            if not ranges:
+                hours[day] = None
+                continue
+            opens, closes = ranges[0][0].strftime("%H:%M"), ranges[-1][1].strftime("%H:%M")
+            hours[day] = (opens, "24:00" if closes == "23:59" else closes)
         capacity = site.capacity or 200
         per_counter = capacity * 0.9 / max(1, len(site.counters))
         for counter in site.counters:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 ZONE = "America/Los_Angeles"
@@ -20,8 +21,12 @@ def load_calit2(data_path: Path | str, site_id: str = "calit2", counter_id: str 
     stamp = pd.to_datetime(raw["date"] + " " + raw["time"], format="%m/%d/%y %H:%M:%S") - pd.Timedelta(minutes=30)
     raw["measure"] = raw["flow"].map(FLOWS)
     wide = raw.assign(stamp=stamp).pivot_table(index="stamp", columns="measure", values="count", aggfunc="sum")
-    first_pass = [True] * len(wide)
-    starts = wide.index.tz_localize(ZONE, ambiguous=first_pass, nonexistent="shift_forward").tz_convert("UTC")
+    first_pass = np.ones(len(wide), dtype=bool)
+    starts = (
+        pd.DatetimeIndex(wide.index)
+        .tz_localize(ZONE, ambiguous=first_pass, nonexistent="shift_forward")
+        .tz_convert("UTC")
+    )
     return pd.DataFrame(
         {
             "site_id": site_id,

@@ -252,7 +252,7 @@ def _axis_xml(payload: Any) -> bytes:
     data = ElementTree.SubElement(root, "data")
     for row in payload["data"]:
         ElementTree.SubElement(
-            data, "item", timestamp=row["timestamp"], **{"in": str(row["in"]), "out": str(row["out"])}
+            data, "item", {"timestamp": row["timestamp"], "in": str(row["in"]), "out": str(row["out"])}
         )
     return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True)
 

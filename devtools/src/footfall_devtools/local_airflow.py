@@ -2,7 +2,7 @@
 
 Not a scheduler of our own: this starts Airflow's api-server, scheduler (LocalExecutor) and
 dag-processor as subprocesses with footfall's settings, asks Airflow for backfills through its
-CLI, and reads run states from Airflow's metadata database. `footfall airflow ...` uses the same
+CLI, and reads run states from Airflow's metadata database. `footfall-dev airflow ...` uses the same
 environment, so what the data team opens in the UI is what the demo ran.
 """
 
@@ -23,7 +23,8 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from footfall import PROJECT_DIR, settings
+from footfall import settings
+from footfall_devtools import REPO_DIR
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def free_port() -> int:
 
 
 def airflow_home() -> Path:
-    return Path(os.environ.get("FOOTFALL_AIRFLOW_HOME", PROJECT_DIR / "airflow_home"))
+    return Path(os.environ.get("FOOTFALL_AIRFLOW_HOME", REPO_DIR / "airflow_home"))
 
 
 def airflow_env(
@@ -61,8 +62,8 @@ def airflow_env(
             # Airflow starts its own subprocesses by name (`airflow standalone` does): use this venv's.
             "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
             "AIRFLOW_HOME": str(home),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_DIR / "dags"),
-            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_DIR / "plugins"),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO_DIR / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO_DIR / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
             "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "False",
@@ -77,6 +78,9 @@ def airflow_env(
             "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "2",
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url or f"sqlite:///{home / 'airflow.db'}",
             "FOOTFALL_DB_URL": settings.db_url(),
+            # footfall finds its registry and data folder through these (never through its own location).
+            "FOOTFALL_SITES_DIR": str(settings.sites_dir().resolve()),
+            "FOOTFALL_DATA_DIR": str(settings.data_dir().resolve()),
         }
     )
     metadata = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
@@ -84,7 +88,7 @@ def airflow_env(
         # Airflow's async engine defaults to asyncpg; psycopg 3 (already here) has an async driver too.
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = metadata.replace("+psycopg://", "+psycopg_async://", 1)
     if metadata.startswith("sqlite"):
-        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = "footfall.local_airflow.SQLITE_CONNECT_ARGS"
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"] = "footfall_devtools.local_airflow.SQLITE_CONNECT_ARGS"
     env.update(extra or {})
     return env
 
@@ -250,9 +254,12 @@ class LocalAirflow:
         try:
             with engine.begin() as conn:
                 sqlite = conn.dialect.name == "sqlite"
-                stamps = {"now": now, "cutoff": now - timedelta(minutes=2)}
+                stamps: dict[str, datetime | str] = {"now": now, "cutoff": now - timedelta(minutes=2)}
                 if sqlite:  # Airflow keeps naive UTC text there
-                    stamps = {k: v.strftime("%Y-%m-%d %H:%M:%S.%f") for k, v in stamps.items()}
+                    stamps = {
+                        "now": f"{now:%Y-%m-%d %H:%M:%S.%f}",
+                        "cutoff": f"{now - timedelta(minutes=2):%Y-%m-%d %H:%M:%S.%f}",
+                    }
                 return conn.execute(
                     text(
                         "UPDATE backfill SET completed_at = :now WHERE completed_at IS NULL"
