@@ -71,3 +71,35 @@ def test_an_unreadable_warehouse_is_a_503_with_a_reason(tmp_path, registry):
             assert response.status_code == 503 and response.headers["retry-after"] == "60"
             assert response.json() == {"reason": "the warehouse cannot be read right now"}
         assert client.get("/v1/public/sites/bib/hours").status_code == 200  # from the site file alone
+
+
+def test_now_reads_a_few_bounded_statements_then_none_while_cached(db_url, warehouse, registry):
+    """The read model: the first /now reads the last interval, one day of observations and forecasts and the
+    usual profile (and stores it once); the next requests within the cache time run no SQL at all."""
+    from sqlalchemy import event
+
+    registry.add_site("bib", sharing={"public": True})
+    engine = warehouse(db_url)
+    statements: list[str] = []
+
+    def record(_conn, _cursor, statement, *_args) -> None:
+        if statement.split()[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        with TestClient(create_app(engine, only="share")) as client:
+            assert client.get("/v1/public/sites/bib/now").status_code == 200
+            first = list(statements)
+            assert 4 <= len(first) <= 8, first
+            tables = " ".join(first).lower()
+            for bounded in ("occupancy_corrected.site_id = ", "forecast.site_id = ", "share_usual.site_id = "):
+                assert bounded in tables
+            assert "from count_interval" not in tables or "count_interval.interval_start = " in tables
+            statements.clear()
+            for _ in range(50):
+                assert client.get("/v1/public/sites/bib/now").status_code == 200
+                assert client.get("/v1/public/sites/bib/today").status_code == 200
+            assert statements == []
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
