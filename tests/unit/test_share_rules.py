@@ -118,3 +118,37 @@ def test_max_age_expires_a_minute_after_each_five_minute_boundary():
     assert max_age(utc(2026, 11, 20, 15, 0, 0)) == 60  # next load lands about 15:01
     assert max_age(utc(2026, 11, 20, 15, 1, 0)) == 300
     assert max_age(utc(2026, 11, 20, 15, 3, 30)) == 150
+
+
+def test_facts_are_served_stale_while_one_refresh_runs(make_site, monkeypatch):
+    import asyncio
+    import time
+
+    from footfall.share import service
+
+    reads: list[float] = []
+
+    def read_facts(_engine, site, now):
+        reads.append(time.monotonic())
+        time.sleep(0.05)
+        day, start, end = service.local_day(site, now)
+        return service.Facts(day, start, end, None, [], [], None)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "read_facts", read_facts)
+    site = make_site()
+    cache = service.FactsCache(lambda: None, seconds=0.2)  # type: ignore[arg-type, return-value]
+    now = utc(2026, 11, 20, 15)
+
+    async def scenario() -> None:
+        first = await cache.get(site, now)
+        assert len(reads) == 1 and await cache.get(site, now) is first
+        await asyncio.sleep(0.25)  # stale: answered at once, one refresh in the background
+        stale = await asyncio.gather(*(cache.get(site, now) for _ in range(20)))
+        assert all(f is first for f in stale)
+        await asyncio.sleep(0.15)
+        assert len(reads) == 2 and await cache.get(site, now) is not first
+        await asyncio.sleep(0.45)  # past twice the cache time: the request waits for a fresh read
+        await cache.get(site, now)
+        assert len(reads) == 3
+
+    asyncio.run(scenario())

@@ -124,31 +124,51 @@ def read_facts(engine: Engine, site: Site, now: datetime) -> Facts:
 
 
 class FactsCache:
-    """Facts per (site, local day), reused for `seconds`; one reader per site at a time."""
+    """Facts per (site, local day): fresh for `seconds`, then answered stale for up to `seconds` more while
+    one background read refreshes them (so requests never queue behind a refresh); one reader per site."""
 
     def __init__(self, engine: Callable[[], Engine], seconds: float | None = None) -> None:
         self.engine = engine
         self.seconds = cache_seconds() if seconds is None else seconds
         self._facts: dict[str, tuple[float, Facts]] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._refreshing: dict[str, asyncio.Task] = {}
 
-    def fresh(self, site: Site, now: datetime) -> Facts | None:
+    def _usable(self, site: Site, now: datetime, limit: float) -> Facts | None:
         hit = self._facts.get(site.id)
-        if hit is None or time.monotonic() - hit[0] >= self.seconds or hit[1].day != local_day(site, now)[0]:
+        if hit is None or time.monotonic() - hit[0] >= limit or hit[1].day != local_day(site, now)[0]:
             return None
         return hit[1]
+
+    def fresh(self, site: Site, now: datetime) -> Facts | None:
+        return self._usable(site, now, self.seconds)
+
+    async def _read(self, site: Site, now: datetime) -> Facts:
+        facts = await run_in_threadpool(read_facts, self.engine(), site, now)
+        self._facts[site.id] = (time.monotonic(), facts)
+        return facts
+
+    async def _refresh(self, site: Site, now: datetime) -> None:
+        try:
+            async with self._locks.setdefault(site.id, asyncio.Lock()):
+                if self.fresh(site, now) is None:
+                    await self._read(site, now)
+        except Exception:  # the next request past the stale limit reads again and reports the failure
+            log.warning("share: refreshing site %s failed", site.id, exc_info=True)
+        finally:
+            self._refreshing.pop(site.id, None)
 
     async def get(self, site: Site, now: datetime) -> Facts:
         facts = self.fresh(site, now)
         if facts is not None:
             return facts
-        lock = self._locks.setdefault(site.id, asyncio.Lock())
-        async with lock:
-            facts = self.fresh(site, now)
-            if facts is None:
-                facts = await run_in_threadpool(read_facts, self.engine(), site, now)
-                self._facts[site.id] = (time.monotonic(), facts)
-        return facts
+        stale = self._usable(site, now, 2 * self.seconds)
+        if stale is not None:
+            if site.id not in self._refreshing:
+                self._refreshing[site.id] = asyncio.get_running_loop().create_task(self._refresh(site, now))
+            return stale
+        async with self._locks.setdefault(site.id, asyncio.Lock()):
+            return self.fresh(site, now) or await self._read(site, now)
 
 
 # --- responses --------------------------------------------------------------------------------------
