@@ -182,6 +182,18 @@ def create_app(engine: Engine | None = None, only: Literal["ingest", "share"] | 
     return app
 
 
+def create_served_app() -> FastAPI:
+    """create_app for `serve`: after start-up, the objects of every import are frozen out of the garbage
+    collector's scans (gc.freeze), so a full collection does not walk pandas' and SQLAlchemy's modules
+    in the middle of requests."""
+    import gc
+
+    app = create_app()
+    gc.collect()
+    gc.freeze()
+    return app
+
+
 def serve(
     host: str, port: int, *, certfile: str | None = None, keyfile: str | None = None, workers: int = 1,
     only: str | None = None,
@@ -193,7 +205,7 @@ def serve(
         os.environ["FOOTFALL_API_ONLY"] = only  # read by create_app in every worker
 
     uvicorn.run(
-        "footfall.api.app:create_app",
+        "footfall.api.app:create_served_app",
         factory=True,
         host=host,
         port=port,
