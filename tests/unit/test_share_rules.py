@@ -151,4 +151,8 @@ def test_facts_are_served_stale_while_one_refresh_runs(make_site, monkeypatch):
         await cache.get(site, now)
         assert len(reads) == 3
 
-    asyncio.run(scenario())
+    # In its own thread: in the whole suite, playwright's sync API keeps an event loop running in this one.
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, scenario()).result()
