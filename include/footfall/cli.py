@@ -97,8 +97,36 @@ def cmd_api_serve(args: argparse.Namespace) -> int:
     """Serve the ingestion API (HTTPS when --certfile/--keyfile are given; else put a TLS proxy in front)."""
     from footfall.api.app import serve
 
-    serve(args.host, args.port, certfile=args.certfile, keyfile=args.keyfile, workers=args.workers)
+    serve(args.host, args.port, certfile=args.certfile, keyfile=args.keyfile, workers=args.workers, only=args.only)
     return EXIT_OK
+
+
+def cmd_partners(args: argparse.Namespace) -> int:
+    """Create, list or revoke partner keys (read access to named sites); a new key is printed once, stored hashed."""
+    from footfall.config import get_site
+    from footfall.warehouse import share
+    from footfall.warehouse.engine import get_engine
+
+    engine = get_engine()
+    if args.partners_command == "create":
+        sites = [s.strip() for s in args.sites.split(",") if s.strip()]
+        if not sites:
+            print("footfall partners create: --sites names at least one site", file=sys.stderr)
+            return EXIT_USAGE
+        for site_id in sites:
+            get_site(site_id)  # refuse keys for sites that do not exist
+        partner_id, key = share.create_partner(engine, args.name, sites, args.rate)
+        print(f"partner {partner_id} ({args.name}) may read {', '.join(sites)}; its key (shown once):")
+        print(key)
+        return EXIT_OK
+    if args.partners_command == "list":
+        for p in share.list_partners(engine):
+            state = f"revoked {p.revoked_at:%Y-%m-%d %H:%M}" if p.revoked_at else "active"
+            print(f"{p.partner_id:>6}  {p.name:<24} {state:<24} {p.rate_per_minute:>6}/min  {','.join(p.sites)}")
+        return EXIT_OK
+    count = share.revoke_partner(engine, args.id)
+    print(f"revoked {count} partner key(s)")
+    return EXIT_OK if count else EXIT_FAILED
 
 
 def cmd_tokens(args: argparse.Namespace) -> int:
@@ -327,14 +355,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hours", type=float, default=2.0)
     p.set_defaults(func=cmd_summary)
 
-    p_api = sub.add_parser("api", help="the ingestion service").add_subparsers(dest="api_command", required=True)
-    p = p_api.add_parser("serve", help="serve the push API (warehouse: FOOTFALL_DB_URL)")
+    p_api = sub.add_parser("api", help="the API (ingest + share)").add_subparsers(dest="api_command", required=True)
+    p = p_api.add_parser("serve", help="serve the push API and the public read API (warehouse: FOOTFALL_DB_URL)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8443)
     p.add_argument("--certfile", help="TLS certificate (PEM); with --keyfile, serve HTTPS")
     p.add_argument("--keyfile", help="TLS private key (PEM)")
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--only", choices=("ingest", "share"), help="serve one half: ingestion or sharing (default both)")
     p.set_defaults(func=cmd_api_serve)
+
+    p_partners = sub.add_parser("partners", help="partner keys for the public read API")
+    p_par = p_partners.add_subparsers(dest="partners_command", required=True)
+    p = p_par.add_parser("create", help="create a key for some sites (printed once)")
+    p.add_argument("--name", required=True, help="who the key is for, e.g. 'city portal'")
+    p.add_argument("--sites", required=True, help="comma-separated site ids the key may read")
+    p.add_argument("--rate", type=int, default=600, help="requests a minute (default 600)")
+    p.set_defaults(func=cmd_partners)
+    p = p_par.add_parser("list", help="list partners and their sites")
+    p.set_defaults(func=cmd_partners)
+    p = p_par.add_parser("revoke", help="revoke a partner's key")
+    p.add_argument("--id", type=int, required=True, help="partner id (see `footfall partners list`)")
+    p.set_defaults(func=cmd_partners)
 
     p_tok = sub.add_parser("tokens", help="per-site push tokens").add_subparsers(dest="tokens_command", required=True)
     for name, text in (("create", "create a token (printed once)"), ("list", "list tokens"), ("revoke", "revoke")):

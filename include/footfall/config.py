@@ -211,6 +211,28 @@ class WeatherInput(Strict):
     file: Path
 
 
+class LevelThresholds(Strict):
+    """Percent of capacity from which the shared level is medium, high, full (below medium it is low)."""
+
+    medium: Annotated[int, Field(ge=1, le=100)] = 40
+    high: Annotated[int, Field(ge=1, le=100)] = 70
+    full: Annotated[int, Field(ge=1, le=100)] = 90
+
+    @model_validator(mode="after")
+    def _ordered(self) -> LevelThresholds:
+        if not self.medium < self.high < self.full:
+            raise ValueError(f"thresholds must rise: medium {self.medium} < high {self.high} < full {self.full}")
+        return self
+
+
+class Sharing(Strict):
+    """What footfall.share publishes: public sites need no key; others only answer partner keys."""
+
+    public: bool = False
+    message: Annotated[str, Field(max_length=500)] | None = Field(default=None, description="notice shown to visitors")
+    thresholds: LevelThresholds = Field(default_factory=LevelThresholds)
+
+
 class Site(Strict):
     """A site file: one place that counts people."""
 
@@ -229,6 +251,7 @@ class Site(Strict):
     tags: tuple[str, ...] = ()
     quality: QualityParams = Field(default_factory=QualityParams)
     alerts: Alerts = Field(default_factory=Alerts)
+    sharing: Sharing = Field(default_factory=Sharing)
 
     @field_validator("timezone")
     @classmethod

@@ -23,12 +23,12 @@ import requests
 import yaml
 from sqlalchemy import Engine, insert
 
-from footfall.local_airflow import LocalAirflow, airflow_env, free_port
 from footfall.quality.docs import build_docs
-from footfall.simulator import start_in_thread
 from footfall.timewindow import floor_time
 from footfall.warehouse import health, schema
 from footfall.warehouse.engine import get_engine, upgrade
+from footfall_devtools.local_airflow import LocalAirflow, airflow_env, free_port
+from footfall_simulator import start_in_thread
 
 # The README's screenshots: `FOOTFALL_SCREENSHOTS_DIR=docs/screenshots` regenerates them; else a temp folder.
 SCREENSHOTS = Path(os.environ.get("FOOTFALL_SCREENSHOTS_DIR") or tempfile.mkdtemp(prefix="footfall-screens-"))

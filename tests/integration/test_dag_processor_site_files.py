@@ -11,7 +11,7 @@ import shutil
 import pytest
 from sqlalchemy import create_engine, text
 
-from footfall.local_airflow import LocalAirflow, airflow_env
+from footfall_devtools.local_airflow import LocalAirflow, airflow_env
 
 SITES = ("alpha", "beta", "gamma")
 

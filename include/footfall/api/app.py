@@ -11,7 +11,7 @@ import logging
 import os
 import re
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -89,12 +89,19 @@ def _reason(status: int, reason: str) -> JSONResponse:
     return JSONResponse({"reason": reason}, status_code=status)
 
 
-def create_app(engine: Engine | None = None) -> FastAPI:
-    """The service; the warehouse is FOOTFALL_DB_URL unless an engine is given."""
+def create_app(engine: Engine | None = None, only: Literal["ingest", "share"] | None = None) -> FastAPI:
+    """The service; the warehouse is FOOTFALL_DB_URL unless an engine is given.
+
+    Both halves by default: ingestion (pushes, per-site tokens) and sharing (footfall.share: the public
+    read API and the widget); `only` (or FOOTFALL_API_ONLY) serves one of them."""
+    only = only or os.environ.get("FOOTFALL_API_ONLY") or None  # type: ignore[assignment]
+    if only not in (None, "ingest", "share"):
+        raise ValueError(f"only must be ingest or share, not {only!r}")
     app = FastAPI(
-        title="footfall ingestion",
+        title="footfall API",
         version="1",
-        description="Connectors and counting devices push counts here; each site has its own tokens.",
+        description="Connectors and counting devices push counts here (each site has its own tokens); "
+        "visitors' pages, widgets and partners read occupancy, forecasts and waits under /v1/public.",
     )
     app.state.engine = engine
 
@@ -122,6 +129,13 @@ def create_app(engine: Engine | None = None) -> FastAPI:
 
         await run_in_threadpool(ping, warehouse())
         return {"status": "ok"}
+
+    if only != "ingest":
+        from footfall.share.routes import add_share
+
+        add_share(app, warehouse)
+    if only == "share":
+        return app
 
     @app.get("/v1/sites/{site_id}/token", summary="check a token: 200 when it may write this site")
     async def check_token(site_id: str, request: Request) -> dict[str, str]:
@@ -164,12 +178,30 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     return app
 
 
-def serve(host: str, port: int, *, certfile: str | None = None, keyfile: str | None = None, workers: int = 1) -> None:
-    """Run the service with uvicorn (HTTPS when a certificate is given)."""
+def create_served_app() -> FastAPI:
+    """create_app for `serve`: after start-up, the objects of every import are frozen out of the garbage
+    collector's scans (gc.freeze), so a full collection does not walk pandas' and SQLAlchemy's modules
+    in the middle of requests."""
+    import gc
+
+    app = create_app()
+    gc.collect()
+    gc.freeze()
+    return app
+
+
+def serve(
+    host: str, port: int, *, certfile: str | None = None, keyfile: str | None = None, workers: int = 1,
+    only: str | None = None,
+) -> None:  # fmt: skip
+    """Run the service with uvicorn (HTTPS when a certificate is given); `only` serves ingest or share alone."""
     import uvicorn
 
+    if only:
+        os.environ["FOOTFALL_API_ONLY"] = only  # read by create_app in every worker
+
     uvicorn.run(
-        "footfall.api.app:create_app",
+        "footfall.api.app:create_served_app",
         factory=True,
         host=host,
         port=port,

@@ -307,3 +307,34 @@ interval_revision = Table(
 # The one definition of a count row's columns (count_interval without its bookkeeping columns).
 MEASURED_COLUMNS = ("interval_minutes", "entries", "exits", "occupancy")
 COUNT_COLUMNS = ("site_id", "counter_id", "interval_start", *MEASURED_COLUMNS)
+
+# --- sharing (footfall.share): partner keys and the usual-occupancy profile -------------------
+
+partner = Table(
+    "partner",
+    metadata,
+    Column("partner_id", BigId, primary_key=True, autoincrement=True),
+    Column("name", Text, nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True, comment="sha256 of the key; never the key"),
+    Column("rate_per_minute", Integer, nullable=False, comment="requests a minute this key may make"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+partner_site = Table(
+    "partner_site",
+    metadata,
+    Column("partner_id", BigInteger, ForeignKey("partner.partner_id", ondelete="CASCADE"), primary_key=True),
+    Column("site_id", String(64), primary_key=True, comment="a site this partner's key may read"),
+)
+
+share_usual = Table(
+    "share_usual",
+    metadata,
+    Column("site_id", String(64), primary_key=True),
+    Column("weekday", Integer, primary_key=True, comment="local weekday, 0 = Monday"),
+    Column("slot_minute", Integer, primary_key=True, comment="local minute of day the half hour starts"),
+    Column("occupancy", Float, nullable=False, comment="median over the weeks of the slot's mean occupancy"),
+    Column("samples", Integer, nullable=False, comment="days the median is taken over"),
+    Column("computed_at", UTCDateTime, nullable=False),
+)

@@ -1,0 +1,1 @@
+"""Sharing occupancy: the public read API (`/v1/public/...`), partner keys, and the embeddable widget."""
