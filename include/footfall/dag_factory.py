@@ -88,7 +88,7 @@ def site_doc_md(site: Site, sites_dir: Path | None = None) -> str:
         f"| site id | `{site.id}` |",
         f"| time zone | {site.timezone} |",
         f"| capacity | {site.capacity if site.capacity is not None else 'not set'} |",
-        f"| source | {source.kind.value}, preset `{source.preset}` |",
+        f"| source | {site.preset.label_kind}, preset `{source.preset}` |",
         f"| connection id | `{source.connection_id}` |" if source.connection_id else "| connection id | none |",
         f"| lookback | {source.lookback_minutes} min |",
         f"| site file | `{_shown_path(site_path(site.id, sites_dir))}` |",

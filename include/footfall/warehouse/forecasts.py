@@ -14,7 +14,8 @@ from footfall.warehouse import schema
 def _frame(engine: Engine, query: Any) -> pd.DataFrame:
     with engine.connect() as conn:
         result = conn.execute(query)
-        return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        # Plain str names: pandas takes SQLAlchemy's quoted_name for a label to parse (groupby fails).
+        return pd.DataFrame(result.fetchall(), columns=list(map(str, result.keys())))
 
 
 def utc_instants(values: pd.Series) -> pd.Series:
