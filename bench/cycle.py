@@ -201,6 +201,7 @@ def measure_phase(args: argparse.Namespace, kind: str, n: int, tmp: Path) -> Pha
         extra = {
             "FOOTFALL_DB_URL": warehouse,
             "FOOTFALL_PRELOAD": "true",
+            "FOOTFALL_DATA_DIR": str(work / "data"),  # Data Docs and exports stay in the run's temp folder
             "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "120",
         }
         if kind == "footfall":
