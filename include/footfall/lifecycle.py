@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from sqlalchemy import Connection, Engine
@@ -27,6 +28,9 @@ from footfall.validate import ValidationReport, validate_counts
 from footfall.warehouse.counts import WriteResult, write_counts
 from footfall.warehouse.landing import ensure_site, land_in, land_payloads, mark_payload_error
 from footfall.warehouse.runs import record_sync_run
+
+if TYPE_CHECKING:
+    from footfall.quality.runner import QualityOutcome
 
 log = logging.getLogger(__name__)
 
@@ -186,22 +190,42 @@ def run_window(
             run.record(conn, first)
     if run.batches_written or first is None:  # nothing at all to load: the window is still checked
         t2 = time.perf_counter()
-        run.result.flags = _check(engine, site, run, run_id)
+        outcome = _check(engine, site, run, run_id)
+        run.result.flags = _flag_counts(outcome)
         run.result.seconds["checks"] = time.perf_counter() - t2
+        if outcome is not None:
+            t3 = time.perf_counter()
+            _nowcast(engine, site, outcome.occupancy, run.started)
+            run.result.seconds["nowcast"] = time.perf_counter() - t3
     log.info("%s", run.result.report(source.mode))
     if first is not None:
         raise first
     return run.result
 
 
-def _check(engine: Engine, site: Site, run: _Run, run_id: str) -> dict[str, int]:
-    """The discrepancy checks after the write; their flags counted by check and severity. Never raises:
-    a failing check leaves the load standing. Merged rows are not handed over as the range's content
-    (a merge does not replace the range, which may hold other rows): the checks read it back."""
+def _check(engine: Engine, site: Site, run: _Run, run_id: str) -> QualityOutcome | None:
+    """The discrepancy checks after the write. Never raises: a failing check leaves the load standing.
+    Merged rows are not handed over as the range's content (a merge does not replace the range, which
+    may hold other rows): the checks read it back."""
     from footfall.quality.runner import run_after_load
 
-    outcome = run_after_load(engine, site, run.span, run_id=run_id, validation=run.validation, loaded=run.loaded)
+    return run_after_load(engine, site, run.span, run_id=run_id, validation=run.validation, loaded=run.loaded)
+
+
+def _flag_counts(outcome: QualityOutcome | None) -> dict[str, int]:
+    """The checks' flags counted by check and severity."""
     if outcome is None or outcome.flags.empty:
         return {}
     counted = outcome.flags.groupby(["check", "severity"]).size()
     return {f"{check}/{severity}": int(n) for (check, severity), n in zip(counted.index, counted.tolist(), strict=True)}
+
+
+def _nowcast(engine: Engine, site: Site, corrected: pd.DataFrame, now: datetime) -> None:
+    """The 2-hour nowcast from the corrected occupancy the checks just computed (live data only). Never
+    raises: a failing nowcast leaves the load standing, and the share API falls back to the forecast."""
+    from footfall.forecast.nowcast import publish_nowcast
+
+    try:
+        publish_nowcast(engine, site, corrected, now)
+    except Exception:
+        log.exception("site %s: the nowcast failed; the day-ahead forecast stays what is shown", site.id)

@@ -29,11 +29,14 @@ def sync_window(
     run_id: str = "cli",
     resolve: Callable[[str], Endpoint] = resolve_endpoint,
     session: requests.Session | None = None,
+    started: datetime | None = None,
 ) -> SyncResult:
     """Run the site's source for `window` (a pull, a folder's new files, the pushes the window concerns);
-    raises a SiteDataError naming what went wrong. `resolve` and `session` serve HTTP sources."""
+    raises a SiteDataError naming what went wrong. `resolve` and `session` serve HTTP sources; `started`
+    is the run's clock (now unless given), which decides whether the data is live enough for a nowcast."""
     options = {"resolve": resolve, "session": session} if site.source.kind.value.startswith("http") else {}
-    return run_window(source_for(site, **options), site, window, engine=engine or get_engine(), run_id=run_id)
+    source = source_for(site, **options)
+    return run_window(source, site, window, engine=engine or get_engine(), run_id=run_id, started=started)
 
 
 def run_site_window(

@@ -99,7 +99,7 @@ class Facts:
     day_end: datetime
     last: store.LastInterval | None
     observed: list[tuple[datetime, float]]
-    forecasts: list[store.ForecastSlot]
+    forecasts: list[store.ForecastSlot]  # the day-ahead forecast, its slots of the next two hours the nowcast's
     usual: store.UsualProfile
 
 
@@ -118,7 +118,7 @@ def read_facts(engine: Engine, site: Site, now: datetime) -> Facts:
         end,
         store.last_interval(engine, site.id),
         store.observed(engine, site.id, start, end),
-        store.forecasts(engine, site.id, start, end),
+        store.with_nowcast(store.forecasts(engine, site.id, start, end), store.nowcasts(engine, site.id, start, end)),
         store.usual(engine, site.id, site.timezone, now),
     )
 

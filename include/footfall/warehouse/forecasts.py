@@ -78,3 +78,35 @@ def replace_site_forecast(engine: Engine, site_id: str, rows: list[dict[str, Any
         conn.execute(delete(t).where(t.c.site_id == site_id))
         if rows:
             conn.execute(insert(t), rows)
+
+
+# --- the 2-hour nowcast (footfall.forecast.nowcast) -----------------------------------------------
+
+
+def forecast_slots(engine: Engine, site_id: str, start: Any, end: Any) -> list[Any]:
+    """Published forecast rows with slot_start in [start, end): one primary key range of the site."""
+    f = schema.forecast.c
+    query = (
+        select(f.slot_start, f.slot_minutes, f.occupancy_p10, f.occupancy_p50, f.occupancy_p90, f.wait_minutes)
+        .where(f.site_id == site_id, f.slot_start >= start, f.slot_start < end)
+        .order_by(f.slot_start)
+    )
+    with engine.connect() as conn:
+        return list(conn.execute(query).all())
+
+
+def replace_site_nowcast(engine: Engine, site_id: str, rows: list[dict[str, Any]]) -> None:
+    """The site's nowcast becomes `rows` (one transaction): only the latest run's nowcast is kept."""
+    t = schema.nowcast
+    with engine.begin() as conn:
+        conn.execute(delete(t).where(t.c.site_id == site_id))
+        if rows:
+            conn.execute(insert(t), rows)
+
+
+def site_nowcast(engine: Engine, site_id: str) -> list[Any]:
+    """The site's current nowcast rows (at most two hours of slots), by slot start."""
+    n = schema.nowcast.c
+    query = select(schema.nowcast).where(n.site_id == site_id).order_by(n.slot_start)
+    with engine.connect() as conn:
+        return list(conn.execute(query).all())

@@ -283,6 +283,36 @@ forecast = Table(
     Column("wait_minutes", Float, comment="expected wait to get in; null without a capacity"),
 )
 
+nowcast = Table(
+    "nowcast",
+    metadata,
+    Column("site_id", String(64), primary_key=True),
+    Column("slot_start", UTCDateTime, primary_key=True),
+    Column("slot_minutes", Integer, nullable=False),
+    Column("issued_at", UTCDateTime, nullable=False, comment="the live run that computed it"),
+    Column("as_of", UTCDateTime, nullable=False, comment="end of the last observed interval it starts from"),
+    Column("method", String(32), nullable=False),
+    Column("occupancy_p10", Float),
+    Column("occupancy_p50", Float),
+    Column("occupancy_p90", Float),
+    Column("wait_minutes", Float, comment="expected wait to get in; null without a capacity"),
+    comment="the 2-hour nowcast: replaced per site by every live run with fresh data",
+)
+
+queue_measure = Table(
+    "queue_measure",
+    metadata,
+    Column("site_id", String(64), primary_key=True),
+    Column("queue_ref", String(200), primary_key=True, comment="the device's queue zone, as the device names it"),
+    Column("interval_start", UTCDateTime, primary_key=True),
+    Column("interval_minutes", Integer, nullable=False),
+    Column("queue_length", Float, comment="people waiting at the interval's end"),
+    Column("wait_seconds", Float, comment="mean wait of those who left the queue in the interval"),
+    Column("served", Integer, comment="people who left the queue in the interval (its outflow)"),
+    Column("payload_id", BigInteger, comment="raw_payload the measure was read from"),
+    comment="queue lengths and waits reported by queue-counting devices (Xovis queue statistics, Irisys)",
+)
+
 interval_revision = Table(
     "interval_revision",
     metadata,

@@ -1,7 +1,7 @@
 """The sharing read model: partner keys, the usual-occupancy profile, and the few bounded reads behind each request.
 
-Every public request runs one to three indexed queries bounded by a site and a time range (the last
-corrected interval, one local day of observations and forecasts, one weekday of the usual profile):
+Every public request runs one to four indexed queries bounded by a site and a time range (the last
+corrected interval, one local day of observations and forecasts, the 2-hour nowcast, one weekday of the usual profile):
 none scans a site's history. The usual profile is the only aggregate over history; it is computed
 from the last USUAL_WEEKS weeks of corrected occupancy into `share_usual` at most once a day per site.
 """
@@ -174,6 +174,34 @@ def forecasts(engine: Engine, site_id: str, start: datetime, end: datetime) -> l
         for r in rows
         if r.slot_start + timedelta(minutes=r.slot_minutes) > start
     ]
+
+
+def nowcasts(engine: Engine, site_id: str, start: datetime, end: datetime) -> list[ForecastSlot]:
+    """The site's 2-hour nowcast slots overlapping [start, end) (the latest live run's, at most ~2 hours)."""
+    n = schema.nowcast
+    query = (
+        select(
+            n.c.slot_start, n.c.slot_minutes, n.c.occupancy_p10, n.c.occupancy_p50, n.c.occupancy_p90, n.c.wait_minutes
+        )
+        .where(n.c.site_id == site_id, n.c.slot_start >= start - timedelta(hours=1), n.c.slot_start < end)
+        .order_by(n.c.slot_start)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return [
+        ForecastSlot(r.slot_start, r.slot_minutes, r.occupancy_p10, r.occupancy_p50, r.occupancy_p90, r.wait_minutes)
+        for r in rows
+        if r.slot_start + timedelta(minutes=r.slot_minutes) > start
+    ]
+
+
+def with_nowcast(forecast: list[ForecastSlot], nowcast: list[ForecastSlot]) -> list[ForecastSlot]:
+    """The forecast slots, each replaced by the nowcast's slot of the same start where there is one."""
+    if not nowcast:
+        return forecast
+    by_start = {f.start: f for f in forecast}
+    by_start.update({n.start: n for n in nowcast})
+    return [by_start[start] for start in sorted(by_start)]
 
 
 # --- the usual profile ----------------------------------------------------------------------------

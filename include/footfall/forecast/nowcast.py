@@ -1,0 +1,147 @@
+"""The 2-hour nowcast: the published day-ahead forecast, rescaled by what the site shows right now.
+
+It runs inside the site's live run (footfall.lifecycle, after the discrepancy checks), not as a task of
+its own: one task per site-run is what lets one machine serve a thousand sites. Its cost is one read
+of the published forecast around now (a primary key range of at most ~3 hours of slots), a few numpy
+operations on today's corrected occupancy that the checks already hold in memory, and one replace of
+the site's `nowcast` rows: a few milliseconds (bench/nowcast.py).
+
+The method (same-day rescaling of the typical profile, decaying back to it):
+
+* r = (mean corrected occupancy over the last LOOKBACK_MINUTES + k) / (mean day-ahead median at the
+  same instants + k), bounded to RATIO_BOUNDS; k (SHRINK_SHARE of the capacity, at least
+  SHRINK_MIN_PEOPLE) keeps a quiet hour's few people from making a huge ratio.
+* For a slot ending h minutes after the last observation, the weight of today's level is
+  w = 0.5 ** (h / HALF_LIFE_MINUTES), and each of the forecast's 10/50/90 % becomes
+  forecast * (1 + (r - 1) * w): near now the nowcast follows today's level, two hours out it is
+  mostly the day-ahead profile again, and a slot the profile says is closed stays empty.
+* The wait per slot is the day-ahead forecast's (the queue model is not re-run here).
+
+Only a run whose last corrected interval ended at most the site's `quality.stale_minutes` before the
+run started publishes (live data; backfills, imports and replays of past windows do not), and only
+where a forecast is published. The share API's `today` shows the nowcast for its slots.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from footfall.config import Site
+
+HORIZON = timedelta(hours=2)
+LOOKBACK_MINUTES = 60
+HALF_LIFE_MINUTES = 60.0
+RATIO_BOUNDS = (0.5, 2.0)
+SHRINK_SHARE = 0.02
+SHRINK_MIN_PEOPLE = 5.0
+METHOD = "rescaled_forecast"
+
+
+@dataclass(frozen=True)
+class Observed:
+    """Today's corrected occupancy: interval starts (UTC ns) and values, and when the last interval ended."""
+
+    starts: np.ndarray  # int64 ns
+    occupancy: np.ndarray
+    as_of: pd.Timestamp
+
+    @classmethod
+    def from_corrected(cls, rows: pd.DataFrame) -> Observed | None:
+        """From the checks' corrected occupancy frame (interval_start, corrected_occupancy); None when empty."""
+        if rows is None or rows.empty or "corrected_occupancy" not in rows:
+            return None
+        known = rows[rows["corrected_occupancy"].notna()]
+        if known.empty:
+            return None
+        starts = pd.DatetimeIndex(pd.to_datetime(known["interval_start"], utc=True)).as_unit("ns").asi8
+        order = np.argsort(starts, kind="stable")
+        starts, values = starts[order], known["corrected_occupancy"].to_numpy(float)[order]
+        steps = np.diff(starts)
+        step = int(steps[steps > 0].min()) if (steps > 0).any() else 5 * 60 * 10**9
+        return cls(starts, values, pd.Timestamp(int(starts[-1]) + step, tz="UTC"))
+
+
+def fresh(site: Site, observed: Observed, now: datetime) -> bool:
+    """Whether the data is live enough to nowcast from (the share API's own freshness rule)."""
+    age = pd.Timestamp(now) - observed.as_of
+    return pd.Timedelta(0) - pd.Timedelta(minutes=5) <= age <= pd.Timedelta(minutes=site.quality.stale_minutes)
+
+
+def read_window(observed: Observed) -> tuple[datetime, datetime]:
+    """The forecast slots the nowcast needs: from the lookback's start to the horizon's end."""
+    start = observed.as_of - pd.Timedelta(minutes=LOOKBACK_MINUTES) - pd.Timedelta(hours=1)
+    return start.to_pydatetime(), (observed.as_of + pd.Timedelta(HORIZON)).to_pydatetime()
+
+
+def _column(slots: list[Any], name: str) -> np.ndarray:
+    return np.array([np.nan if getattr(s, name) is None else float(getattr(s, name)) for s in slots])
+
+
+def level_ratio(site: Site, observed: Observed, slot_ends: np.ndarray, median: np.ndarray) -> float | None:
+    """Today's level against the forecast over the last LOOKBACK_MINUTES (bounded); None without both."""
+    since = observed.as_of.value - LOOKBACK_MINUTES * 60 * 10**9
+    recent = observed.starts >= since
+    known = ~np.isnan(median)
+    if not recent.any() or known.sum() == 0:
+        return None
+    # Occupancy is read at the end of each interval (and of each forecast slot): compare at those instants.
+    step = observed.as_of.value - int(observed.starts[-1])
+    instants = observed.starts[recent] + step
+    expected = np.interp(instants, slot_ends[known], median[known])
+    shrink = max(SHRINK_MIN_PEOPLE, SHRINK_SHARE * (site.capacity or 0))
+    ratio = (float(observed.occupancy[recent].mean()) + shrink) / (float(expected.mean()) + shrink)
+    return float(np.clip(ratio, *RATIO_BOUNDS))
+
+
+def nowcast_rows(site: Site, observed: Observed, slots: list[Any], now: datetime) -> list[dict[str, Any]]:
+    """The slots from the one holding the last observation to two hours after it, rescaled (see the module).
+
+    `slots`: the published forecast rows around now (slot_start, slot_minutes, occupancy_p10/p50/p90,
+    wait_minutes), as footfall.warehouse.forecasts.forecast_slots reads them.
+    """
+    if not slots:
+        return []
+    starts = np.array([pd.Timestamp(s.slot_start).value for s in slots], dtype=np.int64)
+    ends = starts + np.array([s.slot_minutes for s in slots], dtype=np.int64) * 60 * 10**9
+    median = _column(slots, "occupancy_p50")
+    ratio = level_ratio(site, observed, ends, median)
+    if ratio is None:
+        return []
+    as_of = observed.as_of.value
+    ahead = (ends > as_of) & (starts < as_of + int(HORIZON.total_seconds()) * 10**9)
+    minutes_ahead = (ends - as_of) / 60e9
+    weight = 0.5 ** (np.clip(minutes_ahead, 0, None) / HALF_LIFE_MINUTES)
+    scale = 1 + (ratio - 1) * weight
+    bands = {name: _column(slots, name) * scale for name in ("occupancy_p10", "occupancy_p50", "occupancy_p90")}
+    rows = []
+    for i in np.flatnonzero(ahead):
+        row: dict[str, Any] = {
+            "site_id": site.id,
+            "slot_start": slots[i].slot_start,
+            "slot_minutes": int(slots[i].slot_minutes),
+            "issued_at": now,
+            "as_of": observed.as_of.to_pydatetime(),
+            "method": METHOD,
+            "wait_minutes": slots[i].wait_minutes,
+        }
+        row.update({name: None if np.isnan(v[i]) else round(float(v[i]), 3) for name, v in bands.items()})
+        rows.append(row)
+    return rows
+
+
+def publish_nowcast(engine: Any, site: Site, corrected: pd.DataFrame | None, now: datetime) -> int | None:
+    """Compute and store the site's nowcast from the run's corrected occupancy; the number of slots
+    written, or None when the data is not fresh (nothing is written then)."""
+    from footfall.warehouse.forecasts import forecast_slots, replace_site_nowcast
+
+    observed = Observed.from_corrected(corrected) if corrected is not None else None
+    if observed is None or not fresh(site, observed, now):
+        return None
+    rows = nowcast_rows(site, observed, forecast_slots(engine, site.id, *read_window(observed)), now)
+    replace_site_nowcast(engine, site.id, rows)
+    return len(rows)
