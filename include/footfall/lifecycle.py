@@ -193,10 +193,6 @@ def run_window(
         outcome = _check(engine, site, run, run_id)
         run.result.flags = _flag_counts(outcome)
         run.result.seconds["checks"] = time.perf_counter() - t2
-        if outcome is not None:
-            t3 = time.perf_counter()
-            _nowcast(engine, site, outcome.occupancy, run.started)
-            run.result.seconds["nowcast"] = time.perf_counter() - t3
     log.info("%s", run.result.report(source.mode))
     if first is not None:
         raise first
@@ -204,12 +200,19 @@ def run_window(
 
 
 def _check(engine: Engine, site: Site, run: _Run, run_id: str) -> QualityOutcome | None:
-    """The discrepancy checks after the write. Never raises: a failing check leaves the load standing.
-    Merged rows are not handed over as the range's content (a merge does not replace the range, which
-    may hold other rows): the checks read it back."""
+    """The discrepancy checks after the write, and in their transaction the nowcast. Never raises: a failing
+    check leaves the load standing. Merged rows are not handed over as the range's content (a merge does
+    not replace the range, which may hold other rows): the checks read it back."""
     from footfall.quality.runner import run_after_load
 
-    return run_after_load(engine, site, run.span, run_id=run_id, validation=run.validation, loaded=run.loaded)
+    def nowcast(conn: Connection, outcome: QualityOutcome) -> None:
+        t0 = time.perf_counter()
+        _nowcast(conn, site, outcome.occupancy, run.started)
+        run.result.seconds["nowcast"] = time.perf_counter() - t0
+
+    return run_after_load(
+        engine, site, run.span, run_id=run_id, validation=run.validation, loaded=run.loaded, then=nowcast
+    )
 
 
 def _flag_counts(outcome: QualityOutcome | None) -> dict[str, int]:
@@ -220,12 +223,15 @@ def _flag_counts(outcome: QualityOutcome | None) -> dict[str, int]:
     return {f"{check}/{severity}": int(n) for (check, severity), n in zip(counted.index, counted.tolist(), strict=True)}
 
 
-def _nowcast(engine: Engine, site: Site, corrected: pd.DataFrame, now: datetime) -> None:
-    """The 2-hour nowcast from the corrected occupancy the checks just computed (live data only). Never
-    raises: a failing nowcast leaves the load standing, and the share API falls back to the forecast."""
+def _nowcast(conn: Connection, site: Site, corrected: pd.DataFrame, now: datetime) -> None:
+    """The 2-hour nowcast from the corrected occupancy the checks just computed (live data only), written in
+    the checks' transaction (no commit of its own: on SQLite a commit is most of such a small write's cost).
+    Never raises: a failing nowcast is rolled back to its savepoint, the checks and the load stand, and the
+    share API shows the day-ahead forecast."""
     from footfall.forecast.nowcast import publish_nowcast
 
     try:
-        publish_nowcast(engine, site, corrected, now)
+        with conn.begin_nested():
+            publish_nowcast(conn, site, corrected, now)
     except Exception:
         log.exception("site %s: the nowcast failed; the day-ahead forecast stays what is shown", site.id)

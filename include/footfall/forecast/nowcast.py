@@ -4,7 +4,8 @@ It runs inside the site's live run (footfall.lifecycle, after the discrepancy ch
 its own: one task per site-run is what lets one machine serve a thousand sites. Its cost is one read
 of the published forecast around now (a primary key range of at most ~3 hours of slots), a few numpy
 operations on today's corrected occupancy that the checks already hold in memory, and one replace of
-the site's `nowcast` rows: a few milliseconds (bench/nowcast.py).
+the site's `nowcast` rows inside the checks' own transaction (no commit of its own): a few
+milliseconds (bench/nowcast.py).
 
 The method (same-day rescaling of the typical profile, decaying back to it):
 
@@ -30,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sqlalchemy import Connection
 
 from footfall.config import Site
 
@@ -55,12 +57,16 @@ class Observed:
         """From the checks' corrected occupancy frame (interval_start, corrected_occupancy); None when empty."""
         if rows is None or rows.empty or "corrected_occupancy" not in rows:
             return None
-        known = rows[rows["corrected_occupancy"].notna()]
-        if known.empty:
+        # numpy on the columns, not frame operations: this runs in every live site-run.
+        values = rows["corrected_occupancy"].to_numpy(dtype=float, na_value=np.nan)
+        index = pd.DatetimeIndex(rows["interval_start"])
+        index = index.tz_localize("UTC") if index.tz is None else index
+        known = ~np.isnan(values)
+        if not known.any():
             return None
-        starts = pd.DatetimeIndex(pd.to_datetime(known["interval_start"], utc=True)).as_unit("ns").asi8
+        starts, values = index.as_unit("ns").asi8[known], values[known]
         order = np.argsort(starts, kind="stable")
-        starts, values = starts[order], known["corrected_occupancy"].to_numpy(float)[order]
+        starts, values = starts[order], values[order]
         steps = np.diff(starts)
         step = int(steps[steps > 0].min()) if (steps > 0).any() else 5 * 60 * 10**9
         return cls(starts, values, pd.Timestamp(int(starts[-1]) + step, tz="UTC"))
@@ -68,8 +74,8 @@ class Observed:
 
 def fresh(site: Site, observed: Observed, now: datetime) -> bool:
     """Whether the data is live enough to nowcast from (the share API's own freshness rule)."""
-    age = pd.Timestamp(now) - observed.as_of
-    return pd.Timedelta(0) - pd.Timedelta(minutes=5) <= age <= pd.Timedelta(minutes=site.quality.stale_minutes)
+    age_ns = int(now.timestamp() * 10**9) - observed.as_of.value
+    return -5 * 60 * 10**9 <= age_ns <= site.quality.stale_minutes * 60 * 10**9
 
 
 def read_window(observed: Observed) -> tuple[datetime, datetime]:
@@ -134,14 +140,14 @@ def nowcast_rows(site: Site, observed: Observed, slots: list[Any], now: datetime
     return rows
 
 
-def publish_nowcast(engine: Any, site: Site, corrected: pd.DataFrame | None, now: datetime) -> int | None:
-    """Compute and store the site's nowcast from the run's corrected occupancy; the number of slots
-    written, or None when the data is not fresh (nothing is written then)."""
+def publish_nowcast(conn: Connection, site: Site, corrected: pd.DataFrame | None, now: datetime) -> int | None:
+    """Compute and store the site's nowcast from the run's corrected occupancy, in the caller's transaction;
+    the number of slots written, or None when the data is not fresh (nothing is written then)."""
     from footfall.warehouse.forecasts import forecast_slots, replace_site_nowcast
 
     observed = Observed.from_corrected(corrected) if corrected is not None else None
     if observed is None or not fresh(site, observed, now):
         return None
-    rows = nowcast_rows(site, observed, forecast_slots(engine, site.id, *read_window(observed)), now)
-    replace_site_nowcast(engine, site.id, rows)
+    rows = nowcast_rows(site, observed, forecast_slots(conn, site.id, *read_window(observed)), now)
+    replace_site_nowcast(conn, site.id, rows)
     return len(rows)

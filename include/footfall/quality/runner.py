@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,6 +40,10 @@ class QualityOutcome:
     flags: pd.DataFrame
     occupancy: pd.DataFrame
     errors: dict[str, str] = field(default_factory=dict)  # check -> "Type: message" for checks that raised
+
+
+# A write that joins the checks' transaction for one site's outcome (it must not raise: it would undo the checks').
+AfterStore = Callable[[Connection, QualityOutcome], None]
 
 
 def site_day_start(ctx: SiteContext, instant: datetime) -> datetime:
@@ -194,8 +198,10 @@ def _check_and_store(
     run_id: str,
     validations: Mapping[str, Any],
     now: datetime,
+    then: AfterStore | None = None,
 ) -> dict[str, QualityOutcome]:
-    """Every check and the corrected occupancy of the sites at once, then their tables in one transaction."""
+    """Every check and the corrected occupancy of the sites at once, then their tables in one transaction
+    (`then` writes more in that transaction, e.g. the lifecycle's nowcast, without a commit of its own)."""
     contexts = {s.ctx.site_id: s.ctx for s in parts}
     counts = pd.concat([s.counts.assign(site_id=s.ctx.site_id) for s in parts], ignore_index=True)
     as_of = {s.ctx.site_id: s.checked.end for s in parts}
@@ -234,6 +240,9 @@ def _check_and_store(
                 for s in parts
             ],
         )
+        if then is not None:
+            for s in parts:
+                then(conn, outcomes[s.ctx.site_id])
     return outcomes
 
 
@@ -246,6 +255,7 @@ def check_window(
     validation: Any = None,
     now: datetime | None = None,
     loaded: pd.DataFrame | None = None,
+    then: AfterStore | None = None,
 ) -> QualityOutcome:
     """Check the site-days the window touches (with `history_days` before them) and store the results.
 
@@ -261,7 +271,7 @@ def check_window(
             counts = _concat_counts([read_count_ranges(conn, around), as_read(site.id, in_window(loaded, window))])
     part.take(counts, window)
     outcomes = _check_and_store(
-        engine, [part], run_id=run_id, validations={site.id: validation}, now=now or datetime.now(UTC)
+        engine, [part], run_id=run_id, validations={site.id: validation}, now=now or datetime.now(UTC), then=then
     )
     return outcomes[site.id]
 
@@ -296,13 +306,14 @@ def run_after_load(
     run_id: str,
     validation: Any = None,
     loaded: pd.DataFrame | None = None,
+    then: AfterStore | None = None,
 ) -> QualityOutcome | None:
     """The run lifecycle's hook: checks, storage, alerts; returns what the checks found (None when they
     could not run). Nothing here raises: a broken check is logged at ERROR (site and check) and
     recorded in quality_run (`check_errors`), and the load stands.
-    `loaded`: the rows the window now holds, as check_window takes them."""
+    `loaded`: the rows the window now holds, as check_window takes them; `then`: see _check_and_store."""
     outcomes = run_after_load_sites(
-        engine, [site], window, run_id=run_id, validations={site.id: validation}, loaded=loaded
+        engine, [site], window, run_id=run_id, validations={site.id: validation}, loaded=loaded, then=then
     )
     return outcomes.get(site.id)
 
@@ -315,6 +326,7 @@ def run_after_load_sites(
     run_id: str,
     validations: Mapping[str, Any] | None = None,
     loaded: pd.DataFrame | None = None,
+    then: AfterStore | None = None,
 ) -> dict[str, QualityOutcome]:
     """run_after_load for many sites loaded at once (history imports, backfills; `window` is one for
     all or one per site id, which must then name every site): one check_windows call, then each
@@ -330,7 +342,7 @@ def run_after_load_sites(
             validation = validations.get(site.id)
             outcomes = {
                 site.id: check_window(
-                    engine, site, windows[site.id], run_id=run_id, validation=validation, loaded=loaded
+                    engine, site, windows[site.id], run_id=run_id, validation=validation, loaded=loaded, then=then
                 )
             }
         else:

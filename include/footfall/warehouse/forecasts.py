@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, delete, insert, inspect, select
+from sqlalchemy import Connection, Engine, delete, insert, inspect, select
 
 from footfall.warehouse import schema
 
@@ -83,7 +83,7 @@ def replace_site_forecast(engine: Engine, site_id: str, rows: list[dict[str, Any
 # --- the 2-hour nowcast (footfall.forecast.nowcast) -----------------------------------------------
 
 
-def forecast_slots(engine: Engine, site_id: str, start: Any, end: Any) -> list[Any]:
+def forecast_slots(conn: Connection, site_id: str, start: Any, end: Any) -> list[Any]:
     """Published forecast rows with slot_start in [start, end): one primary key range of the site."""
     f = schema.forecast.c
     query = (
@@ -91,17 +91,15 @@ def forecast_slots(engine: Engine, site_id: str, start: Any, end: Any) -> list[A
         .where(f.site_id == site_id, f.slot_start >= start, f.slot_start < end)
         .order_by(f.slot_start)
     )
-    with engine.connect() as conn:
-        return list(conn.execute(query).all())
+    return list(conn.execute(query).all())
 
 
-def replace_site_nowcast(engine: Engine, site_id: str, rows: list[dict[str, Any]]) -> None:
-    """The site's nowcast becomes `rows` (one transaction): only the latest run's nowcast is kept."""
+def replace_site_nowcast(conn: Connection, site_id: str, rows: list[dict[str, Any]]) -> None:
+    """The site's nowcast becomes `rows`, in the caller's transaction: only the latest run's is kept."""
     t = schema.nowcast
-    with engine.begin() as conn:
-        conn.execute(delete(t).where(t.c.site_id == site_id))
-        if rows:
-            conn.execute(insert(t), rows)
+    conn.execute(delete(t).where(t.c.site_id == site_id))
+    if rows:
+        conn.execute(insert(t), rows)
 
 
 def site_nowcast(engine: Engine, site_id: str) -> list[Any]:
