@@ -494,6 +494,55 @@ class TimeSpec(Strict):
         return tuple(value) if isinstance(value, list) else value
 
 
+class WaitHistogram(Strict):
+    """A histogram of waits per record (Irisys "total wait" bins): how many people waited how long.
+
+    `counts` is the list of people per bin; bin i holds waits in [min_seconds + i * bin_seconds,
+    min_seconds + (i + 1) * bin_seconds), the first bin also what is shorter (a device's first bin
+    starts at its minimum). The record's mean wait is taken at the bins' middles; `served` is the total.
+    """
+
+    counts: Paths = Field(description="path to the list of people per wait bin")
+    bin_seconds: Paths = Field(description="path to a bin's width in seconds")
+    min_seconds: Paths = Field(description="path to where the first bin starts, in seconds")
+
+
+class QueueMeasures(Strict):
+    """Where a queue-counting device's measures sit, beside (or instead of) its counts.
+
+    Queue statistics (people waiting, their wait, the queue's outflow) land in `queue_measure`, one row
+    per (queue, interval); they are read only through this section. Paths work as in `fields`, relative
+    to `records` (its own dotted path in the document). Long formats name `label` and `value`, and
+    `labels` maps each label to a measure; `wait_histogram` reads wait bins instead. Times are read with
+    the preset's `time` format and zone (a local time without offset is the site's).
+    """
+
+    records: Paths = Field(description="dotted path to the queue records")
+    filter: dict[str, str] = Field(default_factory=dict, description="keep records whose path has this value")
+    interval_start: Paths
+    interval_end: Paths
+    queue_ref: Paths = Field(description="the queue zone's id (a template like counter_ref)")
+    label: Paths | None = None
+    value: Paths | None = None
+    labels: dict[str, Literal["queue_length", "wait_seconds", "served"]] = Field(default_factory=dict)
+    wait_histogram: WaitHistogram | None = None
+
+    @field_validator("records", mode="before")
+    @classmethod
+    def _list_to_tuple(cls, value: Any) -> Any:
+        return tuple(value) if isinstance(value, list) else value
+
+    @model_validator(mode="after")
+    def _one_way(self) -> QueueMeasures:
+        if (self.label is None) != (self.value is None):
+            raise ValueError("queue: label and value go together (one record per measure)")
+        if (self.label is None) == (self.wait_histogram is None):
+            raise ValueError("queue: give either label/value with labels, or wait_histogram")
+        if self.label is not None and not self.labels:
+            raise ValueError("queue.labels: a long format needs labels mapping each label to a queue measure")
+        return self
+
+
 class Preset(Strict):
     """A vendor format as data: request, record location, field mapping, time and measure semantics.
 
@@ -524,6 +573,7 @@ class Preset(Strict):
     interval_path_unit: Literal["s", "m"] = "s"
     measure: Literal["interval", "cumulative", "occupancy"] = "interval"
     labels: dict[str, Literal["entries", "exits", "occupancy"]] = Field(default_factory=dict)
+    queue: QueueMeasures | None = Field(default=None, description="queue lengths and waits (queue_measure)")
     hook: str | None = Field(default=None, description="a function in footfall.hooks that reshapes the document")
     options: dict[str, Any] = Field(default_factory=dict)
     max_body_bytes: int = 20 * 1024 * 1024

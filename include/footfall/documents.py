@@ -377,6 +377,18 @@ def select_records(doc: Any, preset: Preset) -> Records:
     raise ValueError((first or "wrong shape") + others)
 
 
+def walk_records(doc: Any, paths: Paths) -> Records:
+    """The records at a dotted path of the document (first alternative that fits), without the preset's
+    hook: a second set of records in the same body (a preset's queue measures beside its counts)."""
+    first: str | None = None
+    for path in alternatives(paths) or ("",):
+        try:
+            return _walk(doc, path, False)
+        except (KeyError, ValueError) as exc:
+            first = first or (f"wrong shape: {exc.args[0]}" if isinstance(exc, KeyError) else str(exc))
+    raise ValueError(first or "wrong shape")
+
+
 def decode_document(body: bytes, preset: Preset) -> Any:
     """Bytes to a document per the preset's format (size limit, empty body and HTML pages refused)."""
     return decode(body, preset.format, preset.max_body_bytes)

@@ -21,12 +21,14 @@ import pandas as pd
 from sqlalchemy import Connection, Engine
 
 from footfall.config import Site
-from footfall.errors import SiteDataError, ValidationFailed
+from footfall.errors import ParseError, SiteDataError, ValidationFailed
+from footfall.normalize.queues import read_queue_measures
 from footfall.sources.base import Batch, Source, SyncResult
 from footfall.timewindow import Window
 from footfall.validate import ValidationReport, validate_counts
 from footfall.warehouse.counts import WriteResult, write_counts
 from footfall.warehouse.landing import ensure_site, land_in, land_payloads, mark_payload_error
+from footfall.warehouse.queues import write_queue_measures
 from footfall.warehouse.runs import record_sync_run
 
 if TYPE_CHECKING:
@@ -56,6 +58,7 @@ class _Run:
         self.span = window
         self.validation: ValidationReport | None = None
         self.loaded: pd.DataFrame | None = None
+        self.queue: pd.DataFrame | None = None  # the current batch's queue measures (presets with `queue`)
         self.batches_written = 0
 
     def add_seconds(self, stage: str, seconds: float) -> None:
@@ -65,6 +68,7 @@ class _Run:
         """Normalized and validated rows of a batch; raises the SiteDataError that names what is wrong."""
         t0 = time.perf_counter()
         rows = self.source.normalize(self.site, batch.window or self.window, batch.payloads)
+        self.queue = self.queue_rows(batch)
         self.result.rows_read += len(rows)
         self.result.rows_skipped += int(rows.attrs.get("rows_skipped", 0))  # set by normalize
         t1 = time.perf_counter()
@@ -81,6 +85,17 @@ class _Run:
                 int(rows["ambiguous_time"].sum()),
             )
         return rows, report
+
+    def queue_rows(self, batch: Batch) -> pd.DataFrame | None:
+        """The batch's queue measures when the preset reads them (its `queue` section); ParseError names
+        the site, source and payload of a shape it does not know."""
+        if self.site.preset.queue is None:
+            return None
+        try:
+            return read_queue_measures(self.site, batch.payloads)
+        except ValueError as exc:
+            ids = [p.payload_id for p in batch.payloads]
+            raise ParseError(self.site.id, self.source.label(self.site), f"queue measures: {exc}", ids) from None
 
     def failed(self, batch: Batch, engine: Engine, exc: SiteDataError) -> None:
         """A batch that cannot be used: its bodies keep the reason (a pending one is landed with it)."""
@@ -101,10 +116,14 @@ class _Run:
                     conn, self.site, self.window, [batch.pending], source=self.source.label(self.site)
                 )
                 rows = rows.assign(payload_id=payload_id)
+                if self.queue is not None:
+                    self.queue = self.queue.assign(payload_id=payload_id)
                 self.result.payload_ids.append(payload_id)
             elif not batch.site_known:
                 ensure_site(conn, self.site)  # a push run may come before the first push; a replay after an edit
             written = write_counts(conn, self.site.id, rows, mode=mode, window=batch.window or self.window)
+            if self.queue is not None:
+                write_queue_measures(conn, self.site.id, self.queue)  # merged: the latest received wins
             self.tally(written)
             if last and not self.failures:
                 self.record(conn, None)

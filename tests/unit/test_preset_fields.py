@@ -21,7 +21,7 @@ import yaml
 from footfall import config
 from footfall.config import ConfigError, Preset, load_presets
 from footfall.errors import FootfallError
-from footfall.normalize import counts_csv, parse_bodies, site_of_bodies
+from footfall.normalize import Payload, adhoc_site, counts_csv, parse_bodies, site_of_bodies
 from footfall.timewindow import Window
 
 PRESETS = Path(config.__file__).parent / "presets"
@@ -140,6 +140,15 @@ def effect(preset: Preset, monkeypatch: pytest.MonkeyPatch) -> tuple[str, ...]:
             parsed += counts_csv(parse_bodies(preset.name, [path.read_bytes()], **kwargs))
         except (FootfallError, ValueError, KeyError) as exc:
             parsed += f"refused: {exc}"
+    if preset.queue is not None:  # queue measures, read beside the counts (footfall.normalize.queues)
+        from footfall.normalize.queues import read_queue_measures
+
+        site = adhoc_site(preset.name, "sample", kwargs["timezone"], kwargs["options"], [])
+        for body in [*bodies, *(p.read_bytes() for p in variants)]:
+            try:
+                parsed += read_queue_measures(site, [Payload(1, body)]).to_csv(index=False)
+            except (FootfallError, ValueError, KeyError) as exc:
+                parsed += f"queue refused: {exc}"
     requests = ""
     if preset.request is not None:
         from footfall.extract import render_requests, requested_range

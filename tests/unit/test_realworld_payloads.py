@@ -141,6 +141,10 @@ LOADS = {
         "xovis_live_push", "Europe/Zurich",
         dict(readings=3, intervals=1, first="2022-03-04T15:15Z", entries=1),
     ),
+    # One XLT_QUEUE_STATISTICS logic, no line or zone count: no count at all (its queue measures: below).
+    "xovis__v5-logics-data-queue-statistics-json__2.json": (
+        "xovis_logics_push", "Europe/Zurich", dict(readings=0, intervals=0),
+    ),
     # Four 1-minute records 12:41-12:45Z: Line 0 fw 1+0+0+0, bw 0; Zone 0 balance 0 throughout.
     "xovis__v5-logics-data-line-inout-zone-balance-1min-json__1.json": (
         "xovis_logics_push", "Europe/Zurich",
@@ -157,8 +161,7 @@ REFUSED = {
     "irisys__vector4d-httppush-server-log-with-headers__3.txt": ("irisys_vector_countlogs", "not JSON"),
     # A zone list (configuration), not counts.
     "sensource__vea-api-zone-list-json__3.json": ("sensource_vea", "missing 'recordDate_hour_1'"),
-    # Queue statistics and dwell: measures footfall does not store, refused by label.
-    "xovis__v5-logics-data-queue-statistics-json__2.json": ("xovis_logics_push", "label 'queue-length'"),
+    # Dwell: measures footfall does not store, refused by label.
     "xovis__v5-logics-data-zone-occupancy-dwell-json__3.json": ("xovis_logics_push", "label 'visits'"),
 }
 

@@ -150,6 +150,11 @@ def extract(site: Site, payload: Payload, options: dict[str, Any], minutes: floa
         rec = rec.subset(match.tolist())
     spec, fields = preset.time, preset.fields
     long_format = fields.label is not None and fields.value is not None
+    if long_format and preset.queue is not None and preset.queue.labels:
+        # Records the queue section reads (footfall.normalize.queues) are its measures, not counts.
+        queue_labels = set(preset.queue.labels)
+        is_queue = per_distinct(rec.column(fields.label), lambda v: str(v) in queue_labels)  # type: ignore[arg-type]
+        rec = rec.subset([not bool(q) for q in is_queue.tolist()])
     if long_format:
         counts = {"value": rec.column(fields.value)}  # type: ignore[arg-type]
     else:
