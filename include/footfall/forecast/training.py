@@ -17,7 +17,9 @@ from sqlalchemy import Engine
 
 from footfall.config import Site
 from footfall.forecast.series import derive_occupancy, site_series
+from footfall.forecast.waiting import queue_observations
 from footfall.warehouse.forecasts import corrected_occupancy_rows, high_severity_flags, site_counts, utc_instants
+from footfall.warehouse.queues import site_queue_measures
 
 
 def high_severity_periods(engine: Engine, site_id: str) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
@@ -39,7 +41,8 @@ def corrected_occupancy(engine: Engine, site_id: str) -> pd.Series | None:
 
 
 def training_series(engine: Engine, site: Site, minutes: int | None = None) -> pd.DataFrame:
-    """The site's history on a regular UTC grid: entries, exits, occupancy; flagged slots missing."""
+    """The site's history on a regular UTC grid: entries, exits, occupancy; flagged slots missing; and,
+    where its devices report queues, queue_length and wait_minutes (footfall.forecast.waiting)."""
     minutes = minutes or site.forecast_resolution_minutes
     counts = site_counts(engine, site.id)
     if counts.empty:
@@ -55,6 +58,10 @@ def training_series(engine: Engine, site: Site, minutes: int | None = None) -> p
         series["occupancy"] = corrected.groupby(slots).last().reindex(series.index)
     elif series["occupancy"].notna().mean() <= 0.5:
         series["occupancy"] = derive_occupancy(series, site.timezone)
+    # Queue lengths and waits the site's queue-counting devices reported: the waiting model's calibration.
+    queues = queue_observations(site_queue_measures(engine, site.id), minutes)
+    if not queues.empty:
+        series = series.join(queues.reindex(series.index))
     starts = cast(pd.DatetimeIndex, series.index).asi8
     ends = starts + np.int64(minutes * 60 * 10**9)
     for start, end in high_severity_periods(engine, site.id):

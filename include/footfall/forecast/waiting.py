@@ -16,7 +16,8 @@ The queueing model (documented here because visitors will read its numbers):
   (Erlang C) mean wait with c = capacity, service rate 1/D and the load the fluid model carries in
   the slot (its occupancy), added while there is no fluid queue (in overload the fluid queue dominates).
 
-Calibration, where a site reports what its queue really does (an optional `wait_minutes` column,
+Calibration, where a site reports what its queue really does (its devices' queue_measure rows, per slot
+by `queue_observations`, as an optional `wait_minutes` column,
 mean wait of those who got in during the interval, or `queue_length`, people waiting at the
 interval's end, turned into a wait by Little's law W = L / admissions per minute): the model is
 replayed over the same history (the counted entries as demand, from the first recorded occupancy)
@@ -127,6 +128,31 @@ def observed_waits(history: pd.DataFrame, slot_minutes: int) -> np.ndarray | Non
             waits = np.where(queue > 0, queue / admitted, np.where(queue == 0, 0.0, np.nan))
         return np.where(np.isfinite(waits), waits, np.nan)
     return None
+
+
+def queue_observations(measures: pd.DataFrame, slot_minutes: int) -> pd.DataFrame:
+    """A site's queue_measure rows as the per-slot `queue_length` and `wait_minutes` the calibration reads.
+
+    Per slot of `slot_minutes` (UTC): people waiting = each queue's last reading in the slot, summed over
+    the site's queues; the wait = the mean of the reported waits weighted by the people served (1 where a
+    device gives no count). Slots without a reported wait stay missing."""
+    if measures.empty:
+        return pd.DataFrame(columns=["queue_length", "wait_minutes"], dtype=float)
+    frame = measures.assign(slot=pd.to_datetime(measures["interval_start"], utc=True).dt.floor(f"{slot_minutes}min"))
+    frame = frame.sort_values("interval_start")
+    length = frame.dropna(subset=["queue_length"]).groupby(["slot", "queue_ref"])["queue_length"].last()
+    waits = frame.dropna(subset=["wait_seconds"])
+    weight = waits["served"].fillna(1.0).clip(lower=0)
+    weighted = (waits["wait_seconds"] / 60 * weight).groupby(waits["slot"]).sum()
+    totals = weight.groupby(waits["slot"]).sum()
+    out = pd.DataFrame(
+        {
+            "queue_length": length.groupby(level="slot").sum(),
+            "wait_minutes": (weighted / totals.where(totals > 0)).where(totals > 0),
+        }
+    )
+    out.index = pd.DatetimeIndex(out.index).as_unit("ns")
+    return out.astype(float)
 
 
 def calibration_factor(
