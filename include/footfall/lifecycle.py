@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from footfall.config import Site
 from footfall.errors import ParseError, SiteDataError, ValidationFailed
@@ -244,13 +245,14 @@ def _flag_counts(outcome: QualityOutcome | None) -> dict[str, int]:
 
 def _nowcast(conn: Connection, site: Site, corrected: pd.DataFrame, now: datetime) -> None:
     """The 2-hour nowcast from the corrected occupancy the checks just computed (live data only), written in
-    the checks' transaction (no commit of its own: on SQLite a commit is most of such a small write's cost).
-    Never raises: a failing nowcast is rolled back to its savepoint, the checks and the load stand, and the
-    share API shows the day-ahead forecast."""
+    the checks' transaction: no commit nor savepoint of its own (round trips are most of such a small
+    write's cost). A failing computation is logged and the share API shows the day-ahead forecast; a
+    failing statement (its two cannot conflict with another run) fails the checks' transaction, as theirs do."""
     from footfall.forecast.nowcast import publish_nowcast
 
     try:
-        with conn.begin_nested():
-            publish_nowcast(conn, site, corrected, now)
+        publish_nowcast(conn, site, corrected, now)
+    except SQLAlchemyError:
+        raise
     except Exception:
         log.exception("site %s: the nowcast failed; the day-ahead forecast stays what is shown", site.id)

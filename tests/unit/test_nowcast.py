@@ -113,3 +113,35 @@ def test_share_reads_nowcast_slots_over_the_forecast():
     merged = with_nowcast(forecast, now)
     assert [s.median for s in merged] == [2.0, 20.0, 20.0, 2.0]
     assert with_nowcast(forecast, []) is forecast
+
+
+def test_replacing_keeps_only_the_latest_runs_slots(sqlite_url, warehouse):
+    from sqlalchemy import select
+
+    from footfall.warehouse import schema
+    from footfall.warehouse.forecasts import replace_site_nowcast
+
+    engine = warehouse(sqlite_url)
+    t0 = datetime(2026, 11, 20, 15, tzinfo=UTC)
+
+    def rows(first: int, count: int, value: float) -> list[dict]:
+        return [
+            {"site_id": "s", "slot_start": t0 + (first + i) * STEP, "slot_minutes": 15, "issued_at": t0,
+             "as_of": t0, "method": "m", "occupancy_p10": value, "occupancy_p50": value, "occupancy_p90": value,
+             "wait_minutes": None}
+            for i in range(count)
+        ]  # fmt: skip
+
+    def stored() -> list[tuple]:
+        with engine.connect() as conn:
+            n = schema.nowcast.c
+            return [(r.slot_start, r.occupancy_p50) for r in conn.execute(select(n.slot_start, n.occupancy_p50))]
+
+    with engine.begin() as conn:
+        replace_site_nowcast(conn, "s", rows(0, 8, 1.0))
+    with engine.begin() as conn:
+        replace_site_nowcast(conn, "s", rows(1, 8, 2.0))  # the next cycle: one slot later
+    assert sorted(stored()) == [(t0 + (1 + i) * STEP, 2.0) for i in range(8)]
+    with engine.begin() as conn:
+        replace_site_nowcast(conn, "s", [])  # no forecast any more: nothing left
+    assert stored() == []

@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy import Connection, Engine, delete, insert, inspect, select
 
 from footfall.warehouse import schema
+from footfall.warehouse.engine import dialect_insert
 
 
 def _frame(engine: Engine, query: Any) -> pd.DataFrame:
@@ -95,11 +96,23 @@ def forecast_slots(conn: Connection, site_id: str, start: Any, end: Any) -> list
 
 
 def replace_site_nowcast(conn: Connection, site_id: str, rows: list[dict[str, Any]]) -> None:
-    """The site's nowcast becomes `rows`, in the caller's transaction: only the latest run's is kept."""
+    """The site's nowcast becomes `rows`, in the caller's transaction: only the latest run's is kept.
+
+    Two statements that cannot conflict with a concurrent run of the same site (a backfill beside the
+    live run): the rows outside the new slots are deleted, the new slots upserted."""
     t = schema.nowcast
-    conn.execute(delete(t).where(t.c.site_id == site_id))
+    stale = delete(t).where(t.c.site_id == site_id)
     if rows:
-        conn.execute(insert(t), rows)
+        first, last = min(r["slot_start"] for r in rows), max(r["slot_start"] for r in rows)
+        stale = stale.where((t.c.slot_start < first) | (t.c.slot_start > last))
+    conn.execute(stale)
+    if rows:
+        statement = dialect_insert(conn, t)
+        keys = {"site_id", "slot_start"}
+        statement = statement.on_conflict_do_update(
+            index_elements=sorted(keys), set_={c.name: statement.excluded[c.name] for c in t.c if c.name not in keys}
+        )
+        conn.execute(statement, rows)
 
 
 def site_nowcast(engine: Engine, site_id: str) -> list[Any]:
