@@ -3,13 +3,15 @@ each site's counts, corrected occupancy and high-severity flag periods as frames
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, delete, insert, inspect, select
+from sqlalchemy import Connection, Engine, bindparam, delete, insert, inspect, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from footfall.warehouse import schema
-from footfall.warehouse.engine import dialect_insert
 
 
 def _frame(engine: Engine, query: Any) -> pd.DataFrame:
@@ -82,17 +84,35 @@ def replace_site_forecast(engine: Engine, site_id: str, rows: list[dict[str, Any
 
 
 # --- the 2-hour nowcast (footfall.forecast.nowcast) -----------------------------------------------
+# Built once with bound parameters: the nowcast runs in every live site-run, and building a statement
+# costs more than executing this one.
+
+_f = schema.forecast.c
+_FORECAST_SLOTS = (
+    select(_f.slot_start, _f.slot_minutes, _f.occupancy_p10, _f.occupancy_p50, _f.occupancy_p90, _f.wait_minutes)
+    .where(_f.site_id == bindparam("site_id"), _f.slot_start >= bindparam("start"), _f.slot_start < bindparam("end"))
+    .order_by(_f.slot_start)
+)
+_n = schema.nowcast.c
+_NOWCAST_ALL = delete(schema.nowcast).where(_n.site_id == bindparam("site_id"))
+_NOWCAST_OUTSIDE = delete(schema.nowcast).where(
+    _n.site_id == bindparam("site_id"), (_n.slot_start < bindparam("first")) | (_n.slot_start > bindparam("last"))
+)
+_NOWCAST_KEY = ("site_id", "slot_start")
+
+
+@cache
+def _nowcast_upsert(dialect: str) -> Any:
+    statement = (pg_insert if dialect == "postgresql" else sqlite_insert)(schema.nowcast)
+    return statement.on_conflict_do_update(
+        index_elements=list(_NOWCAST_KEY),
+        set_={c.name: statement.excluded[c.name] for c in schema.nowcast.c if c.name not in _NOWCAST_KEY},
+    )
 
 
 def forecast_slots(conn: Connection, site_id: str, start: Any, end: Any) -> list[Any]:
     """Published forecast rows with slot_start in [start, end): one primary key range of the site."""
-    f = schema.forecast.c
-    query = (
-        select(f.slot_start, f.slot_minutes, f.occupancy_p10, f.occupancy_p50, f.occupancy_p90, f.wait_minutes)
-        .where(f.site_id == site_id, f.slot_start >= start, f.slot_start < end)
-        .order_by(f.slot_start)
-    )
-    return list(conn.execute(query).all())
+    return list(conn.execute(_FORECAST_SLOTS, {"site_id": site_id, "start": start, "end": end}).all())
 
 
 def replace_site_nowcast(conn: Connection, site_id: str, rows: list[dict[str, Any]]) -> None:
@@ -100,19 +120,12 @@ def replace_site_nowcast(conn: Connection, site_id: str, rows: list[dict[str, An
 
     Two statements that cannot conflict with a concurrent run of the same site (a backfill beside the
     live run): the rows outside the new slots are deleted, the new slots upserted."""
-    t = schema.nowcast
-    stale = delete(t).where(t.c.site_id == site_id)
-    if rows:
-        first, last = min(r["slot_start"] for r in rows), max(r["slot_start"] for r in rows)
-        stale = stale.where((t.c.slot_start < first) | (t.c.slot_start > last))
-    conn.execute(stale)
-    if rows:
-        statement = dialect_insert(conn, t)
-        keys = {"site_id", "slot_start"}
-        statement = statement.on_conflict_do_update(
-            index_elements=sorted(keys), set_={c.name: statement.excluded[c.name] for c in t.c if c.name not in keys}
-        )
-        conn.execute(statement, rows)
+    if not rows:
+        conn.execute(_NOWCAST_ALL, {"site_id": site_id})
+        return
+    first, last = min(r["slot_start"] for r in rows), max(r["slot_start"] for r in rows)
+    conn.execute(_NOWCAST_OUTSIDE, {"site_id": site_id, "first": first, "last": last})
+    conn.execute(_nowcast_upsert(conn.dialect.name), rows)
 
 
 def site_nowcast(engine: Engine, site_id: str) -> list[Any]:
