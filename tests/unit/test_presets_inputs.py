@@ -275,3 +275,13 @@ def test_the_repeated_autumn_hour_is_not_a_repeat():
     rows = parse("axis_tvpc_export_json", json.dumps({"serial": "A", "data": records}).encode())
     assert rows["entries"].tolist() == [1, 2]
     assert rows["interval_start"].dt.strftime("%H:%MZ").tolist() == ["00:30Z", "01:30Z"]
+
+
+def test_a_time_that_cannot_be_read_names_its_csv_line():
+    body = XOVIS_CSV_HEAD + (
+        b"20/11/2026 - 10:00,20/11/2026 - 10:15,1,2\n"
+        b"20/11/2026 - 10:15,20/11/2026 - 10:30,,\n"
+        b"2026-11-20 10:30,20/11/2026 - 10:45,3,1\n"  # line 4: another format
+    )
+    with pytest.raises(ParseError, match=re.escape("CSV line 4: 'from-time' '2026-11-20 10:30' is not a time")):
+        parse("xovis_csv_export", body)

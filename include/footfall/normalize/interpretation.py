@@ -196,7 +196,10 @@ def interpret(site: Site, options: dict[str, Any], raws: list[Raw]) -> Columns:
     pidx = np.repeat(np.arange(len(per_payload)), per_payload)  # position of each record's payload
     refs, ref = _ref_codes(raws)
     if n:
-        start, ambiguous = _instants(site, options, raws, per_payload, [pidx, ref])
+        try:
+            start, ambiguous = _instants(site, options, raws, per_payload, [pidx, ref])
+        except ValueError as exc:
+            raise _placed_time_error(site, raws, exc) from None
     else:
         start, ambiguous = np.array([], dtype="datetime64[us]"), np.zeros(0, dtype=bool)
     fields = preset.fields
@@ -243,6 +246,22 @@ def interpret(site: Site, options: dict[str, Any], raws: list[Raw]) -> Columns:
     if fields.label is not None:
         cols = _one_row_per_instant(cols, pidx)
     return cols
+
+
+def _placed_time_error(site: Site, raws: list[Raw], exc: ValueError) -> ValueError:
+    """A time that cannot be read, named by its place in a one-payload batch (the values are tried one by
+    one only once the column has failed); the error as it was when no single value is at fault."""
+    spec = site.preset.time
+    if len(raws) != 1 or not raws[0].times or spec.format == "received":
+        return exc
+    raw, utc = raws[0], spec.zone in ("utc", "offset") or spec.format in EPOCH_US
+    for i, value in enumerate(raw.times):  # type: ignore[arg-type]  # checked above
+        try:
+            parse_times([value], spec.format, utc, [1])
+        except (ValueError, TypeError, OverflowError):
+            name = describe_paths(site.preset.fields.interval_start)  # type: ignore[arg-type]
+            return ValueError(f"{raw.where(i)}: {name} {value!r} is not a time in the preset's format ({spec.format})")
+    return exc
 
 
 def _locate(raws: list[Raw], g: int) -> tuple[Raw, int]:
