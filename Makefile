@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml simulato
 .DEFAULT_GOAL := help
 .PHONY: help install demo test lint format airflow simulator api db-upgrade sites-check bench bench-spine bench-parse \
 	bench-ingest bench-share bench-quality bench-quality-eval bench-backfill bench-forecast bench-forecast-eval bench-cycle \
-	bench-ui-health bench-nowcast bench-waiting lock clean stack stack-init
+	bench-ui-health bench-nowcast bench-nowcast-eval bench-waiting lock clean stack stack-init
 CALIT2 ?= ../shared/data/calit2-building-people-counts
 
 help: ## list the targets
@@ -96,6 +96,9 @@ bench-forecast: install ## retraining on 100 sites x 1 year: time and peak memor
 
 bench-nowcast: install ## a live sync with the 2-hour nowcast beside the same sync without it
 	nice $(BIN)/python bench/nowcast.py
+
+bench-nowcast-eval: install ## the 2-hour nowcast against the day-ahead profile it rescales, on CalIt2
+	nice $(BIN)/python bench/nowcast_eval.py $(CALIT2)
 
 bench-waiting: install ## the waiting model against the simulation and against reported queue data
 	nice $(BIN)/python bench/waiting.py

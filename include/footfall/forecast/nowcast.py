@@ -10,12 +10,14 @@ milliseconds (bench/nowcast.py).
 The method (same-day rescaling of the typical profile, decaying back to it):
 
 * r = (mean corrected occupancy over the last LOOKBACK_MINUTES + k) / (mean day-ahead median at the
-  same instants + k), bounded to RATIO_BOUNDS; k (SHRINK_SHARE of the capacity, at least
+  same instants + k), bounded to RATIO_BOUNDS (1/3 to 3); k (SHRINK_SHARE of the capacity, at least
   SHRINK_MIN_PEOPLE) keeps a quiet hour's few people from making a huge ratio.
 * For a slot ending h minutes after the last observation, the weight of today's level is
   w = 0.5 ** (h / HALF_LIFE_MINUTES), and each of the forecast's 10/50/90 % becomes
-  forecast * (1 + (r - 1) * w): near now the nowcast follows today's level, two hours out it is
-  mostly the day-ahead profile again, and a slot the profile says is closed stays empty.
+  forecast * (1 + (r - 1) * w): today's level carries over the two hours, fading (a four-hour
+  half-life: two hours out it still weighs 0.71), and a slot the profile says is closed stays empty.
+  The constants were chosen on CalIt2 (bench/nowcast_eval.py): a level that differs from the
+  profile mostly still differs two hours later, and a faster fade or tighter bounds did worse.
 * The wait per slot is the day-ahead forecast's (the queue model is not re-run here).
 
 Only a run whose last corrected interval ended at most the site's `quality.stale_minutes` before the
@@ -37,8 +39,8 @@ from footfall.config import Site
 
 HORIZON = timedelta(hours=2)
 LOOKBACK_MINUTES = 60
-HALF_LIFE_MINUTES = 60.0
-RATIO_BOUNDS = (0.5, 2.0)
+HALF_LIFE_MINUTES = 240.0  # measured on CalIt2: bench/nowcast_eval.py
+RATIO_BOUNDS = (1 / 3, 3.0)
 SHRINK_SHARE = 0.02
 SHRINK_MIN_PEOPLE = 5.0
 METHOD = "rescaled_forecast"
