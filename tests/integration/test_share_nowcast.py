@@ -90,6 +90,15 @@ def test_today_shows_the_nowcast_for_the_next_two_hours(db_url, warehouse, regis
     app.state.share.facts.seconds = 0
     with ApiThread(app) as api:
         today = requests.get(f"{api.url}/v1/public/sites/bib/today", timeout=30).json()
+        ahead = requests.get(f"{api.url}/v1/public/sites/bib/forecast?days=1", timeout=30).json()["slots"]
+    # /forecast shows the same figures as /today for the half hours they share (the nowcast's included).
+    in_today = {s["start"]: s for s in today["slots"]}
+    assert ahead and all(
+        (s["forecast_percent"], s["forecast_low"], s["forecast_high"]) ==
+        (in_today[s["start"]]["forecast_percent"], in_today[s["start"]]["forecast_low"],
+         in_today[s["start"]]["forecast_high"])
+        for s in ahead if s["start"] in in_today
+    )  # fmt: skip
     assert len(today["slots"]) == half_hours
     by_start = {r.slot_start: r for r in nowcast}
     from_nowcast = 0

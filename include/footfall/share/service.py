@@ -267,11 +267,14 @@ def today_out(site: Site, facts: Facts) -> TodayOut:
 
 
 def forecast_out(engine: Engine, site: Site, now: datetime, days: int) -> ForecastOut:
-    """Half hours from the current one to the end of the local day `days - 1` days after today."""
+    """Half hours from the current one to the end of the local day `days - 1` days after today (the next
+    two hours from the nowcast, as in `today`)."""
     _, _, today_end = local_day(site, now)
     end = local_day(site, today_end + timedelta(days=days - 1) - timedelta(seconds=1))[2]
     first = now - timedelta(minutes=now.minute % 30, seconds=now.second, microseconds=now.microsecond)
-    slots = store.forecasts(engine, site.id, first, end)
+    slots = store.with_nowcast(
+        store.forecasts(engine, site.id, first, end), store.nowcasts(engine, site.id, first, end)
+    )
     cap = site.capacity
     out = []
     for start in half_hours(first, end):
