@@ -239,17 +239,23 @@ def xovis_logics_push(n):  # one line logic, fw/bw per 1-minute record (epoch ms
     return bodies
 
 
-def irisys_vector_countlogs(n):  # two registers per 15-minute log
-    logs = [{"StartTimestamp": f"{t(i):%Y-%m-%dT%H:%M:%SZ}", "Timestamp": f"{t(i + 1):%Y-%m-%dT%H:%M:%SZ}",
-             "Counts": [{"RegisterId": r, "LogPeriodValue": (i + r) % 50, "Value": i} for r in (0, 1)]}
-            for i in range(n // 2)]  # fmt: skip
-    return [js({"CountLogs": logs, "FriendlyDeviceSerial": "V4D-1"})]
+def irisys_vector_countlogs(n):  # two registers per 15-minute log, bodies under the preset's 1 MiB limit
+    bodies = []
+    for part in chunks(n // 2, 4_000):
+        logs = [{"StartTimestamp": f"{t(i):%Y-%m-%dT%H:%M:%SZ}", "Timestamp": f"{t(i + 1):%Y-%m-%dT%H:%M:%SZ}",
+                 "Counts": [{"RegisterId": r, "LogPeriodValue": (i + r) % 50, "Value": i} for r in (0, 1)]}
+                for i in part]  # fmt: skip
+        bodies.append(js({"CountLogs": logs, "FriendlyDeviceSerial": "V4D-1"}))
+    return bodies
 
 
-def irisys_vector_totals(n):  # two registers' running totals every 15 minutes
-    logs = [{"Timestamp": f"{t(i):%Y-%m-%dT%H:%M:%SZ}",
-             "Counts": [{"RegisterId": r, "Value": 3 * i + r} for r in (0, 1)]} for i in range(n // 2 + 1)]  # fmt: skip
-    return [js({"CountLogs": logs, "FriendlyDeviceSerial": "V4D-1"})]
+def irisys_vector_totals(n):  # two registers' running totals every 15 minutes, bodies under the 1 MiB limit
+    bodies = []
+    for part in chunks(n // 2 + 1, 6_000):
+        logs = [{"Timestamp": f"{t(i):%Y-%m-%dT%H:%M:%SZ}",
+                 "Counts": [{"RegisterId": r, "Value": 3 * i + r} for r in (0, 1)]} for i in part]  # fmt: skip
+        bodies.append(js({"CountLogs": logs, "FriendlyDeviceSerial": "V4D-1"}))
+    return bodies
 
 
 def _hik(counting: str) -> bytes:
