@@ -184,6 +184,12 @@ def _refusals() -> list[Any]:
         pytest.param(f"/v1/sites/{SITE}/batches", json.dumps(batch(rows=[
             {"counter_ref": "GATE-A", "interval_start": "2026-11-20T10:00:00Z", "interval_minutes": 15,
              "entries": -4, "exits": 1}])).encode(), "site", {}, 422, "entries", id="negative-count"),
+        pytest.param(f"/v1/sites/{SITE}/batches", json.dumps(batch(rows=[
+            {"counter_ref": "GATE-A", "interval_start": "2026-11-20T10:00:00Z", "interval_minutes": 15,
+             "entries": 1, "exits": 1, "badge_id": "B-100234"}])).encode(), "site", {}, 422,
+            "rows.0.badge_id: unknown field, refused", id="row-with-a-badge-id"),
+        pytest.param(f"/v1/sites/{SITE}/batches", json.dumps({**batch(), "holders": ["Ada L."]}).encode(), "site",
+                     {}, 422, "holders: unknown field, refused (accepted: batch_id, site_id, rows", id="unknown-field"),
         pytest.param(f"/v1/push/footfall_connector/{SITE}", XML_BOMB, "site", {"Content-Type": "application/xml"},
                      400, "DTD or entity", id="xml-bomb"),
         pytest.param(f"/v1/push/axis_tvpc_export_json/{SITE}", good, "site", {}, 422,

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from footfall.api.bodies import Rejected
+from footfall.api.bodies import Rejected, parse_json
 from footfall.api.landing import PushedBody
 from footfall.config import Site
 from footfall.templates import render
@@ -23,9 +23,12 @@ MAX_ROWS = 50_000
 
 
 class BatchRow(BaseModel):
-    """One interval of one counter, as the connector's query returns it."""
+    """One interval of one counter, as the connector's query returns it.
 
-    model_config = ConfigDict(extra="ignore")
+    Unknown fields are refused, not ignored: only counts may leave a site, so a row that carries a
+    badge id or a name is an error to report to the sender, never something to land quietly."""
+
+    model_config = ConfigDict(extra="forbid")
 
     counter_ref: Annotated[str, Field(min_length=1, max_length=200)]
     interval_start: datetime
@@ -42,19 +45,30 @@ class BatchRow(BaseModel):
 
 
 class ConnectorBatch(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    """The connector's batch; unknown fields are refused, as in its rows."""
+
+    model_config = ConfigDict(extra="forbid")
 
     batch_id: Annotated[str, Field(pattern=BATCH_ID)]
     site_id: str
     rows: Annotated[list[BatchRow], Field(max_length=MAX_ROWS)]
     cursor: Any = None
+    query: Annotated[str, Field(max_length=200)] | None = None  # the connector query that read the rows
+
+
+def _fields(loc: tuple[Any, ...]) -> str:
+    model: type[BaseModel] = BatchRow if "rows" in loc[:1] else ConnectorBatch
+    return ", ".join(model.model_fields)
 
 
 def _describe(err: ValidationError) -> str:
     problems = []
     for e in err.errors()[:5]:
         where = ".".join(str(p) for p in e["loc"]) or "(body)"
-        problems.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
+        if e["type"] == "extra_forbidden":
+            problems.append(f"{where}: unknown field, refused (accepted: {_fields(e['loc'])})")
+        else:
+            problems.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
     more = len(err.errors()) - len(problems)
     return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
 
@@ -69,12 +83,21 @@ def site_interval_minutes(site: Site) -> int | None:
     return int(m.group(1)) * (60 if (m.group(2) or "").lower() == "h" else 1)
 
 
-def check_batch(doc: Any, site: Site, body: bytes, content_type: str | None) -> PushedBody:
-    """A landable PushedBody, or Rejected naming the site, the source and what is wrong."""
+def check_batch(body: bytes, site: Site, content_type: str | None, stored: bytes | None = None) -> PushedBody:
+    """A landable PushedBody, or Rejected naming the site, the source and what is wrong.
+
+    The body is parsed and validated in one pass (pydantic's JSON parser); only a body that is not
+    JSON at all goes through json.loads, for its message."""
     source = f"push:{site.source.preset}"
     try:
-        batch = ConnectorBatch.model_validate(doc)
+        batch = ConnectorBatch.model_validate_json(body)
     except ValidationError as err:
+        if any(e["type"] == "json_invalid" for e in err.errors()):
+            try:
+                parse_json(body)  # json's own words for what is wrong
+            except Rejected as bad:
+                raise Rejected(400, f"site {site.id}, source {source}: {bad.reason}") from None
+            raise Rejected(400, f"site {site.id}, source {source}: malformed JSON") from None
         raise Rejected(422, f"site {site.id}, source {source}: {_describe(err)}") from None
     if batch.site_id != site.id:
         raise Rejected(422, f"site {site.id}, source {source}: batch says site_id {batch.site_id!r}")
@@ -102,4 +125,5 @@ def check_batch(doc: Any, site: Site, body: bytes, content_type: str | None) -> 
         rows=len(batch.rows),
         first_interval=first,
         last_interval_end=last_end,
+        stored=stored,
     )

@@ -185,6 +185,46 @@ def record_batch(
     return conn.execute(stmt).rowcount > 0
 
 
+def batch_acks(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """batch_ack for many (site_id, batch_id) at once: the stored acknowledgements of those already landed."""
+    if not keys:
+        return {}
+    t = schema.ingest_batch.c
+    wanted = set(keys)
+    found = conn.execute(select(t.site_id, t.batch_id, t.ack).where(t.batch_id.in_({b for _, b in keys})))
+    return {(r.site_id, r.batch_id): json.loads(r.ack) for r in found if (r.site_id, r.batch_id) in wanted}
+
+
+def land_pushed_bodies(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Pushed bodies of any sites in two statements (the ingestion service lands a group of requests in
+    one transaction); each row holds raw_payload's columns with `body` already gzip-compressed and no
+    counter_ref. Returns the payload ids in order (a body stored before keeps its id)."""
+    if not rows:
+        return []
+    conn.execute(dialect_insert(conn, schema.raw_payload).on_conflict_do_nothing(), rows)
+    t = schema.raw_payload.c
+    found = {
+        (r.site_id, r.sha256): r.payload_id
+        for r in conn.execute(
+            select(t.site_id, t.sha256, t.payload_id).where(
+                t.sha256.in_({r["sha256"] for r in rows}), t.counter_ref.is_(None) | (t.counter_ref == "")
+            )
+        )
+    }
+    return [int(found[(r["site_id"], r["sha256"])]) for r in rows]
+
+
+def record_batches(conn: Connection, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """record_batch for many (rows: site_id, batch_id, payload_id, rows, received_at, ack as a dict);
+    returns the (site_id, batch_id) stored now (the others raced in on another connection)."""
+    if not rows:
+        return set()
+    values = [{**r, "ack": json.dumps(r["ack"])} for r in rows]
+    t = schema.ingest_batch
+    stmt = dialect_insert(conn, t).on_conflict_do_nothing().returning(t.c.site_id, t.c.batch_id)
+    return {(r.site_id, r.batch_id) for r in conn.execute(stmt, values)}
+
+
 def clear_payload_errors(engine: Engine, payload_ids: list[int]) -> None:
     """A body that loads now is no longer 'unusable': drop the error an earlier attempt left on it."""
     if payload_ids:
