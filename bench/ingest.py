@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -198,17 +199,19 @@ def wrk(url: str, seconds: float, connections: int, bodies: Path, script: Path) 
 
 
 def serve(args: list[str], port: int, env: dict[str, str]) -> subprocess.Popen:
-    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)  # fmt: skip
     wait_listening(port, process)
     return process
 
 
 def stop(process: subprocess.Popen) -> None:
-    process.terminate()
+    """SIGINT to the server's own process group (uvicorn stops gracefully; py-spy writes its profile)."""
+    os.killpg(process.pid, signal.SIGINT)
     try:
-        process.wait(15)
+        process.wait(30)
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait(5)
 
 
@@ -242,6 +245,7 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="API worker processes (all on the server's core)")
     parser.add_argument("--tls", action="store_true", help="HTTPS served by the API itself (and by the floor)")
     parser.add_argument("--bodies", type=int, default=60_000, help="distinct batches made before the run")
+    parser.add_argument("--profile", type=Path, help="py-spy the API during the run: collapsed stacks to this file")
     parser.add_argument("--serve-floor", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--certfile", help=argparse.SUPPRESS)
@@ -306,6 +310,10 @@ def main() -> int:
                 keyfile = ["--keyfile", str(server_pem)] if tls else []
                 command = [sys.executable, "-m", "footfall.cli", "api", "serve", "--port", str(port),
                            "--workers", str(args.workers), *tls, *keyfile]  # fmt: skip
+            if name == "api" and args.profile:
+                spy = str(Path(sys.executable).with_name("py-spy"))
+                command = [spy, "record", "--nonblocking", "-r", "200", "-f", "raw", "-o", str(args.profile),
+                           "--", *command]  # fmt: skip
             process = serve(["taskset", "-c", "0", *command], port, env)
             target = f"{'https' if args.tls else 'http'}://127.0.0.1:{port}"
             try:
