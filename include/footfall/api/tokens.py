@@ -116,6 +116,9 @@ class TokenCache:
     def forget(self, digest: str) -> None:
         self._entries.pop(digest, None)
 
+    def __len__(self) -> int:
+        return len(self._entries)
+
 
 def token_prefix(token: str) -> str:
     """The part of a presented token that keys its failed attempts: the marker and 8 characters."""
@@ -148,6 +151,9 @@ class FailedAttempts:
             if times is not None and len(times) >= self.limit:
                 waits.append(times[0] + self.window - now)
         return max(waits) if waits else None
+
+    def __len__(self) -> int:
+        return len(self._failures)
 
     def record(self, address: str, token: str) -> None:
         now = time.monotonic()
