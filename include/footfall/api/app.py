@@ -20,12 +20,13 @@ from typing import Any, Literal
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from footfall.api import tokens
-from footfall.api.batches import check_batch
+from footfall.api.batches import ConnectorBatch, check_batch
 from footfall.api.bodies import Rejected, check_xml, inflate, looks_like_xml, parse_json, read_limited
 from footfall.api.landing import Lander, Push, PushedBody
 from footfall.config import SLUG, ConfigError, Site, SourceKind, load_presets, load_site, site_path
@@ -123,6 +124,72 @@ async def read_body(request: Request, limit: int) -> tuple[bytes, bytes | None]:
     return body, stored
 
 
+class Reason(BaseModel):
+    """Every refusal's body."""
+
+    reason: str = Field(description="why the request was refused: the site, the source and what is wrong")
+
+
+class Ack(BaseModel):
+    """An acknowledgement: the body is landed (a resend of a batch id gets the first one again)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["accepted"]
+    site_id: str
+    batch_id: str | None
+    payload_id: int
+    rows: int
+    bytes: int
+    sha256: str
+    received_at: str
+
+
+class TokenOk(BaseModel):
+    status: Literal["ok"]
+    site_id: str
+    preset: str
+
+
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Reason, "description": what}
+    for status, what in {
+        400: "malformed body (not JSON or XML, bad gzip, empty)",
+        401: "no bearer token, or an unknown or revoked one",
+        403: "the token belongs to another site",
+        404: "no such site",
+        409: "the site is not a push site, or its site file is invalid",
+        413: "body (raw or inflated) over the size limit",
+        415: "unsupported Content-Encoding, or a format the site's preset does not take",
+        422: "the batch or the request does not check (the reason names the field)",
+        429: "too many failed token attempts from this address or with this token prefix; see Retry-After",
+        503: "the warehouse is unavailable; retry later",
+    }.items()
+}
+BEARER_TOKEN = {"type": "http", "scheme": "bearer", "description": "a site token from `footfall tokens create`"}
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its $defs inlined (an OpenAPI request body cannot point into $defs)."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(schema)
+
+
+def _body(content: dict[str, Any]) -> dict[str, Any]:
+    return {"security": [{"HTTPBearer": []}], "requestBody": {"required": True, "content": content}}
+
+
 def _reason(status: int, reason: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"reason": reason}, status_code=status, headers=headers)
 
@@ -185,8 +252,20 @@ def create_app(engine: Engine | None = None, only: Literal["ingest", "share"] | 
         return app
     lander = app.state.lander = Lander(warehouse)
     gate = app.state.gate = Gate()
+    openapi = app.openapi
 
-    @app.get("/v1/sites/{site_id}/token", summary="check a token: 200 when it may write this site")
+    def with_bearer() -> dict:
+        schema = openapi()  # cached by FastAPI after the first call
+        schema.setdefault("components", {}).setdefault("securitySchemes", {}).setdefault("HTTPBearer", BEARER_TOKEN)
+        return schema
+
+    app.openapi = with_bearer  # type: ignore[method-assign]
+    batch_schema = _inline(ConnectorBatch.model_json_schema())
+    any_body = {"schema": {"type": "string", "format": "binary"}}
+
+    @app.get("/v1/sites/{site_id}/token", summary="check a token: 200 when it may write this site",
+             response_model=None, responses={200: {"model": TokenOk}, **REFUSALS},
+             openapi_extra={"security": [{"HTTPBearer": []}]})  # fmt: skip
     async def check_token(site_id: str, request: Request) -> dict[str, str]:
         site, _ = await gate.authorize(request, warehouse(), site_id, fresh=True)
         return {"status": "ok", "site_id": site.id, "preset": site.source.preset}
@@ -194,7 +273,12 @@ def create_app(engine: Engine | None = None, only: Literal["ingest", "share"] | 
     @app.post(
         "/v1/sites/{site_id}/batches",
         summary="a footfall-connector batch (JSON, optionally gzip); idempotent on batch_id",
-        responses={200: {"description": "acknowledged (a resend gets the first acknowledgement)"}},
+        response_model=None,
+        responses={
+            200: {"model": Ack, "description": "acknowledged (a resend gets the first acknowledgement)"},
+            **REFUSALS,
+        },
+        openapi_extra=_body({"application/json": {"schema": batch_schema}}),
     )
     async def post_batch(site_id: str, request: Request) -> dict[str, Any]:
         site, owner = await gate.authorize(request, warehouse(), site_id)
@@ -202,7 +286,9 @@ def create_app(engine: Engine | None = None, only: Literal["ingest", "share"] | 
         pushed = check_batch(body, site, request.headers.get("content-type"), stored)
         return await lander.land(Push(site, pushed, owner.token_id))
 
-    @app.post("/v1/push/{preset}/{site_id}", summary="a vendor device's push (the site's preset says the format)")
+    @app.post("/v1/push/{preset}/{site_id}", summary="a vendor device's push (the site's preset says the format)",
+              response_model=None, responses={200: {"model": Ack}, **REFUSALS},
+              openapi_extra=_body({"application/json": any_body, "application/xml": any_body}))  # fmt: skip
     async def post_vendor_push(preset: str, site_id: str, request: Request) -> dict[str, Any]:
         site, owner = await gate.authorize(request, warehouse(), site_id)
         if preset not in load_presets() or site.source.preset != preset:
