@@ -169,7 +169,10 @@ def add_share(app: FastAPI, engine: Callable[[], Engine], cache_seconds: float |
     widget = _static("widget.js")
     widget_tag = etag_of(widget)
 
-    script = {200: {"content": {"text/javascript": {}}, "description": "the script"}, 304: {"description": "unchanged"}}
+    script: dict[int | str, dict[str, Any]] = {
+        200: {"content": {"text/javascript": {}}, "description": "the script"},
+        304: {"description": "unchanged"},
+    }
 
     @app.get("/widget.js", tags=widget_tags, summary="the <footfall-occupancy> web component", response_class=Response,
              responses=script)  # fmt: skip
