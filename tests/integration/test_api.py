@@ -307,3 +307,21 @@ def test_guessing_tokens_is_rate_limited_per_address_while_known_tokens_keep_wor
     assert 1 <= int(answers[-1].headers["Retry-After"]) <= 60
     assert known.status_code == 200  # a token verified before is not locked out with the guesser
     assert landed(push_engine) == (2, 2)
+
+
+def test_concurrent_pushes_land_together_and_a_batch_sent_many_times_at_once_lands_once(api, tls, token, push_engine):
+    from concurrent.futures import ThreadPoolExecutor
+
+    same = json.dumps(batch()).encode()
+    distinct = [json.dumps(batch(rows=[{**batch()["rows"][0], "entries": n}])).encode() for n in range(12)]
+    bodies = [same] * 12 + distinct
+    with ThreadPoolExecutor(24) as pool:
+        answers = list(pool.map(lambda b: post(api, tls, f"/v1/sites/{SITE}/batches", gzip.compress(b), token,
+                                               **{"Content-Encoding": "gzip"}), bodies))  # fmt: skip
+
+    assert [a.status_code for a in answers] == [200] * 24
+    assert len({json.dumps(a.json(), sort_keys=True) for a in answers[:12]}) == 1  # one ack for the one batch
+    assert landed(push_engine) == (13, 13)
+    with push_engine.connect() as conn:
+        stored = {r.payload_id: read_body(r.body) for r in conn.execute(select(schema.raw_payload))}
+    assert sorted(stored.values()) == sorted([same, *distinct])  # every body verbatim, stored as sent (gzip)
