@@ -280,16 +280,16 @@ def create_app(engine: Engine | None = None, only: Literal["ingest", "share"] | 
         },
         openapi_extra=_body({"application/json": {"schema": batch_schema}}),
     )
-    async def post_batch(site_id: str, request: Request) -> dict[str, Any]:
+    async def post_batch(site_id: str, request: Request) -> JSONResponse:
         site, owner = await gate.authorize(request, warehouse(), site_id)
         body, stored = await read_body(request, min(max_body_bytes(), site.preset.max_body_bytes))
         pushed = check_batch(body, site, request.headers.get("content-type"), stored)
-        return await lander.land(Push(site, pushed, owner.token_id))
+        return JSONResponse(await lander.land(Push(site, pushed, owner.token_id)))  # no jsonable_encoder walk
 
     @app.post("/v1/push/{preset}/{site_id}", summary="a vendor device's push (the site's preset says the format)",
               response_model=None, responses={200: {"model": Ack}, **REFUSALS},
               openapi_extra=_body({"application/json": any_body, "application/xml": any_body}))  # fmt: skip
-    async def post_vendor_push(preset: str, site_id: str, request: Request) -> dict[str, Any]:
+    async def post_vendor_push(preset: str, site_id: str, request: Request) -> JSONResponse:
         site, owner = await gate.authorize(request, warehouse(), site_id)
         if preset not in load_presets() or site.source.preset != preset:
             raise Rejected(422, f"site {site_id} takes preset {site.source.preset}, not {preset!r}")
@@ -307,7 +307,7 @@ def create_app(engine: Engine | None = None, only: Literal["ingest", "share"] | 
             preset=preset, body=body, content_type=content_type, request=f"POST /v1/push/{preset}/{site_id}",
             stored=stored,
         )  # fmt: skip
-        return await lander.land(Push(site, pushed, owner.token_id))
+        return JSONResponse(await lander.land(Push(site, pushed, owner.token_id)))  # no jsonable_encoder walk
 
     return app
 

@@ -46,7 +46,7 @@ from footfall.warehouse.tokens import active_token_ids
 
 log = logging.getLogger(__name__)
 
-MAX_GROUP = 256
+MAX_GROUP = 16  # small enough that several groups are in flight at once (their round trips overlap)
 DEFAULT_LANDERS = 4
 
 
