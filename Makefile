@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml simulato
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test lint format airflow simulator api db-upgrade sites-check bench bench-spine bench-parse \
-	bench-ingest bench-share bench-quality bench-quality-eval bench-backfill bench-forecast bench-forecast-eval bench-cycle \
-	bench-ui-health bench-nowcast bench-nowcast-eval bench-waiting lock clean stack stack-init
+	bench-ingest bench-share bench-fuzz bench-quality bench-quality-eval bench-backfill bench-forecast bench-forecast-eval \
+	bench-cycle bench-ui-health bench-nowcast bench-nowcast-eval bench-waiting lock clean stack stack-init
 CALIT2 ?= ../shared/data/calit2-building-people-counts
 
 help: ## list the targets
@@ -78,6 +78,9 @@ bench-parse: install ## rows/s per vendor preset beside bare JSON/XML/CSV decodi
 
 bench-ingest: install ## ingestion API throughput with 50 concurrent connectors beside a bare endpoint
 	$(BIN)/python bench/ingest.py
+
+bench-fuzz: install ## the fuzz suite (decoders, presets, schemathesis on the API) with 400 examples per test
+	$(BIN)/python bench/fuzz.py
 
 bench-share: install ## public /now at 200 connections (wrk) beside a bare FastAPI endpoint
 	$(BIN)/python bench/share.py

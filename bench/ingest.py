@@ -1,16 +1,20 @@
-"""Ingestion throughput: one API process, N concurrent connectors on loopback, over real HTTPS.
+"""Ingestion throughput: the API pinned to one core, wrk (Lua-scripted POSTs) pinned to the other.
 
-Each simulated connector is a thread with its own keep-alive session that POSTs gzip batches
-(unique batch ids, like footfall-connector) as fast as answers come back, for a fixed time.
-The same harness then drives the floor: a bare FastAPI endpoint on the same path that only
-answers 200, served by the same uvicorn and TLS setup. The gap between the two is what
-authentication, body checks and landing in the warehouse cost.
+N keep-alive connections (the connectors) POST gzip footfall-connector batches, each with its own
+batch id and its site's token, as fast as answers come back, for a fixed time. The load generator
+is wrk (C, one thread) on core 1 and the server on core 0 (taskset), so the generator does not eat
+the server's CPU; PostgreSQL is not pinned. The same harness then drives the floor: a bare FastAPI
+endpoint on the same path that reads the body and answers 200, served by the same uvicorn. The gap
+between the two is what authentication, body checks and landing in the warehouse cost.
 
-Reports accepted batches/s and rows/s, p50/p99 latency, and the server process's peak RSS
-(sampled with psutil). Loopback only; the server processes are ours and stopped at the end.
-Last line: `RESULT key=value ...`.
+Bodies are made before the run (unique batch ids, spread over the N sites) and written to a file the
+Lua script reads; after the run every acknowledged batch must be in the warehouse: the rows of
+raw_payload and ingest_batch are counted and compared with wrk's 2xx count (the script counts them).
+Plain HTTP by default, as production runs it behind its TLS proxy (deploy/Procfile); --tls serves
+HTTPS from the API itself (both sides then pay for TLS). Last line: `RESULT key=value ...`.
 
     .venv/bin/python bench/ingest.py [--connectors 50] [--seconds 10] [--rows 96] [--db postgres|sqlite]
+        [--workers 1] [--tls]
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ import argparse
 import gzip
 import json
 import os
+import re
+import shutil
+import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,7 +40,43 @@ from fastapi import FastAPI, Request
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "include"))
+sys.path.insert(0, str(REPO / "bench"))
 PG_ADMIN = os.environ.get("FOOTFALL_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+from _common import result_line  # noqa: E402
+
+# wrk's script: each request is the next pre-made body (path, token, gzip bytes), counted by status.
+POST_LUA = """
+local requests, n, i = {}, 0, 0
+ok, bad, wrapped = 0, 0, 0  -- globals: done() reads them with thread:get
+function init(args)
+  local f = assert(io.open(os.getenv("BODIES"), "rb"))
+  while true do
+    local head = f:read("*l")
+    if not head then break end
+    local path, token, size = head:match("^(%S+) (%S+) (%d+)$")
+    local body = f:read(tonumber(size))
+    f:read(1)
+    n = n + 1
+    requests[n] = wrk.format("POST", path, {["Authorization"] = "Bearer " .. token,
+      ["Content-Type"] = "application/json", ["Content-Encoding"] = "gzip"}, body)
+  end
+  f:close()
+end
+function request()
+  i = i + 1
+  if i > n then i, wrapped = 1, wrapped + 1 end
+  return requests[i]
+end
+function response(status, headers, body)
+  if status == 200 then ok = ok + 1 else bad = bad + 1 end
+end
+function setup(thread) threads = threads or {}; table.insert(threads, thread) end
+function done(summary, latency, requests_)
+  local t = threads[1]
+  io.write(string.format("LUA ok=%d bad=%d wrapped=%d\\n", t:get("ok"), t:get("bad"), t:get("wrapped")))
+end
+"""
 
 
 async def floor_accept(site_id: str, request: Request) -> dict[str, str]:
@@ -99,6 +141,7 @@ def make_body(site_id: str, refs: list[str], rows: int, start: datetime) -> tupl
     body = {
         "batch_id": batch_id,
         "site_id": site_id,
+        "query": "gates",
         "cursor": 0,
         "rows": [
             {
@@ -114,80 +157,61 @@ def make_body(site_id: str, refs: list[str], rows: int, start: datetime) -> tupl
     return batch_id, gzip.compress(json.dumps(body, separators=(",", ":")).encode(), mtime=0)
 
 
-def drive(url: str, sites: list[tuple[str, str]], rows: int, seconds: float, ca: str) -> dict[str, float]:
-    """N connector threads POSTing batches for `seconds`; returns throughput and latency."""
-    import requests
+def write_bodies(path: Path, sites: list[tuple[str, str]], rows: int, count: int) -> None:
+    """`count` distinct batches, round robin over the sites, in the Lua script's format."""
+    with path.open("wb") as out:
+        for k in range(count):
+            site_id, token = sites[k % len(sites)]
+            refs = [f"{site_id.upper()}-A", f"{site_id.upper()}-B"]
+            day = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(hours=k // len(sites))
+            _, body = make_body(site_id, refs, rows, day)
+            out.write(f"/v1/sites/{site_id}/batches {token} {len(body)}\n".encode() + body + b"\n")
 
-    latencies: list[float] = []
-    failures: dict[int | str, int] = {}
-    lock = threading.Lock()
-    start_gate = threading.Barrier(len(sites) + 1)
-    deadline_box: list[float] = []
 
-    def connector(site_id: str, token: str, n: int) -> None:
-        session = requests.Session()
-        session.headers.update(
-            {"Authorization": f"Bearer {token}", "Content-Type": "application/json", "Content-Encoding": "gzip"}
-        )
-        refs = [f"{site_id.upper()}-A", f"{site_id.upper()}-B"]
-        day = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(days=n)
-        mine: list[float] = []
-        bad: dict[int | str, int] = {}
-        start_gate.wait()
-        k = 0
-        while time.monotonic() < deadline_box[0]:
-            _, body = make_body(site_id, refs, rows, day + timedelta(hours=k))
-            k += 1
-            t0 = time.perf_counter()
-            try:
-                response = session.post(f"{url}/v1/sites/{site_id}/batches", data=body, timeout=30, verify=ca)
-                status: int | str = response.status_code
-            except requests.RequestException as exc:
-                status = type(exc).__name__
-            elapsed = time.perf_counter() - t0
-            if status == 200:
-                mine.append(elapsed)
-            else:
-                bad[status] = bad.get(status, 0) + 1
-        with lock:
-            latencies.extend(mine)
-            for key, count in bad.items():
-                failures[key] = failures.get(key, 0) + count
+def wrk(url: str, seconds: float, connections: int, bodies: Path, script: Path) -> dict[str, float]:
+    command = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency",
+               "--timeout", "10s", "-s", str(script), url]  # fmt: skip
+    run = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "BODIES": str(bodies)},
+                         check=False)  # fmt: skip
+    if run.returncode != 0:
+        raise RuntimeError(f"wrk failed ({run.returncode}): {run.stderr.strip()} {run.stdout.strip()}")
+    out = run.stdout
 
-    threads = [threading.Thread(target=connector, args=(s, t, n)) for n, (s, t) in enumerate(sites)]
-    for thread in threads:
-        thread.start()
-    deadline_box.append(time.monotonic() + seconds)
-    t0 = time.monotonic()
-    start_gate.wait()
-    for thread in threads:
-        thread.join()
-    wall = time.monotonic() - t0
-    latencies.sort()
-    ok = len(latencies)
+    def latency(label: str) -> float:
+        found = re.search(rf"^\s+{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        assert found, out
+        value, unit = found.groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    counted = re.search(r"LUA ok=(\d+) bad=(\d+) wrapped=(\d+)", out)
+    sockets = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    assert counted, out
+    ok, bad, wrapped = map(int, counted.groups())
     return {
         "batches": ok,
-        "batches_per_s": ok / wall,
-        "rows_per_s": ok * rows / wall,
-        "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
-        "p99_ms": 1000 * latencies[min(ok - 1, int(ok * 0.99))] if latencies else float("nan"),
-        "errors": sum(failures.values()),
-        "failures": failures,
+        "batches_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)) * ok / max(1, ok + bad),
+        "p50_ms": latency("50%"),
+        "p99_ms": latency("99%"),
+        "errors": bad,
+        "socket_errors": sum(map(int, sockets.groups())) if sockets else 0,
+        "wrapped": wrapped,
     }
 
 
 def serve(args: list[str], port: int, env: dict[str, str]) -> subprocess.Popen:
-    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               start_new_session=True)  # fmt: skip
     wait_listening(port, process)
     return process
 
 
 def stop(process: subprocess.Popen) -> None:
-    process.terminate()
+    """SIGINT to the server's own process group (uvicorn stops gracefully; py-spy writes its profile)."""
+    os.killpg(process.pid, signal.SIGINT)
     try:
-        process.wait(15)
+        process.wait(30)
     except subprocess.TimeoutExpired:
-        process.kill()
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait(5)
 
 
@@ -218,6 +242,10 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rows", type=int, default=96, help="rows per batch (96 = a day of 15-minute intervals)")
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--workers", type=int, default=1, help="API worker processes (all on the server's core)")
+    parser.add_argument("--tls", action="store_true", help="HTTPS served by the API itself (and by the floor)")
+    parser.add_argument("--bodies", type=int, default=60_000, help="distinct batches made before the run")
+    parser.add_argument("--profile", type=Path, help="py-spy the API during the run: collapsed stacks to this file")
     parser.add_argument("--serve-floor", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--certfile", help=argparse.SUPPRESS)
@@ -228,19 +256,23 @@ def main() -> int:
         uvicorn.run(floor_app(), host="127.0.0.1", port=args.port, ssl_certfile=args.certfile,
                     ssl_keyfile=args.certfile, log_level="warning")  # fmt: skip
         return 0
+    if not shutil.which("wrk") or not shutil.which("taskset"):
+        print("bench/ingest.py needs wrk and taskset: apt-get install -y wrk util-linux", file=sys.stderr)
+        return 2
 
-    import trustme
     import yaml
+    from sqlalchemy import func, select
 
     from footfall.api.tokens import create_token
     from footfall.warehouse import schema
-    from footfall.warehouse.engine import get_engine, normalize_url, upgrade
+    from footfall.warehouse.engine import get_engine, upgrade
 
     tmp = Path(tempfile.mkdtemp(prefix="footfall-bench-ingest-"))
-    ca = trustme.CA()
-    server_pem, ca_pem = tmp / "server.pem", tmp / "ca.pem"
-    ca.issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(server_pem))
-    ca.cert_pem.write_to_path(str(ca_pem))
+    server_pem = tmp / "server.pem"
+    if args.tls:
+        import trustme
+
+        trustme.CA().issue_cert("127.0.0.1").private_key_and_cert_chain_pem.write_to_path(str(server_pem))
     sites_dir = tmp / "sites"
     sites_dir.mkdir()
     site_ids = [f"bench-{n:02d}" for n in range(args.connectors)]
@@ -258,59 +290,100 @@ def main() -> int:
     upgrade(url)
     engine = get_engine(url)
     sites = [(site_id, create_token(engine, site_id)[1]) for site_id in site_ids]
+    script = tmp / "post.lua"
+    script.write_text(POST_LUA)
+    bodies = tmp / "bodies.bin"
+    write_bodies(bodies, sites, args.rows, args.bodies)
+    warm_bodies = tmp / "warm.bin"  # the warm-up's own batches, counted apart
+    write_bodies(warm_bodies, sites, args.rows, 2000)
     env = {**os.environ, "FOOTFALL_DB_URL": url, "FOOTFALL_SITES_DIR": str(sites_dir),
            "PYTHONPATH": str(REPO / "include")}  # fmt: skip
-    results = {}
+    tls = ["--certfile", str(server_pem)] if args.tls else []
+    results: dict[str, dict[str, float]] = {}
+    landed: dict[str, int] = {}
     try:
         for name in ("floor", "api"):
             port = free_port()
             if name == "floor":
-                command = [
-                    sys.executable,
-                    __file__,
-                    "--serve-floor",
-                    "--port",
-                    str(port),
-                    "--certfile",
-                    str(server_pem),
-                ]
+                command = [sys.executable, __file__, "--serve-floor", "--port", str(port), *tls]
             else:
+                keyfile = ["--keyfile", str(server_pem)] if tls else []
                 command = [sys.executable, "-m", "footfall.cli", "api", "serve", "--port", str(port),
-                           "--certfile", str(server_pem), "--keyfile", str(server_pem)]  # fmt: skip
-            process = serve(command, port, env)
-            sampler = RssSampler(process.pid)
+                           "--workers", str(args.workers), *tls, *keyfile]  # fmt: skip
+            if name == "api" and args.profile:
+                spy = str(Path(sys.executable).with_name("py-spy"))
+                command = [spy, "record", "--nonblocking", "-r", "200", "-f", "raw", "-o", str(args.profile),
+                           "--", *command]  # fmt: skip
+            process = serve(["taskset", "-c", "0", *command], port, env)
+            target = f"{'https' if args.tls else 'http'}://127.0.0.1:{port}"
             try:
-                results[name] = drive(f"https://127.0.0.1:{port}", sites, args.rows, args.seconds, str(ca_pem))
-            finally:
+                wrk(target, 2, args.connectors, warm_bodies, script)  # connections, caches, the pool
+                if name == "api":
+                    time.sleep(1)  # requests in flight when wrk stopped
+                    with engine.connect() as conn:
+                        warm_landed = conn.execute(select(func.count()).select_from(schema.ingest_batch)).scalar_one()
+                sampler = RssSampler(process.pid)
+                results[name] = wrk(target, args.seconds, args.connectors, bodies, script)
                 results[name]["peak_rss_mb"] = sampler.stop()
+            finally:
                 stop(process)
-        from sqlalchemy import func, select
-
         with engine.connect() as conn:
-            landed = conn.execute(select(func.count()).select_from(schema.ingest_batch)).scalar_one()
+            landed["batches"] = conn.execute(select(func.count()).select_from(schema.ingest_batch)).scalar_one()
+            landed["payloads"] = conn.execute(select(func.count()).select_from(schema.raw_payload)).scalar_one()
+            landed["rows"] = conn.execute(select(func.coalesce(func.sum(schema.ingest_batch.c.rows), 0))).scalar_one()
     finally:
         engine.dispose()
         if pg:
             drop_pg(pg[0])
+        shutil.rmtree(tmp, ignore_errors=True)
     api, floor = results["api"], results["floor"]
+    # The warm-up's batches are in the warehouse too; a batch in flight when wrk stops may land unacknowledged.
+    acked = int(api["batches"])
+    landed_run = landed["batches"] - warm_landed
+    print(f"{args.connectors} connections, {args.rows} rows per batch, {'HTTPS' if args.tls else 'HTTP'}, "
+          f"{args.workers} API worker(s) on core 0, wrk on core 1, "
+          f"warehouse {'postgresql' if pg else 'sqlite'}")  # fmt: skip
     print(f"{'':8} {'batches/s':>10} {'rows/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'peak MB':>8}")
     for name in ("floor", "api"):
         r = results[name]
-        print(f"{name:8} {r['batches_per_s']:10.1f} {r['rows_per_s']:10.0f} {r['p50_ms']:8.1f} {r['p99_ms']:8.1f} "
-              f"{r['errors']:7d} {r['peak_rss_mb']:8.1f}")  # fmt: skip
-    print(f"warehouse: {normalize_url(url).split(':')[0]}; batches landed {landed} (acknowledged {api['batches']})")
-    if api["failures"] or floor["failures"]:
-        print(f"failures: api {api['failures']} floor {floor['failures']}")
+        print(f"{name:8} {r['batches_per_s']:10.1f} {r['batches_per_s'] * args.rows:10.0f} {r['p50_ms']:8.2f} "
+              f"{r['p99_ms']:8.2f} {int(r['errors'] + r['socket_errors']):7d} {r['peak_rss_mb']:8.1f}")  # fmt: skip
     print(
-        f"RESULT connectors={args.connectors} seconds={args.seconds:g} rows_per_batch={args.rows} "
-        f"db={'postgresql' if pg else 'sqlite'} batches_per_s={api['batches_per_s']:.1f} "
-        f"rows_per_s={api['rows_per_s']:.0f} p50_ms={api['p50_ms']:.1f} p99_ms={api['p99_ms']:.1f} "
-        f"errors={api['errors']} peak_rss_mb={api['peak_rss_mb']:.1f} "
-        f"floor_batches_per_s={floor['batches_per_s']:.1f} floor_p50_ms={floor['p50_ms']:.1f} "
-        f"floor_p99_ms={floor['p99_ms']:.1f} floor_peak_rss_mb={floor['peak_rss_mb']:.1f} "
-        f"vs_floor={api['batches_per_s'] / floor['batches_per_s']:.2f} landed_equals_acked={landed == api['batches']}"
+        f"acknowledged {acked} batches in the run; landed {landed_run} in ingest_batch ({landed_run - acked} "
+        "in flight when wrk stopped: landed, never acknowledged) "
+        f"(raw_payload holds {landed['payloads']} bodies, {landed['rows']} rows, warm-up included)"
     )
-    return 0 if landed == api["batches"] and api["errors"] == 0 else 1
+    if api["wrapped"]:
+        print(f"note: the pool of {args.bodies} bodies wrapped {api['wrapped']} time(s): resends land nothing")
+    ratio = api["batches_per_s"] / floor["batches_per_s"]
+    errors = int(api["errors"] + api["socket_errors"])
+    ok = landed_run >= acked and landed["payloads"] == landed["batches"] and errors == 0 and not api["wrapped"]
+    print(
+        result_line(
+            {
+                "connectors": args.connectors,
+                "seconds": args.seconds,
+                "rows_per_batch": args.rows,
+                "db": "postgresql" if pg else "sqlite",
+                "tls": args.tls,
+                "workers": args.workers,
+                "batches_per_s": api["batches_per_s"],
+                "rows_per_s": api["batches_per_s"] * args.rows,
+                "p50_ms": api["p50_ms"],
+                "p99_ms": api["p99_ms"],
+                "errors": errors,
+                "peak_rss_mb": api["peak_rss_mb"],
+                "floor_batches_per_s": floor["batches_per_s"],
+                "floor_p99_ms": floor["p99_ms"],
+                "vs_floor": round(ratio, 3),
+                "acked": acked,
+                "landed": landed_run,
+                "every_acked_landed": landed_run >= acked,
+                "targets_met": ok and ratio >= 0.5 and api["p99_ms"] < 50,
+            }
+        )
+    )
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

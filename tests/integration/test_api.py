@@ -184,6 +184,12 @@ def _refusals() -> list[Any]:
         pytest.param(f"/v1/sites/{SITE}/batches", json.dumps(batch(rows=[
             {"counter_ref": "GATE-A", "interval_start": "2026-11-20T10:00:00Z", "interval_minutes": 15,
              "entries": -4, "exits": 1}])).encode(), "site", {}, 422, "entries", id="negative-count"),
+        pytest.param(f"/v1/sites/{SITE}/batches", json.dumps(batch(rows=[
+            {"counter_ref": "GATE-A", "interval_start": "2026-11-20T10:00:00Z", "interval_minutes": 15,
+             "entries": 1, "exits": 1, "badge_id": "B-100234"}])).encode(), "site", {}, 422,
+            "rows.0.badge_id: unknown field, refused", id="row-with-a-badge-id"),
+        pytest.param(f"/v1/sites/{SITE}/batches", json.dumps({**batch(), "holders": ["Ada L."]}).encode(), "site",
+                     {}, 422, "holders: unknown field, refused (accepted: batch_id, site_id, rows", id="unknown-field"),
         pytest.param(f"/v1/push/footfall_connector/{SITE}", XML_BOMB, "site", {"Content-Type": "application/xml"},
                      400, "DTD or entity", id="xml-bomb"),
         pytest.param(f"/v1/push/axis_tvpc_export_json/{SITE}", good, "site", {}, 422,
@@ -265,3 +271,57 @@ def test_footfall_api_serve_runs_the_service_over_https(push_engine, tls, db_url
     assert health.json() == {"status": "ok"}
     assert posted.status_code == 200 and posted.json()["rows"] == 2
     assert landed(push_engine) == (1, 1)
+
+
+def test_a_revoked_token_is_refused_at_once_though_it_was_just_verified(api, tls, push_engine):
+    token_id, token = create_token(push_engine, SITE)
+    first = post(api, tls, f"/v1/sites/{SITE}/batches", json.dumps(batch()).encode(), token)
+    assert first.status_code == 200, first.text  # the service now remembers the token as verified
+
+    revoke_token(push_engine, SITE, token_id)  # by another process: the CLI, the data team
+    again = post(api, tls, f"/v1/sites/{SITE}/batches", json.dumps(batch()).encode(), token)
+    check = requests.get(f"{api.url}/v1/sites/{SITE}/token", headers={"Authorization": f"Bearer {token}"},
+                         verify=tls["ca"], timeout=10)  # fmt: skip
+
+    assert again.status_code == 401 and "revoked" in again.json()["reason"]
+    assert check.status_code == 401
+    assert landed(push_engine) == (1, 1)  # only the batch sent before the revocation
+
+
+def test_guessing_tokens_is_rate_limited_per_address_while_known_tokens_keep_working(push_engine, tls, monkeypatch):
+    monkeypatch.setenv("FOOTFALL_API_AUTH_FAILURES_PER_MINUTE", "5")
+    server = serve_in_thread(push_engine, certfile=tls["certfile"], keyfile=tls["certfile"])
+    try:
+        token = create_token(push_engine, SITE)[1]
+        assert post(server, tls, f"/v1/sites/{SITE}/batches", json.dumps(batch()).encode(), token).status_code == 200
+        answers = [
+            post(server, tls, f"/v1/sites/{SITE}/batches", b"{}", f"fft_guess{n:04d}-{uuid.uuid4().hex}")
+            for n in range(8)
+        ]
+        known = post(server, tls, f"/v1/sites/{SITE}/batches", json.dumps(batch()).encode(), token)
+    finally:
+        server.stop()
+
+    assert [a.status_code for a in answers] == [401] * 5 + [429] * 3
+    assert "too many failed token attempts" in answers[-1].json()["reason"]
+    assert 1 <= int(answers[-1].headers["Retry-After"]) <= 60
+    assert known.status_code == 200  # a token verified before is not locked out with the guesser
+    assert landed(push_engine) == (2, 2)
+
+
+def test_concurrent_pushes_land_together_and_a_batch_sent_many_times_at_once_lands_once(api, tls, token, push_engine):
+    from concurrent.futures import ThreadPoolExecutor
+
+    same = json.dumps(batch()).encode()
+    distinct = [json.dumps(batch(rows=[{**batch()["rows"][0], "entries": n}])).encode() for n in range(12)]
+    bodies = [same] * 12 + distinct
+    with ThreadPoolExecutor(24) as pool:
+        answers = list(pool.map(lambda b: post(api, tls, f"/v1/sites/{SITE}/batches", gzip.compress(b), token,
+                                               **{"Content-Encoding": "gzip"}), bodies))  # fmt: skip
+
+    assert [a.status_code for a in answers] == [200] * 24
+    assert len({json.dumps(a.json(), sort_keys=True) for a in answers[:12]}) == 1  # one ack for the one batch
+    assert landed(push_engine) == (13, 13)
+    with push_engine.connect() as conn:
+        stored = {r.payload_id: read_body(r.body) for r in conn.execute(select(schema.raw_payload))}
+    assert sorted(stored.values()) == sorted([same, *distinct])  # every body verbatim, stored as sent (gzip)

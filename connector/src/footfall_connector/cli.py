@@ -20,7 +20,7 @@ from footfall_connector.config import Config, ConfigError, load_config
 from footfall_connector.outbox import Outbox
 from footfall_connector.runner import cycle, run_forever
 from footfall_connector.sender import backoff_delay, check_server, make_session
-from footfall_connector.source import bind_cursor, missing_columns, source_engine
+from footfall_connector.source import bind_cursor, column_problem, source_engine
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 DEFAULT_CONFIG = Path("footfall-connector.toml")
@@ -66,9 +66,9 @@ def cmd_check(config: Config) -> int:
             except SQLAlchemyError as exc:
                 results.append((False, f"query {query.name}: fails: {str(exc).splitlines()[0]}"))
                 continue
-            missing = missing_columns(columns, query)
-            if missing:
-                results.append((False, f"query {query.name}: missing column(s) {', '.join(missing)}"))
+            problem = column_problem(columns, query)
+            if problem:
+                results.append((False, problem))
             else:
                 results.append((True, f"query {query.name}: runs, columns {', '.join(columns)}"))
         outbox.close()

@@ -43,14 +43,39 @@ def missing_columns(columns: list[str], query: Query) -> list[str]:
     return [c for c in (*ROW_COLUMNS, query.cursor_column) if c not in columns]
 
 
+def extra_columns(columns: list[str], query: Query) -> list[str]:
+    """Result columns beyond the count schema and the cursor (a badge id, a name, a card number...).
+
+    Only counts may leave a site: a query that returns anything else is refused before a row is read,
+    so personal data never reaches the outbox, let alone the server."""
+    allowed = {*ROW_COLUMNS, query.cursor_column}
+    return [c for c in columns if c not in allowed]
+
+
+def column_problem(columns: list[str], query: Query) -> str | None:
+    """Why a query's result columns cannot be sent (missing or extra columns), or None."""
+    missing = missing_columns(columns, query)
+    if missing:
+        return f"query {query.name}: missing column(s) {', '.join(missing)} (got {', '.join(columns)})"
+    extra = extra_columns(columns, query)
+    if extra:
+        return (
+            f"query {query.name}: column(s) {', '.join(extra)} are not part of the count schema "
+            f"({', '.join(ROW_COLUMNS)} and the cursor column {query.cursor_column}); only counts may leave "
+            "the site, so nothing was read or sent: select only those columns"
+        )
+    return None
+
+
 def read_new_rows(engine: Engine, query: Query, cursor: Any, limit: int, zone: ZoneInfo) -> Read:
     """At most `limit` rows after `cursor` (the query must ORDER BY its cursor column)."""
     with engine.connect() as conn:
         result = conn.execute(text(query.sql), {"cursor": cursor})
         columns = list(result.keys())
-        missing = missing_columns(columns, query)
-        if missing:
-            raise SourceError(f"query {query.name}: missing column(s) {', '.join(missing)} (got {', '.join(columns)})")
+        problem = column_problem(columns, query)
+        if problem:
+            result.close()
+            raise SourceError(problem)
         records = [dict(r._mapping) for r in result.fetchmany(limit)]
         result.close()
     if not records:

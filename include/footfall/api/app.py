@@ -2,34 +2,40 @@
 
 Every accepted body is landed in raw_payload (and its batch id recorded) before the 2xx is
 sent, so an acknowledged batch is never lost; the site's DAG run turns it into counts later.
+Requests arriving together share one landing transaction (footfall.api.landing.Lander).
 Every refusal is a 4xx with a JSON `reason`; a malformed or unauthorized request never causes a 5xx.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from footfall.api import tokens
-from footfall.api.batches import check_batch
-from footfall.api.bodies import Rejected, check_xml, decode_body, looks_like_xml, parse_json, read_limited
-from footfall.api.landing import PushedBody, land_push
+from footfall.api.batches import ConnectorBatch, check_batch
+from footfall.api.bodies import Rejected, check_xml, inflate, looks_like_xml, parse_json, read_limited
+from footfall.api.landing import Lander, Push, PushedBody
 from footfall.config import SLUG, ConfigError, Site, SourceKind, load_presets, load_site, site_path
 from footfall.warehouse.engine import get_engine
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MAX_BODY = 5 * 1024 * 1024
+DEFAULT_AUTH_FAILURES = 20
 _SLUG = re.compile(SLUG)
 
 
@@ -58,6 +64,11 @@ def push_site(site_id: str) -> Site:
     return site
 
 
+def auth_failures_per_minute() -> int:
+    """FOOTFALL_API_AUTH_FAILURES_PER_MINUTE: failed token attempts allowed per address and token prefix."""
+    return int(os.environ.get("FOOTFALL_API_AUTH_FAILURES_PER_MINUTE", DEFAULT_AUTH_FAILURES))
+
+
 def _bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -66,27 +77,121 @@ def _bearer(request: Request) -> str:
     return token.strip()
 
 
-async def authorize(request: Request, engine: Engine, site_id: str) -> Site:
-    """The token must be active and belong to exactly this site; only then is the site looked up."""
-    token = _bearer(request)
-    owner = await run_in_threadpool(tokens.site_for_token, engine, token)
-    if owner is None:
-        raise Rejected(401, "token is unknown or revoked")
-    if not _SLUG.match(site_id) or owner != site_id:
-        raise Rejected(403, f"this token may not write site {site_id}")
-    return await run_in_threadpool(push_site, site_id)
+class Gate:
+    """Who is asking: a bearer token checked against the warehouse (or the cache of tokens verified
+    lately), failed attempts limited per source address and token prefix."""
+
+    def __init__(self) -> None:
+        self.cache = tokens.TokenCache()
+        self.failures = tokens.FailedAttempts(limit=auth_failures_per_minute())
+
+    async def owner(self, request: Request, engine: Engine, *, fresh: bool = False) -> tokens.TokenOwner:
+        token = _bearer(request)
+        digest = tokens.hash_token(token)
+        owner = None if fresh else self.cache.get(digest)
+        if owner is not None:
+            return owner
+        address = request.client.host if request.client else "unknown"
+        wait = self.failures.retry_after(address, token)
+        if wait is not None:
+            seconds = max(1, math.ceil(wait))
+            raise Rejected(429, f"too many failed token attempts from {address} or with this token prefix; "
+                           f"retry in {seconds} s", {"Retry-After": str(seconds)})  # fmt: skip
+        owner = await run_in_threadpool(tokens.token_owner, engine, token)
+        if owner is None:
+            self.failures.record(address, token)
+            self.cache.forget(digest)
+            raise Rejected(401, "token is unknown or revoked")
+        self.cache.put(digest, owner)
+        return owner
+
+    async def authorize(
+        self, request: Request, engine: Engine, site_id: str, *, fresh: bool = False
+    ) -> tuple[Site, tokens.TokenOwner]:
+        """The token must be active and belong to exactly this site; only then is the site looked up."""
+        owner = await self.owner(request, engine, fresh=fresh)
+        if not _SLUG.match(site_id) or owner.site_id != site_id:
+            raise Rejected(403, f"this token may not write site {site_id}")
+        return push_site(site_id), owner
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> tuple[bytes, bytes | None]:
+    """(the body, its gzip form as received when it can be stored as is)."""
     raw = await read_limited(request.stream(), request.headers.get("content-length"), limit)
-    body = decode_body(raw, request.headers.get("content-encoding"), limit)
+    body, stored = inflate(raw, request.headers.get("content-encoding"), limit)
     if not body.strip():
         raise Rejected(400, "empty body")
-    return body
+    return body, stored
 
 
-def _reason(status: int, reason: str) -> JSONResponse:
-    return JSONResponse({"reason": reason}, status_code=status)
+class Reason(BaseModel):
+    """Every refusal's body."""
+
+    reason: str = Field(description="why the request was refused: the site, the source and what is wrong")
+
+
+class Ack(BaseModel):
+    """An acknowledgement: the body is landed (a resend of a batch id gets the first one again)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["accepted"]
+    site_id: str
+    batch_id: str | None
+    payload_id: int
+    rows: int
+    bytes: int
+    sha256: str
+    received_at: str
+
+
+class TokenOk(BaseModel):
+    status: Literal["ok"]
+    site_id: str
+    preset: str
+
+
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    status: {"model": Reason, "description": what}
+    for status, what in {
+        400: "malformed body (not JSON or XML, bad gzip, empty)",
+        401: "no bearer token, or an unknown or revoked one",
+        403: "the token belongs to another site",
+        404: "no such site",
+        409: "the site is not a push site, or its site file is invalid",
+        413: "body (raw or inflated) over the size limit",
+        415: "unsupported Content-Encoding, or a format the site's preset does not take",
+        422: "the batch or the request does not check (the reason names the field)",
+        429: "too many failed token attempts from this address or with this token prefix; see Retry-After",
+        503: "the warehouse is unavailable; retry later",
+    }.items()
+}
+BEARER_TOKEN = {"type": "http", "scheme": "bearer", "description": "a site token from `footfall tokens create`"}
+
+
+def _inline(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its $defs inlined (an OpenAPI request body cannot point into $defs)."""
+    defs = schema.pop("$defs", {})
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return walk(defs[ref.removeprefix("#/$defs/")])
+            return {k: walk(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [walk(v) for v in node]
+        return node
+
+    return walk(schema)
+
+
+def _body(content: dict[str, Any]) -> dict[str, Any]:
+    return {"security": [{"HTTPBearer": []}], "requestBody": {"required": True, "content": content}}
+
+
+def _reason(status: int, reason: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"reason": reason}, status_code=status, headers=headers)
 
 
 def create_app(engine: Engine | None = None, only: Literal["ingest", "share"] | None = None) -> FastAPI:
@@ -97,7 +202,16 @@ def create_app(engine: Engine | None = None, only: Literal["ingest", "share"] | 
     only = only or os.environ.get("FOOTFALL_API_ONLY") or None  # type: ignore[assignment]
     if only not in (None, "ingest", "share"):
         raise ValueError(f"only must be ingest or share, not {only!r}")
+
+    @asynccontextmanager
+    async def lifespan(app_: FastAPI) -> AsyncIterator[None]:
+        yield
+        lander = getattr(app_.state, "lander", None)
+        if lander is not None:
+            lander.close()  # what waits is landed and answered before the process stops
+
     app = FastAPI(
+        lifespan=lifespan,
         title="footfall API",
         version="1",
         description="Connectors and counting devices push counts here (each site has its own tokens); "
@@ -112,7 +226,7 @@ def create_app(engine: Engine | None = None, only: Literal["ingest", "share"] | 
 
     @app.exception_handler(Rejected)
     async def _rejected(_: Request, exc: Rejected) -> JSONResponse:
-        return _reason(exc.status, exc.reason)
+        return _reason(exc.status, exc.reason, exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -136,30 +250,50 @@ def create_app(engine: Engine | None = None, only: Literal["ingest", "share"] | 
         add_share(app, warehouse)
     if only == "share":
         return app
+    lander = app.state.lander = Lander(warehouse)
+    gate = app.state.gate = Gate()
+    openapi = app.openapi
 
-    @app.get("/v1/sites/{site_id}/token", summary="check a token: 200 when it may write this site")
+    def with_bearer() -> dict:
+        schema = openapi()  # cached by FastAPI after the first call
+        schema.setdefault("components", {}).setdefault("securitySchemes", {}).setdefault("HTTPBearer", BEARER_TOKEN)
+        return schema
+
+    app.openapi = with_bearer  # type: ignore[method-assign]
+    batch_schema = _inline(ConnectorBatch.model_json_schema())
+    any_body = {"schema": {"type": "string", "format": "binary"}}
+
+    @app.get("/v1/sites/{site_id}/token", summary="check a token: 200 when it may write this site",
+             response_model=None, responses={200: {"model": TokenOk}, **REFUSALS},
+             openapi_extra={"security": [{"HTTPBearer": []}]})  # fmt: skip
     async def check_token(site_id: str, request: Request) -> dict[str, str]:
-        site = await authorize(request, warehouse(), site_id)
+        site, _ = await gate.authorize(request, warehouse(), site_id, fresh=True)
         return {"status": "ok", "site_id": site.id, "preset": site.source.preset}
 
     @app.post(
         "/v1/sites/{site_id}/batches",
         summary="a footfall-connector batch (JSON, optionally gzip); idempotent on batch_id",
-        responses={200: {"description": "acknowledged (a resend gets the first acknowledgement)"}},
+        response_model=None,
+        responses={
+            200: {"model": Ack, "description": "acknowledged (a resend gets the first acknowledgement)"},
+            **REFUSALS,
+        },
+        openapi_extra=_body({"application/json": {"schema": batch_schema}}),
     )
-    async def post_batch(site_id: str, request: Request) -> dict[str, Any]:
-        site = await authorize(request, warehouse(), site_id)
-        body = await read_body(request, min(max_body_bytes(), site.preset.max_body_bytes))
-        pushed = check_batch(parse_json(body), site, body, request.headers.get("content-type"))
-        ack, _first = await run_in_threadpool(land_push, warehouse(), site, pushed)
-        return ack
+    async def post_batch(site_id: str, request: Request) -> JSONResponse:
+        site, owner = await gate.authorize(request, warehouse(), site_id)
+        body, stored = await read_body(request, min(max_body_bytes(), site.preset.max_body_bytes))
+        pushed = check_batch(body, site, request.headers.get("content-type"), stored)
+        return JSONResponse(await lander.land(Push(site, pushed, owner.token_id)))  # no jsonable_encoder walk
 
-    @app.post("/v1/push/{preset}/{site_id}", summary="a vendor device's push (the site's preset says the format)")
-    async def post_vendor_push(preset: str, site_id: str, request: Request) -> dict[str, Any]:
-        site = await authorize(request, warehouse(), site_id)
+    @app.post("/v1/push/{preset}/{site_id}", summary="a vendor device's push (the site's preset says the format)",
+              response_model=None, responses={200: {"model": Ack}, **REFUSALS},
+              openapi_extra=_body({"application/json": any_body, "application/xml": any_body}))  # fmt: skip
+    async def post_vendor_push(preset: str, site_id: str, request: Request) -> JSONResponse:
+        site, owner = await gate.authorize(request, warehouse(), site_id)
         if preset not in load_presets() or site.source.preset != preset:
             raise Rejected(422, f"site {site_id} takes preset {site.source.preset}, not {preset!r}")
-        body = await read_body(request, min(max_body_bytes(), site.preset.max_body_bytes))
+        body, stored = await read_body(request, min(max_body_bytes(), site.preset.max_body_bytes))
         content_type = request.headers.get("content-type")
         if looks_like_xml(body, content_type):
             check_xml(body)
@@ -170,10 +304,10 @@ def create_app(engine: Engine | None = None, only: Literal["ingest", "share"] | 
         elif site.preset.format == "xml":
             raise Rejected(415, f"site {site_id}, source push:{preset}: expects XML")
         pushed = PushedBody(
-            preset=preset, body=body, content_type=content_type, request=f"POST /v1/push/{preset}/{site_id}"
-        )
-        ack, _first = await run_in_threadpool(land_push, warehouse(), site, pushed)
-        return ack
+            preset=preset, body=body, content_type=content_type, request=f"POST /v1/push/{preset}/{site_id}",
+            stored=stored,
+        )  # fmt: skip
+        return JSONResponse(await lander.land(Push(site, pushed, owner.token_id)))  # no jsonable_encoder walk
 
     return app
 
@@ -181,12 +315,16 @@ def create_app(engine: Engine | None = None, only: Literal["ingest", "share"] | 
 def create_served_app() -> FastAPI:
     """create_app for `serve`: after start-up, the objects of every import are frozen out of the garbage
     collector's scans (gc.freeze), so a full collection does not walk pandas' and SQLAlchemy's modules
-    in the middle of requests."""
+    in the middle of requests. The interpreter's thread switch interval is shortened (5 ms -> 0.5 ms):
+    the landing thread takes the GIL back after every round trip to the warehouse, and while the event
+    loop is busy parsing requests it would otherwise wait up to 5 ms each time."""
     import gc
+    import sys
 
     app = create_app()
     gc.collect()
     gc.freeze()
+    sys.setswitchinterval(0.0005)
     return app
 
 

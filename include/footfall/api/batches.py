@@ -7,12 +7,13 @@ the connector learn at once that a row is wrong, while it still has the context 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
-from typing import Annotated, Any
+from dataclasses import dataclass
+from datetime import UTC, timedelta
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from footfall.api.bodies import Rejected
+from footfall.api.bodies import Rejected, parse_json
 from footfall.api.landing import PushedBody
 from footfall.config import Site
 from footfall.templates import render
@@ -23,38 +24,92 @@ MAX_ROWS = 50_000
 
 
 class BatchRow(BaseModel):
-    """One interval of one counter, as the connector's query returns it."""
+    """One interval of one counter, as the connector's query returns it.
 
-    model_config = ConfigDict(extra="ignore")
+    Unknown fields are refused, not ignored: only counts may leave a site, so a row that carries a
+    badge id or a name is an error to report to the sender, never something to land quietly."""
+
+    model_config = ConfigDict(extra="forbid")
 
     counter_ref: Annotated[str, Field(min_length=1, max_length=200)]
-    interval_start: datetime
+    interval_start: AwareDatetime
     interval_minutes: Annotated[int, Field(ge=1, le=1440)]
     entries: Annotated[int, Field(ge=0)] | None = None
     exits: Annotated[int, Field(ge=0)] | None = None
 
-    @field_validator("interval_start")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        if value.tzinfo is None:
-            raise ValueError("needs a UTC offset (the connector adds its configured zone's offset)")
-        return value
-
 
 class ConnectorBatch(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    """The connector's batch; unknown fields are refused, as in its rows."""
+
+    model_config = ConfigDict(extra="forbid")
 
     batch_id: Annotated[str, Field(pattern=BATCH_ID)]
     site_id: str
     rows: Annotated[list[BatchRow], Field(max_length=MAX_ROWS)]
     cursor: Any = None
+    query: Annotated[str, Field(max_length=200)] | None = None  # the connector query that read the rows
 
 
-def _describe(err: ValidationError) -> str:
-    problems = []
-    for e in err.errors()[:5]:
-        where = ".".join(str(p) for p in e["loc"]) or "(body)"
-        problems.append(f"{where}: {e['msg'].removeprefix('Value error, ')}")
+@dataclass(frozen=True)
+class _SiteBatch:
+    """The batch model of one site: its counter refs and interval checked by the validator itself
+    (no Python loop over the rows), with the site's interval in minutes (None: each row says)."""
+
+    site: Site
+    model: type[ConnectorBatch]
+    interval: int | None
+
+
+_site_batches: dict[int, _SiteBatch] = {}
+
+
+def _site_batch(site: Site) -> _SiteBatch:
+    """The site's batch model, made once per site object (a changed site file is a new object)."""
+    found = _site_batches.get(id(site))
+    if found is not None and found.site is site:
+        return found
+    refs = tuple(c.ref for c in site.counters)
+    interval = site_interval_minutes(site)
+    fields: dict[str, Any] = {}
+    if refs:
+        fields["counter_ref"] = (Literal[refs], ...)
+    if interval is not None:
+        fields["interval_minutes"] = (Annotated[int, Field(ge=interval, le=interval)], ...)
+    row = create_model(f"BatchRow_{site.id}", __base__=BatchRow, **fields)
+    model = create_model(
+        f"ConnectorBatch_{site.id}",
+        __base__=ConnectorBatch,
+        rows=(Annotated[list[row], Field(max_length=MAX_ROWS)], ...),
+    )
+    if len(_site_batches) > 4096:
+        _site_batches.clear()
+    made = _site_batches[id(site)] = _SiteBatch(site, model, interval)
+    return made
+
+
+def _fields(loc: tuple[Any, ...]) -> str:
+    model: type[BaseModel] = BatchRow if "rows" in loc[:1] else ConnectorBatch
+    return ", ".join(model.model_fields)
+
+
+def _problem(e: Any, interval: int | None) -> str:
+    loc = e["loc"]
+    where = ".".join(str(p) for p in loc) or "(body)"
+    field = loc[-1] if loc else None
+    row = ".".join(str(p) for p in loc[:-1])
+    if e["type"] == "extra_forbidden":
+        return f"{where}: unknown field, refused (accepted: {_fields(loc)})"
+    if field == "counter_ref" and e["type"] == "literal_error":
+        return f"{row}: counter_ref {e['input']!r} is unknown"
+    if field == "interval_minutes" and interval is not None and e["type"] in ("greater_than_equal", "less_than_equal"):
+        return f"{row}: interval_minutes {e['input']}, but the site is configured for {interval}"
+    if field == "interval_start" and e["type"] == "timezone_aware":
+        return f"{where}: needs a UTC offset (the connector adds its configured zone's offset)"
+    return f"{where}: {e['msg'].removeprefix('Value error, ')}"
+
+
+def _describe(err: ValidationError, interval: int | None = None) -> str:
+    problems = [_problem(e, interval) for e in err.errors()[:5]]
     more = len(err.errors()) - len(problems)
     return "; ".join(problems) + (f" (and {more} more)" if more > 0 else "")
 
@@ -69,30 +124,33 @@ def site_interval_minutes(site: Site) -> int | None:
     return int(m.group(1)) * (60 if (m.group(2) or "").lower() == "h" else 1)
 
 
-def check_batch(doc: Any, site: Site, body: bytes, content_type: str | None) -> PushedBody:
-    """A landable PushedBody, or Rejected naming the site, the source and what is wrong."""
+def check_batch(body: bytes, site: Site, content_type: str | None, stored: bytes | None = None) -> PushedBody:
+    """A landable PushedBody, or Rejected naming the site, the source and what is wrong.
+
+    The body is parsed and validated in one pass (pydantic's JSON parser); only a body that is not
+    JSON at all goes through json.loads, for its message."""
     source = f"push:{site.source.preset}"
+    checks = _site_batch(site)
     try:
-        batch = ConnectorBatch.model_validate(doc)
+        batch = checks.model.model_validate_json(body)
     except ValidationError as err:
-        raise Rejected(422, f"site {site.id}, source {source}: {_describe(err)}") from None
+        if any(e["type"] == "json_invalid" for e in err.errors()):
+            try:
+                parse_json(body)  # json's own words for what is wrong
+            except Rejected as bad:
+                raise Rejected(400, f"site {site.id}, source {source}: {bad.reason}") from None
+            raise Rejected(400, f"site {site.id}, source {source}: malformed JSON") from None
+        raise Rejected(422, f"site {site.id}, source {source}: {_describe(err, checks.interval)}") from None
     if batch.site_id != site.id:
         raise Rejected(422, f"site {site.id}, source {source}: batch says site_id {batch.site_id!r}")
-    known = {c.ref for c in site.counters}
-    expected = site_interval_minutes(site)
-    for i, row in enumerate(batch.rows):
-        if row.counter_ref not in known:
-            raise Rejected(
-                422, f"site {site.id}, source {source}: rows.{i}: counter_ref {row.counter_ref!r} is unknown"
-            )
-        if expected is not None and row.interval_minutes != expected:
-            raise Rejected(
-                422,
-                f"site {site.id}, source {source}: rows.{i}: interval_minutes {row.interval_minutes}, "
-                f"but the site is configured for {expected}",
-            )
-    first = min((r.interval_start for r in batch.rows), default=None)
-    last_end = max((r.interval_start + timedelta(minutes=r.interval_minutes) for r in batch.rows), default=None)
+    first = last_end = None
+    if batch.rows:
+        starts = [r.interval_start.astimezone(UTC) for r in batch.rows]  # one tzinfo: cheap comparisons
+        first = min(starts)
+        if checks.interval is not None:
+            last_end = max(starts) + timedelta(minutes=checks.interval)
+        else:
+            last_end = max(r.interval_start + timedelta(minutes=r.interval_minutes) for r in batch.rows)
     return PushedBody(
         preset=site.source.preset,
         body=body,
@@ -102,4 +160,5 @@ def check_batch(doc: Any, site: Site, body: bytes, content_type: str | None) -> 
         rows=len(batch.rows),
         first_interval=first,
         last_interval_end=last_end,
+        stored=stored,
     )

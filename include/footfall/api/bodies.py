@@ -20,9 +20,10 @@ import defusedxml.ElementTree
 class Rejected(Exception):
     """A request the service refuses: HTTP status and a reason for the sender."""
 
-    def __init__(self, status: int, reason: str):
+    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None):
         self.status = status
         self.reason = reason
+        self.headers = headers
         super().__init__(f"{status}: {reason}")
 
 
@@ -45,6 +46,11 @@ async def read_limited(chunks: AsyncIterator[bytes], declared_length: str | None
 
 def gunzip_limited(body: bytes, limit: int) -> bytes:
     """Inflate a gzip body without ever holding more than `limit` bytes of output."""
+    return _gunzip(body, limit)[0]
+
+
+def _gunzip(body: bytes, limit: int) -> tuple[bytes, bool]:
+    """(inflated body, whether `body` is one gzip member and nothing else)."""
     inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     try:
         out = inflater.decompress(body, limit + 1)
@@ -54,16 +60,26 @@ def gunzip_limited(body: bytes, limit: int) -> bytes:
         raise Rejected(413, f"body inflates to over the {limit}-byte limit")
     if not inflater.eof:
         raise Rejected(400, "gzip body is truncated")
-    return out
+    return out, not inflater.unused_data
 
 
 def decode_body(raw: bytes, content_encoding: str | None, limit: int) -> bytes:
+    return inflate(raw, content_encoding, limit)[0]
+
+
+def inflate(raw: bytes, content_encoding: str | None, limit: int) -> tuple[bytes, bytes | None]:
+    """(the body, the gzip bytes to store as they came, or None when it must be compressed for storage).
+
+    A connector's body arrives gzip already: storing it as received saves compressing it again; a
+    stream with anything after its one gzip member is stored re-compressed, so what is kept is exactly
+    what was checked."""
     encoding = (content_encoding or "identity").strip().lower()
     if encoding == "gzip":
-        return gunzip_limited(raw, limit)
+        body, whole = _gunzip(raw, limit)
+        return body, raw if whole else None
     if encoding != "identity":
         raise Rejected(415, f"Content-Encoding {encoding!r} is not supported (use gzip or none)")
-    return raw
+    return raw, None
 
 
 def looks_like_xml(body: bytes, content_type: str | None) -> bool:

@@ -169,7 +169,13 @@ def add_share(app: FastAPI, engine: Callable[[], Engine], cache_seconds: float |
     widget = _static("widget.js")
     widget_tag = etag_of(widget)
 
-    @app.get("/widget.js", tags=widget_tags, summary="the <footfall-occupancy> web component")
+    script: dict[int | str, dict[str, Any]] = {
+        200: {"content": {"text/javascript": {}}, "description": "the script"},
+        304: {"description": "unchanged"},
+    }
+
+    @app.get("/widget.js", tags=widget_tags, summary="the <footfall-occupancy> web component", response_class=Response,
+             responses=script)  # fmt: skip
     async def widget_js(request: Request) -> Response:
         headers = {"ETag": widget_tag, "Cache-Control": "public, max-age=3600", "Access-Control-Allow-Origin": "*"}
         if request.headers.get("if-none-match") == widget_tag:

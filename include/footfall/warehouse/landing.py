@@ -185,6 +185,146 @@ def record_batch(
     return conn.execute(stmt).rowcount > 0
 
 
+# PostgreSQL lands a group of pushes with one short statement per table whatever the group's size:
+# arrays unnested server-side. (A multi-row VALUES list makes a long statement the driver parses anew
+# every time, which costs more than the insert; these texts stay the same, so they are parsed once.)
+_PG_PUSHED_BODIES = """
+INSERT INTO raw_payload (site_id, source, request, window_start, window_end, received_at, content_type, body,
+                         body_bytes, sha256)
+SELECT * FROM unnest(%(site_id)s::varchar[], %(source)s::text[], %(request)s::text[], %(window_start)s::timestamptz[],
+                     %(window_end)s::timestamptz[], %(received_at)s::timestamptz[], %(content_type)s::text[],
+                     %(body)s::bytea[], %(body_bytes)s::bigint[], %(sha256)s::varchar[])
+ON CONFLICT DO NOTHING
+"""
+_PG_PUSHED_IDS = """
+SELECT site_id, sha256, payload_id FROM raw_payload
+WHERE sha256 = ANY(%(sha256)s::varchar[]) AND coalesce(counter_ref, '') = ''
+"""
+_PG_BATCHES = """
+INSERT INTO ingest_batch (site_id, batch_id, payload_id, rows, received_at, ack)
+SELECT * FROM unnest(%(site_id)s::varchar[], %(batch_id)s::varchar[], %(payload_id)s::bigint[], %(rows)s::int[],
+                     %(received_at)s::timestamptz[], %(ack)s::text[])
+ON CONFLICT DO NOTHING
+RETURNING site_id, batch_id
+"""
+_PG_BATCH_ACKS = "SELECT site_id, batch_id, ack FROM ingest_batch WHERE batch_id = ANY(%(batch_id)s::varchar[])"
+
+
+def _columns(rows: list[dict[str, Any]], names: str) -> dict[str, list[Any]]:
+    return {name: [r[name] for r in rows] for name in names.split()}
+
+
+def _pg_binary(conn: Connection, sql: str, params: dict[str, list[Any]]) -> list[Any]:
+    """Run `sql` on the connection's own psycopg connection (same transaction) with binary parameters:
+    arrays of text then need no escaping, which would cost more than the statement."""
+    dbapi: Any = conn.connection.dbapi_connection
+    with dbapi.cursor(binary=True) as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
+
+
+# --- the same statements on an asyncio psycopg connection (the ingestion service's event loop) ---------
+
+_PG_ACTIVE_TOKENS = "SELECT token_id FROM api_token WHERE token_id = ANY(%(ids)s::bigint[]) AND revoked_at IS NULL"
+PUSHED_BODY_COLUMNS = "site_id source request window_start window_end received_at content_type body body_bytes sha256"
+BATCH_COLUMNS = "site_id batch_id payload_id rows received_at ack"
+
+
+async def pg_active_token_ids(aconn: Any, token_ids: set[int]) -> set[int]:
+    """active_token_ids on an async psycopg connection."""
+    if not token_ids:
+        return set()
+    cursor = await aconn.execute(_PG_ACTIVE_TOKENS, {"ids": sorted(token_ids)}, binary=True)
+    return {int(r[0]) for r in await cursor.fetchall()}
+
+
+async def pg_batch_acks(aconn: Any, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """batch_acks on an async psycopg connection."""
+    if not keys:
+        return {}
+    wanted = set(keys)
+    cursor = await aconn.execute(_PG_BATCH_ACKS, {"batch_id": sorted({b for _, b in keys})}, binary=True)
+    return {(site, batch): json.loads(ack) for site, batch, ack in await cursor.fetchall() if (site, batch) in wanted}
+
+
+async def pg_land_pushed_bodies(aconn: Any, rows: list[dict[str, Any]]) -> list[int]:
+    """land_pushed_bodies on an async psycopg connection."""
+    if not rows:
+        return []
+    await aconn.execute(_PG_PUSHED_BODIES, _columns(rows, PUSHED_BODY_COLUMNS), binary=True)
+    cursor = await aconn.execute(_PG_PUSHED_IDS, {"sha256": [r["sha256"] for r in rows]}, binary=True)
+    by_key = {(site, digest): payload_id for site, digest, payload_id in await cursor.fetchall()}
+    return [int(by_key[(r["site_id"], r["sha256"])]) for r in rows]
+
+
+async def pg_record_batches(aconn: Any, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """record_batches on an async psycopg connection."""
+    if not rows:
+        return set()
+    values = [{**r, "ack": json.dumps(r["ack"])} for r in rows]
+    cursor = await aconn.execute(_PG_BATCHES, _columns(values, BATCH_COLUMNS), binary=True)
+    return {(site, batch) for site, batch in await cursor.fetchall()}
+
+
+def libpq_url(engine: Engine) -> str | None:
+    """The warehouse as a libpq connection string (for an asyncio psycopg connection), or None on SQLite."""
+    if engine.dialect.name != "postgresql":
+        return None
+    return engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def batch_acks(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """batch_ack for many (site_id, batch_id) at once: the stored acknowledgements of those already landed."""
+    if not keys:
+        return {}
+    wanted = set(keys)
+    if conn.dialect.name == "postgresql":
+        found = _pg_binary(conn, _PG_BATCH_ACKS, {"batch_id": sorted({b for _, b in keys})})
+    else:
+        t = schema.ingest_batch.c
+        found = list(conn.execute(select(t.site_id, t.batch_id, t.ack).where(t.batch_id.in_({b for _, b in keys}))))
+    return {(site, batch): json.loads(ack) for site, batch, ack in found if (site, batch) in wanted}
+
+
+def land_pushed_bodies(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """Pushed bodies of any sites in two statements (the ingestion service lands a group of requests in
+    one transaction); each row holds raw_payload's columns with `body` already gzip-compressed and no
+    counter_ref. Returns the payload ids in order (a body stored before keeps its id)."""
+    if not rows:
+        return []
+    if conn.dialect.name == "postgresql":
+        names = "site_id source request window_start window_end received_at content_type body body_bytes sha256"
+        _pg_binary(conn, _PG_PUSHED_BODIES, _columns(rows, names))
+        ids = _pg_binary(conn, _PG_PUSHED_IDS, {"sha256": [r["sha256"] for r in rows]})
+        by_key = {(site, digest): payload_id for site, digest, payload_id in ids}
+        return [int(by_key[(r["site_id"], r["sha256"])]) for r in rows]
+    conn.execute(dialect_insert(conn, schema.raw_payload).on_conflict_do_nothing(), rows)
+    t = schema.raw_payload.c
+    found = {
+        (r.site_id, r.sha256): r.payload_id
+        for r in conn.execute(
+            select(t.site_id, t.sha256, t.payload_id).where(
+                t.sha256.in_({r["sha256"] for r in rows}), t.counter_ref.is_(None) | (t.counter_ref == "")
+            )
+        )
+    }
+    return [int(found[(r["site_id"], r["sha256"])]) for r in rows]
+
+
+def record_batches(conn: Connection, rows: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    """record_batch for many (rows: site_id, batch_id, payload_id, rows, received_at, ack as a dict);
+    returns the (site_id, batch_id) stored now (the others raced in on another connection)."""
+    if not rows:
+        return set()
+    values = [{**r, "ack": json.dumps(r["ack"])} for r in rows]
+    if conn.dialect.name == "postgresql":
+        stored = _pg_binary(conn, _PG_BATCHES, _columns(values, "site_id batch_id payload_id rows received_at ack"))
+        return {(site, batch) for site, batch in stored}
+    t = schema.ingest_batch
+    stmt = dialect_insert(conn, t).on_conflict_do_nothing().returning(t.c.site_id, t.c.batch_id)
+    return {(r.site_id, r.batch_id) for r in conn.execute(stmt, values)}
+
+
 def clear_payload_errors(engine: Engine, payload_ids: list[int]) -> None:
     """A body that loads now is no longer 'unusable': drop the error an earlier attempt left on it."""
     if payload_ids:

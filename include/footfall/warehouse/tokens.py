@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, Row, select
+from sqlalchemy import Connection, Engine, Row, select
 
 from footfall.warehouse import schema
 
@@ -37,9 +37,19 @@ def revoke_tokens(engine: Engine, site_id: str, token_id: int | None = None) -> 
 
 
 def active_token(engine: Engine, token_hash: str) -> Row | None:
-    """(site_id, token_hash) of the active token with this hash, or None."""
+    """(token_id, site_id, token_hash) of the active token with this hash, or None."""
     t = schema.api_token.c
     with engine.connect() as conn:
         return conn.execute(
-            select(t.site_id, t.token_hash).where(t.token_hash == token_hash, t.revoked_at.is_(None))
+            select(t.token_id, t.site_id, t.token_hash).where(t.token_hash == token_hash, t.revoked_at.is_(None))
         ).first()
+
+
+def active_token_ids(conn: Connection, token_ids: set[int]) -> set[int]:
+    """Those of `token_ids` not revoked (read in the transaction that lands what they sent, so a token
+    revoked before it commits lands nothing more)."""
+    if not token_ids:
+        return set()
+    t = schema.api_token.c
+    query = select(t.token_id).where(t.token_id.in_(token_ids), t.revoked_at.is_(None))
+    return {int(i) for i in conn.execute(query).scalars()}
