@@ -131,7 +131,7 @@ def no_counts(columns: list[list[Any]]) -> list[bool] | None:
     if not columns:
         return None
     first = columns[0]
-    if None not in first and "" not in first:  # two C-level scans: the usual case
+    if all(first) or (None not in first and "" not in first):  # truth of text is one C-level scan; zeros need two
         return None
     empty = [_blank(v) for v in first]
     for col in columns[1:]:
