@@ -183,7 +183,9 @@ def test_api_killed_and_restarted_under_50_connectors_every_batch_lands_once(
             select(func.count()).select_from(schema.raw_payload).where(schema.raw_payload.c.site_id.in_(sites))
         ).scalar_one()
         rows = conn.execute(
-            select(func.coalesce(func.sum(schema.ingest_batch.c.rows), 0)).where(schema.ingest_batch.c.site_id.in_(sites))
+            select(func.coalesce(func.sum(schema.ingest_batch.c.rows), 0)).where(
+                schema.ingest_batch.c.site_id.in_(sites)
+            )
         ).scalar_one()
     every_acked = {batch_id for p in pushers for batch_id in p.acked}
     lost = len(every_acked - set(landed))
