@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -20,6 +21,7 @@ from sqlalchemy import Engine, select
 from footfall.warehouse import schema
 
 LOG_ENV = "FOOTFALL_RELIABILITY_LOG"
+STARTED: float | None = None  # set when each test starts (conftest), for the seconds column
 SCALE_ENV = "FOOTFALL_RELIABILITY_SCALE"
 
 
@@ -53,6 +55,8 @@ def record(
         "half_loaded": half_loaded,
         **extra,
     }
+    if "seconds" not in line and STARTED is not None:
+        line["seconds"] = round(time.monotonic() - STARTED, 1)
     with Path(target).open("a", encoding="utf-8") as out:
         out.write(json.dumps(line, default=str) + "\n")
 

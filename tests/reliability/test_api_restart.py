@@ -207,5 +207,4 @@ def test_api_killed_and_restarted_under_50_connectors_every_batch_lands_once(
         half_loaded=0,
         batches=total,
         resent=unanswered,
-        seconds=round(wall, 1),
     )

@@ -109,7 +109,7 @@ def test_a_failing_pull_loads_nothing_and_the_window_loads_whole_once_the_fault_
     assert (lost, doubled) == (0, 0)
     assert after == clean
     record(
-        f"vendor {kind}",
+        f"vendor {kind} ({engine.dialect.name})",
         faults=2,
         tried=3,
         lost=lost,
@@ -137,7 +137,14 @@ def test_a_body_that_changes_between_two_pulls_latest_wins_and_the_revision_is_k
     simulator.clear_faults()
     sync_window(site, WINDOW, engine=engine, run_id="third")
     assert count_rows(engine) == clean
-    record("vendor changing body", faults=1, tried=3, lost=0, doubled=0, half_loaded=0)
+    record(
+        f"vendor body changing between pulls ({engine.dialect.name})",
+        faults=1,
+        tried=3,
+        lost=0,
+        doubled=0,
+        half_loaded=0,
+    )
 
 
 def test_a_device_clock_back_an_hour_and_forward_again(site, simulator: SimulatorHandle, engine, warehouse, tmp_path):
@@ -172,4 +179,11 @@ def test_a_device_clock_back_an_hour_and_forward_again(site, simulator: Simulato
     sync_window(site, day, engine=engine, run_id="corrected")
     lost, doubled = compare(clean_day, count_rows(engine))
     assert (lost, doubled) == (0, 0)
-    record("vendor clock back 1 h and forward", faults=1, tried=3, lost=lost, doubled=doubled, half_loaded=0)
+    record(
+        f"vendor clock back 1 h and forward ({engine.dialect.name})",
+        faults=1,
+        tried=3,
+        lost=lost,
+        doubled=doubled,
+        half_loaded=0,
+    )
