@@ -70,9 +70,7 @@ def main() -> int:
 
     summary = output.strip().splitlines()[-1] if output.strip() else "no output"
     width = max([len("scenario"), *(len(r["scenario"]) for r in lines)]) if lines else 20
-    print(
-        f"footfall fault suite, scale {args.scale} (tests/reliability; this 2-core box is shared: times are under load)"
-    )
+    print(f"footfall fault suite, scale {args.scale} (tests/reliability; a shared 2-core box, times under load)")
     print()
     print(f"{'scenario':<{width}}  " + "  ".join(f"{h:>11}" for h in HEADERS))
     totals = dict.fromkeys(COLUMNS, 0)

@@ -91,7 +91,6 @@ def test_a_killed_task_process_and_a_killed_scheduler_leave_every_window_loaded_
     sim_port = free_port()
     simulator = start_simulator(sim_port)
     sim = f"http://127.0.0.1:{sim_port}"
-    started = time.monotonic()
     try:
         monkeypatch.setenv("AIRFLOW_CONN_FOOTFALL_SIM", sim)
         upgrade(warehouse_url)
@@ -154,7 +153,8 @@ def test_a_killed_task_process_and_a_killed_scheduler_leave_every_window_loaded_
         with wh.connect() as conn:
             outcomes = conn.execute(
                 sa.text(
-                    "SELECT window_end, outcome FROM sync_run WHERE site_id = :s AND window_end > :a AND window_end <= :b"
+                    "SELECT window_end, outcome FROM sync_run"
+                    " WHERE site_id = :s AND window_end > :a AND window_end <= :b"
                 ),
                 {"s": SITE_ID, "a": FIRST, "b": WINDOWS[-1] + timedelta(minutes=5)},
             ).all()
