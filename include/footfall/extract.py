@@ -209,7 +209,8 @@ def _read_limited(response: requests.Response, limit: int, seconds: float) -> tu
     what one socket read returns, so the deadline is checked as bytes arrive. Returns the bytes
     read and, when the body is not whole, why (over the limit, too slow, cut short).
     """
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     deadline = time.monotonic() + seconds
     try:
         while True:
