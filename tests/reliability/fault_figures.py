@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -88,9 +87,3 @@ def compare(expected: dict[CountKey, CountRow], found: dict[CountKey, CountRow])
     lost = sum(1 for key in expected if key not in found)
     extra = sum(1 for key, value in found.items() if expected.get(key, value) != value or key not in expected)
     return lost, extra
-
-
-def half_loaded(found: Iterable[CountKey], expected: Iterable[CountKey]) -> bool:
-    """Some but not all of a window's rows are there: what a failed load must never leave."""
-    have, want = set(found), set(expected)
-    return bool(have & want) and not want <= have
