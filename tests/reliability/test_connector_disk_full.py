@@ -212,3 +212,17 @@ def test_outbox_max_bytes_pauses_reading_says_why_and_resumes(sqlite_site_db, se
     assert outbox_pending(config_folder) == 0
     count = assert_every_row_once(warehouse_engine, sqlite_site_db)
     record("connector outbox_max_bytes", faults=1, tried=count, lost=0, doubled=0, half_loaded=0)
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "1.5", '"big"', "true"])
+def test_outbox_max_bytes_must_be_a_positive_whole_number(config_folder, value):
+    from footfall_connector.config import ConfigError, load_config
+
+    path = config_folder / "c.toml"
+    path.write_text(
+        'server_url = "https://x"\nsite_id = "s"\ntoken = "t"\ndatabase_url = "sqlite://"\n'
+        f'outbox_max_bytes = {value}\n\n[[queries]]\nname = "q"\nsql = "SELECT 1 WHERE 1 > :cursor"\n',
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="outbox_max_bytes must be a whole number of bytes above 0"):
+        load_config(path)
