@@ -272,7 +272,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
         return 2
     sys.stdout.write(counts_csv(checked.rows))
     if checked.rows_skipped:
-        print(f"footfall parse: {checked.rows_skipped} row(s) without counts skipped", file=sys.stderr)
+        print(f"footfall parse: {checked.rows_skipped} row(s) without counts or repeated skipped", file=sys.stderr)
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -76,10 +77,11 @@ def test_body_over_the_size_limit_is_refused(preset, monkeypatch):
         parse(preset, body)
 
 
-def test_non_integer_counts_reach_validation_as_floats():
-    body = json.dumps({"serial": "A", "data": [{"timestamp": "20261120100000", "in": 1.5, "out": 2}]}).encode()
-    rows = parse("axis_tvpc_export_json", body)
-    assert rows["entries"].tolist() == [1.5]  # the GX suite rejects it with the rest of the batch
+def test_non_integer_counts_are_refused_naming_the_record():
+    records = [{"timestamp": "20261120100000", "in": 1, "out": 2}, {"timestamp": "20261120101500", "in": 1.5, "out": 2}]
+    body = json.dumps({"serial": "A", "data": records}).encode()
+    with pytest.raises(ParseError, match=re.escape("record 1: entries 1.5 is not a whole number")):
+        parse("axis_tvpc_export_json", body)
 
 
 # --- time variants across the DST days ---------------------------------------------------------------
@@ -183,15 +185,14 @@ def test_cli_parse_bad_input_exits_2_with_one_line(tmp_path):
     assert "Traceback" not in done.stderr
 
 
-def test_cli_parse_runs_the_pipelines_validation(tmp_path):
-    """A negative count parses but would not load: exit 2 with the validation's reason, nothing printed."""
+def test_cli_parse_refuses_what_would_not_load(tmp_path):
+    """A negative count would not load: exit 2 naming the file, the record and the value, nothing printed."""
     body = tmp_path / "vea.json"
     body.write_text('{"results": [{"recordDate_hour_1": "2025-12-01T05:00:00Z", "sumins": -4, "sumouts": 1}]}')
     done = run_cli("parse", "--preset", "sensource_vea", str(body))
     assert done.returncode == 2 and done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
-    assert "validate failed" in done.stderr and "entries: column_values_to_be_between" in done.stderr
-    assert "e.g. -4" in done.stderr
+    assert str(body) in done.stderr and "record 0: entries -4 is negative" in done.stderr
 
 
 def test_cli_parse_with_a_site_file_uses_its_counter_ids_and_zone(tmp_path):
@@ -230,3 +231,57 @@ def test_cli_presets_list_names_every_preset():
     assert done.returncode == 0
     listed = {line.split("\t")[0]: line.split("\t")[1] for line in done.stdout.splitlines()}
     assert listed == {name: p.kind.value for name, p in load_presets().items()}
+
+
+# --- wrong data named by its place in the file (strictness where data is wrong) -----------------------
+
+XOVIS_CSV_HEAD = b"from-time,to-time,Forward counter,Backward counter\n"
+
+
+def test_a_negative_count_names_its_csv_line_counting_the_rows_left_out():
+    body = XOVIS_CSV_HEAD + (
+        b"20/11/2026 - 10:00,20/11/2026 - 10:01,1,2\n"
+        b"20/11/2026 - 10:01,20/11/2026 - 10:02,,\n"  # line 3: no counts, skipped
+        b"20/11/2026 - 10:02,20/11/2026 - 10:03,-3,1\n"  # line 4
+    )
+    with pytest.raises(ParseError, match=re.escape("CSV line 4: entries '-3' is negative")):
+        parse("xovis_csv_export", body)
+
+
+def test_a_repeated_record_with_other_counts_is_refused_naming_both_lines():
+    """Two 1-minute records of one device for the same minute: summing them to 5 minutes would count
+    one of them twice, and which is right the body cannot say."""
+    body = XOVIS_CSV_HEAD + (
+        b"20/11/2026 - 10:00,20/11/2026 - 10:01,1,2\n"
+        b"20/11/2026 - 10:01,20/11/2026 - 10:02,4,0\n"
+        b"20/11/2026 - 10:01,20/11/2026 - 10:02,5,0\n"
+    )
+    with pytest.raises(ParseError, match=re.escape("CSV line 3 and CSV line 4: device")) as err:
+        parse("xovis_csv_export", body)
+    assert "2026-11-20T09:01:00Z with different counts" in err.value.reason
+
+
+def test_an_exact_repeat_is_counted_once_and_said():
+    once = b"20/11/2026 - 10:00,20/11/2026 - 10:01,1,2\n20/11/2026 - 10:01,20/11/2026 - 10:02,4,0\n"
+    again = b"20/11/2026 - 10:01,20/11/2026 - 10:02,4,0\n"
+    rows = parse("xovis_csv_export", XOVIS_CSV_HEAD + once + again)
+    assert rows[["entries", "exits"]].values.tolist() == [[5, 2]]  # 10:00-10:05 local, not 9 entries
+    assert rows.attrs["rows_skipped"] == 1
+
+
+def test_the_repeated_autumn_hour_is_not_a_repeat():
+    """Local 02:30 twice on 2026-10-25 in Paris: two instants an hour apart, both kept."""
+    records = [{"timestamp": "20261025023000", "in": 1, "out": 0}, {"timestamp": "20261025023000", "in": 2, "out": 0}]
+    rows = parse("axis_tvpc_export_json", json.dumps({"serial": "A", "data": records}).encode())
+    assert rows["entries"].tolist() == [1, 2]
+    assert rows["interval_start"].dt.strftime("%H:%MZ").tolist() == ["00:30Z", "01:30Z"]
+
+
+def test_a_time_that_cannot_be_read_names_its_csv_line():
+    body = XOVIS_CSV_HEAD + (
+        b"20/11/2026 - 10:00,20/11/2026 - 10:15,1,2\n"
+        b"20/11/2026 - 10:15,20/11/2026 - 10:30,,\n"
+        b"2026-11-20 10:30,20/11/2026 - 10:45,3,1\n"  # line 4: another format
+    )
+    with pytest.raises(ParseError, match=re.escape("CSV line 4: 'from-time' '2026-11-20 10:30' is not a time")):
+        parse("xovis_csv_export", body)

@@ -13,18 +13,12 @@ from datetime import date, time
 import numpy as np
 import pandas as pd
 
+from footfall.opening import public_holidays
+
 
 def holiday_dates(country: str | None, region: str | None, years: Iterable[int]) -> set[date]:
-    """Public holidays of the site's country (and region, e.g. US/CA or FR/ + none) from `holidays`."""
-    if not country:
-        return set()
-    import holidays
-
-    try:
-        table = holidays.country_holidays(country.upper(), subdiv=region or None, years=sorted(set(years)))
-    except NotImplementedError:
-        return set()
-    return set(table.keys())
+    """Public holidays of the site's country (and region, e.g. US/CA or FR/ + none): footfall.opening's."""
+    return set(public_holidays(country, region, years))
 
 
 def in_periods(days: np.ndarray, periods: Iterable[tuple[date, date]]) -> np.ndarray:

@@ -7,9 +7,11 @@ read into raw columns (one list per field, picked over all records at once), the
 columns are interpreted as one batch (times, counts, device ids, with numpy), and the counter
 semantics and the typed frame are done once on the batch. When the batch fails, each payload is
 interpreted alone, in order, so the error names the first payload at fault.
-It raises `ParseError` on a shape it does not know (firmware differs: fail loudly, keep the raw), but
-leaves value rules (negative counts, times outside the window, duplicates) to the validation suite,
-which reports them all at once. Counter semantics live in footfall.semantics.
+It raises `ParseError` on a shape it does not know (firmware differs: fail loudly, keep the raw), and on
+wrong data it can place in the body: a negative or fractional count, or one device's two records for an
+instant with different counts (an exact repeat is left out and counted as skipped), each named by its
+CSV line or record. Rules on the batch as a whole (times outside the window, one row per key) are the
+validation suite's, which reports them all at once. Counter semantics live in footfall.semantics.
 
 The stages, one module each, in the order a body goes through them:
 

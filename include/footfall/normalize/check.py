@@ -42,7 +42,7 @@ class PayloadCheck:
         lines = [
             f"preset      {preset.name} ({preset.kind.value}, {preset.format}, measure {preset.measure})",
             f"site        {self.site.id}, zone {self.site.timezone} (times: {preset.time.zone}, {preset.time.format})",
-            f"readings    {self.readings} read, {self.rows_skipped} row(s) without counts skipped",
+            f"readings    {self.readings} read, {self.rows_skipped} row(s) without counts or repeated skipped",
             f"resolution  {', '.join(f'{m:g} min' for m in self.resolutions) or '-'} as read (stored at >= 5 min)",
             f"counters    {', '.join(f'{c.ref} -> {c.id}' for c in self.site.counters)}",
         ]

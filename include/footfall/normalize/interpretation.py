@@ -99,7 +99,7 @@ class Columns:
     minutes: np.ndarray
     payload: np.ndarray
     frames: int  # payloads that gave at least one reading
-    skipped: int = 0  # records left out for having no count at all (the run log and sync_run say how many)
+    skipped: int = 0  # records left out: no count at all, or an exact repeat (the run log and sync_run say how many)
 
     def take(self, keep: np.ndarray) -> Columns:
         return Columns(
@@ -196,11 +196,15 @@ def interpret(site: Site, options: dict[str, Any], raws: list[Raw]) -> Columns:
     pidx = np.repeat(np.arange(len(per_payload)), per_payload)  # position of each record's payload
     refs, ref = _ref_codes(raws)
     if n:
-        start, ambiguous = _instants(site, options, raws, per_payload, [pidx, ref])
+        try:
+            start, ambiguous = _instants(site, options, raws, per_payload, [pidx, ref])
+        except ValueError as exc:
+            raise _placed_time_error(site, raws, exc) from None
     else:
         start, ambiguous = np.array([], dtype="datetime64[us]"), np.zeros(0, dtype=bool)
     fields = preset.fields
     measures: dict[str, np.ndarray] = {}
+    label_codes: np.ndarray | None = None
     if fields.label is not None and fields.value is not None:
         values = count_column(_concat(r.counts["value"] for r in raws), fields.value)
         labels = _concat(r.labels or [] for r in raws)
@@ -208,13 +212,16 @@ def interpret(site: Site, options: dict[str, Any], raws: list[Raw]) -> Columns:
         if n and (measure == None).any():  # noqa: E711 - elementwise on an object array
             i = int(np.flatnonzero(measure == None)[0])  # noqa: E711
             raise ValueError(f"record {i}: label {labels[i]!r} is not one of {', '.join(map(repr, preset.labels))}")
+        _refuse_bad_counts(raws, "value", alternatives(fields.value)[0], values)
         for m in dict.fromkeys(measure.tolist()):
             measures[m] = np.where(measure == m, values, np.nan)
+        label_codes = pd.factorize(measure)[0].astype(np.int64) if n else np.zeros(0, dtype=np.int64)
     else:
         for m in MEASURES:
             paths = getattr(fields, m)
             if paths is not None:
                 measures[m] = count_column(_concat(r.counts[m] for r in raws), paths)
+                _refuse_bad_counts(raws, m, m, measures[m])
     if fields.interval_end is not None and preset.interval is None:
         minutes = _record_minutes(site, options, raws, per_payload, [pidx, ref], start) if n else np.zeros(0)
     else:
@@ -231,9 +238,100 @@ def interpret(site: Site, options: dict[str, Any], raws: list[Raw]) -> Columns:
     ).astype(np.int64)
     frames = len(per_payload) - per_payload.count(0)
     cols = Columns(refs, ref, start, ambiguous, measures, minutes, payload, frames, sum(r.skipped for r in raws))
+    repeats = _exact_repeats(raws, pidx, cols, label_codes)
+    if repeats is not None:  # before any sum: a repeated record must not count twice
+        cols = cols.take(~repeats)
+        cols.skipped += int(repeats.sum())
+        pidx = pidx[~repeats]
     if fields.label is not None:
         cols = _one_row_per_instant(cols, pidx)
     return cols
+
+
+def _placed_time_error(site: Site, raws: list[Raw], exc: ValueError) -> ValueError:
+    """A time that cannot be read, named by its place in a one-payload batch (the values are tried one by
+    one only once the column has failed); the error as it was when no single value is at fault."""
+    spec = site.preset.time
+    if len(raws) != 1 or not raws[0].times or spec.format == "received":
+        return exc
+    raw, utc = raws[0], spec.zone in ("utc", "offset") or spec.format in EPOCH_US
+    for i, value in enumerate(raw.times):  # type: ignore[arg-type]  # checked above
+        try:
+            parse_times([value], spec.format, utc, [1])
+        except (ValueError, TypeError, OverflowError):
+            name = describe_paths(site.preset.fields.interval_start)  # type: ignore[arg-type]
+            return ValueError(f"{raw.where(i)}: {name} {value!r} is not a time in the preset's format ({spec.format})")
+    return exc
+
+
+def _locate(raws: list[Raw], g: int) -> tuple[Raw, int]:
+    """The payload and its own record number of the batch's record g."""
+    for raw in raws:
+        if g < raw.n:
+            return raw, g
+        g -= raw.n
+    raise IndexError(g)
+
+
+def _refuse_bad_counts(raws: list[Raw], key: str, name: str, values: np.ndarray) -> None:
+    """A negative, fractional or infinite count is wrong data, not a sloppy device: the body is refused
+    with the first such record's place and value as written (nothing of it is loaded)."""
+    with np.errstate(invalid="ignore"):
+        bad = (values < 0) | (np.floor(values) < values) | np.isinf(values)
+    if not bad.any():
+        return
+    raw, i = _locate(raws, int(np.flatnonzero(bad)[0]))
+    written = raw.counts[key][i]
+    what = "negative" if values[np.flatnonzero(bad)[0]] < 0 else "not a whole number"
+    raise ValueError(f"{raw.where(i)}: {name} {written!r} is {what}")
+
+
+def _exact_repeats(raws: list[Raw], pidx: np.ndarray, cols: Columns, labels: np.ndarray | None) -> np.ndarray | None:
+    """Records that repeat an earlier record of the same body (same device, instant, direction and counts),
+    left out and counted as skipped; a repeat with other counts is a contradiction the body cannot settle,
+    refused naming both places. None when no record repeats (checked in one pass when the body is in order)."""
+    n = len(cols.ref)
+    if n < 2:
+        return None
+    start = cols.start.view(np.int64)
+    keys = [pidx, cols.ref] + ([labels] if labels is not None else [])
+    if _strictly_increasing([*keys, start]) or _strictly_increasing([pidx, start, *keys[1:]]):
+        return None
+    known = np.flatnonzero(~np.isnat(cols.start))
+    order = known[np.lexsort([k[known] for k in reversed([*keys, start])])]
+    same = np.ones(len(order) - 1, dtype=bool)
+    for k in (*keys, start):
+        same &= k[order[1:]] == k[order[:-1]]
+    if not same.any():
+        return None
+    later, earlier = order[1:][same], order[:-1][same]
+    differs = np.zeros(len(later), dtype=bool)
+    for values in cols.measures.values():
+        a, b = values[later], values[earlier]
+        differs |= ~((a == b) | (np.isnan(a) & np.isnan(b)))
+    if differs.any():
+        j = int(np.flatnonzero(differs)[0])
+        first, second = int(earlier[j]), int(later[j])  # lexsort is stable: the earlier record first
+        raw, i = _locate(raws, first)
+        _, i_again = _locate(raws, second)
+        raise ValueError(
+            f"{raw.where(i)} and {raw.where(i_again)}: device {cols.refs[cols.ref[first]]!r} has two records for "
+            f"{np.datetime_as_string(cols.start[first], unit='s')}Z with different counts"
+        )
+    repeats = np.zeros(n, dtype=bool)
+    repeats[later] = True  # lexsort is stable: the first of equal records comes first and stays
+    return repeats
+
+
+def _strictly_increasing(keys: list[np.ndarray]) -> bool:
+    """Whether the rows are in strictly increasing order of `keys` (lexicographic, first key first)."""
+    greater = np.zeros(len(keys[0]) - 1, dtype=bool)
+    equal = np.ones(len(keys[0]) - 1, dtype=bool)
+    for k in keys:
+        a, b = k[1:], k[:-1]
+        greater |= equal & (a > b)
+        equal &= a == b
+    return bool(greater.all())
 
 
 def _record_minutes(

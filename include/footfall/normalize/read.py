@@ -47,6 +47,13 @@ class Raw:
     payload_ids: list[int] | None = None  # set when the records are one-record bodies, one per payload
     ends: list[Any] | None = None  # interval_end as written, when the preset reads each record's length
     skipped: int = 0  # records left out for having no count at all
+    positions: list[int] | None = None  # each record's place in the body, when some were left out
+    table: bool = False  # a CSV body: a record's place is written as its line
+
+    def where(self, i: int) -> str:
+        """Record i as the data team finds it in the body: `CSV line N` (header on line 1) or `record N`."""
+        place = self.positions[i] if self.positions is not None else i
+        return f"CSV line {place + 2}" if self.table else f"record {place}"
 
     def each_payload(self) -> list[Raw]:
         """One Raw per payload (a run of one-record bodies split up, to find the one at fault)."""
@@ -132,6 +139,12 @@ def no_counts(columns: list[list[Any]]) -> list[bool] | None:
     return empty if any(empty) else None
 
 
+def _kept(positions: list[int] | None, keep: list[bool]) -> list[int]:
+    """The body places of the records `keep` leaves (of those already kept, when some were left out)."""
+    before = positions if positions is not None else range(len(keep))
+    return [p for p, k in zip(before, keep, strict=True) if k]
+
+
 def _pick(values: list[Any], keep: list[bool]) -> list[Any]:
     return [v for v, k in zip(values, keep, strict=True) if k]
 
@@ -145,8 +158,10 @@ def extract(site: Site, payload: Payload, options: dict[str, Any], minutes: floa
     preset = site.preset
     doc = decode_document(payload.body, preset)
     rec = select_records(doc, preset)
+    positions: list[int] | None = None  # places of the records kept, once some are left out
     for path, wanted in preset.filter.items():
         match = per_distinct(rec.column(path), lambda v, wanted=wanted: v is not MISSING and str(v) == wanted)  # type: ignore[misc]  # mypy cannot infer a lambda with a default
+        positions = _kept(positions, match.tolist())
         rec = rec.subset(match.tolist())
     spec, fields = preset.time, preset.fields
     long_format = fields.label is not None and fields.value is not None
@@ -160,16 +175,19 @@ def extract(site: Site, payload: Payload, options: dict[str, Any], minutes: floa
     if empty is not None:
         keep = [not e for e in empty]
         skipped = len(empty) - sum(keep)
+    table = rec.table is not None
     if rec.table is not None and rec.table.short:
         for row, cells in rec.table.short.items():
             if keep is None or keep[row]:
                 width = len(rec.table.columns)
                 raise ValueError(f"CSV line {row + 2}: {cells} cells, the header has {width}")
     if keep is not None:
+        positions = _kept(positions, keep)
         rec = rec.subset(keep)
         counts = {m: _pick(v, keep) for m, v in counts.items()}
     n = rec.n
-    raw = Raw(payload.payload_id, n, _refs(site, preset, rec, doc, payload), skipped=skipped)
+    raw = Raw(payload.payload_id, n, _refs(site, preset, rec, doc, payload), skipped=skipped, positions=positions)
+    raw.table = table
     if n:
         if spec.format == "received":
             raw.received_us = received_instant_us(payload)

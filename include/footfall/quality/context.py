@@ -13,17 +13,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import cache, cached_property
+from functools import cached_property
 from typing import TypeVar, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
 
+from footfall import opening
 from footfall.config import OpeningHours, QualityParams, Site
 from footfall.warehouse import schema
 
-FULL_DAY = ((0, 1440),)
 DAY_SPAN = 1 << 22  # (site, day) keys: site_code * DAY_SPAN + days since 1970 (dates up to year 13000)
 T = TypeVar("T")
 
@@ -39,6 +39,7 @@ class SiteContext:
     country: str | None = None
     params: QualityParams = field(default_factory=QualityParams)
     counter_ids: tuple[str, ...] = ()
+    region: str | None = None
 
     @classmethod
     def from_site(cls, site: Site) -> SiteContext:
@@ -50,6 +51,7 @@ class SiteContext:
             site.country,
             site.quality,
             tuple(c.id for c in site.counters),
+            site.region,
         )
 
     @property
@@ -59,51 +61,22 @@ class SiteContext:
     @property
     def hours_known(self) -> bool:
         """A site without any hours is treated as always open (closed-time checks then say nothing)."""
-        h = self.opening_hours
-        return bool(h.regular or h.exceptions or h.closed_days)
+        return opening.hours_known(self.opening_hours)
 
 
 def _minutes(t: time) -> int:
     return 1440 if t == time.max else t.hour * 60 + t.minute
 
 
-def _public_holidays(country: str | None, years: set[int]) -> frozenset[date]:
-    if not country or not years:
-        return frozenset()
-    return _country_holidays(country.upper(), tuple(sorted(years)))
-
-
-@cache
-def _country_holidays(country: str, years: tuple[int, ...]) -> frozenset[date]:
-    """Built once per process and country (the holidays package takes milliseconds per call)."""
-    import holidays
-
-    try:
-        return frozenset(holidays.country_holidays(country, years=list(years)))
-    except NotImplementedError:
-        return frozenset()
-
-
 def day_ranges(ctx: SiteContext, days: list[date]) -> np.ndarray:
-    """Opening ranges per local day as minutes after midnight, shape (days, K, 2), padded with (-1, -1).
-
-    Order of precedence: dated exception, closed day, public holiday (if the site closes on
-    them), weekly hours. A site with no hours at all is open all day.
-    """
-    hours = ctx.opening_hours
-    closed_holidays = (
-        _public_holidays(ctx.country, {d.year for d in days}) if ctx.params.closed_on_public_holidays else set()
-    )
-    per_day: list[tuple[tuple[int, int], ...]] = []
-    for day in days:
-        if not ctx.hours_known:
-            per_day.append(FULL_DAY)
-        elif day in hours.exceptions or day in hours.closed_days:
-            per_day.append(tuple((_minutes(a), _minutes(b)) for a, b in hours.hours_on(day)))
-        elif day in closed_holidays:
-            per_day.append(())
-        else:
-            per_day.append(tuple((_minutes(a), _minutes(b)) for a, b in hours.hours_on(day)))
+    """Opening ranges per local day as minutes after midnight, shape (days, K, 2), padded with (-1, -1);
+    each day's ranges by footfall.opening's precedence (the sharing API's too)."""
+    closes = ctx.params.closed_on_public_holidays
+    holidays = opening.public_holidays(ctx.country, ctx.region, {d.year for d in days}) if closes else frozenset()
+    per_day = [
+        tuple((_minutes(a), _minutes(b)) for a, b in opening.day_hours(ctx.opening_hours, day, holidays).ranges)
+        for day in days
+    ]
     width = max([1, *(len(r) for r in per_day)])
     out = np.full((len(days), width, 2), -1, dtype=np.int64)
     for i, ranges in enumerate(per_day):

@@ -1,52 +1,29 @@
 """Open or closed at an instant, the next change, and a week's hours, from a site's opening hours.
 
-Precedence, as in the quality checks: a dated exception or closed day, then a public holiday (when the
-site closes on them), then the weekly hours. A site without any hours is always open. Ranges are local
-wall-clock times turned into UTC instants per day, so DST days have the right length.
+Each day's hours come from footfall.opening (the precedence the quality checks use too). Ranges are
+local wall-clock times turned into UTC instants per day, so DST days have the right length.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from functools import cache
 
-from footfall.config import Site, TimeRanges
-from footfall.forecast.calendar import holiday_dates
+from footfall import opening
+from footfall.config import Site
+from footfall.opening import DayHours
 
 LOOKAHEAD_DAYS = 14
 
 
-@cache
-def _holidays(country: str | None, region: str | None, year: int) -> frozenset[date]:
-    return frozenset(holiday_dates(country, region, [year]))
-
-
 def hours_known(site: Site) -> bool:
-    h = site.opening_hours
-    return bool(h.regular or h.exceptions or h.closed_days)
-
-
-@dataclass(frozen=True)
-class DayHours:
-    """One local day's opening ranges and why they differ from the week, if they do."""
-
-    day: date
-    ranges: TimeRanges
-    note: str | None  # "exception", "closed_day", "public_holiday" or None
+    return opening.hours_known(site.opening_hours)
 
 
 def day_hours(site: Site, day: date) -> DayHours:
-    hours = site.opening_hours
-    if not hours_known(site):
-        return DayHours(day, ((time(0, 0), time.max),), None)
-    if day in hours.closed_days:
-        return DayHours(day, (), "closed_day")
-    if day in hours.exceptions:
-        return DayHours(day, hours.exceptions[day], "exception")
-    if site.quality.closed_on_public_holidays and day in _holidays(site.country, site.region, day.year):
-        return DayHours(day, (), "public_holiday")
-    return DayHours(day, hours.hours_on(day), None)
+    closes = site.quality.closed_on_public_holidays
+    holidays = opening.public_holidays(site.country, site.region, [day.year]) if closes else frozenset()
+    return opening.day_hours(site.opening_hours, day, holidays)
 
 
 def _instants(site: Site, day: date, start: time, end: time) -> tuple[datetime, datetime]:

@@ -85,7 +85,7 @@ class SyncResult:
     window: Window
     payload_ids: list[int]
     rows_read: int = 0
-    rows_skipped: int = 0  # records without any count, left out by normalize (closing rows of exports)
+    rows_skipped: int = 0  # left out by normalize: records with no count (an export's closing row), exact repeats
     rows_loaded: int = 0
     rows_written: int = 0
     rows_deleted: int = 0
@@ -117,7 +117,7 @@ class SyncResult:
             f"site {self.site_id}, window {self.window.start:%Y-%m-%d %H:%M}-{self.window.end:%Y-%m-%d %H:%M} UTC:",
             f"  landed: {len(self.payload_ids)} payload(s), {self.body_bytes:,} bytes ({s.get('extract', 0.0):.2f} s)",
             f"  parsed: {self.rows_read} row(s), {outside} outside the window left out,"
-            f" {self.rows_skipped} record(s) without counts skipped"
+            f" {self.rows_skipped} record(s) without counts or repeated skipped"
             f" ({s.get('normalize', 0.0) + s.get('validate', 0.0):.2f} s with validation)",
             f"  {'replaced' if mode == 'replace' else 'merged'}: {self.rows_loaded} row(s):"
             f" {self.rows_written} written, {unchanged} unchanged, {self.rows_revised} revised,"
