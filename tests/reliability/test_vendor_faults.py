@@ -149,7 +149,7 @@ def test_a_body_that_changes_between_two_pulls_latest_wins_and_the_revision_is_k
 
 def test_a_device_clock_back_an_hour_and_forward_again(site, simulator: SimulatorHandle, engine, warehouse, tmp_path):
     """The main door's clock runs an hour behind from 12:00 to 14:00 UTC, then is right again: its
-    log then holds 11:00-13:00 twice. A pull is refused whole, naming the repeated intervals (not one
+    log then holds 11:00-13:00 twice. A pull is refused whole, naming the repeated records (not one
     door of two, not the first of two values). The export answers whole local days, so while the
     log holds the repeats every window of that day is refused (a failed run each, visible and
     alerted), also those after the clock came right; once the device's log is corrected the day
@@ -162,16 +162,17 @@ def test_a_device_clock_back_an_hour_and_forward_again(site, simulator: Simulato
     simulator.add_fault(
         Fault("clock_shift", ref="SIM0000001", start_utc=back, end_utc=back + timedelta(hours=2), params={"hours": -1})
     )
-    with pytest.raises(SiteDataError, match=r"validate failed.*compound_columns_to_be_unique.*main-door"):
+    repeated = r"normalize failed: record \d+ and record \d+: device 'SIM0000001' has two records for .* with different"
+    with pytest.raises(SiteDataError, match=repeated):
         sync_window(site, day, engine=engine, run_id="shifted")
     assert count_rows(engine) == {}, "nothing of the refused day is loaded"
     assert len(payload_errors(engine)) == 2, "both doors' answers are kept for inspection"
     (run,) = sync_runs(engine)
-    assert (run["outcome"], run["stage"]) == ("failed", "validate")
+    assert (run["outcome"], run["stage"]) == ("failed", "normalize")
 
     # After the clock is right again, a live window of the same day is refused the same way.
     later = Window(datetime(2026, 11, 20, 14, tzinfo=UTC), datetime(2026, 11, 20, 15, tzinfo=UTC))
-    with pytest.raises(SiteDataError, match=r"compound_columns_to_be_unique"):
+    with pytest.raises(SiteDataError, match=repeated):
         sync_window(site, later, engine=engine, run_id="later")
     assert count_rows(engine) == {}
 
