@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml simulato
 .DEFAULT_GOAL := help
 .PHONY: help install demo test lint format airflow simulator api db-upgrade sites-check bench bench-spine bench-parse \
 	bench-ingest bench-share bench-fuzz bench-quality bench-quality-eval bench-backfill bench-forecast bench-forecast-eval \
-	bench-cycle bench-ui-health bench-nowcast bench-nowcast-eval bench-waiting lock clean stack stack-init
+	bench-cycle bench-ui-health bench-nowcast bench-nowcast-eval bench-waiting reliability lock clean stack stack-init
 CALIT2 ?= ../shared/data/calit2-building-people-counts
 
 help: ## list the targets
@@ -114,6 +114,9 @@ bench-forecast-eval: install ## footfall evaluate on CalIt2 (day-ahead and 2 hou
 
 bench-ui-health: install ## the Sites page's one statement at 1,000 sites on PostgreSQL beside a bare GROUP BY
 	$(BIN)/python bench/ui_health.py
+
+reliability: install ## the fault suite (tests/reliability) with its figures: faults, tries, 5xx, rows lost/doubled, half-loaded windows
+	$(BIN)/python bench/reliability.py $(RELIABILITY_ARGS)
 
 lock: ## re-resolve the direct dependencies into requirements.txt (needs the registry)
 	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv

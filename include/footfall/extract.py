@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 import requests
+import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
@@ -200,15 +201,32 @@ def _auth(
     return None
 
 
-def _read_limited(response: requests.Response, limit: int) -> tuple[bytes, bool]:
-    """Read at most `limit` bytes; the flag says the body was longer (never buffer a huge body)."""
-    chunks, size = [], 0
-    for chunk in response.iter_content(chunk_size=65536):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > limit:
-            return b"".join(chunks)[:limit], True
-    return b"".join(chunks), False
+def _read_limited(response: requests.Response, limit: int, seconds: float) -> tuple[bytes, str | None]:
+    """Read at most `limit` bytes within `seconds`; never buffer a huge body, never wait forever.
+
+    The socket's read timeout bounds each wait for a byte, not the whole body: a device (or a
+    proxy) sending a few bytes every few seconds would hold the task for hours. Each read takes
+    what one socket read returns, so the deadline is checked as bytes arrive. Returns the bytes
+    read and, when the body is not whole, why (over the limit, too slow, cut short).
+    """
+    chunks: list[bytes] = []
+    size = 0
+    deadline = time.monotonic() + seconds
+    try:
+        while True:
+            chunk = response.raw.read1(65536, decode_content=True)
+            if not chunk:
+                return b"".join(chunks), None
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > limit:
+                return b"".join(chunks)[:limit], f"body over the {limit}-byte limit (first {limit} bytes kept)"
+            if time.monotonic() > deadline:
+                return b"".join(chunks), (
+                    f"body not received within {seconds:g} s (timeout_seconds): {size} bytes came, slowly"
+                )
+    except (urllib3.exceptions.HTTPError, requests.RequestException, OSError) as exc:
+        return b"".join(chunks), f"body cut short after {size} bytes: {type(exc).__name__}: {exc}"
 
 
 def fetch_window(
@@ -309,10 +327,9 @@ def _fetch(
     except requests.RequestException as exc:
         raise ExtractError(site.id, source_label(site), f"{req.method} {shown}: {type(exc).__name__}: {exc}") from None
     with response:
-        body, too_big = _read_limited(response, limit)
-    error = None
-    if too_big:
-        error = f"body over the {limit}-byte limit (first {limit} bytes kept)"
+        body, error = _read_limited(response, limit, site.source.timeout_seconds)
+    if error is not None:
+        error = f"{error}, from {shown}"
     elif response.status_code in (401, 403):
         error = (
             f"HTTP {response.status_code} {response.reason} from {shown}"

@@ -95,8 +95,10 @@ def cmd_once(config: Config, attempts: int) -> int:
         _out(
             f"read {result.rows_read} row(s); sent {result.batches_sent} batch(es), {result.rows_sent} row(s); "
             f"{result.pending} batch(es) waiting; {rejected} refused by the server (see the log)"
+            + (f"; reading paused: {result.read_paused}" if result.read_paused else "")
         )
-        return EXIT_OK if result.send_ok and result.read_ok and not rejected else EXIT_FAILED
+        ok = result.send_ok and result.read_ok and not rejected and not result.read_paused
+        return EXIT_OK if ok else EXIT_FAILED
     finally:
         outbox.close()
 

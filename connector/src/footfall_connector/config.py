@@ -40,6 +40,7 @@ class Config:
     proxy: str | None = None
     batch_size: int = 1000
     max_batches_per_poll: int = 20
+    outbox_max_bytes: int | None = None  # stop reading the source while this many bytes wait to be sent
     timeout_seconds: float = 30.0
     retry_base_seconds: float = 2.0
     retry_max_seconds: float = 300.0
@@ -122,10 +123,16 @@ def load_config(path: Path) -> Config:
         k: doc[k]
         for k in (
             "poll_interval_seconds", "ca_bundle", "proxy", "batch_size", "max_batches_per_poll", "timeout_seconds",
-            "retry_base_seconds", "retry_max_seconds", "log_max_bytes", "log_backups",
+            "retry_base_seconds", "outbox_max_bytes", "retry_max_seconds", "log_max_bytes", "log_backups",
         )
         if k in doc
     }  # fmt: skip
+    if "outbox_max_bytes" in simple and (
+        isinstance(simple["outbox_max_bytes"], bool)
+        or not isinstance(simple["outbox_max_bytes"], int)
+        or simple["outbox_max_bytes"] < 1
+    ):
+        raise ConfigError(f"{where}: outbox_max_bytes must be a whole number of bytes above 0")
     if "ca_bundle" in simple:
         simple["ca_bundle"] = str(_path(base, simple["ca_bundle"]))
     return Config(

@@ -8,6 +8,7 @@ a crash carries the same id, which the server treats as already received.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 from dataclasses import dataclass
@@ -39,6 +40,12 @@ CREATE TABLE IF NOT EXISTS sent (
 );
 """
 
+
+class OutboxFull(Exception):
+    """The outbox cannot take another batch (disk full, a file size limit, or outbox_max_bytes):
+    the connector stops reading the source until it can write again, so nothing read is lost."""
+
+
 KEEP_SENT = 1000  # recent acknowledgements kept for inspection
 
 
@@ -57,20 +64,44 @@ class Outbox:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(path, isolation_level=None, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")  # an acknowledged write survives a power cut
-        self.db.executescript(SCHEMA)
+        self.path = path
+        self.db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")  # an acknowledged write survives a power cut
+        db.executescript(SCHEMA)
+        return db
 
     def close(self) -> None:
         self.db.close()
+
+    def reopen(self) -> None:
+        """A fresh connection after a failed write (SQLite may keep an I/O error on the old one)."""
+        with contextlib.suppress(sqlite3.Error):
+            self.db.close()
+        self.db = self._open()
+
+    def pending_bytes(self) -> int:
+        """Bytes of batches waiting to be sent (what outbox_max_bytes bounds)."""
+        row = self.db.execute("SELECT COALESCE(SUM(LENGTH(body)), 0) FROM outbox WHERE state = 'pending'").fetchone()
+        return int(row[0])
 
     def cursor(self, query: str, initial: Any) -> Any:
         row = self.db.execute("SELECT value FROM cursor WHERE query = ?", (query,)).fetchone()
         return initial if row is None else json.loads(row[0])
 
     def enqueue(self, batch_id: str, query: str, rows: int, body: bytes, new_cursor: Any) -> None:
-        """Store the batch and move the cursor past its rows, atomically."""
+        """Store the batch and move the cursor past its rows, atomically; OutboxFull when the disk
+        (or a file size limit) refuses the write: then neither the batch nor the cursor moved."""
+        try:
+            self._enqueue(batch_id, query, rows, body, new_cursor)
+        except sqlite3.OperationalError as exc:
+            self.reopen()
+            raise OutboxFull(f"outbox {self.path} cannot store {len(body)} bytes: {exc}") from None
+
+    def _enqueue(self, batch_id: str, query: str, rows: int, body: bytes, new_cursor: Any) -> None:
         with self._transaction():
             self.db.execute(
                 "INSERT INTO outbox (batch_id, query, rows, body, created_at) VALUES (?, ?, ?, ?, ?)",
@@ -102,16 +133,24 @@ class Outbox:
             )
 
     def failed_attempt(self, batch_id: str, error: str) -> None:
-        self.db.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE batch_id = ?", (error[:2000], batch_id)
-        )
+        """Bookkeeping only: on a full disk the count is not kept, the batch stays pending."""
+        try:
+            self.db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE batch_id = ?", (error[:2000], batch_id)
+            )
+        except sqlite3.OperationalError:
+            self.reopen()
 
     def reject(self, batch_id: str, error: str) -> None:
-        """The server refused the batch itself (4xx): keep it aside for a person, send the rest."""
-        self.db.execute(
-            "UPDATE outbox SET state = 'rejected', attempts = attempts + 1, last_error = ? WHERE batch_id = ?",
-            (error[:2000], batch_id),
-        )
+        """The server refused the batch itself (4xx): keep it aside for a person, send the rest
+        (on a full disk it stays pending and is refused again next time)."""
+        try:
+            self.db.execute(
+                "UPDATE outbox SET state = 'rejected', attempts = attempts + 1, last_error = ? WHERE batch_id = ?",
+                (error[:2000], batch_id),
+            )
+        except sqlite3.OperationalError:
+            self.reopen()
 
     def counts(self) -> dict[str, int]:
         rows = self.db.execute("SELECT state, COUNT(*) FROM outbox GROUP BY state").fetchall()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 import threading
 import uuid
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from footfall_connector.config import Config
-from footfall_connector.outbox import Outbox
+from footfall_connector.outbox import Outbox, OutboxFull
 from footfall_connector.sender import ACKED, REJECTED, backoff_delay, send_batch
 from footfall_connector.source import SourceError, bind_cursor, read_new_rows
 
@@ -33,13 +34,30 @@ class CycleResult:
     rejected: int = 0
     read_ok: bool = True
     send_ok: bool = True
+    read_paused: str | None = None  # why the source was not read this cycle (the outbox is full)
 
 
-def poll(config: Config, engine: Engine, outbox: Outbox) -> tuple[int, bool]:
-    """Read new rows of every query into the outbox; returns (rows read, every query worked)."""
+def outbox_room(config: Config, outbox: Outbox) -> str | None:
+    """Why the outbox takes no new batch now (outbox_max_bytes reached), or None."""
+    if config.outbox_max_bytes is None:
+        return None
+    waiting = outbox.pending_bytes()
+    if waiting < config.outbox_max_bytes:
+        return None
+    return f"outbox holds {waiting} bytes waiting to be sent, outbox_max_bytes is {config.outbox_max_bytes}"
+
+
+def poll(config: Config, engine: Engine, outbox: Outbox) -> tuple[int, bool, str | None]:
+    """Read new rows of every query into the outbox; returns (rows read, every query worked, why
+    reading paused). A full outbox pauses reading: the cursor stays, so the rows are read again
+    once the outbox has room, and none is lost."""
     total, ok = 0, True
     for query in config.queries:
         for _ in range(config.max_batches_per_poll):
+            full = outbox_room(config, outbox)
+            if full is not None:
+                log.error("not reading the source: %s; reading resumes once batches are sent", full)
+                return total, ok, full
             cursor = outbox.cursor(query.name, query.initial_cursor)
             try:
                 read = read_new_rows(engine, query, bind_cursor(cursor), config.batch_size, config.zone)
@@ -60,12 +78,20 @@ def poll(config: Config, engine: Engine, outbox: Outbox) -> tuple[int, bool]:
                 },
                 separators=(",", ":"),
             ).encode("utf-8")
-            outbox.enqueue(batch_id, query.name, len(read.rows), body, read.cursor)
+            try:
+                outbox.enqueue(batch_id, query.name, len(read.rows), body, read.cursor)
+            except OutboxFull as exc:
+                log.error(
+                    "not reading the source: %s (disk full?); the cursor of query %s stays at %s, reading resumes"
+                    " when the outbox can write again",
+                    exc, query.name, cursor,
+                )  # fmt: skip
+                return total, ok, str(exc)
             log.info("query %s: %d row(s) into batch %s (cursor %s)", query.name, len(read.rows), batch_id, read.cursor)
             total += len(read.rows)
             if len(read.rows) < config.batch_size:
                 break
-    return total, ok
+    return total, ok, None
 
 
 def flush(config: Config, session: requests.Session, outbox: Outbox) -> tuple[int, int, int, bool]:
@@ -77,7 +103,14 @@ def flush(config: Config, session: requests.Session, outbox: Outbox) -> tuple[in
     for item in outbox.pending():
         outcome = send_batch(session, config, item.body)
         if outcome.kind == ACKED:
-            outbox.acknowledge(item.batch_id, outcome.ack or {})
+            try:
+                outbox.acknowledge(item.batch_id, outcome.ack or {})
+            except sqlite3.OperationalError as exc:  # disk full: the batch is sent again, the server knows its id
+                outbox.reopen()
+                log.error(
+                    "batch %s acknowledged but the outbox cannot record it (%s); it will be re-sent", item.batch_id, exc
+                )
+                return batches, rows, rejected, False
             batches += 1
             rows += item.rows
             log.info("batch %s acknowledged (%d rows)", item.batch_id, item.rows)
@@ -94,7 +127,7 @@ def flush(config: Config, session: requests.Session, outbox: Outbox) -> tuple[in
 
 def cycle(config: Config, engine: Engine, session: requests.Session, outbox: Outbox) -> CycleResult:
     result = CycleResult()
-    result.rows_read, result.read_ok = poll(config, engine, outbox)
+    result.rows_read, result.read_ok, result.read_paused = poll(config, engine, outbox)
     result.batches_sent, result.rows_sent, result.rejected, result.send_ok = flush(config, session, outbox)
     result.pending = outbox.counts().get("pending", 0)
     return result

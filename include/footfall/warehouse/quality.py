@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, delete, insert
+from sqlalchemy import Connection, delete, insert, text
 
 from footfall.timewindow import Window
 from footfall.warehouse import pgcopy, schema
@@ -42,8 +42,16 @@ class QualityRows:
 
 
 def replace_quality(conn: Connection, sites: list[QualityRows]) -> None:
-    """Replace each site's flags (and corrected occupancy) over its checked range, and record its run."""
+    """Replace each site's flags (and corrected occupancy) over its checked range, and record its run.
+
+    On PostgreSQL a site's quality writes take turns (a transaction lock, sites in order): two runs of
+    one site checking overlapping ranges at once (a backfill beside the live runs) would each delete
+    only what was committed before them and both insert, leaving both runs' flags over the overlap.
+    SQLite writers take turns already."""
     f, o = schema.quality_flag, schema.occupancy_corrected
+    if conn.dialect.name == "postgresql":
+        for site_id in sorted({s.site_id for s in sites}):
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": f"footfall.quality:{site_id}"})
     for s in sites:
         conn.execute(
             delete(f).where(

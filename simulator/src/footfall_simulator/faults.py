@@ -11,7 +11,13 @@ Count faults change the numbers a device reports; HTTP faults change how it answ
 - http_500: the request answers 500;
 - timeout: the server waits ``seconds`` before answering;
 - malformed: a 200 whose ``body`` is an HTML page, truncated JSON, JSON of the wrong
-  shape, or negative counts.
+  shape, or negative counts;
+- slow_drip: the answer's headers at once, then its body ``chunk_bytes`` at a time, one chunk
+  every ``seconds`` (a device or proxy that keeps the socket alive but never finishes);
+- cut: the connection closes after ``fraction`` of the body although Content-Length promised
+  all of it (a truncated body on the wire, unlike malformed/truncated which is a whole answer);
+- changing: every pull of a window answers other counts than the pull before: entries are raised
+  by ``step`` times the number of earlier pulls the fault matched (a device that recounts).
 
 Count faults are judged per interval (or minute); HTTP faults apply when the requested
 window overlaps their range. Ranges are [start_utc, end_utc) and None is unbounded.
@@ -44,7 +50,7 @@ __all__ = [
 ]
 
 COUNT_KINDS = frozenset({"gap", "stuck", "imbalance", "spike", "clock_shift"})
-HTTP_KINDS = frozenset({"http_500", "timeout", "malformed"})
+HTTP_KINDS = frozenset({"http_500", "timeout", "malformed", "slow_drip", "cut", "changing"})
 FAULT_KINDS = COUNT_KINDS | HTTP_KINDS
 MALFORMED_BODIES = frozenset({"html", "truncated", "wrong_shape", "negative"})
 MAX_TIMEOUT_SECONDS = 300.0
@@ -55,7 +61,11 @@ _NUMERIC_PARAMS: dict[str, tuple[str, float, float, float]] = {
     "spike": ("factor", 8.0, 1.0, 1000.0),
     "clock_shift": ("hours", 1.0, -48.0, 48.0),
     "timeout": ("seconds", 30.0, 0.0, MAX_TIMEOUT_SECONDS),
+    "slow_drip": ("seconds", 2.0, 0.01, 60.0),
+    "cut": ("fraction", 0.5, 0.0, 0.99),
+    "changing": ("step", 1.0, 1.0, 1000.0),
 }
+SLOW_DRIP_CHUNK_BYTES = 16  # default chunk of a slow drip
 
 
 def _parse_instant(value: Any, name: str) -> datetime | None:
@@ -130,6 +140,11 @@ class Fault:
             if body not in MALFORMED_BODIES:
                 raise ValueError(f"malformed: body must be one of {sorted(MALFORMED_BODIES)}, got {body!r}")
             params["body"] = body
+        if self.kind == "slow_drip":
+            chunk = params.get("chunk_bytes", SLOW_DRIP_CHUNK_BYTES)
+            if isinstance(chunk, bool) or not isinstance(chunk, int) or not 1 <= chunk <= 65536:
+                raise ValueError(f"slow_drip: chunk_bytes must be a whole number in [1, 65536], got {chunk!r}")
+            params["chunk_bytes"] = chunk
         object.__setattr__(self, "params", MappingProxyType(params))
 
     # --- construction -------------------------------------------------------------------

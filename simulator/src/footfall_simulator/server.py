@@ -476,6 +476,22 @@ def _negate(value: Any, keys: frozenset[str]) -> Any:
     return value
 
 
+def _raise_counts(value: Any, keys: frozenset[str], extra: int) -> Any:
+    """The payload with ``extra`` added to every count under ``keys`` (entries and exits alike)."""
+    if isinstance(value, dict):
+        return {
+            k: (
+                v + extra
+                if k in keys and isinstance(v, int) and not isinstance(v, bool)
+                else _raise_counts(v, keys, extra)
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_raise_counts(v, keys, extra) for v in value]
+    return value
+
+
 def _malformed_body(kind: str, resp: DeviceResponse) -> tuple[bytes, str]:
     """A 200 body that a careful parser must refuse."""
     if kind == "html":
@@ -509,6 +525,7 @@ class SimulatorState:
                 raise ValueError(f"profile for {ref!r} has ref {profile.ref!r}")
             self._profiles[ref] = profile
         self._faults: list[Fault] = list(faults or [])
+        self._pulls: dict[tuple[int, str], int] = {}
         self.seed = int(seed)
         self.clock: Clock = clock or _utc_now
         self.verbose = verbose
@@ -536,6 +553,14 @@ class SimulatorState:
     def add_fault(self, fault: Fault) -> None:
         with self._lock:
             self._faults.append(fault)
+
+    def pull_number(self, fault: Fault, ref: str) -> int:
+        """How many earlier requests of ``ref`` this fault matched (0 the first time), and count this one."""
+        with self._lock:
+            key = (id(fault), ref)
+            number = self._pulls.get(key, 0)
+            self._pulls[key] = number + 1
+            return number
 
     def clear_faults(self) -> int:
         with self._lock:
@@ -729,7 +754,48 @@ class _Handler(BaseHTTPRequestHandler):
                 body_out, content_type = _malformed_body(str(fault.params["body"]), resp)
                 self._send(200, body_out, content_type)
                 return
-        self._send(resp.status, resp.render(resp.payload), resp.content_type, resp.headers)
+        payload = resp.payload
+        for fault in on_wire:
+            if fault.kind == "changing":
+                extra = round(fault.number("step")) * state.pull_number(fault, ref)
+                payload = _raise_counts(payload, resp.count_keys, extra)
+        body_out = resp.render(payload)
+        for fault in on_wire:
+            if fault.kind == "cut":
+                self._send_cut(resp, body_out, fault.number("fraction"))
+                return
+        for fault in on_wire:
+            if fault.kind == "slow_drip":
+                self._send_drip(resp, body_out, fault.number("seconds"), int(fault.params["chunk_bytes"]))
+                return
+        self._send(resp.status, body_out, resp.content_type, resp.headers)
+
+    def _send_head(self, resp: DeviceResponse, length: int) -> None:
+        self.send_response(resp.status)
+        for name, value in resp.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Type", resp.content_type)
+        self.send_header("Content-Length", str(length))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+
+    def _send_cut(self, resp: DeviceResponse, body: bytes, fraction: float) -> None:
+        """Promise the whole body, send part of it, close: the client sees a short read."""
+        self._send_head(resp, len(body))
+        self.wfile.write(body[: int(len(body) * fraction)])
+        self.wfile.flush()
+        self.close_connection = True
+
+    def _send_drip(self, resp: DeviceResponse, body: bytes, seconds: float, chunk: int) -> None:
+        """The body a few bytes at a time; stops (connection closed) when the simulator stops."""
+        self._send_head(resp, len(body))
+        self.wfile.flush()
+        for at in range(0, len(body), chunk):
+            if at and self.server.state.stopping.wait(seconds):
+                self.close_connection = True
+                return
+            self.wfile.write(body[at : at + chunk])
+            self.wfile.flush()
 
 
 class _SimServer(ThreadingHTTPServer):
