@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO / "include"))
 sys.path.insert(0, str(REPO / "bench"))
 
 from _common import result_line  # noqa: E402
-from ingest import RssSampler, drop_pg, free_port, pg_database, stop, wait_listening  # noqa: E402
+from ingest import RssSampler, drop_pg, free_port, pg_database, serve, stop, wait_listening  # noqa: E402
 
 SITE = "bench-bib"
 SITE_YAML = """id: bench-bib
@@ -161,8 +161,7 @@ def main() -> int:
                 command = [sys.executable, __file__, "--serve-floor", "--port", str(port)]
             else:
                 command = [sys.executable, "-m", "footfall.cli", "api", "serve", "--only", "share", "--port", str(port)]
-            process = subprocess.Popen(["taskset", "-c", "0", *command], env=env, stdout=subprocess.DEVNULL,
-                                       stderr=subprocess.DEVNULL)  # fmt: skip
+            process = serve(["taskset", "-c", "0", *command], port, env)  # its own process group: stop() signals it
             try:
                 wait_listening(port, process)
                 target = f"http://127.0.0.1:{port}/v1/public/sites/{SITE}/now"
