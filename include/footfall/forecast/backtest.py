@@ -39,6 +39,7 @@ class Pairs:
     actual: np.ndarray  # original units
     scale: np.ndarray
     test: np.ndarray  # bool: scored pair
+    trainable: np.ndarray  # bool: target not on an exceptional day (scored all the same, but not learnt from)
 
 
 def build_pairs(sites: list[SiteFrame], horizon: str, minutes: int, measure: str) -> Pairs:
@@ -64,19 +65,23 @@ def build_pairs(sites: list[SiteFrame], horizon: str, minutes: int, measure: str
                 frame.values(measure)[targets],
                 np.full(len(origins), frame.scale[measure]),
                 stamps[origins] + step >= warmup_end,
+                ~frame.exceptional[measure][targets] if measure in frame.exceptional else np.ones(len(targets), bool),
             )
         )
     columns = list(zip(*parts, strict=True))
     site_of, origins, targets, origin_end, target_end = (np.concatenate(c) for c in columns[:5])
-    actual, scale, test = (np.concatenate(c) for c in columns[6:])
+    actual, scale, test, trainable = (np.concatenate(c) for c in columns[6:])
     features = pd.concat(columns[5], ignore_index=True)
-    return Pairs(sites, site_of, origins, targets, origin_end, target_end, features, actual, scale, test)
+    return Pairs(sites, site_of, origins, targets, origin_end, target_end, features, actual, scale, test, trainable)
+
+
+MAX_REFITS = 30  # a years-long history is refit at most this often (blocks widen), so its backtest stays minutes
 
 
 def _block_starts(pairs: Pairs, block_days: float) -> list[int]:
     scored = pairs.origin_end[pairs.test]
     first, last = int(scored.min()), int(scored.max())
-    width = int(block_days * 86400 * 10**9)
+    width = max(int(block_days * 86400 * 10**9), -(-(last + 1 - first) // MAX_REFITS))
     return [*range(first, last + 1, width), last + 1]
 
 
@@ -90,7 +95,7 @@ def backtest_model(pairs: Pairs, measure: str, block_days: float = 7.0, rounds: 
         block = pairs.test & (pairs.origin_end >= start) & (pairs.origin_end < end) & known
         if not block.any():
             continue
-        train = (pairs.target_end <= start) & known
+        train = (pairs.target_end <= start) & known & pairs.trainable
         began = time.perf_counter()
         fitted = forecast_model.fit(
             pairs.features[train], pairs.actual[train] / pairs.scale[train], measure, quantiles=(0.5,), rounds=rounds

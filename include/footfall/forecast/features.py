@@ -54,6 +54,37 @@ def _day_type(calendar: pd.DataFrame) -> np.ndarray:
     return ((calendar["weekday"].to_numpy() < 5) & ~calendar["holiday"].to_numpy()).astype(np.int64)
 
 
+EXCEPTIONAL_SHARE = 0.1  # a day below a tenth of its usual total (a closure, a dead counter) is exceptional
+
+
+def exceptional_days(values: np.ndarray, dates: np.ndarray) -> np.ndarray:
+    """Per slot: whether its local day is exceptional, judged only on earlier days.
+
+    A day is exceptional when its total is under EXCEPTIONAL_SHARE of the median total of the same
+    weekday over the previous four weeks (of the previous two weeks' days when that weekday has no
+    history yet), that median being positive: a one-off closure or a dead counter. A weekday that is
+    always closed has a zero median, so it stays ordinary (and is learnt as closed).
+    """
+    frame = pd.DataFrame({"v": values, "d": dates})
+    daily = frame.groupby("d", sort=True)["v"].agg(["sum", "count"])
+    totals = daily["sum"].where(daily["count"] > 0).to_numpy(dtype=float)
+    days = pd.DatetimeIndex(pd.to_datetime(daily.index))
+    day_weekday = days.weekday.to_numpy()
+    ordinal = np.asarray((days - pd.Timestamp(0)).days, dtype=np.int64)
+    flagged = np.zeros(len(totals), dtype=bool)
+    for i in range(len(totals)):
+        if np.isnan(totals[i]):
+            continue
+        before = (ordinal < ordinal[i]) & (ordinal >= ordinal[i] - 28) & ~np.isnan(totals)
+        same = before & (day_weekday == day_weekday[i])  # flagged ones too: a weekly closing day stays closed
+        pool = totals[same] if same.any() else totals[before & ~flagged & (ordinal >= ordinal[i] - 14)]
+        if len(pool):
+            usual = float(np.median(pool))
+            flagged[i] = usual > 0 and totals[i] < EXCEPTIONAL_SHARE * usual
+    by_date = pd.Series(flagged, index=daily.index)
+    return by_date.reindex(dates).fillna(False).to_numpy(dtype=bool)
+
+
 @dataclass
 class SiteFrame:
     """One site's series with the positions and running statistics every feature needs."""
@@ -69,6 +100,7 @@ class SiteFrame:
     rolling_day: dict[str, np.ndarray] = field(default_factory=dict)
     rolling_week: dict[str, np.ndarray] = field(default_factory=dict)
     weather: pd.DataFrame | None = None  # temperature_c, precipitation_mm per slot (forecast for the future)
+    exceptional: dict[str, np.ndarray] = field(default_factory=dict)  # per slot: its day is a one-off (closure...)
 
     @classmethod
     def build(
@@ -91,20 +123,40 @@ class SiteFrame:
         head = series.iloc[:scale_until] if scale_until else series
         scale = {m: float(np.nanmean(np.abs(head[m].to_numpy(dtype=float)))) for m in MEASURES}
         scale = {m: (v if np.isfinite(v) and v > 0 else 1.0) for m, v in scale.items()}
-        profile, day_type_profile, rolling_day, rolling_week = {}, {}, {}, {}
+        profile, day_type_profile, rolling_day, rolling_week, exceptional = {}, {}, {}, {}, {}
         day_type = calendar["slot_of_day"].to_numpy() * 2 + _day_type(calendar)
+        dates = calendar["local_date"].to_numpy()
         for m in MEASURES:
-            values = series[m].to_numpy(dtype=float)
+            exceptional[m] = exceptional_days(series[m].to_numpy(dtype=float), dates)
+            # Typical-day statistics skip one-off days: a closed week must not teach next week's profile.
+            values = np.where(exceptional[m], np.nan, series[m].to_numpy(dtype=float))
             profile[m] = _expanding_group_mean(values, calendar["weekly_slot"].to_numpy())
             day_type_profile[m] = _expanding_group_mean(values, day_type)
             rolling_day[m] = series[m].rolling(steps, min_periods=steps // 2).mean().to_numpy()
             rolling_week[m] = series[m].rolling(7 * steps, min_periods=steps).mean().to_numpy()
         return cls(
-            site_id, series, calendar, scale, steps, lags, profile, day_type_profile, rolling_day, rolling_week, weather
+            site_id,
+            series,
+            calendar,
+            scale,
+            steps,
+            lags,
+            profile,
+            day_type_profile,
+            rolling_day,
+            rolling_week,
+            weather,
+            exceptional,
         )
 
     def values(self, measure: str) -> np.ndarray:
         return self.series[measure].to_numpy(dtype=float)
+
+    def typical_values(self, measure: str) -> np.ndarray:
+        """The values with exceptional days missing: what same-slot history features read."""
+        values = self.values(measure)
+        flags = self.exceptional.get(measure)
+        return values if flags is None else np.where(flags, np.nan, values)
 
     def latest_same_day_type(self, origins: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """Position of the target's slot on the latest observed day of the same type (workday or not)."""
@@ -169,7 +221,8 @@ def short_horizon_pairs(frame: SiteFrame, start: int, end: int, steps: int) -> t
 def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, measure: str) -> pd.DataFrame:
     """Features of each (origin, target) pair for forecasting `measure`, all scaled by the site's level."""
     scale = frame.scale[measure]
-    values = frame.values(measure) / scale
+    raw = frame.values(measure) / scale
+    values = frame.typical_values(measure) / scale  # same-slot history skips one-off days
     profile = frame.profile[measure] / scale
     cal = frame.calendar
     lag1 = frame.lags[1][targets]
@@ -180,7 +233,7 @@ def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, me
     mean4 = row_nan_reduce(np.nanmean, week_values)
     profile_target = take_at(profile, weeks[0])
     profile_origin = take_at(profile, frame.lags[7][origins])
-    current = values[origins]
+    current = raw[origins]
     same_type = frame.latest_same_day_type(origins, targets)
     features = {
         "slot_of_day": cal["slot_of_day"].to_numpy()[targets],
@@ -201,7 +254,7 @@ def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, me
         ),
         "same_day_type_latest": take_at(values, same_type),
         "current": current,
-        "previous": take_at(values, origins - 1),
+        "previous": take_at(raw, origins - 1),
         "current_vs_profile": current - profile_origin,
         "anchored": profile_target + (current - profile_origin),
         "level_day": frame.rolling_day[measure][origins] / scale,

@@ -41,6 +41,7 @@ class QuantileModel:
     measure: str
     boosters: dict[float, lgb.Booster] = field(default_factory=dict)
     feature_names: list[str] = field(default_factory=list)
+    anchored: bool = False  # boosters learnt corrections to `anchor(features)`, which prediction adds back
 
     def predict(self, features: pd.DataFrame) -> dict[float, np.ndarray]:
         """Predictions per quantile in the features' (scaled) units, non-crossing.
@@ -49,8 +50,26 @@ class QuantileModel:
         """
         columns = features.reindex(columns=self.feature_names)
         raw = np.column_stack([self.boosters[q].predict(columns) for q in sorted(self.boosters)])
+        if self.anchored:
+            raw = raw + anchor(columns)[:, None]
         ordered = np.sort(raw, axis=1)
         return {q: ordered[:, i] for i, q in enumerate(sorted(self.boosters))}
+
+
+MATURE, MIN_MATURE_ROWS = "median_4_weeks", 200
+ANCHORS = ("median_4_weeks", "same_day_type_latest", "same_slot_yesterday", "current")
+
+
+def anchor(features: pd.DataFrame) -> np.ndarray:
+    """The robust guess each booster corrects: the 4-week same-slot median, else the latest same-type
+    day, yesterday, the current value, 0. Starting from it (LightGBM's init_score), a site with little
+    history gets at worst the baseline plus small learnt corrections, not a coarse tree fitted from scratch."""
+    out = np.full(len(features), np.nan)
+    for column in ANCHORS:
+        if column in features:
+            values = features[column].to_numpy(dtype=float)
+            out = np.where(np.isnan(out), values, out)
+    return np.nan_to_num(out, nan=0.0)
 
 
 def fit(
@@ -60,13 +79,25 @@ def fit(
     quantiles: tuple[float, ...] = QUANTILES,
     rounds: int = ROUNDS,
     params: dict | None = None,
+    anchored: bool = True,
 ) -> QuantileModel:
-    """Train one booster per quantile on rows whose target is known."""
+    """Train one booster per quantile on rows whose target is known (as corrections to `anchor` when anchored)."""
     import lightgbm as lgb
 
     known = ~np.isnan(target)
-    data = lgb.Dataset(features[known], label=target[known], categorical_feature=["weekday"], free_raw_data=False)
-    model = QuantileModel(measure, feature_names=list(features.columns))
+    if MATURE in features:  # rows whose anchor stands on four weeks of history, when there are enough
+        mature = known & features[MATURE].notna().to_numpy()
+        if mature.sum() >= MIN_MATURE_ROWS:
+            known = mature
+    rows = features[known]
+    data = lgb.Dataset(
+        rows,
+        label=target[known],
+        init_score=anchor(rows) if anchored else None,
+        categorical_feature=["weekday"],
+        free_raw_data=False,
+    )
+    model = QuantileModel(measure, feature_names=list(features.columns), anchored=anchored)
     threads = 1 if known.sum() < SMALL_DATA_ROWS else min(2, os.cpu_count() or 1)
     for quantile in quantiles:
         model.boosters[quantile] = lgb.train(

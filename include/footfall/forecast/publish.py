@@ -121,7 +121,7 @@ def training_set(
             keep = rng.random(len(origins)) < share
             origins, target_pos = origins[keep], target_pos[keep]
         values = plan.frame.values(measure)[target_pos] / plan.frame.scale[measure]
-        known = ~np.isnan(values)
+        known = ~np.isnan(values) & ~plan.frame.exceptional[measure][target_pos]  # one-off days are not learnt
         features.append(pair_features(plan.frame, origins[known], target_pos[known], measure))
         targets.append(values[known])
     return pd.concat(features, ignore_index=True), np.concatenate(targets)
@@ -187,7 +187,11 @@ def decide(metrics: dict, current: dict | None) -> tuple[str, bool, str]:
 
 def _artifact(models: dict[str, forecast_model.QuantileModel]) -> bytes:
     doc = {
-        measure: {"features": m.feature_names, "boosters": {str(q): b.model_to_string() for q, b in m.boosters.items()}}
+        measure: {
+            "features": m.feature_names,
+            "anchored": m.anchored,
+            "boosters": {str(q): b.model_to_string() for q, b in m.boosters.items()},
+        }
         for measure, m in models.items()
     }
     return gzip.compress(json.dumps(doc).encode("utf-8"))
@@ -203,6 +207,7 @@ def load_artifact(blob: bytes) -> dict[str, forecast_model.QuantileModel]:
             measure,
             {float(q): lgb.Booster(model_str=text) for q, text in part["boosters"].items()},
             part["features"],
+            anchored=part.get("anchored", False),  # versions stored before anchoring learnt the whole value
         )
         for measure, part in doc.items()
     }

@@ -41,12 +41,32 @@ def _counts(**columns: object) -> pd.DataFrame:
     return frame[list(COUNTS_COLUMNS)].sort_values(["site_id", "counter_id", "interval_start"], ignore_index=True)
 
 
+CLOSED_TODAY = r"\bclosed\b|hei zue"  # the sentinel's message for "closed now" (not the summer break)
+
+
+FROZEN_HOURS = 8.0
+
+
+def frozen_readings(entity: pd.Series, instant: pd.Series, value: pd.Series, hours: float = FROZEN_HOURS) -> np.ndarray:
+    """Readings of a source stuck on one non-zero value for more than `hours` (the scraped API froze:
+    the Lorrainebad log shows 28 people for five days): all but the run's first reading are dropped,
+    so a stale number is a hole, not a busy sauna. Rows must be sorted by entity and instant."""
+    new_run = (entity != entity.shift()) | (value != value.shift())
+    run = new_run.cumsum()
+    span = instant.groupby(run).transform("max") - instant.groupby(run).transform("min")
+    return ((span > pd.Timedelta(hours=hours)) & (value != 0) & ~new_run).to_numpy()
+
+
 def read_sauna_occupancy_log(path: Path, zone: str = "Europe/Zurich") -> pd.DataFrame:
     """Lorrainebad sauna scrape `timestamp,name,current_seats,...`: one site per sauna (`name`), occupancy snapshots.
 
-    current_seats -1 means closed (or summer break): no reading, not an empty sauna. Seats above
+    current_seats -1 is the closed sentinel. When the message says closed for the day ("Mir hei zue. |
+    Closed.") nobody is inside: occupancy 0, so closing hours are learnt. During the summer break
+    ("summerpouse") the sauna is shut for months: no reading, so training skips that season instead
+    of learning months of zeros, and it is not scored. Seats above
     max_seats are real (people waiting inside) and kept. Early rows have naive local times, later
-    ones an offset: each is read as it says. Scrapes out of time order are sorted; two readings in
+    ones an offset: each is read as it says. A value frozen for hours is dropped (`frozen_readings`).
+    Scrapes out of time order are sorted; two readings in
     one 5-minute snapshot slot keep the later scrape.
     """
     raw = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -61,12 +81,17 @@ def read_sauna_occupancy_log(path: Path, zone: str = "Europe/Zurich") -> pd.Data
         naive = pd.to_datetime(text[~aware], format="ISO8601")
         instants[~aware] = localize(naive, zone).dt.as_unit("ns")
     seats = pd.to_numeric(raw["current_seats"], errors="coerce")
+    message = raw.get("capacity_message", pd.Series("", index=raw.index)).str.lower()
+    closed_now = (seats < 0) & message.str.contains(CLOSED_TODAY, regex=True)
+    seats = seats.mask(closed_now, 0.0)
     open_ = seats >= 0
     rows = pd.DataFrame(
         {"name": raw["name"].str.strip(), "instant": instants, "seats": seats, "order": np.arange(len(raw))}
     )[open_]
+    rows = rows.sort_values(["name", "instant", "order"])
+    rows = rows[~frozen_readings(rows["name"], rows["instant"], rows["seats"])]
     rows["slot"] = rows["instant"].dt.floor(f"{SNAPSHOT_MINUTES}min")
-    rows = rows.sort_values(["name", "instant", "order"]).drop_duplicates(["name", "slot"], keep="last")
+    rows = rows.drop_duplicates(["name", "slot"], keep="last")
     return _counts(
         site_id=rows["name"].map(slug).to_numpy(),
         counter_id="seats",
