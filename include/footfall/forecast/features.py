@@ -85,6 +85,23 @@ def exceptional_days(values: np.ndarray, dates: np.ndarray) -> np.ndarray:
     return by_date.reindex(dates).fillna(False).to_numpy(dtype=bool)
 
 
+def _day_so_far(
+    raw: np.ndarray, typical: np.ndarray, lags: dict[int, np.ndarray], dates: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Since local midnight, up to each slot: the observed sum and the sum of those same slots' 4-week mean.
+
+    Their ratio says how today runs against a typical day so far (same-day rescaling of the profile);
+    only slots with both an observation and a typical value count.
+    """
+    stacked = np.column_stack([take_at(typical, lags[7 * k]) for k in range(1, WEEKS_FOR_MEDIAN + 1)])
+    usual = row_nan_reduce(np.nanmean, stacked)
+    both = ~np.isnan(raw) & ~np.isnan(usual)
+    day = pd.Series(dates)
+    observed = pd.Series(np.where(both, raw, 0.0)).groupby(day).cumsum().to_numpy()
+    expected = pd.Series(np.where(both, usual, 0.0)).groupby(day).cumsum().to_numpy()
+    return observed, expected
+
+
 @dataclass
 class SiteFrame:
     """One site's series with the positions and running statistics every feature needs."""
@@ -101,6 +118,8 @@ class SiteFrame:
     rolling_week: dict[str, np.ndarray] = field(default_factory=dict)
     weather: pd.DataFrame | None = None  # temperature_c, precipitation_mm per slot (forecast for the future)
     exceptional: dict[str, np.ndarray] = field(default_factory=dict)  # per slot: its day is a one-off (closure...)
+    day_observed: dict[str, np.ndarray] = field(default_factory=dict)  # running sum since local midnight
+    day_typical: dict[str, np.ndarray] = field(default_factory=dict)  # the same slots' 4-week mean, summed
 
     @classmethod
     def build(
@@ -126,10 +145,12 @@ class SiteFrame:
         profile, day_type_profile, rolling_day, rolling_week, exceptional = {}, {}, {}, {}, {}
         day_type = calendar["slot_of_day"].to_numpy() * 2 + _day_type(calendar)
         dates = calendar["local_date"].to_numpy()
+        day_observed, day_typical = {}, {}
         for m in MEASURES:
             exceptional[m] = exceptional_days(series[m].to_numpy(dtype=float), dates)
             # Typical-day statistics skip one-off days: a closed week must not teach next week's profile.
             values = np.where(exceptional[m], np.nan, series[m].to_numpy(dtype=float))
+            day_observed[m], day_typical[m] = _day_so_far(series[m].to_numpy(dtype=float), values, lags, dates)
             profile[m] = _expanding_group_mean(values, calendar["weekly_slot"].to_numpy())
             day_type_profile[m] = _expanding_group_mean(values, day_type)
             rolling_day[m] = series[m].rolling(steps, min_periods=steps // 2).mean().to_numpy()
@@ -147,6 +168,8 @@ class SiteFrame:
             rolling_week,
             weather,
             exceptional,
+            day_observed,
+            day_typical,
         )
 
     def values(self, measure: str) -> np.ndarray:
@@ -235,6 +258,14 @@ def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, me
     profile_origin = take_at(profile, frame.lags[7][origins])
     current = raw[origins]
     same_type = frame.latest_same_day_type(origins, targets)
+    # Same-day rescaling: the typical value times how today (or, from midnight, yesterday) ran so far.
+    shrink = 2.0  # two slots of the site's mean level: a quiet morning does not zero the rest of the day
+    observed = frame.day_observed[measure][origins] / scale
+    expected = frame.day_typical[measure][origins] / scale
+    day_ratio = np.clip((observed + shrink) / (expected + shrink), 0.2, 5.0)
+    typical = np.where(np.isnan(mean4), median4, 0.5 * (median4 + mean4))
+    origin_weeks = np.column_stack([take_at(values, w) for w in frame.week_lags(origins)])
+    typical_origin = 0.5 * (row_nan_reduce(np.nanmedian, origin_weeks) + row_nan_reduce(np.nanmean, origin_weeks))
     features = {
         "slot_of_day": cal["slot_of_day"].to_numpy()[targets],
         "weekday": cal["weekday"].to_numpy()[targets],
@@ -246,6 +277,12 @@ def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, me
         "same_slot_last_week": week_values[:, 0],
         "median_4_weeks": median4,
         "mean_4_weeks": mean4,
+        "typical_4_weeks": typical,
+        "day_ratio": day_ratio,
+        "rescaled": typical * day_ratio,
+        "typical_origin": typical_origin,
+        "typical_step": typical + (current - typical_origin),  # now, plus the typical change until the target
+        "typical_now_ratio": typical * np.clip((current + shrink) / (typical_origin + shrink), 0.2, 5.0),
         "profile": profile_target,
         "profile_day_type": take_at(frame.day_type_profile[measure] / scale, same_type),
         "profile_smooth": row_nan_reduce(

@@ -41,7 +41,6 @@ class QuantileModel:
     measure: str
     boosters: dict[float, lgb.Booster] = field(default_factory=dict)
     feature_names: list[str] = field(default_factory=list)
-    anchored: bool = False  # boosters learnt corrections to `anchor(features)`, which prediction adds back
 
     def predict(self, features: pd.DataFrame) -> dict[float, np.ndarray]:
         """Predictions per quantile in the features' (scaled) units, non-crossing.
@@ -50,20 +49,18 @@ class QuantileModel:
         """
         columns = features.reindex(columns=self.feature_names)
         raw = np.column_stack([self.boosters[q].predict(columns) for q in sorted(self.boosters)])
-        if self.anchored:
-            raw = raw + anchor(columns)[:, None]
         ordered = np.sort(raw, axis=1)
         return {q: ordered[:, i] for i, q in enumerate(sorted(self.boosters))}
 
 
 MATURE, MIN_MATURE_ROWS = "median_4_weeks", 200
-ANCHORS = ("median_4_weeks", "same_day_type_latest", "same_slot_yesterday", "current")
+ANCHORS = ("typical_4_weeks", "median_4_weeks", "same_day_type_latest", "same_slot_yesterday", "current")
 
 
 def anchor(features: pd.DataFrame) -> np.ndarray:
-    """The robust guess each booster corrects: the 4-week same-slot median, else the latest same-type
-    day, yesterday, the current value, 0. Starting from it (LightGBM's init_score), a site with little
-    history gets at worst the baseline plus small learnt corrections, not a coarse tree fitted from scratch."""
+    """The robust statistical guess the boosters are blended with per site: the 4-week same-slot median
+    and mean averaged (one-off days left out), else the latest same-type day, yesterday, now, 0.
+    A site with little or changing history is served mostly this; a rich one mostly the boosters."""
     out = np.full(len(features), np.nan)
     for column in ANCHORS:
         if column in features:
@@ -79,9 +76,8 @@ def fit(
     quantiles: tuple[float, ...] = QUANTILES,
     rounds: int = ROUNDS,
     params: dict | None = None,
-    anchored: bool = True,
 ) -> QuantileModel:
-    """Train one booster per quantile on rows whose target is known (as corrections to `anchor` when anchored)."""
+    """Train one booster per quantile on rows whose target is known."""
     import lightgbm as lgb
 
     known = ~np.isnan(target)
@@ -93,11 +89,10 @@ def fit(
     data = lgb.Dataset(
         rows,
         label=target[known],
-        init_score=anchor(rows) if anchored else None,
         categorical_feature=["weekday"],
         free_raw_data=False,
     )
-    model = QuantileModel(measure, feature_names=list(features.columns), anchored=anchored)
+    model = QuantileModel(measure, feature_names=list(features.columns))
     threads = 1 if known.sum() < SMALL_DATA_ROWS else min(2, os.cpu_count() or 1)
     for quantile in quantiles:
         model.boosters[quantile] = lgb.train(
@@ -106,3 +101,25 @@ def fit(
             num_boost_round=rounds,
         )
     return model
+
+
+BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+BLEND_MARGIN = 0.97  # a blend must cut the boosters' error by 3 % to be chosen
+
+
+def blend_weight(actual: np.ndarray, boosted: np.ndarray, statistical: np.ndarray) -> float:
+    """The share of the boosters (against `anchor`) with the least absolute error on out-of-sample pairs.
+
+    Chosen per site from forecasts made before the answers were known; a blend must beat the boosters
+    alone by BLEND_MARGIN, and with no such pairs yet the boosters serve alone.
+    """
+    known = ~np.isnan(actual) & ~np.isnan(boosted) & ~np.isnan(statistical)
+    if not known.any():
+        return 1.0
+    errors = [
+        float(np.abs(actual[known] - (w * boosted[known] + (1 - w) * statistical[known])).sum()) for w in BLEND_WEIGHTS
+    ]
+    best = min(errors)
+    if best > errors[-1] * BLEND_MARGIN:  # not clearly better than the boosters alone: noise
+        return 1.0
+    return max(w for w, e in zip(BLEND_WEIGHTS, errors, strict=True) if e <= best * (1 + 1e-9))
