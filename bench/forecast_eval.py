@@ -59,7 +59,7 @@ DATASETS = (
         "lorrainebad_sauna",
         "realworld/data/bern-lorrainebad-sauna-occupancy/occupancy_log.csv",
         EXPORT_READERS["sauna_occupancy_log"],
-        "1h",
+        "30min",  # scraped every ~15 min: a 30-minute slot nearly always holds a reading
         "Europe/Zurich",
         "CH",
         "BE",

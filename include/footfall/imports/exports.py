@@ -205,7 +205,8 @@ def read_gate_counts(path: Path, zone: str = "America/Denver") -> pd.DataFrame:
     for name, door in doors.items():
         if len(doors) > 1:
             others = sum(t for n, t in traffic.items() if n != name)
-            grid = pd.date_range(min(t.index.min() for t in traffic.values()), max(t.index.max() for t in traffic.values()), freq="1h")
+            first, last = min(t.index.min() for t in traffic.values()), max(t.index.max() for t in traffic.values())
+            grid = pd.date_range(first, last, freq="1h")
             shift = hour_shift(traffic[name].reindex(grid), pd.Series(others).reindex(grid))
             door = door.assign(local=door["local"] - pd.Timedelta(hours=shift))
         parts.append(door.assign(counter_id=name))
@@ -227,11 +228,17 @@ EXPORT_READERS: dict[str, Callable[..., pd.DataFrame]] = {
 }
 
 
+def _cell(value: float) -> str:
+    if pd.isna(value):
+        return ""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
 def write_counts_csv(rows: pd.DataFrame, out: Path) -> int:
     """Counts rows to the counts CSV (UTC `...Z` instants, empty cells for absent measures)."""
     frame = rows.copy()
     frame["interval_start"] = pd.to_datetime(frame["interval_start"], utc=True).dt.strftime("%Y-%m-%dT%H:%M:%SZ")
     for column in ("entries", "exits", "occupancy"):
-        frame[column] = frame[column].map(lambda v: "" if pd.isna(v) else str(int(v)) if float(v).is_integer() else str(v))
+        frame[column] = frame[column].map(_cell)
     frame.to_csv(out, index=False, columns=list(COUNTS_COLUMNS))
     return len(frame)
