@@ -85,6 +85,16 @@ def exceptional_days(values: np.ndarray, dates: np.ndarray) -> np.ndarray:
     return by_date.reindex(dates).fillna(False).to_numpy(dtype=bool)
 
 
+def _last_reading(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The latest known value at or before each slot and its age in slots: a scrape or a manual count
+    that skipped the origin slot still says where the level was (NaN before the first reading)."""
+    positions = np.arange(len(values))
+    seen = np.maximum.accumulate(np.where(np.isnan(values), -1, positions))
+    latest = take_at(values, seen)
+    age = np.where(seen >= 0, positions - seen, np.nan).astype(float)
+    return latest, age
+
+
 def _day_so_far(
     raw: np.ndarray, typical: np.ndarray, lags: dict[int, np.ndarray], dates: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -120,6 +130,8 @@ class SiteFrame:
     exceptional: dict[str, np.ndarray] = field(default_factory=dict)  # per slot: its day is a one-off (closure...)
     day_observed: dict[str, np.ndarray] = field(default_factory=dict)  # running sum since local midnight
     day_typical: dict[str, np.ndarray] = field(default_factory=dict)  # the same slots' 4-week mean, summed
+    last_seen: dict[str, np.ndarray] = field(default_factory=dict)  # the latest reading at or before each slot
+    last_age: dict[str, np.ndarray] = field(default_factory=dict)  # slots since that reading
 
     @classmethod
     def build(
@@ -145,12 +157,13 @@ class SiteFrame:
         profile, day_type_profile, rolling_day, rolling_week, exceptional = {}, {}, {}, {}, {}
         day_type = calendar["slot_of_day"].to_numpy() * 2 + _day_type(calendar)
         dates = calendar["local_date"].to_numpy()
-        day_observed, day_typical = {}, {}
+        day_observed, day_typical, last_seen, last_age = {}, {}, {}, {}
         for m in MEASURES:
             exceptional[m] = exceptional_days(series[m].to_numpy(dtype=float), dates)
             # Typical-day statistics skip one-off days: a closed week must not teach next week's profile.
             values = np.where(exceptional[m], np.nan, series[m].to_numpy(dtype=float))
             day_observed[m], day_typical[m] = _day_so_far(series[m].to_numpy(dtype=float), values, lags, dates)
+            last_seen[m], last_age[m] = _last_reading(series[m].to_numpy(dtype=float))
             profile[m] = _expanding_group_mean(values, calendar["weekly_slot"].to_numpy())
             day_type_profile[m] = _expanding_group_mean(values, day_type)
             rolling_day[m] = series[m].rolling(steps, min_periods=steps // 2).mean().to_numpy()
@@ -170,6 +183,8 @@ class SiteFrame:
             exceptional,
             day_observed,
             day_typical,
+            last_seen,
+            last_age,
         )
 
     def values(self, measure: str) -> np.ndarray:
@@ -257,6 +272,7 @@ def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, me
     profile_target = take_at(profile, weeks[0])
     profile_origin = take_at(profile, frame.lags[7][origins])
     current = raw[origins]
+    latest = frame.last_seen[measure][origins] / scale  # the origin's reading, else the latest before it
     same_type = frame.latest_same_day_type(origins, targets)
     # Same-day rescaling: the typical value times how today (or, from midnight, yesterday) ran so far.
     shrink = 2.0  # two slots of the site's mean level: a quiet morning does not zero the rest of the day
@@ -281,8 +297,12 @@ def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, me
         "day_ratio": day_ratio,
         "rescaled": typical * day_ratio,
         "typical_origin": typical_origin,
-        "typical_step": typical + (current - typical_origin),  # now, plus the typical change until the target
-        "typical_now_ratio": typical * np.clip((current + shrink) / (typical_origin + shrink), 0.2, 5.0),
+        "latest": latest,
+        "latest_age": frame.last_age[measure][origins],
+        "typical_step": typical + (latest - typical_origin),  # now, plus the typical change until the target
+        "now_ratio": np.clip((latest + shrink) / (typical_origin + shrink), 0.2, 5.0),
+        "typical_now_ratio": typical * np.clip((latest + shrink) / (typical_origin + shrink), 0.2, 5.0),
+        "lead_minutes": ((targets - origins) * (1440 // frame.steps_per_day)).astype(np.int32),
         "profile": profile_target,
         "profile_day_type": take_at(frame.day_type_profile[measure] / scale, same_type),
         "profile_smooth": row_nan_reduce(

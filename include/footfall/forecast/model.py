@@ -54,18 +54,23 @@ class QuantileModel:
 
 
 MATURE, MIN_MATURE_ROWS = "median_4_weeks", 200
+NOW_FADE_MINUTES = 120.0
 ANCHORS = ("typical_4_weeks", "median_4_weeks", "same_day_type_latest", "same_slot_yesterday", "current")
 
 
 def anchor(features: pd.DataFrame) -> np.ndarray:
     """The robust statistical guess the boosters are blended with per site: the 4-week same-slot median
-    and mean averaged (one-off days left out), else the latest same-type day, yesterday, now, 0.
+    and mean averaged (one-off days left out), else the latest same-type day, yesterday, now, 0; scaled
+    by how the latest reading runs against its typical value, a factor that fades over a couple of hours.
     A site with little or changing history is served mostly this; a rich one mostly the boosters."""
     out = np.full(len(features), np.nan)
     for column in ANCHORS:
         if column in features:
             values = features[column].to_numpy(dtype=float)
             out = np.where(np.isnan(out), values, out)
+    if "now_ratio" in features and "lead_minutes" in features:  # how now runs against typical fades with the lead
+        ratio = np.nan_to_num(features["now_ratio"].to_numpy(dtype=float), nan=1.0)
+        out = out * ratio ** np.exp(-features["lead_minutes"].to_numpy(dtype=float) / NOW_FADE_MINUTES)
     return np.nan_to_num(out, nan=0.0)
 
 
