@@ -242,3 +242,23 @@ def write_counts_csv(rows: pd.DataFrame, out: Path) -> int:
         frame[column] = frame[column].map(_cell)
     frame.to_csv(out, index=False, columns=list(COUNTS_COLUMNS))
     return len(frame)
+
+
+def export_counts_for_site(reader: str, source: Path, site_id: str, counter_ids: list[str], out: Path) -> Path:
+    """The export's rows for one site as a counts CSV `footfall import` loads (written to `out`).
+
+    An export naming several sites (one per sauna, one per campus) gives the site whose id it uses,
+    or its only one; a site with a single counter takes every row of that export site as its counter's.
+    """
+    if reader not in EXPORT_READERS:
+        raise ValueError(f"export format {reader!r} is not one of {', '.join(sorted(EXPORT_READERS))}")
+    rows = EXPORT_READERS[reader](source)
+    sites = sorted(set(rows["site_id"]))
+    chosen = site_id if site_id in sites else sites[0] if len(sites) == 1 else None
+    if chosen is None:
+        raise ParseError(site_id, f"file:{source.name}", f"the export holds sites {', '.join(sites)}, not {site_id}")
+    rows = rows[rows["site_id"] == chosen].assign(site_id=site_id)
+    if len(counter_ids) == 1 and rows["counter_id"].nunique() == 1:
+        rows = rows.assign(counter_id=counter_ids[0])
+    write_counts_csv(rows, out)
+    return out
