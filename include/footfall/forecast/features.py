@@ -24,6 +24,7 @@ from footfall.forecast.series import MEASURES
 from footfall.forecast.weather import WEATHER_COLUMNS
 
 WEEKS_FOR_MEDIAN = 4
+NOW_SHRINK = 2.0  # in site-scale units: how far the latest reading's ratio to typical is pulled to 1
 
 
 def take_at(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -61,27 +62,22 @@ def exceptional_days(values: np.ndarray, dates: np.ndarray) -> np.ndarray:
     """Per slot: whether its local day is exceptional, judged only on earlier days.
 
     A day is exceptional when its total is under EXCEPTIONAL_SHARE of the median total of the same
-    weekday over the previous four weeks (of the previous two weeks' days when that weekday has no
-    history yet), that median being positive: a one-off closure or a dead counter. A weekday that is
-    always closed has a zero median, so it stays ordinary (and is learnt as closed).
+    weekday over the previous four weeks (when that weekday has no history yet: of the upper quartile
+    of the previous two weeks' days), that reference being positive: a one-off closure or a dead
+    counter. A weekday that is always closed has a zero median, so it stays ordinary (learnt as closed).
+    Vectorised over days (the retrain builds this for every site and measure).
     """
     frame = pd.DataFrame({"v": values, "d": dates})
     daily = frame.groupby("d", sort=True)["v"].agg(["sum", "count"])
-    totals = daily["sum"].where(daily["count"] > 0).to_numpy(dtype=float)
     days = pd.DatetimeIndex(pd.to_datetime(daily.index))
-    day_weekday = days.weekday.to_numpy()
-    ordinal = np.asarray((days - pd.Timestamp(0)).days, dtype=np.int64)
-    flagged = np.zeros(len(totals), dtype=bool)
-    for i in range(len(totals)):
-        if np.isnan(totals[i]):
-            continue
-        before = (ordinal < ordinal[i]) & (ordinal >= ordinal[i] - 28) & ~np.isnan(totals)
-        same = before & (day_weekday == day_weekday[i])  # flagged ones too: a weekly closing day stays closed
-        pool = totals[same] if same.any() else totals[before & ~flagged & (ordinal >= ordinal[i] - 14)]
-        if len(pool):
-            usual = float(np.median(pool))
-            flagged[i] = usual > 0 and totals[i] < EXCEPTIONAL_SHARE * usual
-    by_date = pd.Series(flagged, index=daily.index)
+    totals = pd.Series(daily["sum"].where(daily["count"] > 0).to_numpy(dtype=float), index=days)
+    full = totals.reindex(pd.date_range(days.min(), days.max(), freq="D"))  # one row per calendar day
+    same_weekday = pd.concat([full.shift(7 * k) for k in range(1, 5)], axis=1)
+    usual = same_weekday.median(axis=1, skipna=True)
+    recent = full.shift(1).rolling(14, min_periods=1).quantile(0.75)
+    usual = usual.where(same_weekday.notna().any(axis=1), recent)
+    flagged = (usual > 0) & (full < EXCEPTIONAL_SHARE * usual)
+    by_date = pd.Series(flagged.reindex(days).to_numpy(dtype=bool), index=daily.index)
     return by_date.reindex(dates).fillna(False).to_numpy(dtype=bool)
 
 
@@ -300,7 +296,7 @@ def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, me
         "latest": latest,
         "latest_age": frame.last_age[measure][origins],
         "typical_step": typical + (latest - typical_origin),  # now, plus the typical change until the target
-        "now_ratio": np.clip((latest + shrink) / (typical_origin + shrink), 0.2, 5.0),
+        "now_ratio": np.clip((latest + NOW_SHRINK) / (typical_origin + NOW_SHRINK), 0.2, 5.0),
         "typical_now_ratio": typical * np.clip((latest + shrink) / (typical_origin + shrink), 0.2, 5.0),
         "lead_minutes": ((targets - origins) * (1440 // frame.steps_per_day)).astype(np.int32),
         "profile": profile_target,
