@@ -24,7 +24,7 @@ from footfall.forecast.series import MEASURES
 from footfall.forecast.weather import WEATHER_COLUMNS
 
 WEEKS_FOR_MEDIAN = 4
-NOW_SHRINK = 2.0  # in site-scale units: how far the latest reading's ratio to typical is pulled to 1
+NOW_SHRINK = 2.0  # site-scale units added to both sides of a ratio to typical: a quiet hour does not zero a day
 
 
 def take_at(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -271,13 +271,13 @@ def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, me
     latest = frame.last_seen[measure][origins] / scale  # the origin's reading, else the latest before it
     same_type = frame.latest_same_day_type(origins, targets)
     # Same-day rescaling: the typical value times how today (or, from midnight, yesterday) ran so far.
-    shrink = 2.0  # two slots of the site's mean level: a quiet morning does not zero the rest of the day
     observed = frame.day_observed[measure][origins] / scale
     expected = frame.day_typical[measure][origins] / scale
-    day_ratio = np.clip((observed + shrink) / (expected + shrink), 0.2, 5.0)
+    day_ratio = np.clip((observed + NOW_SHRINK) / (expected + NOW_SHRINK), 0.2, 5.0)
     typical = np.where(np.isnan(mean4), median4, 0.5 * (median4 + mean4))
     origin_weeks = np.column_stack([take_at(values, w) for w in frame.week_lags(origins)])
     typical_origin = 0.5 * (row_nan_reduce(np.nanmedian, origin_weeks) + row_nan_reduce(np.nanmean, origin_weeks))
+    now_ratio = np.clip((latest + NOW_SHRINK) / (typical_origin + NOW_SHRINK), 0.2, 5.0)
     features = {
         "slot_of_day": cal["slot_of_day"].to_numpy()[targets],
         "weekday": cal["weekday"].to_numpy()[targets],
@@ -296,8 +296,8 @@ def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, me
         "latest": latest,
         "latest_age": frame.last_age[measure][origins],
         "typical_step": typical + (latest - typical_origin),  # now, plus the typical change until the target
-        "now_ratio": np.clip((latest + NOW_SHRINK) / (typical_origin + NOW_SHRINK), 0.2, 5.0),
-        "typical_now_ratio": typical * np.clip((latest + shrink) / (typical_origin + shrink), 0.2, 5.0),
+        "now_ratio": now_ratio,
+        "typical_now_ratio": typical * now_ratio,
         "lead_minutes": ((targets - origins) * (1440 // frame.steps_per_day)).astype(np.int32),
         "profile": profile_target,
         "profile_day_type": take_at(frame.day_type_profile[measure] / scale, same_type),
