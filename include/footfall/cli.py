@@ -198,6 +198,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             file=args.file,
             chunk=args.chunk,
             show_progress=sys.stderr.isatty(),
+            export_format=args.format,
         )
     except (FootfallError, ValueError) as exc:
         print(f"footfall import: {exc}", file=sys.stderr)
@@ -406,6 +407,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="from_date", type=date.fromisoformat, help="first local date (YYYY-MM-DD)")
     p.add_argument("--to", dest="to_date", type=date.fromisoformat, help="last local date, inclusive")
     p.add_argument("--chunk", choices=["day", "week"], default="day")
+    p.add_argument("--format", help="the --file is a public export read by this reader (footfall.imports.exports)")
     p.set_defaults(func=cmd_import)
     p_quality = sub.add_parser("quality", help="data quality checks").add_subparsers(
         dest="quality_command", required=True

@@ -24,6 +24,7 @@ from footfall.forecast.series import MEASURES
 from footfall.forecast.weather import WEATHER_COLUMNS
 
 WEEKS_FOR_MEDIAN = 4
+NOW_SHRINK = 2.0  # site-scale units added to both sides of a ratio to typical: a quiet hour does not zero a day
 
 
 def take_at(values: np.ndarray, positions: np.ndarray) -> np.ndarray:
@@ -54,6 +55,59 @@ def _day_type(calendar: pd.DataFrame) -> np.ndarray:
     return ((calendar["weekday"].to_numpy() < 5) & ~calendar["holiday"].to_numpy()).astype(np.int64)
 
 
+EXCEPTIONAL_SHARE = 0.1  # a day below a tenth of its usual total (a closure, a dead counter) is exceptional
+
+
+def exceptional_days(values: np.ndarray, dates: np.ndarray) -> np.ndarray:
+    """Per slot: whether its local day is exceptional, judged only on earlier days.
+
+    A day is exceptional when its total is under EXCEPTIONAL_SHARE of the median total of the same
+    weekday over the previous four weeks (when that weekday has no history yet: of the upper quartile
+    of the previous two weeks' days), that reference being positive: a one-off closure or a dead
+    counter. A weekday that is always closed has a zero median, so it stays ordinary (learnt as closed).
+    Vectorised over days (the retrain builds this for every site and measure).
+    """
+    frame = pd.DataFrame({"v": values, "d": dates})
+    daily = frame.groupby("d", sort=True)["v"].agg(["sum", "count"])
+    days = pd.DatetimeIndex(pd.to_datetime(daily.index))
+    totals = pd.Series(daily["sum"].where(daily["count"] > 0).to_numpy(dtype=float), index=days)
+    full = totals.reindex(pd.date_range(days.min(), days.max(), freq="D"))  # one row per calendar day
+    same_weekday = pd.concat([full.shift(7 * k) for k in range(1, 5)], axis=1)
+    usual = same_weekday.median(axis=1, skipna=True)
+    recent = full.shift(1).rolling(14, min_periods=1).quantile(0.75)
+    usual = usual.where(same_weekday.notna().any(axis=1), recent)
+    flagged = (usual > 0) & (full < EXCEPTIONAL_SHARE * usual)
+    by_date = pd.Series(flagged.reindex(days).to_numpy(dtype=bool), index=daily.index)
+    return by_date.reindex(dates).fillna(False).to_numpy(dtype=bool)
+
+
+def _last_reading(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The latest known value at or before each slot and its age in slots: a scrape or a manual count
+    that skipped the origin slot still says where the level was (NaN before the first reading)."""
+    positions = np.arange(len(values))
+    seen = np.maximum.accumulate(np.where(np.isnan(values), -1, positions))
+    latest = take_at(values, seen)
+    age = np.where(seen >= 0, positions - seen, np.nan).astype(float)
+    return latest, age
+
+
+def _day_so_far(
+    raw: np.ndarray, typical: np.ndarray, lags: dict[int, np.ndarray], dates: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Since local midnight, up to each slot: the observed sum and the sum of those same slots' 4-week mean.
+
+    Their ratio says how today runs against a typical day so far (same-day rescaling of the profile);
+    only slots with both an observation and a typical value count.
+    """
+    stacked = np.column_stack([take_at(typical, lags[7 * k]) for k in range(1, WEEKS_FOR_MEDIAN + 1)])
+    usual = row_nan_reduce(np.nanmean, stacked)
+    both = ~np.isnan(raw) & ~np.isnan(usual)
+    day = pd.Series(dates)
+    observed = pd.Series(np.where(both, raw, 0.0)).groupby(day).cumsum().to_numpy()
+    expected = pd.Series(np.where(both, usual, 0.0)).groupby(day).cumsum().to_numpy()
+    return observed, expected
+
+
 @dataclass
 class SiteFrame:
     """One site's series with the positions and running statistics every feature needs."""
@@ -69,6 +123,11 @@ class SiteFrame:
     rolling_day: dict[str, np.ndarray] = field(default_factory=dict)
     rolling_week: dict[str, np.ndarray] = field(default_factory=dict)
     weather: pd.DataFrame | None = None  # temperature_c, precipitation_mm per slot (forecast for the future)
+    exceptional: dict[str, np.ndarray] = field(default_factory=dict)  # per slot: its day is a one-off (closure...)
+    day_observed: dict[str, np.ndarray] = field(default_factory=dict)  # running sum since local midnight
+    day_typical: dict[str, np.ndarray] = field(default_factory=dict)  # the same slots' 4-week mean, summed
+    last_seen: dict[str, np.ndarray] = field(default_factory=dict)  # the latest reading at or before each slot
+    last_age: dict[str, np.ndarray] = field(default_factory=dict)  # slots since that reading
 
     @classmethod
     def build(
@@ -91,20 +150,47 @@ class SiteFrame:
         head = series.iloc[:scale_until] if scale_until else series
         scale = {m: float(np.nanmean(np.abs(head[m].to_numpy(dtype=float)))) for m in MEASURES}
         scale = {m: (v if np.isfinite(v) and v > 0 else 1.0) for m, v in scale.items()}
-        profile, day_type_profile, rolling_day, rolling_week = {}, {}, {}, {}
+        profile, day_type_profile, rolling_day, rolling_week, exceptional = {}, {}, {}, {}, {}
         day_type = calendar["slot_of_day"].to_numpy() * 2 + _day_type(calendar)
+        dates = calendar["local_date"].to_numpy()
+        day_observed, day_typical, last_seen, last_age = {}, {}, {}, {}
         for m in MEASURES:
-            values = series[m].to_numpy(dtype=float)
+            exceptional[m] = exceptional_days(series[m].to_numpy(dtype=float), dates)
+            # Typical-day statistics skip one-off days: a closed week must not teach next week's profile.
+            values = np.where(exceptional[m], np.nan, series[m].to_numpy(dtype=float))
+            day_observed[m], day_typical[m] = _day_so_far(series[m].to_numpy(dtype=float), values, lags, dates)
+            last_seen[m], last_age[m] = _last_reading(series[m].to_numpy(dtype=float))
             profile[m] = _expanding_group_mean(values, calendar["weekly_slot"].to_numpy())
             day_type_profile[m] = _expanding_group_mean(values, day_type)
             rolling_day[m] = series[m].rolling(steps, min_periods=steps // 2).mean().to_numpy()
             rolling_week[m] = series[m].rolling(7 * steps, min_periods=steps).mean().to_numpy()
         return cls(
-            site_id, series, calendar, scale, steps, lags, profile, day_type_profile, rolling_day, rolling_week, weather
+            site_id,
+            series,
+            calendar,
+            scale,
+            steps,
+            lags,
+            profile,
+            day_type_profile,
+            rolling_day,
+            rolling_week,
+            weather,
+            exceptional,
+            day_observed,
+            day_typical,
+            last_seen,
+            last_age,
         )
 
     def values(self, measure: str) -> np.ndarray:
         return self.series[measure].to_numpy(dtype=float)
+
+    def typical_values(self, measure: str) -> np.ndarray:
+        """The values with exceptional days missing: what same-slot history features read."""
+        values = self.values(measure)
+        flags = self.exceptional.get(measure)
+        return values if flags is None else np.where(flags, np.nan, values)
 
     def latest_same_day_type(self, origins: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """Position of the target's slot on the latest observed day of the same type (workday or not)."""
@@ -169,7 +255,8 @@ def short_horizon_pairs(frame: SiteFrame, start: int, end: int, steps: int) -> t
 def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, measure: str) -> pd.DataFrame:
     """Features of each (origin, target) pair for forecasting `measure`, all scaled by the site's level."""
     scale = frame.scale[measure]
-    values = frame.values(measure) / scale
+    raw = frame.values(measure) / scale
+    values = frame.typical_values(measure) / scale  # same-slot history skips one-off days
     profile = frame.profile[measure] / scale
     cal = frame.calendar
     lag1 = frame.lags[1][targets]
@@ -180,8 +267,17 @@ def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, me
     mean4 = row_nan_reduce(np.nanmean, week_values)
     profile_target = take_at(profile, weeks[0])
     profile_origin = take_at(profile, frame.lags[7][origins])
-    current = values[origins]
+    current = raw[origins]
+    latest = frame.last_seen[measure][origins] / scale  # the origin's reading, else the latest before it
     same_type = frame.latest_same_day_type(origins, targets)
+    # Same-day rescaling: the typical value times how today (or, from midnight, yesterday) ran so far.
+    observed = frame.day_observed[measure][origins] / scale
+    expected = frame.day_typical[measure][origins] / scale
+    day_ratio = np.clip((observed + NOW_SHRINK) / (expected + NOW_SHRINK), 0.2, 5.0)
+    typical = np.where(np.isnan(mean4), median4, 0.5 * (median4 + mean4))
+    origin_weeks = np.column_stack([take_at(values, w) for w in frame.week_lags(origins)])
+    typical_origin = 0.5 * (row_nan_reduce(np.nanmedian, origin_weeks) + row_nan_reduce(np.nanmean, origin_weeks))
+    now_ratio = np.clip((latest + NOW_SHRINK) / (typical_origin + NOW_SHRINK), 0.2, 5.0)
     features = {
         "slot_of_day": cal["slot_of_day"].to_numpy()[targets],
         "weekday": cal["weekday"].to_numpy()[targets],
@@ -193,6 +289,16 @@ def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, me
         "same_slot_last_week": week_values[:, 0],
         "median_4_weeks": median4,
         "mean_4_weeks": mean4,
+        "typical_4_weeks": typical,
+        "day_ratio": day_ratio,
+        "rescaled": typical * day_ratio,
+        "typical_origin": typical_origin,
+        "latest": latest,
+        "latest_age": frame.last_age[measure][origins],
+        "typical_step": typical + (latest - typical_origin),  # now, plus the typical change until the target
+        "now_ratio": now_ratio,
+        "typical_now_ratio": typical * now_ratio,
+        "lead_minutes": ((targets - origins) * (1440 // frame.steps_per_day)).astype(np.int32),
         "profile": profile_target,
         "profile_day_type": take_at(frame.day_type_profile[measure] / scale, same_type),
         "profile_smooth": row_nan_reduce(
@@ -201,7 +307,7 @@ def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, me
         ),
         "same_day_type_latest": take_at(values, same_type),
         "current": current,
-        "previous": take_at(values, origins - 1),
+        "previous": take_at(raw, origins - 1),
         "current_vs_profile": current - profile_origin,
         "anchored": profile_target + (current - profile_origin),
         "level_day": frame.rolling_day[measure][origins] / scale,

@@ -53,6 +53,27 @@ class QuantileModel:
         return {q: ordered[:, i] for i, q in enumerate(sorted(self.boosters))}
 
 
+MATURE, MIN_MATURE_ROWS = "median_4_weeks", 200
+NOW_FADE_MINUTES = 120.0
+ANCHORS = ("typical_4_weeks", "median_4_weeks", "same_day_type_latest", "same_slot_yesterday", "current")
+
+
+def anchor(features: pd.DataFrame) -> np.ndarray:
+    """The robust statistical guess the boosters are blended with per site: the 4-week same-slot median
+    and mean averaged (one-off days left out), else the latest same-type day, yesterday, now, 0; scaled
+    by how the latest reading runs against its typical value, a factor that fades over a couple of hours.
+    A site with little or changing history is served mostly this; a rich one mostly the boosters."""
+    out = np.full(len(features), np.nan)
+    for column in ANCHORS:
+        if column in features:
+            values = features[column].to_numpy(dtype=float)
+            out = np.where(np.isnan(out), values, out)
+    if "now_ratio" in features and "lead_minutes" in features:  # how now runs against typical fades with the lead
+        ratio = np.nan_to_num(features["now_ratio"].to_numpy(dtype=float), nan=1.0)
+        out = out * ratio ** np.exp(-features["lead_minutes"].to_numpy(dtype=float) / NOW_FADE_MINUTES)
+    return np.nan_to_num(out, nan=0.0)
+
+
 def fit(
     features: pd.DataFrame,
     target: np.ndarray,
@@ -65,7 +86,17 @@ def fit(
     import lightgbm as lgb
 
     known = ~np.isnan(target)
-    data = lgb.Dataset(features[known], label=target[known], categorical_feature=["weekday"], free_raw_data=False)
+    if MATURE in features:  # rows whose anchor stands on four weeks of history, when there are enough
+        mature = known & features[MATURE].notna().to_numpy()
+        if mature.sum() >= MIN_MATURE_ROWS:
+            known = mature
+    rows = features[known]
+    data = lgb.Dataset(
+        rows,
+        label=target[known],
+        categorical_feature=["weekday"],
+        free_raw_data=False,
+    )
     model = QuantileModel(measure, feature_names=list(features.columns))
     threads = 1 if known.sum() < SMALL_DATA_ROWS else min(2, os.cpu_count() or 1)
     for quantile in quantiles:
@@ -75,3 +106,25 @@ def fit(
             num_boost_round=rounds,
         )
     return model
+
+
+BLEND_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)
+BLEND_MARGIN = 0.95  # a blend must cut the boosters' error by 5 % to be chosen (a holdout week is noisy)
+
+
+def blend_weight(actual: np.ndarray, boosted: np.ndarray, statistical: np.ndarray) -> float:
+    """The share of the boosters (against `anchor`) with the least absolute error on out-of-sample pairs.
+
+    Chosen per site from forecasts made before the answers were known; a blend must beat the boosters
+    alone by BLEND_MARGIN, and with no such pairs yet the boosters serve alone.
+    """
+    known = ~np.isnan(actual) & ~np.isnan(boosted) & ~np.isnan(statistical)
+    if not known.any():
+        return 1.0
+    errors = [
+        float(np.abs(actual[known] - (w * boosted[known] + (1 - w) * statistical[known])).sum()) for w in BLEND_WEIGHTS
+    ]
+    best = min(errors)
+    if best > errors[-1] * BLEND_MARGIN:  # not clearly better than the boosters alone: noise
+        return 1.0
+    return max(w for w, e in zip(BLEND_WEIGHTS, errors, strict=True) if e <= best * (1 + 1e-9))

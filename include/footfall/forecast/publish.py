@@ -9,7 +9,10 @@ has a capacity -> the `forecast` table (replaced per site) and a `forecast_model
 Promotion: a new model serves only if its WAPE (mean over entries and occupancy) beats the best
 baseline's and the current model's recorded WAPE. Otherwise the current model keeps serving if
 it exists, else the best baseline does (its 10/90 % from its backtest residuals). The reason is
-logged and stored with the version.
+logged and stored with the version. Then per site: a site is served the model only where its own
+backtest (the model as that site's blend of boosters and statistical anchor) beats its own best
+baseline; elsewhere its best baseline serves. Each site's method and reason are logged, and its
+forecast rows carry the method (the sites page shows it).
 """
 
 from __future__ import annotations
@@ -71,6 +74,8 @@ class RetrainResult:
     training_rows: int
     forecast_rows: int
     timings: dict[str, float] = field(default_factory=dict)
+    serving: dict[str, tuple[str, str]] = field(default_factory=dict)  # site id -> (method served, why)
+    blend: dict[str, dict[str, float]] = field(default_factory=dict)  # site id -> measure -> boosters' share
 
 
 def site_plan(site: Site, history: pd.DataFrame, now: datetime) -> SitePlan | None:
@@ -121,15 +126,27 @@ def training_set(
             keep = rng.random(len(origins)) < share
             origins, target_pos = origins[keep], target_pos[keep]
         values = plan.frame.values(measure)[target_pos] / plan.frame.scale[measure]
-        known = ~np.isnan(values)
+        known = ~np.isnan(values) & ~plan.frame.exceptional[measure][target_pos]  # one-off days are not learnt
         features.append(pair_features(plan.frame, origins[known], target_pos[known], measure))
         targets.append(values[known])
     return pd.concat(features, ignore_index=True), np.concatenate(targets)
 
 
-def backtest(plans: list[SitePlan], measure: str) -> tuple[dict, dict[str, np.ndarray]]:
+@dataclass
+class Backtest:
+    """One measure's day-ahead backtest: pooled scores, residuals, and each site's own scores and blend weight."""
+
+    scores: dict
+    residuals: dict[str, np.ndarray]
+    site_scores: dict[str, dict[str, float]]  # site id -> method -> WAPE
+    blend: dict[str, float]  # site id -> share of the boosters against the statistical anchor
+
+
+def backtest(plans: list[SitePlan], measure: str) -> Backtest:
     """Day-ahead scores over the last four weeks of each site: the model (refit at the window start) and baselines.
 
+    The model's forecasts are out of sample, so each site's blend of boosters and statistical anchor
+    is chosen on them (`blend_weight`), and "model" is scored as that blend: what the site would be served.
     Also returns each method's residuals (actual - predicted), for baseline prediction intervals.
     """
     cut = {p.site.id: max(1, p.first_future - BACKTEST_DAYS * p.frame.steps_per_day) for p in plans}
@@ -141,19 +158,30 @@ def backtest(plans: list[SitePlan], measure: str) -> tuple[dict, dict[str, np.nd
     train_s = time.perf_counter() - began
     actual: list[np.ndarray] = []
     predicted: dict[str, list[np.ndarray]] = {name: [] for name in ("model", *BASELINES)}
+    site_scores: dict[str, dict[str, float]] = {}
+    blend: dict[str, float] = {}
     predict_s = 0.0
     for plan in plans:
         origins, targets = _pairs(plan, cut[plan.site.id], plan.first_future, 1)
         values = plan.frame.values(measure)[targets]
         known = ~np.isnan(values)
         origins, targets = origins[known], targets[known]
-        actual.append(values[known])
+        truth_site = values[known]
+        actual.append(truth_site)
         began = time.perf_counter()
-        scaled = fitted.predict(pair_features(plan.frame, origins, targets, measure))[0.5]
+        features = pair_features(plan.frame, origins, targets, measure)
+        boosted = np.clip(fitted.predict(features)[0.5] * plan.frame.scale[measure], 0, None)
+        statistical = forecast_model.anchor(features) * plan.frame.scale[measure]
         predict_s += time.perf_counter() - began
-        predicted["model"].append(np.clip(scaled * plan.frame.scale[measure], 0, None))
+        weight = forecast_model.blend_weight(truth_site, boosted, statistical)
+        blend[plan.site.id] = weight
+        predicted["model"].append(weight * boosted + (1 - weight) * statistical)
         for name in BASELINES:
             predicted[name].append(predict_baseline(name, plan.frame, origins, targets, measure))
+        site_scores[plan.site.id] = {
+            name: round(wape(truth_site, parts[-1]), 4) if len(truth_site) else float("nan")
+            for name, parts in predicted.items()
+        }
     truth = np.concatenate(actual)
     scores, residuals = {}, {}
     for name, parts in predicted.items():
@@ -161,7 +189,27 @@ def backtest(plans: list[SitePlan], measure: str) -> tuple[dict, dict[str, np.nd
         scores[name] = {"mae": round(mae(truth, guess), 4), "wape": round(wape(truth, guess), 4)}
         residuals[name] = truth - guess
     scores["model"].update(train_s=round(train_s, 3), predict_s=round(predict_s, 3))
-    return scores, residuals
+    return Backtest(scores, residuals, site_scores, blend)
+
+
+def site_decision(site_scores: dict[str, dict[str, float]], model_serves: bool) -> tuple[str, str]:
+    """(method served at one site, why): the model only where the site's own backtest beats its best baseline.
+
+    `site_scores` maps measure -> method -> the site's WAPE; the mean over measures decides, as for the version.
+    """
+    usable = {m: s for m, s in site_scores.items() if all(np.isfinite(v) for v in s.values())}
+    if not usable:
+        return "model" if model_serves else "median_4_weeks", "no backtest pairs at this site"
+    mean = {name: float(np.mean([s[name] for s in usable.values()])) for name in ("model", *BASELINES)}
+    best = min(BASELINES, key=lambda name: mean[name])
+    if not model_serves:
+        return best, f"no model serves; its own best baseline {best} {mean[best]:.4f}"
+    if mean["model"] < mean[best]:
+        return "model", f"model WAPE {mean['model']:.4f} beats its best baseline {best} {mean[best]:.4f}"
+    return (
+        best,
+        f"model WAPE {mean['model']:.4f} does not beat its best baseline {best} {mean[best]:.4f}; {best} serves",
+    )
 
 
 def _score(metrics: dict, method: str) -> float:
@@ -187,7 +235,10 @@ def decide(metrics: dict, current: dict | None) -> tuple[str, bool, str]:
 
 def _artifact(models: dict[str, forecast_model.QuantileModel]) -> bytes:
     doc = {
-        measure: {"features": m.feature_names, "boosters": {str(q): b.model_to_string() for q, b in m.boosters.items()}}
+        measure: {
+            "features": m.feature_names,
+            "boosters": {str(q): b.model_to_string() for q, b in m.boosters.items()},
+        }
         for measure, m in models.items()
     }
     return gzip.compress(json.dumps(doc).encode("utf-8"))
@@ -215,6 +266,7 @@ def forecast_rows(
     residuals: dict[str, dict[str, np.ndarray]],
     now: datetime,
     model_version: int,
+    blend: dict[str, float] | None = None,
 ) -> list[dict]:
     """The site's next 7 days of slots with 10/50/90 % entries and occupancy, and the wait where it has a capacity."""
     frame = plan.frame
@@ -232,8 +284,12 @@ def forecast_rows(
     for measure in MEASURES:
         scale = frame.scale[measure]
         if models is not None:
-            quantiles = models[measure].predict(pair_features(frame, origins, targets, measure))
-            bands = [np.clip(quantiles[q] * scale, 0, None) for q in QUANTILES]
+            features = pair_features(frame, origins, targets, measure)
+            quantiles = models[measure].predict(features)
+            # The site's blend with the statistical anchor moves the median; the band keeps its width.
+            weight = (blend or {}).get(measure, 1.0)
+            shift = (1 - weight) * (forecast_model.anchor(features) - quantiles[0.5])
+            bands = [np.clip((quantiles[q] + shift) * scale, 0, None) for q in QUANTILES]
         else:
             point = predict_baseline(method, frame, origins, targets, measure)
             errors = residuals[measure][method]
@@ -287,10 +343,11 @@ def retrain(
         raise NotEnoughHistory(f"no site has {MIN_HISTORY_DAYS} days of history to train on yet")
     share_weather_columns([p.frame for p in plans])
     timings["features_s"] = time.perf_counter() - began
-    metrics, residuals = {}, {}
+    metrics, residuals, tests = {}, {}, {}
     began = time.perf_counter()
     for measure in MEASURES:
-        metrics[measure], residuals[measure] = backtest(plans, measure)
+        tests[measure] = backtest(plans, measure)
+        metrics[measure], residuals[measure] = tests[measure].scores, tests[measure].residuals
     timings["backtest_s"] = time.perf_counter() - began
     began = time.perf_counter()
     until = {p.site.id: p.first_future for p in plans}
@@ -320,12 +377,23 @@ def retrain(
     serving_version = version if promoted or current is None or method != "current_model" else current["model_version"]
     began = time.perf_counter()
     written = 0
+    per_site, blends = {}, {}
     for plan in plans:
-        rows = forecast_rows(plan, "model" if serving else method, serving, residuals, now, serving_version)
-        replace_site_forecast(engine, plan.site.id, rows)
+        sid = plan.site.id
+        blends[sid] = {m: tests[m].blend.get(sid, 1.0) for m in MEASURES}
+        site_method, why = site_decision({m: tests[m].site_scores.get(sid, {}) for m in MEASURES}, serving is not None)
+        if site_method == "model" and serving is None:
+            site_method = method
+        per_site[sid] = (site_method, why)
+        log.info("forecast for site %s: %s serves (%s)", sid, site_method, why)
+        site_models = serving if site_method == "model" else None
+        rows = forecast_rows(
+            plan, site_method, site_models, residuals, now, serving_version, blends[sid] if site_models else None
+        )
+        replace_site_forecast(engine, sid, rows)
         written += len(rows)
     timings["publish_s"] = time.perf_counter() - began
-    return RetrainResult(version, method, promoted, reason, metrics, rows_used, written, timings)
+    return RetrainResult(version, method, promoted, reason, metrics, rows_used, written, timings, per_site, blends)
 
 
 def retrain_sites(engine: Engine, sites: list[Site], run_id: str, now: datetime | None = None) -> RetrainResult:

@@ -212,10 +212,32 @@ def run_import(
     chunk: str = "day",
     run_id: str = "cli",
     show_progress: bool = False,
+    export_format: str | None = None,
 ) -> list[dict[str, Any]]:
     """`footfall import`: plan, then every chunk in order, file chunks in batches; stops at the first
-    failed chunk (a re-run resumes)."""
+    failed chunk (a re-run resumes). `export_format` names a reader of `footfall.imports.exports`:
+    the file is first read into a counts CSV beside nothing (a temporary folder), then imported."""
     from tqdm import tqdm
+
+    if file is not None and export_format is not None:
+        import tempfile
+
+        from footfall.imports.exports import export_counts_for_site
+
+        with tempfile.TemporaryDirectory() as tmp:
+            counts = export_counts_for_site(
+                export_format, file, site.id, [c.id for c in site.counters], Path(tmp) / f"{file.stem}.csv"
+            )
+            return run_import(
+                site,
+                first_day,
+                last_day,
+                engine=engine,
+                file=counts,
+                chunk=chunk,
+                run_id=run_id,
+                show_progress=show_progress,
+            )
 
     if file is not None and (first_day is None or last_day is None):
         first_day, last_day = file_date_range(site, file)
