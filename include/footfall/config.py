@@ -181,6 +181,9 @@ class QualityParams(Strict):
     door_tolerance: Annotated[float, Field(gt=0, le=1)] = 0.25
     door_min_count: Annotated[int, Field(ge=0)] = 50
     history_days: Annotated[int, Field(ge=0, le=366)] = 28
+    checks_every_minutes: Literal[5, 10, 15, 20, 30, 60] = Field(
+        default=60, description="live runs check the whole site-day this often (footfall.cadence); 5: every run"
+    )
 
 
 class Alerts(Strict):
