@@ -1,18 +1,21 @@
-"""Parsing N site files in Airflow's real dag-processor, beside N no-op DAGs of the same shape.
+"""Parsing N site files as Airflow's dag-processor does, beside N no-op DAGs of the same shape.
 
-Usage: .venv/bin/python bench/dag_parse.py [--sites 1000] [--runs 2]
+Usage: .venv/bin/python bench/dag_parse.py [--sites 1000] [--repeat 5]
 
-One fresh Airflow home (SQLite metadata, migrated), one DAG folder holding the project's DAG files
-(`sites.py`, `site_files.py`, `forecasts.py`, `import_history.py`, ...) and `noop_dags.py`: N DAGs
-of one `sync` task on the site DAGs' timetable, Airflow's own cost of N DAGs (the floor). N site files
-are generated with bench/_common.axis_site_yaml. `airflow dag-processor --num-runs R` parses the folder
-R times, with the footfall plugin's registry warm-up on (production: the dag-processor validates the
-registry once, each forked parse only what changed) and then off (every parse decodes and validates
-every file). Per file: Airflow's own `dag.last_parse_duration` (the last of the R parses).
-Beside it, in this process: the registry's cold load (YAML and validation of every file, what the
-warm-up pays once) and a warm load (every file read, none changed).
+Airflow 3.3's dag-processor forks one process per DAG file parse from its own long-lived process;
+the child builds a DagBag of that one file and serializes its DAGs (dag_processing.processor:
+`BundleDagBag`, `_serialize_dags`), then exits. This bench does the same with Airflow's own
+functions: a parent process that has imported Airflow and footfall's DAG factory (what the plugin
+and Airflow's pre-import give the dag-processor), then per file `--repeat` forked parses, timed in
+the child from fork to serialized DAGs, min and median. Files: the project's DAG files (`sites.py`
+builds the site DAGs; `site_files.py`, `forecasts.py`, `import_history.py` also read the registry)
+and `noop_dags.py`, N DAGs of one `sync` task on the site DAGs' timetable: Airflow's own cost of N
+DAGs (the floor). Two parents: with the footfall plugin's registry warm-up (production: the
+dag-processor validates every site file once, each forked parse only the files that changed) and
+without (every parse decodes and validates every file).
 
-Prints a table and, last, one `RESULT key=value ...` line. Nothing listens on the network.
+N site files are generated with bench/_common.axis_site_yaml. Prints a table and, last, one
+`RESULT key=value ...` line. Nothing listens on the network.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -28,6 +32,7 @@ from pathlib import Path
 from _common import axis_site_yaml, fmt, peak_rss_mb, result_line
 
 REPO = Path(__file__).resolve().parents[1]
+FILES = ("sites.py", "site_files.py", "forecasts.py", "import_history.py", "noop_dags.py")
 NOOP_DAGS = '''"""No-op DAGs shaped like footfall's site DAGs (one `sync` task, the same timetable)."""
 
 from datetime import UTC, datetime
@@ -61,30 +66,43 @@ def write_sites(directory: Path, count: int) -> None:
         (directory / f"{site_id}.yaml").write_text(text, encoding="utf-8")
 
 
-def parse_durations(env: dict[str, str], runs: int) -> dict[str, float]:
-    """`airflow dag-processor --num-runs R`, then the last parse duration of each file from Airflow's `dag` rows."""
-    from sqlalchemy import create_engine, text
+def forked_parse(path: Path, bundle: Path) -> tuple[float, int, int]:
+    """One parse of `path` in a forked child, as the dag-processor's: (seconds, DAGs, import errors)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: parse, serialize, report, exit without running the parent's cleanup
+        os.close(read)
+        code = 0
+        try:
+            import structlog
+            from airflow.dag_processing.dagbag import BundleDagBag
+            from airflow.dag_processing.processor import _serialize_dags
 
-    from footfall_devtools.local_airflow import LocalAirflow
-
-    airflow = LocalAirflow(env)
-    airflow.cli("dag-processor", "--num-runs", str(runs), timeout=1800)
-    engine = create_engine(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text("SELECT relative_fileloc, MAX(last_parse_duration), COUNT(*) FROM dag GROUP BY relative_fileloc")
-        ).all()
-    engine.dispose()
-    return {str(f): float(d) for f, d, _ in rows if d is not None}
+            t0 = time.perf_counter()
+            bag = BundleDagBag(dag_folder=path, bundle_path=bundle, bundle_name="dags-folder", load_op_links=False)
+            dags, errors = _serialize_dags(bag, structlog.get_logger())
+            seconds = time.perf_counter() - t0
+            os.write(write, f"{seconds} {len(dags)} {len(bag.import_errors) + len(errors)}".encode())
+        except BaseException as exc:
+            os.write(write, f"error {type(exc).__name__}: {exc}".encode())
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        answer = pipe.read()
+    os.waitpid(pid, 0)
+    if answer.startswith("error"):
+        raise RuntimeError(f"{path.name}: {answer}")
+    seconds, dags, errors = answer.split()
+    return float(seconds), int(dags), int(errors)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, default=1000)
-    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args(argv)
-
-    from footfall_devtools.local_airflow import LocalAirflow, airflow_env
 
     with tempfile.TemporaryDirectory(prefix="footfall-dag-parse-") as tmp:
         root = Path(tmp)
@@ -92,55 +110,55 @@ def main(argv: list[str] | None = None) -> int:
         write_sites(sites_dir, args.sites)
         shutil.copytree(REPO / "dags", dags_dir, ignore=shutil.ignore_patterns("__pycache__"))
         (dags_dir / "noop_dags.py").write_text(NOOP_DAGS.format(count=args.sites), encoding="utf-8")
+        os.environ.update(
+            {
+                "FOOTFALL_SITES_DIR": str(sites_dir),
+                "FOOTFALL_DATA_DIR": str(root / "data"),
+                "AIRFLOW_HOME": str(root / "airflow_home"),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(dags_dir),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+                "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            }
+        )
+        import airflow.sdk  # noqa: F401 - the dag-processor's own process has Airflow imported
 
-        os.environ["FOOTFALL_SITES_DIR"] = str(sites_dir)
+        import footfall.dag_factory  # noqa: F401 - pre-imported by Airflow's parsing_pre_import_modules
         from footfall import config
 
         config.load_presets()
-        t0 = time.perf_counter()
-        sites, errors = config.load_registry(sites_dir)
-        cold = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        config.load_registry(sites_dir)
-        warm = time.perf_counter() - t0
-        assert len(sites) == args.sites and not errors
+        figures: dict[str, dict[str, list[float]]] = {"cold": {}, "warm": {}}
+        counts: dict[str, tuple[int, int]] = {}
+        for mode in ("cold", "warm"):
+            t0 = time.perf_counter()
+            if mode == "warm":
+                config.load_registry()  # what the plugin does in the dag-processor's own process
+                warm_up_s = time.perf_counter() - t0
+            for name in FILES:
+                runs = [forked_parse(dags_dir / name, dags_dir) for _ in range(args.repeat)]
+                figures[mode][name] = [s for s, _, _ in runs]
+                counts[name] = runs[-1][1:]
+            print(f"{mode}: " + ", ".join(f"{n} {min(v):.2f}" for n, v in figures[mode].items()), flush=True)
 
-        figures: dict[str, dict[str, float]] = {}
-        for preload in ("true", "false"):
-            home = root / f"home-{preload}"
-            home.mkdir()
-            env = airflow_env(
-                home,
-                extra={
-                    "AIRFLOW__CORE__DAGS_FOLDER": str(dags_dir),
-                    "FOOTFALL_SITES_DIR": str(sites_dir),
-                    "FOOTFALL_DATA_DIR": str(root / "data"),
-                    "FOOTFALL_PRELOAD": preload,
-                    "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "0",
-                    "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "600",
-                },
-            )
-            LocalAirflow(env).migrate()
-            figures[preload] = parse_durations(env, args.runs)
-            print(f"preload={preload}: {figures[preload]}", flush=True)
-
-    files = sorted({f for fig in figures.values() for f in fig})
-    print(f"{'file':24} {'warm registry s':>16} {'no warm-up s':>13}")
-    for f in files:
-        print(f"{f:24} {fmt(figures['true'].get(f), 2):>16} {fmt(figures['false'].get(f), 2):>13}")
-    print(f"registry load in-process: cold {cold:.2f} s, warm (no file changed) {warm:.3f} s for {args.sites} files")
-    floor = figures["true"].get("noop_dags.py")
-    sites_warm, sites_cold = figures["true"].get("sites.py"), figures["false"].get("sites.py")
+    print(f"{'file':20} {'DAGs':>5} {'errors':>6} {'warm min/median s':>18} {'cold min/median s':>18}")
+    for name in FILES:
+        warm, cold = figures["warm"][name], figures["cold"][name]
+        print(
+            f"{name:20} {counts[name][0]:>5} {counts[name][1]:>6}"
+            f" {fmt(min(warm), 2) + ' / ' + fmt(statistics.median(warm), 2):>18}"
+            f" {fmt(min(cold), 2) + ' / ' + fmt(statistics.median(cold), 2):>18}"
+        )
+    print(f"registry warm-up in the dag-processor's own process (once): {warm_up_s:.2f} s for {args.sites} files")
+    floor = min(figures["warm"]["noop_dags.py"])
+    sites_warm = min(figures["warm"]["sites.py"])
     values: dict[str, object] = {
         "sites": args.sites,
-        "sites_py_parse_s": sites_warm,
-        "sites_py_parse_no_warmup_s": sites_cold,
-        "noop_parse_s": floor,
-        "ratio_vs_noop": round(sites_warm / floor, 2) if sites_warm and floor else None,
-        "forecasts_py_parse_s": figures["true"].get("forecasts.py"),
-        "import_history_py_parse_s": figures["true"].get("import_history.py"),
-        "registry_cold_s": round(cold, 2),
-        "registry_warm_s": round(warm, 3),
+        "sites_py_parse_s": round(sites_warm, 2),
+        "sites_py_parse_cold_s": round(min(figures["cold"]["sites.py"]), 2),
+        "noop_parse_s": round(floor, 2),
+        "ratio_vs_noop": round(sites_warm / floor, 2),
+        "registry_files_parse_s": round(sum(min(figures["warm"][n]) for n in FILES if n != "noop_dags.py"), 2),
+        "registry_files_parse_cold_s": round(sum(min(figures["cold"][n]) for n in FILES if n != "noop_dags.py"), 2),
+        "registry_warm_up_s": round(warm_up_s, 2),
         "peak_rss_mb": round(peak_rss_mb()),
     }
     print(result_line(values))
