@@ -25,6 +25,7 @@ from footfall import settings
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+RAW_RETENTION_DAYS = 30  # raw bodies may hold what a vendor logs beside counts (badge ids): keep them a month
 
 
 class ConfigError(ValueError):
@@ -255,6 +256,10 @@ class Site(Strict):
     quality: QualityParams = Field(default_factory=QualityParams)
     alerts: Alerts = Field(default_factory=Alerts)
     sharing: Sharing = Field(default_factory=Sharing)
+    retention_days: Annotated[int, Field(ge=1, le=3660)] = Field(
+        default=RAW_RETENTION_DAYS,
+        description="days raw vendor bodies are kept (the maintenance DAG removes older ones; counts stay)",
+    )
 
     @field_validator("timezone")
     @classmethod
