@@ -61,3 +61,19 @@ def test_a_parse_process_forked_from_a_warm_dag_processor_does_not_warm_again(re
     registry.add_site("alpha")
     load_registry(registry.path)
     assert not should_warm_registry(["airflow", "dag-processor"], {"footfall.config": config}, {})
+
+
+def test_a_task_run_builds_only_its_own_dag_and_reads_only_its_file(registry, site_doc, monkeypatch):
+    from footfall.dag_factory import build_site_dags
+
+    registry.add_site("alpha")
+    registry.add_site("gamma")
+    registry.write(site_doc("beta", capacity=-5))  # broken: a task of another site never reads it
+    read = []
+    real = config.load_site
+    monkeypatch.setattr(config, "load_site", lambda p: read.append(p.name) or real(p))
+
+    dags = build_site_dags(only_dag_id="site__alpha", sites_dir=registry.path)
+
+    assert [d.dag_id for d in dags] == ["site__alpha"]
+    assert read == ["alpha.yaml"]
