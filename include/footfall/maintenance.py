@@ -15,7 +15,7 @@ import logging
 import os
 import subprocess
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -53,9 +53,12 @@ def db_clean_command(retention_days: int, now: datetime, airflow: str | None = N
     ]
 
 
-def clean_airflow_metadata(retention_days: int, now: datetime, timeout: float = 3600) -> str:
-    """Run `airflow db clean` as its own process; returns its output, raises CalledProcessError on failure."""
-    env = {k: v for k, v in os.environ.items() if k not in _TASK_ONLY_ENV}
+def clean_airflow_metadata(
+    retention_days: int, now: datetime, timeout: float = 3600, environ: Mapping[str, str] | None = None
+) -> str:
+    """Run `airflow db clean` as its own process (with `environ`, default this process's environment);
+    returns its output, raises CalledProcessError on failure."""
+    env = {k: v for k, v in (os.environ if environ is None else environ).items() if k not in _TASK_ONLY_ENV}
     command = db_clean_command(retention_days, now)
     log.info("running %s", " ".join(command))
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
