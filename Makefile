@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml simulato
 
 .DEFAULT_GOAL := help
 .PHONY: help install demo test lint format airflow simulator api db-upgrade sites-check bench bench-spine bench-parse \
-	bench-ingest bench-share bench-quality bench-quality-eval bench-backfill bench-forecast bench-forecast-eval bench-cycle \
+	bench-ingest bench-share bench-quality bench-quality-eval bench-backfill bench-forecast bench-forecast-eval bench-cycle bench-dag-parse \
 	bench-ui-health lock clean stack stack-init
 CALIT2 ?= ../shared/data/calit2-building-people-counts
 
@@ -96,6 +96,9 @@ bench-forecast: install ## retraining on 100 sites x 1 year: time and peak memor
 
 bench-cycle: install ## the live 5-minute cycle of N sites under the real scheduler beside N no-op DAGs (long: 25 min a size)
 	$(BIN)/python bench/cycle.py
+
+bench-dag-parse: install ## parsing 1,000 site files as the dag-processor does, beside 1,000 no-op DAGs
+	$(BIN)/python bench/dag_parse.py
 
 bench-forecast-eval: install ## footfall evaluate on CalIt2 (day-ahead and 2 hours) against the targets
 	$(BIN)/python bench/forecast_eval.py $(CALIT2)
