@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python bench/cycle.py [--sites 150,300,600] [--cycles 3] [--warmup 1]
        [--pg URL] [--executor local|celery] [--workers 2] [--kinds footfall,noop] [--set KEY=VALUE ...]
-       [--pre-age-days D [--clean-after K]]
+       [--pre-age-days D [--clean-after K]] [--settings deploy|harness]
 
 For each kind (footfall's site DAGs, then no-op DAGs of the same shape: one `sync` task, the same
 timetable) and each N in turn, one real Airflow (api-server, scheduler, dag-processor, and Celery
@@ -21,6 +21,9 @@ that just ended. After --warmup cycles, --cycles cycles are measured, per cycle:
 - the burst: every DAG's run is due at the same second; how long after the interval's end the
   scheduler created the runs (`dag_run.queued_at`) and the tasks started (`task_instance.start_date`),
   p50 / p95 / max.
+
+The scheduler's and dag-processor's settings are deploy/airflow.env's (`--settings harness`: the local
+harness's alone); parallelism and the executor are the harness's (LocalExecutor, parallelism 4) or Celery's.
 
 `--pre-age-days D` first writes D days of finished 5-minute runs for the N DAGs into the metadata
 database (footfall_devtools.metadata_aging: what a deployment accumulates, 288 runs per DAG per day);
@@ -86,6 +89,21 @@ for i in range({count}):
 
         sync()
 '''
+
+
+# deploy/airflow.env's knobs for this workload that the bench applies too (the executor, login and
+# parallelism stay the harness's: LocalExecutor on one box, or --executor celery).
+DEPLOY_PREFIXES = ("AIRFLOW__SCHEDULER__", "AIRFLOW__DAG_PROCESSOR__", "AIRFLOW__CORE__EXECUTE_TASKS_NEW_PYTHON")
+
+
+def deploy_settings() -> dict[str, str]:
+    """The scheduler's and dag-processor's settings of deploy/airflow.env (what production runs)."""
+    out = {}
+    for line in (REPO / "deploy" / "airflow.env").read_text(encoding="utf-8").splitlines():
+        key, _, value = line.strip().partition("=")
+        if key.startswith(DEPLOY_PREFIXES) and value:
+            out[key] = value
+    return out
 
 
 def progress(message: str) -> None:
@@ -217,6 +235,7 @@ def measure_phase(args: argparse.Namespace, kind: str, n: int, tmp: Path) -> Pha
             "FOOTFALL_PRELOAD": "true",
             "FOOTFALL_DATA_DIR": str(work / "data"),  # Data Docs and exports stay in the run's temp folder
             "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "120",
+            **(deploy_settings() if args.settings == "deploy" else {}),
         }
         if kind == "footfall":
             sites_dir = work / "sites"
@@ -365,6 +384,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg", default=os.environ.get("FOOTFALL_TEST_PG_URL", PG_DEFAULT))
     parser.add_argument("--redis", default=os.environ.get("FOOTFALL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--set", action="append", default=[], help="an Airflow setting for this run: KEY=VALUE")
+    parser.add_argument(
+        "--settings",
+        choices=("deploy", "harness"),
+        default="deploy",
+        help="deploy: deploy/airflow.env's scheduler and dag-processor knobs; harness: the local harness's alone",
+    )
     parser.add_argument("--pre-age-days", type=float, default=0, help="days of finished runs written first")
     parser.add_argument("--clean-after", type=int, default=0, help="run airflow db clean after K measured cycles")
     args = parser.parse_args(argv)
@@ -381,7 +406,12 @@ def main(argv: list[str] | None = None) -> int:
                     break
                 largest[kind] = n
     report(phases)
-    values: dict[str, object] = {"executor": args.executor, "cycles": args.cycles, "pre_age_days": args.pre_age_days}
+    values: dict[str, object] = {
+        "executor": args.executor,
+        "cycles": args.cycles,
+        "pre_age_days": args.pre_age_days,
+        "settings": args.settings,
+    }
     for ph in phases:
         key = f"{ph.kind}_{ph.sites}"
         values[f"{key}_kept_up"] = int(ph.kept_up)
