@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml simulato
 .DEFAULT_GOAL := help
 .PHONY: help install demo test lint format airflow simulator api db-upgrade sites-check bench bench-spine bench-parse \
 	bench-ingest bench-share bench-fuzz bench-quality bench-quality-eval bench-backfill bench-forecast bench-forecast-eval \
-	bench-cycle bench-ui-health bench-nowcast bench-nowcast-eval bench-waiting reliability lock clean stack stack-init
+	bench-cycle bench-dag-parse bench-ui-health bench-nowcast bench-nowcast-eval bench-waiting reliability lock clean \
+	stack stack-init
 CALIT2 ?= ../shared/data/calit2-building-people-counts
 
 help: ## list the targets
@@ -108,6 +109,9 @@ bench-waiting: install ## the waiting model against the simulation and against r
 
 bench-cycle: install ## the live 5-minute cycle of N sites under the real scheduler beside N no-op DAGs (long: 25 min a size)
 	$(BIN)/python bench/cycle.py
+
+bench-dag-parse: install ## parsing 1,000 site files as the dag-processor does, beside 1,000 no-op DAGs
+	$(BIN)/python bench/dag_parse.py
 
 bench-forecast-eval: install ## footfall evaluate on CalIt2 (day-ahead and 2 hours) against the targets
 	$(BIN)/python bench/forecast_eval.py $(CALIT2)

@@ -2,6 +2,7 @@
 
 Usage: .venv/bin/python bench/cycle.py [--sites 150,300,600] [--cycles 3] [--warmup 1]
        [--pg URL] [--executor local|celery] [--workers 2] [--kinds footfall,noop] [--set KEY=VALUE ...]
+       [--pre-age-days D [--clean-after K]] [--settings deploy|harness]
 
 For each kind (footfall's site DAGs, then no-op DAGs of the same shape: one `sync` task, the same
 timetable) and each N in turn, one real Airflow (api-server, scheduler, dag-processor, and Celery
@@ -16,6 +17,19 @@ that just ended. After --warmup cycles, --cycles cycles are measured, per cycle:
 - task duration p50 / p95;
 - CPU seconds per site-run, split by process: scheduler (its own process), executor (LocalExecutor
   workers or Celery workers, with the task processes they fork), dag-processor, api-server.
+
+- the burst: every DAG's run is due at the same second; how long after the interval's end the
+  scheduler created the runs (`dag_run.queued_at`) and the tasks started (`task_instance.start_date`),
+  p50 / p95 / max.
+
+The scheduler's and dag-processor's settings are deploy/airflow.env's (`--settings harness`: the local
+harness's alone); parallelism and the executor are the harness's (LocalExecutor, parallelism 4) or Celery's.
+
+`--pre-age-days D` first writes D days of finished 5-minute runs for the N DAGs into the metadata
+database (footfall_devtools.metadata_aging: what a deployment accumulates, 288 runs per DAG per day);
+`--clean-after K` then runs footfall's metadata clean (`airflow db clean`, the maintenance DAG's
+step, keeping 1 day) once K measured cycles are done, so the cycles before and after it compare
+the scheduler's cost and run-creation lag on an aged and a cleaned database.
 
 A kind "keeps up" at N when every DAG's interval finished within its cycle, in every measured cycle.
 The largest N that keeps up is reported per kind; the N list is walked upwards and a kind stops at
@@ -77,6 +91,21 @@ for i in range({count}):
 '''
 
 
+# deploy/airflow.env's knobs for this workload that the bench applies too (the executor, login and
+# parallelism stay the harness's: LocalExecutor on one box, or --executor celery).
+DEPLOY_PREFIXES = ("AIRFLOW__SCHEDULER__", "AIRFLOW__DAG_PROCESSOR__", "AIRFLOW__CORE__EXECUTE_TASKS_NEW_PYTHON")
+
+
+def deploy_settings() -> dict[str, str]:
+    """The scheduler's and dag-processor's settings of deploy/airflow.env (what production runs)."""
+    out = {}
+    for line in (REPO / "deploy" / "airflow.env").read_text(encoding="utf-8").splitlines():
+        key, _, value = line.strip().partition("=")
+        if key.startswith(DEPLOY_PREFIXES) and value:
+            out[key] = value
+    return out
+
+
 def progress(message: str) -> None:
     print(f"[{time.perf_counter() - T0:6.0f} s] {message}", flush=True)
 
@@ -97,6 +126,9 @@ class Cycle:
     freshness: list[float] = field(default_factory=list)
     durations: list[float] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)
+    created: list[float] = field(default_factory=list)  # dag_run.queued_at - interval end (run creation lag)
+    started: list[float] = field(default_factory=list)  # task start - interval end
+    after_clean: bool = False
 
     @property
     def kept_up(self) -> bool:
@@ -203,6 +235,7 @@ def measure_phase(args: argparse.Namespace, kind: str, n: int, tmp: Path) -> Pha
             "FOOTFALL_PRELOAD": "true",
             "FOOTFALL_DATA_DIR": str(work / "data"),  # Data Docs and exports stay in the run's temp folder
             "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "120",
+            **(deploy_settings() if args.settings == "deploy" else {}),
         }
         if kind == "footfall":
             sites_dir = work / "sites"
@@ -229,6 +262,16 @@ def measure_phase(args: argparse.Namespace, kind: str, n: int, tmp: Path) -> Pha
             subprocess.run([str(Path(sys.executable).with_name("footfall")), "db", "upgrade"], env=env, check=True)
         airflow = stack.enter_context(LocalAirflow(env))
         airflow.migrate()
+        if args.pre_age_days:
+            from footfall_devtools.metadata_aging import age_metadata
+
+            now = datetime.now(UTC)
+            aged_until = now.replace(second=0, microsecond=0) - timedelta(minutes=now.minute % 5) - 2 * STEP
+            t_age = time.perf_counter()
+            aged = age_metadata(
+                metadata, dag_ids, first=aged_until - timedelta(days=args.pre_age_days), last=aged_until
+            )
+            progress(f"{kind} N={n}: metadata pre-aged with {aged} runs in {time.perf_counter() - t_age:.0f} s")
         airflow.start()
         if args.executor == "celery":
             airflow.start_celery_workers(args.workers)
@@ -239,10 +282,18 @@ def measure_phase(args: argparse.Namespace, kind: str, n: int, tmp: Path) -> Pha
         first = next_boundary(datetime.now(UTC)) + args.warmup * STEP
         sleep_until(first)
         readings = [cpu.read()]
+        cleaned_at: int | None = None
         for c in range(args.cycles):
             sleep_until(first + (c + 1) * STEP)
             readings.append(cpu.read())
             progress(f"{kind} N={n}: cycle {c + 1}/{args.cycles} done")
+            if args.pre_age_days and args.clean_after == c + 1:
+                from footfall.maintenance import clean_airflow_metadata
+
+                t_clean = time.perf_counter()
+                clean_airflow_metadata(1, datetime.now(UTC), environ=env)
+                cleaned_at = c + 1
+                progress(f"{kind} N={n}: airflow db clean (keep 1 day) took {time.perf_counter() - t_clean:.0f} s")
         # The last measured interval's runs have until the end of the next interval to finish.
         sleep_until(first + (args.cycles + 1) * STEP + timedelta(seconds=5))
         meta = create_engine(metadata)
@@ -255,13 +306,19 @@ def measure_phase(args: argparse.Namespace, kind: str, n: int, tmp: Path) -> Pha
             with meta.connect() as conn:
                 rows = conn.execute(
                     text(
-                        "SELECT dr.dag_id, ti.state, ti.end_date, ti.duration FROM dag_run dr"
+                        "SELECT dr.dag_id, ti.state, ti.end_date, ti.duration, dr.queued_at, ti.start_date"
+                        " FROM dag_run dr"
                         " JOIN task_instance ti ON ti.dag_id = dr.dag_id AND ti.run_id = dr.run_id"
                         " WHERE dr.run_type = 'scheduled' AND dr.data_interval_end = :end"
                     ),
                     {"end": start},
                 ).all()
-            for _dag_id, state, end_date, duration in rows:
+            cycle.after_clean = cleaned_at is not None and c >= cleaned_at
+            for _dag_id, state, end_date, duration, queued_at, started_at in rows:
+                if queued_at is not None:
+                    cycle.created.append((queued_at - start).total_seconds())
+                if started_at is not None:
+                    cycle.started.append((started_at - start).total_seconds())
                 if state == "failed":
                     cycle.failed += 1
                 if state == "success" and end_date is not None and end_date <= deadline:
@@ -292,7 +349,8 @@ def measure_phase(args: argparse.Namespace, kind: str, n: int, tmp: Path) -> Pha
 def report(phases: list[Phase]) -> None:
     header = (
         f"{'kind':9} {'exec':7} {'N':>5} {'cycle':>5} {'within':>9} {'fail':>4} {'fresh p50/p95/max s':>20}"
-        f" {'task p50/p95 s':>15} {'CPU/run s (sched, exec, dagproc, api)':>40}"
+        f" {'task p50/p95 s':>15} {'created p50/max s':>17} {'started p50/p95/max s':>21}"
+        f" {'CPU/run s (sched, exec, dagproc, api)':>40}"
     )
     print(header)
     for ph in phases:
@@ -304,10 +362,15 @@ def report(phases: list[Phase]) -> None:
             total = sum(c.cpu.values()) / max(c.expected, 1)
             fresh = "/".join(fmt(pct(c.freshness, q), 0) for q in (0.5, 0.95, 1.0))
             task = "/".join(fmt(pct(c.durations, q), 2) for q in (0.5, 0.95))
+            created = "/".join(fmt(pct(c.created, q), 0) for q in (0.5, 1.0))
+            started = "/".join(fmt(pct(c.started, q), 0) for q in (0.5, 0.95, 1.0))
+            mark = "*" if c.after_clean else " "
             print(
-                f"{ph.kind:9} {ph.executor:7} {ph.sites:>5} {i:>5} {f'{c.within}/{c.expected}':>9} {c.failed:>4}"
-                f" {fresh:>20} {task:>15} {fmt(total, 2):>6} ({parts})"
+                f"{ph.kind:9} {ph.executor:7} {ph.sites:>5} {i:>4}{mark} {f'{c.within}/{c.expected}':>9} {c.failed:>4}"
+                f" {fresh:>20} {task:>15} {created:>17} {started:>21} {fmt(total, 2):>6} ({parts})"
             )
+    if any(c.after_clean for ph in phases for c in ph.cycles):
+        print("* measured after `airflow db clean` of the pre-aged metadata")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -321,6 +384,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg", default=os.environ.get("FOOTFALL_TEST_PG_URL", PG_DEFAULT))
     parser.add_argument("--redis", default=os.environ.get("FOOTFALL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--set", action="append", default=[], help="an Airflow setting for this run: KEY=VALUE")
+    parser.add_argument(
+        "--settings",
+        choices=("deploy", "harness"),
+        default="deploy",
+        help="deploy: deploy/airflow.env's scheduler and dag-processor knobs; harness: the local harness's alone",
+    )
+    parser.add_argument("--pre-age-days", type=float, default=0, help="days of finished runs written first")
+    parser.add_argument("--clean-after", type=int, default=0, help="run airflow db clean after K measured cycles")
     args = parser.parse_args(argv)
     sizes = sorted(int(s) for s in args.sites.split(","))
     phases: list[Phase] = []
@@ -335,7 +406,12 @@ def main(argv: list[str] | None = None) -> int:
                     break
                 largest[kind] = n
     report(phases)
-    values: dict[str, object] = {"executor": args.executor, "cycles": args.cycles}
+    values: dict[str, object] = {
+        "executor": args.executor,
+        "cycles": args.cycles,
+        "pre_age_days": args.pre_age_days,
+        "settings": args.settings,
+    }
     for ph in phases:
         key = f"{ph.kind}_{ph.sites}"
         values[f"{key}_kept_up"] = int(ph.kept_up)
@@ -345,6 +421,15 @@ def main(argv: list[str] | None = None) -> int:
         values[f"{key}_cpu_per_run_s"] = ph.cpu_per_run()
         values[f"{key}_scheduler_cpu_per_run_s"] = ph.cpu_per_run("scheduler")
         values[f"{key}_executor_cpu_per_run_s"] = ph.cpu_per_run("executor")
+        values[f"{key}_created_max_s"] = pct(ph.all_("created"), 1.0)
+        values[f"{key}_started_p95_s"] = pct(ph.all_("started"), 0.95)
+        if args.pre_age_days:
+            for label, group in (("aged", False), ("cleaned", True)):
+                cycles = [c for c in ph.cycles if c.after_clean is group]
+                runs = sum(c.expected for c in cycles)
+                sched = sum(c.cpu.get("scheduler", 0.0) for c in cycles)
+                values[f"{key}_{label}_scheduler_cpu_per_run_s"] = round(sched / runs, 3) if runs else None
+                values[f"{key}_{label}_created_p95_s"] = pct([v for c in cycles for v in c.created], 0.95)
     for kind in args.kinds.split(","):
         values[f"largest_n_{kind}"] = largest.get(kind, 0)
     if largest.get("noop"):

@@ -27,7 +27,7 @@ from footfall.ui.preload import preload_if_needed
 log = logging.getLogger(__name__)
 
 if preload_if_needed(sys.argv, sys.modules, os.environ):
-    log.info("footfall: pipeline preloaded for forked task processes")
+    log.info("footfall: preloaded for the processes this one forks")
 
 URL_PREFIX = "/footfall"
 

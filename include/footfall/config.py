@@ -25,6 +25,7 @@ from footfall import settings
 SLUG = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+RAW_RETENTION_DAYS = 30  # raw bodies may hold what a vendor logs beside counts (badge ids): keep them a month
 
 
 class ConfigError(ValueError):
@@ -181,6 +182,9 @@ class QualityParams(Strict):
     door_tolerance: Annotated[float, Field(gt=0, le=1)] = 0.25
     door_min_count: Annotated[int, Field(ge=0)] = 50
     history_days: Annotated[int, Field(ge=0, le=366)] = 28
+    checks_every_minutes: Literal[5, 10, 15, 20, 30, 60] = Field(
+        default=60, description="live runs check the whole site-day this often (footfall.cadence); 5: every run"
+    )
 
 
 class Alerts(Strict):
@@ -252,6 +256,10 @@ class Site(Strict):
     quality: QualityParams = Field(default_factory=QualityParams)
     alerts: Alerts = Field(default_factory=Alerts)
     sharing: Sharing = Field(default_factory=Sharing)
+    retention_days: Annotated[int, Field(ge=1, le=3660)] = Field(
+        default=RAW_RETENTION_DAYS,
+        description="days raw vendor bodies are kept (the maintenance DAG removes older ones; counts stay)",
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -629,10 +637,10 @@ def _format_errors(err: ValidationError) -> list[str]:
     return out
 
 
-def _read_yaml(path: Path) -> Any:
+def _read_yaml(path: Path, text: str | None = None) -> Any:
     try:
         # libyaml's loader (same safe constructors): 7x faster, and the dag-processor reads every site file.
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=SAFE_LOADER)
+        return yaml.load(path.read_text(encoding="utf-8") if text is None else text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else "(file)"
@@ -658,9 +666,47 @@ def load_presets(directory: Path | None = None) -> dict[str, Preset]:
     return presets
 
 
+# Validated site files by path, with the content they were read from. The dag-processor parses the
+# registry in a process forked from one that warmed this (the footfall plugin), so a parse re-reads
+# every file (cheap) but decodes and validates only the files whose content changed.
+_SITE_CACHE: dict[Path, tuple[bytes, Site | ConfigError]] = {}
+
+
 def load_site(path: Path) -> Site:
-    """Validate one site file; the file name (without .yaml) must be the site id."""
-    data = _read_yaml(path)
+    """Validate one site file; the file name (without .yaml) must be the site id.
+
+    A file whose bytes are those of the last read in this process (or its parent) is not decoded or
+    validated again: same bytes, same Site (or the same error). Keyed by content, not mtime, since
+    two writes within the file system's timestamp tick can leave the same mtime and size."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(path, [f"(file): cannot read ({exc.strerror})"]) from None
+    hit = _SITE_CACHE.get(path)
+    if hit is not None and hit[0] == raw:
+        if isinstance(hit[1], ConfigError):
+            raise hit[1]
+        return hit[1]
+    try:
+        site = _validate_site(path, raw)
+    except ConfigError as err:
+        _SITE_CACHE[path] = (raw, err)
+        raise
+    _SITE_CACHE[path] = (raw, site)
+    return site
+
+
+def cached_site_files() -> int:
+    """How many site files this process has validated and kept (0: nothing warmed yet)."""
+    return len(_SITE_CACHE)
+
+
+def _validate_site(path: Path, raw: bytes) -> Site:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, [f"(file): not UTF-8 text ({exc.reason})"]) from None
+    data = _read_yaml(path, text)
     if not isinstance(data, dict):
         raise ConfigError(path, ["(file): expected a mapping of site fields"])
     try:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -162,12 +163,15 @@ def run_window(
     engine: Engine,
     run_id: str,
     started: datetime | None = None,
+    full_checks: bool = True,
 ) -> SyncResult:
     """Collect, normalize, validate and write every batch `source` has for `window`, record the run, run
     the discrepancy checks; raises the first batch's SiteDataError after the others loaded and were checked.
 
     The checks cover the window (replace) or every day the merged rows touched (merge); a run whose
-    every batch failed wrote nothing and is not checked.
+    every batch failed wrote nothing and is not checked. `full_checks=False` (a live run between its
+    site's full checks, footfall.cadence) refreshes only the window's part, unless merged rows reach
+    beyond the window.
     """
     run = _Run(source, site, window, run_id, started or datetime.now(UTC))
     t0 = time.perf_counter()
@@ -210,7 +214,8 @@ def run_window(
             run.record(conn, first)
     if run.batches_written or first is None:  # nothing at all to load: the window is still checked
         t2 = time.perf_counter()
-        outcome = _check(engine, site, run, run_id)
+        full = full_checks or run.span != window  # a late batch's days are checked at once
+        outcome = _check(engine, site, run, run_id) if full else _refresh(engine, site, run, run_id)
         run.result.flags = _flag_counts(outcome)
         run.result.seconds["checks"] = time.perf_counter() - t2
     log.info("%s", run.result.report(source.mode))
@@ -225,14 +230,20 @@ def _check(engine: Engine, site: Site, run: _Run, run_id: str) -> QualityOutcome
     not replace the range, which may hold other rows): the checks read it back."""
     from footfall.quality.runner import run_after_load
 
+    return run_after_load(
+        engine, site, run.span, run_id=run_id, validation=run.validation, loaded=run.loaded, then=_nowcast_step(run)
+    )
+
+
+def _nowcast_step(run: _Run) -> Callable[[Connection, QualityOutcome], None]:
+    """The nowcast as the step the checks (full or the window's part) run in their transaction, timed."""
+
     def nowcast(conn: Connection, outcome: QualityOutcome) -> None:
         t0 = time.perf_counter()
-        _nowcast(conn, site, outcome.occupancy, run.started)
+        _nowcast(conn, run.site, outcome.occupancy, run.started)
         run.result.seconds["nowcast"] = time.perf_counter() - t0
 
-    return run_after_load(
-        engine, site, run.span, run_id=run_id, validation=run.validation, loaded=run.loaded, then=nowcast
-    )
+    return nowcast
 
 
 def _flag_counts(outcome: QualityOutcome | None) -> dict[str, int]:
@@ -256,3 +267,18 @@ def _nowcast(conn: Connection, site: Site, corrected: pd.DataFrame, now: datetim
         raise
     except Exception:
         log.exception("site %s: the nowcast failed; the day-ahead forecast stays what is shown", site.id)
+
+
+def _refresh(engine: Engine, site: Site, run: _Run, run_id: str) -> QualityOutcome | None:
+    """The per-window part between full checks (footfall.cadence): corrected occupancy, the run's GX
+    result, and in their transaction the nowcast; flags stay as the last full check left them. Never
+    raises, like `_check`."""
+    from footfall.quality.runner import refresh_window
+
+    try:
+        return refresh_window(
+            engine, site, run.span, run_id=run_id, validation=run.validation, loaded=run.loaded, then=_nowcast_step(run)
+        )
+    except Exception:
+        log.error("site %s: occupancy refresh failed for %s (the load stands)", site.id, run.span, exc_info=True)
+        return None

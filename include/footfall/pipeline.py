@@ -30,25 +30,31 @@ def sync_window(
     resolve: Callable[[str], Endpoint] = resolve_endpoint,
     session: requests.Session | None = None,
     started: datetime | None = None,
+    full_checks: bool = True,
 ) -> SyncResult:
     """Run the site's source for `window` (a pull, a folder's new files, the pushes the window concerns);
     raises a SiteDataError naming what went wrong. `resolve` and `session` serve HTTP sources; `started`
-    is the run's clock (now unless given), which decides whether the data is live enough for a nowcast."""
+    is the run's clock (now unless given), which decides whether the data is live enough for a nowcast;
+    `full_checks=False`: only the window's part of the checks (footfall.cadence)."""
     options = {"resolve": resolve, "session": session} if site.source.kind.value.startswith("http") else {}
     source = source_for(site, **options)
-    return run_window(source, site, window, engine=engine or get_engine(), run_id=run_id, started=started)
+    return run_window(
+        source, site, window, engine=engine or get_engine(), run_id=run_id, started=started, full_checks=full_checks
+    )
 
 
 def run_site_window(
     site_id: str, interval_start: datetime, interval_end: datetime, *, run_id: str
 ) -> dict[str, object]:
     """Entry point of a site DAG run: the data interval widened by the site's lookback."""
+    from footfall.cadence import full_checks_due
     from footfall.config import get_site
-    from footfall.timewindow import load_window
+    from footfall.timewindow import Window, load_window
 
     site = get_site(site_id)
     window = load_window(interval_start, interval_end, site.source.lookback_minutes)
-    return sync_window(site, window, run_id=run_id).summary()
+    full = full_checks_due(site, Window(interval_start, interval_end), run_id)
+    return sync_window(site, window, run_id=run_id, full_checks=full).summary()
 
 
 def warm_up() -> None:

@@ -22,7 +22,7 @@ from footfall.config import Site
 from footfall.timewindow import Window
 from footfall.warehouse import schema
 from footfall.warehouse.counts import empty_count_frame, in_window, read_count_ranges
-from footfall.warehouse.quality import QualityRows, replace_quality
+from footfall.warehouse.quality import QualityRows, count_flags, replace_occupancy, replace_quality
 from footfall.warehouse.runs import record_quality_run
 
 from .context import Prepared, SiteContext, prepare_sites
@@ -296,6 +296,59 @@ def check_windows(
     for part in parts:
         part.take(counts.get(part.ctx.site_id, empty_count_frame()), windows[part.ctx.site_id])
     return _check_and_store(engine, parts, run_id=run_id, validations=validations or {}, now=now or datetime.now(UTC))
+
+
+def refresh_window(
+    engine: Engine,
+    site: Site,
+    window: Window,
+    *,
+    run_id: str,
+    validation: Any = None,
+    loaded: pd.DataFrame | None = None,
+    now: datetime | None = None,
+    then: AfterStore | None = None,
+) -> QualityOutcome:
+    """The per-window part of a live run whose full checks are not due (footfall.cadence): the
+    corrected occupancy of the site-day(s) the window touches, read from the day's start only (no
+    history: the correction of a day depends on that day's counts alone, so the rows are the ones a
+    full check would write), and the run's GX result in quality_run. Flags are left as the last full
+    check stored them, and no alert changes. `then`: as run_after_load's."""
+    part = _Site.of(site, window)
+    with engine.connect() as conn:
+        if loaded is None:
+            counts = read_counts(conn, site.id, part.first_day, part.read_end)
+        else:
+            around = [(site.id, part.first_day, window.start), (site.id, window.end, part.read_end)]
+            counts = _concat_counts([read_count_ranges(conn, around), as_read(site.id, in_window(loaded, window))])
+    part.take(counts, window)
+    errors: dict[str, dict[str, str]] = {}
+    prepared = prepare_sites(
+        part.counts.assign(site_id=site.id),
+        {site.id: part.ctx},
+        as_of={site.id: part.checked.end},
+        now=now or datetime.now(UTC),
+    )
+    occ = _corrected(prepared, errors).get(site.id)
+    start, end = pd.Timestamp(part.checked.start), pd.Timestamp(part.checked.end)
+    if occ is not None:
+        occ = occ[(occ["interval_start"] >= start) & (occ["interval_start"] < end)].reset_index(drop=True)
+    outcome = QualityOutcome(
+        part.checked,
+        pd.DataFrame(columns=FLAG_COLUMNS),
+        pd.DataFrame() if occ is None else occ,
+        errors.get(site.id, {}),
+    )
+    with engine.begin() as conn:
+        values = quality_run_values(validation, outcome, run_id=run_id)
+        values["flags"] = count_flags(conn, site.id, part.checked)  # the flags standing over the range
+        replace_occupancy(conn, site.id, part.checked, occ)
+        record_quality_run(conn, site.id, part.checked, values)
+        if then is not None:  # the nowcast, in this transaction as after the full checks
+            then(conn, outcome)
+    if outcome.errors:
+        log.error("site %s: corrected occupancy failed: %s", site.id, sorted(outcome.errors))
+    return outcome
 
 
 def run_after_load(

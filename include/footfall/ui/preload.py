@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 FORKING_COMMANDS = ("scheduler", "worker")
+PARSING_COMMANDS = ("dag-processor",)  # forks a process per DAG file parse
 PRELOAD_ENV = "FOOTFALL_PRELOAD"
 WARM_MODULE = "footfall.pipeline"
 
@@ -27,8 +28,26 @@ def should_preload(argv: Sequence[str], modules: Mapping[str, object], environ: 
     return any(word in argv[1:3] for word in FORKING_COMMANDS)
 
 
+def should_warm_registry(argv: Sequence[str], modules: Mapping[str, object], environ: Mapping[str, str]) -> bool:
+    """True in the dag-processor's own process (not the parse processes it forks, which inherit its warm
+    registry): there the site files are validated once, and each parse validates only the files that
+    changed since. No data library is imported: parsing stays light."""
+    if environ.get(PRELOAD_ENV, "true").strip().lower() in ("0", "false", "no"):
+        return False
+    config = modules.get("footfall.config")
+    if config is not None and getattr(config, "cached_site_files", lambda: 0)():
+        return False  # forked from a process that warmed it
+    return any(word in argv[1:3] for word in PARSING_COMMANDS)
+
+
 def preload_if_needed(argv: Sequence[str], modules: Mapping[str, object], environ: Mapping[str, str]) -> bool:
-    """Warm the pipeline up when `should_preload`; returns whether it did."""
+    """Warm the pipeline up when `should_preload` (the registry alone when `should_warm_registry`);
+    returns whether it did."""
+    if should_warm_registry(argv, modules, environ):
+        from footfall.config import load_registry
+
+        load_registry()
+        return True
     if not should_preload(argv, modules, environ):
         return False
     from footfall.pipeline import warm_up

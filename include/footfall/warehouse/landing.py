@@ -354,7 +354,8 @@ _LANDED = (
 def _landed(engine: Engine, site_id: str, source: str, *conditions: Any) -> list[Row]:
     """Landed bodies of this site and source matching `conditions`, oldest first."""
     t = schema.raw_payload.c
-    query = select(*_LANDED).where(t.site_id == site_id, t.source == source, *conditions).order_by(t.payload_id)
+    kept = func.length(t.body) > 0  # not removed by retention (footfall.warehouse.maintenance)
+    query = select(*_LANDED).where(t.site_id == site_id, t.source == source, kept, *conditions).order_by(t.payload_id)
     with engine.connect() as conn:
         return list(conn.execute(query).all())
 
@@ -406,6 +407,7 @@ def pulled_bodies(engine: Engine, site_id: str, source: str, window: Window) -> 
             t.window_start < window.end,
             t.window_end > window.start,
             (t.http_status.is_(None)) | (t.http_status < 400),
+            func.length(t.body) > 0,  # not removed by retention
         )
         .order_by(t.window_start, t.window_end, t.payload_id)
     )

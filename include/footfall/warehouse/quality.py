@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, delete, insert, text
+from sqlalchemy import Connection, delete, func, insert, select, text
 
 from footfall.timewindow import Window
 from footfall.warehouse import pgcopy, schema
@@ -72,6 +72,27 @@ def replace_quality(conn: Connection, sites: list[QualityRows]) -> None:
         insert_occupancy(conn, pd.concat(kept, ignore_index=True))
     for s in sites:
         record_quality_run(conn, s.site_id, s.checked, s.run)
+
+
+def replace_occupancy(conn: Connection, site_id: str, checked: Window, occupancy: pd.DataFrame | None) -> None:
+    """Replace one site's corrected occupancy over `checked` (None: keep the rows, the correction failed),
+    leaving its flags: the per-window refresh between full checks (footfall.cadence)."""
+    if occupancy is None:
+        return
+    o = schema.occupancy_corrected
+    conn.execute(
+        delete(o).where(o.c.site_id == site_id, o.c.interval_start >= checked.start, o.c.interval_start < checked.end)
+    )
+    insert_occupancy(conn, occupancy)
+
+
+def count_flags(conn: Connection, site_id: str, checked: Window) -> int:
+    """How many of the site's flags overlap `checked` (what a quality run over it reports standing)."""
+    f = schema.quality_flag
+    query = select(func.count()).where(
+        f.c.site_id == site_id, f.c.period_start < checked.end, f.c.period_end > checked.start
+    )
+    return int(conn.execute(query).scalar_one())
 
 
 def _occupancy_copy(frame: pd.DataFrame) -> bytes:
