@@ -28,7 +28,7 @@ from footfall.timewindow import floor_time
 from footfall.warehouse import health, schema
 from footfall.warehouse.engine import get_engine, upgrade
 from footfall_devtools.local_airflow import LocalAirflow, airflow_env, free_port
-from footfall_simulator import start_in_thread
+from footfall_simulator import DeviceProfile, start_in_thread
 
 # The README's screenshots: `FOOTFALL_SCREENSHOTS_DIR=docs/screenshots` regenerates them; else a temp folder.
 SCREENSHOTS = Path(os.environ.get("FOOTFALL_SCREENSHOTS_DIR") or tempfile.mkdtemp(prefix="footfall-screens-"))
@@ -125,7 +125,11 @@ def deployment(airflow_db, tmp_path_factory) -> Iterator[Deployment]:
     warehouse = f"sqlite:///{root / 'warehouse.db'}"
     saved = {k: os.environ.get(k) for k in ("FOOTFALL_DB_URL", "FOOTFALL_SITES_DIR", "AIRFLOW_CONN_FOOTFALL_SIM")}
     now = floor_time(datetime.now(UTC), 5)
-    with start_in_thread(seed=11) as simulator:
+    # Doors open round the clock, as the site file says: today's counts are not zero whatever the hour
+    # the suite runs at (the simulator's default hours close at night).
+    all_day = dict.fromkeys(range(7), ("00:00", "23:59"))
+    profiles = {ref: DeviceProfile(ref, opening_hours=all_day) for ref in ("SIM0000001", "SIM0000002")}
+    with start_in_thread(profiles=profiles, seed=11) as simulator:
         os.environ.update(
             FOOTFALL_DB_URL=warehouse,
             FOOTFALL_SITES_DIR=str(sites),
