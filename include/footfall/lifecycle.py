@@ -101,9 +101,9 @@ class _Run:
 
     def failed(self, batch: Batch, engine: Engine, exc: SiteDataError) -> None:
         """A batch that cannot be used: its bodies keep the reason (a pending one is landed with it)."""
-        if batch.pending is not None:
+        if batch.pending is not None:  # a file: its name leads the reason (a run reads many)
             ids = land_payloads(engine, self.site, self.window, [batch.pending], source=self.source.label(self.site))
-            exc = type(exc)(exc.site_id, exc.source, exc.reason, ids)
+            exc = type(exc)(exc.site_id, exc.source, f"{batch.pending.request}: {exc.reason}", ids)
         mark_payload_error(engine, exc.payload_ids, f"{exc.stage}: {exc.reason}")
         self.result.payload_ids.extend(i for i in exc.payload_ids if i not in self.result.payload_ids)
         self.failures.append(exc)
