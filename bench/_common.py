@@ -200,3 +200,29 @@ def stop_process(proc: subprocess.Popen | None, timeout: float = 10) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+# N no-op DAGs shaped like footfall's site DAGs: the Airflow floor of bench/cycle.py and bench/dag_parse.py.
+NOOP_DAGS = '''"""No-op DAGs shaped like footfall's site DAGs (one `sync` task, the same timetable)."""
+
+from datetime import UTC, datetime
+
+from airflow.sdk import DAG, CronDataIntervalTimetable, task
+
+for i in range({count}):
+    with DAG(
+        dag_id=f"noop__{{i:04d}}",
+        schedule=CronDataIntervalTimetable("*/5 * * * *", timezone="UTC"),
+        start_date=datetime(2024, 1, 1, tzinfo=UTC),
+        catchup=False,
+        max_active_runs=4,
+        tags=["bench"],
+    ):
+
+        @task(task_id="sync")
+        def sync(site_id: str = f"noop-{{i:04d}}") -> dict:
+            """Return at once, with a summary-sized XCom like the real task's."""
+            return {{"site_id": site_id, "rows_loaded": 0}}
+
+        sync()
+'''

@@ -53,6 +53,7 @@ from pathlib import Path
 
 import psutil
 from _common import (
+    NOOP_DAGS,
     axis_site_yaml,
     fmt,
     peak_rss_mb,
@@ -65,30 +66,6 @@ REPO = Path(__file__).resolve().parents[1]
 STEP = timedelta(minutes=5)
 PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 T0 = time.perf_counter()
-
-NOOP_DAGS = '''"""No-op DAGs shaped like footfall's site DAGs (one `sync` task, the same timetable): bench/cycle.py."""
-
-from datetime import UTC, datetime
-
-from airflow.sdk import DAG, CronDataIntervalTimetable, task
-
-for i in range({count}):
-    with DAG(
-        dag_id=f"noop__{{i:04d}}",
-        schedule=CronDataIntervalTimetable("*/5 * * * *", timezone="UTC"),
-        start_date=datetime(2024, 1, 1, tzinfo=UTC),
-        catchup=False,
-        max_active_runs=4,
-        tags=["bench"],
-    ):
-
-        @task(task_id="sync")
-        def sync(site_id: str = f"noop-{{i:04d}}") -> dict:
-            """Return at once, with a summary-sized XCom like the real task's."""
-            return {{"site_id": site_id, "rows_loaded": 0}}
-
-        sync()
-'''
 
 
 # deploy/airflow.env's knobs for this workload that the bench applies too (the executor, login and

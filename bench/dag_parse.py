@@ -29,32 +29,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import axis_site_yaml, fmt, peak_rss_mb, result_line
+from _common import NOOP_DAGS, axis_site_yaml, fmt, peak_rss_mb, result_line
 
 REPO = Path(__file__).resolve().parents[1]
 FILES = ("sites.py", "site_files.py", "forecasts.py", "import_history.py", "noop_dags.py")
-NOOP_DAGS = '''"""No-op DAGs shaped like footfall's site DAGs (one `sync` task, the same timetable)."""
-
-from datetime import UTC, datetime
-
-from airflow.sdk import DAG, CronDataIntervalTimetable, task
-
-for i in range({count}):
-    with DAG(
-        dag_id=f"noop__{{i:04d}}",
-        schedule=CronDataIntervalTimetable("*/5 * * * *", timezone="UTC"),
-        start_date=datetime(2024, 1, 1, tzinfo=UTC),
-        catchup=False,
-        max_active_runs=4,
-        tags=["bench"],
-    ):
-
-        @task(task_id="sync")
-        def sync(site_id: str = f"noop-{{i:04d}}") -> dict:
-            return {{"site_id": site_id, "rows_loaded": 0}}
-
-        sync()
-'''
 
 
 def write_sites(directory: Path, count: int) -> None:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Engine,
+    Table,
     and_,
     delete,
     func,
@@ -159,32 +160,21 @@ class ForecastSlot:
 
 def forecasts(engine: Engine, site_id: str, start: datetime, end: datetime) -> list[ForecastSlot]:
     """Published forecast slots overlapping [start, end), by primary key range (at most 7 days of them)."""
-    f = schema.forecast
-    query = (
-        select(
-            f.c.slot_start, f.c.slot_minutes, f.c.occupancy_p10, f.c.occupancy_p50, f.c.occupancy_p90, f.c.wait_minutes
-        )
-        .where(f.c.site_id == site_id, f.c.slot_start >= start - timedelta(hours=1), f.c.slot_start < end)
-        .order_by(f.c.slot_start)
-    )
-    with engine.connect() as conn:
-        rows = conn.execute(query).all()
-    return [
-        ForecastSlot(r.slot_start, r.slot_minutes, r.occupancy_p10, r.occupancy_p50, r.occupancy_p90, r.wait_minutes)
-        for r in rows
-        if r.slot_start + timedelta(minutes=r.slot_minutes) > start
-    ]
+    return _slots(engine, schema.forecast, site_id, start, end)
 
 
 def nowcasts(engine: Engine, site_id: str, start: datetime, end: datetime) -> list[ForecastSlot]:
     """The site's 2-hour nowcast slots overlapping [start, end) (the latest live run's, at most ~2 hours)."""
-    n = schema.nowcast
+    return _slots(engine, schema.nowcast, site_id, start, end)
+
+
+def _slots(engine: Engine, table: Table, site_id: str, start: datetime, end: datetime) -> list[ForecastSlot]:
+    """Slots of a forecast-shaped table (forecast, nowcast) overlapping [start, end), by primary key range."""
+    t = table.c
     query = (
-        select(
-            n.c.slot_start, n.c.slot_minutes, n.c.occupancy_p10, n.c.occupancy_p50, n.c.occupancy_p90, n.c.wait_minutes
-        )
-        .where(n.c.site_id == site_id, n.c.slot_start >= start - timedelta(hours=1), n.c.slot_start < end)
-        .order_by(n.c.slot_start)
+        select(t.slot_start, t.slot_minutes, t.occupancy_p10, t.occupancy_p50, t.occupancy_p90, t.wait_minutes)
+        .where(t.site_id == site_id, t.slot_start >= start - timedelta(hours=1), t.slot_start < end)
+        .order_by(t.slot_start)
     )
     with engine.connect() as conn:
         rows = conn.execute(query).all()
