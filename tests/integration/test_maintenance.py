@@ -40,10 +40,12 @@ def test_db_clean_removes_runs_older_than_the_retention_and_keeps_the_rest(airfl
 
     engine = create_engine(url)
     cut = NOW - timedelta(days=7)
+    mine = "dag_id IN ('site__old-a', 'site__old-b')"  # the session's metadata copy may hold other tests' runs
     with engine.connect() as conn:
-        old = conn.execute(text("SELECT COUNT(*) FROM dag_run WHERE run_after < :cut"), {"cut": cut}).scalar_one()
-        kept = conn.execute(text("SELECT COUNT(*) FROM dag_run WHERE run_after >= :cut"), {"cut": cut}).scalar_one()
-        tasks = conn.execute(text("SELECT COUNT(*) FROM task_instance")).scalar_one()
+        old = conn.execute(text(f"SELECT COUNT(*) FROM dag_run WHERE {mine} AND run_after < :cut"), {"cut": cut})
+        kept = conn.execute(text(f"SELECT COUNT(*) FROM dag_run WHERE {mine} AND run_after >= :cut"), {"cut": cut})
+        tasks = conn.execute(text(f"SELECT COUNT(*) FROM task_instance WHERE {mine}")).scalar_one()
+        old, kept = old.scalar_one(), kept.scalar_one()
     engine.dispose()
     assert old == 0 and kept == 2 * 12  # the recent runs are each DAG's latest: nothing old needs keeping
     assert tasks == kept  # the old runs' task instances went with them
