@@ -51,7 +51,7 @@ import yaml  # noqa: E402
 from sqlalchemy import Engine  # noqa: E402
 
 from footfall.config import Site  # noqa: E402
-from footfall.warehouse.engine import get_engine, upgrade  # noqa: E402
+from footfall.warehouse.engine import get_engine, normalize_url, upgrade  # noqa: E402
 from footfall_simulator import SimulatorHandle, start_in_thread  # noqa: E402
 
 # The simulator's frozen "now": a Friday, 16:07 in Paris, after both 2026 DST changes.
@@ -119,6 +119,27 @@ def pg_url() -> Iterator[str]:
             yield url
         finally:
             get_engine(url).dispose()
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def more_databases(pg_url: str) -> Iterator[Callable[[str], str]]:
+    """`more_databases(kind)`: another database on pg_url's server (Airflow's metadata, a second warehouse),
+    its URL; all are dropped afterwards, even while a killed process still holds a connection."""
+    conninfo = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    base, _, prefix = conninfo.rpartition("/")
+    names: list[str] = []
+
+    def make(kind: str) -> str:
+        names.append(f"{prefix}_{kind}")
+        with psycopg.connect(conninfo, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{names[-1]}"')
+        return normalize_url(f"{base}/{names[-1]}")  # postgresql+psycopg: Airflow's async engine needs it too
+
+    yield make
+    with psycopg.connect(conninfo, autocommit=True) as admin:
+        for name in names:
+            get_engine(normalize_url(f"{base}/{name}")).dispose()
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -3,7 +3,6 @@ what `dag.test()` runs of the same windows load."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +11,7 @@ import sqlalchemy as sa
 from airflow.dag_processing.dagbag import DagBag
 
 from footfall.warehouse import schema
-from footfall.warehouse.engine import get_engine, normalize_url, upgrade
+from footfall.warehouse.engine import get_engine, upgrade
 from footfall_devtools.demo import start_simulator
 from footfall_devtools.local_airflow import LocalAirflow, airflow_env, free_port
 
@@ -23,27 +22,6 @@ SITE_ID = "backfill-site"
 # Six 5-minute windows on a past weekday afternoon: the simulator answers history deterministically.
 FIRST = datetime(2026, 11, 18, 13, 0, tzinfo=UTC)
 RUNS = 6
-
-
-def create_database(server_url: str, name: str) -> str:
-    engine = sa.create_engine(normalize_url(server_url), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    engine.dispose()
-    return normalize_url(server_url).rsplit("/", 1)[0] + f"/{name}"
-
-
-@pytest.fixture
-def pg_server(pg_url):
-    """Two more databases on the test server: Airflow's metadata and the backfill's warehouse."""
-    names = [f"ff_bf_{uuid.uuid4().hex[:8]}_{kind}" for kind in ("meta", "wh")]
-    urls = [create_database(pg_url, n) for n in names]
-    yield urls
-    engine = sa.create_engine(normalize_url(pg_url), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        for n in names:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
-    engine.dispose()
 
 
 def counts(url: str) -> list[tuple]:
@@ -69,8 +47,9 @@ def counts(url: str) -> list[tuple]:
         ]
 
 
-def test_scheduler_backfill_equals_dag_test_runs(pg_url, pg_server, registry, airflow_db, tmp_path, monkeypatch):
-    metadata_url, backfill_wh = pg_server
+def test_scheduler_backfill_equals_dag_test_runs(more_databases, registry, airflow_db, tmp_path, monkeypatch):
+    # Two more databases on the test server: Airflow's metadata and the backfill's warehouse.
+    metadata_url, backfill_wh = more_databases("meta"), more_databases("wh")
     registry.add_site(SITE_ID)
     sim_port = free_port()
     simulator = start_simulator(sim_port)
@@ -109,22 +88,15 @@ def test_scheduler_backfill_equals_dag_test_runs(pg_url, pg_server, registry, ai
         assert created == RUNS and logical_dates[0] == FIRST  # both ends of the range are included
 
         # The same windows through dag.test() into another warehouse.
-        test_wh = create_database(pg_url, f"ff_bf_{uuid.uuid4().hex[:8]}_dt")
-        try:
-            upgrade(test_wh)
-            monkeypatch.setenv("FOOTFALL_DB_URL", test_wh)
-            dag = DagBag(dag_folder=str(DAGS_FOLDER)).dags[f"site__{SITE_ID}"]
-            for logical_date in logical_dates:
-                run = dag.test(logical_date=logical_date)
-                assert run.state == "success"
-            backfilled, tested = counts(backfill_wh), counts(test_wh)
-            assert backfilled and backfilled == tested
-            get_engine(test_wh).dispose()
-        finally:
-            engine = sa.create_engine(normalize_url(pg_url), isolation_level="AUTOCOMMIT")
-            with engine.connect() as conn:
-                conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{test_wh.rsplit("/", 1)[1]}" WITH (FORCE)')
-            engine.dispose()
+        test_wh = more_databases("dt")
+        upgrade(test_wh)
+        monkeypatch.setenv("FOOTFALL_DB_URL", test_wh)
+        dag = DagBag(dag_folder=str(DAGS_FOLDER)).dags[f"site__{SITE_ID}"]
+        for logical_date in logical_dates:
+            run = dag.test(logical_date=logical_date)
+            assert run.state == "success"
+        backfilled, tested = counts(backfill_wh), counts(test_wh)
+        assert backfilled and backfilled == tested
         get_engine(backfill_wh).dispose()
     finally:
         simulator.terminate()

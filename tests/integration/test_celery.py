@@ -20,9 +20,9 @@ import psutil
 import pytest
 import requests
 import sqlalchemy as sa
-from test_backfill import counts, create_database
+from test_backfill import counts
 
-from footfall.warehouse.engine import get_engine, normalize_url, upgrade
+from footfall.warehouse.engine import get_engine, upgrade
 from footfall_devtools.demo import start_simulator
 from footfall_devtools.local_airflow import LocalAirflow, airflow_env, free_port
 
@@ -53,18 +53,6 @@ def redis_url() -> str:
     return url
 
 
-@pytest.fixture
-def pg_databases(pg_url):
-    names = [f"ff_cel_{uuid.uuid4().hex[:8]}_{kind}" for kind in ("meta", "wh", "clean")]
-    urls = [create_database(pg_url, n) for n in names]
-    yield urls
-    engine = sa.create_engine(normalize_url(pg_url), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        for n in names:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
-    engine.dispose()
-
-
 def running_try(meta: sa.Engine) -> int | None:
     """The sync task's try number while it runs."""
     with meta.connect() as conn:
@@ -85,9 +73,9 @@ def worker_calling(airflow: LocalAirflow, workers: list[str], port: int) -> str 
 
 
 def test_a_killed_celery_worker_task_is_retried_and_its_window_loaded_once(
-    pg_databases, redis_url, registry, airflow_db, tmp_path, monkeypatch
+    more_databases, redis_url, registry, airflow_db, tmp_path, monkeypatch
 ):
-    metadata_url, warehouse_url, clean_url = pg_databases
+    metadata_url, warehouse_url, clean_url = (more_databases(k) for k in ("meta", "wh", "clean"))
     registry.add_site(SITE_ID)
     sim_port = free_port()
     simulator = start_simulator(sim_port)

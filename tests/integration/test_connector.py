@@ -48,7 +48,7 @@ QUERY = (
 class GateTable:
     """A gate counter's table in a site database: one row per gate and 15-minute period, local time."""
 
-    def __init__(self, url: str, table: str) -> None:
+    def __init__(self, url: str, table: str, more_columns: str = "") -> None:
         self.url, self.table = url, table
         self.engine = create_engine(url)
         self.rows: list[tuple[str, datetime, int, int]] = []
@@ -62,7 +62,7 @@ class GateTable:
             conn.execute(
                 text(
                     f"CREATE TABLE {table} (id {autoinc}, gate VARCHAR(20) NOT NULL, period_start {stamp} NOT NULL, "
-                    "minutes INTEGER NOT NULL, ins INTEGER NOT NULL, outs INTEGER NOT NULL)"
+                    f"minutes INTEGER NOT NULL, ins INTEGER NOT NULL, outs INTEGER NOT NULL{more_columns})"
                 )
             )
 
@@ -97,23 +97,26 @@ def local_rows(day: datetime, hours: int, seed: int = 1) -> list[tuple[str, date
     return rows
 
 
-@pytest.fixture(params=["sqlite", "mariadb", pytest.param("postgres", marks=pytest.mark.postgres)])
-def site_db(request, tmp_path) -> Iterator[GateTable]:
-    table = f"gate_counts_{uuid.uuid4().hex[:8]}"
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'site.db'}"
+def site_db_url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The site database of that kind: an SQLite file (WAL, as a workstation's counting software keeps
+    it), the machine's MariaDB (fails in CI when it is not there) or a fresh PostgreSQL database."""
+    if kind == "sqlite":
         sqlite3.connect(tmp_path / "site.db").execute("PRAGMA journal_mode=WAL").close()
-    elif request.param == "mariadb":
-        url = MARIADB_URL
+        return f"sqlite:///{tmp_path / 'site.db'}"
+    if kind == "mariadb":
         try:
-            create_engine(url).connect().close()
+            create_engine(MARIADB_URL).connect().close()
         except Exception as exc:  # any driver error means "not here"
             if os.environ.get("CI"):
                 pytest.fail(f"MariaDB is required in CI: {exc}")
             pytest.skip(f"MariaDB not reachable: {exc}")
-    else:
-        url = normalize_url(request.getfixturevalue("pg_url"))
-    gates = GateTable(url, table)
+        return MARIADB_URL
+    return normalize_url(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture(params=["sqlite", "mariadb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def site_db(request, tmp_path) -> Iterator[GateTable]:
+    gates = GateTable(site_db_url(request.param, request, tmp_path), f"gate_counts_{uuid.uuid4().hex[:8]}")
     yield gates
     gates.drop()
 

@@ -7,8 +7,6 @@ beside the counts, as some do; the connector is a real subprocess against the re
 
 from __future__ import annotations
 
-import os
-import sqlite3
 import sys
 import uuid
 from collections.abc import Iterator
@@ -17,9 +15,9 @@ from pathlib import Path
 import pytest
 import test_api
 import test_connector
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select, text
 from test_api import SITE
-from test_connector import MARIADB_URL, connector, write_config
+from test_connector import connector, write_config
 
 from footfall.api.tokens import create_token
 from footfall.warehouse import schema
@@ -41,23 +39,12 @@ LEAKY_QUERY = (
 )
 
 
-class BadgeTable:
+class BadgeTable(test_connector.GateTable):
     """A gate system's log with personal data beside each count row."""
 
     def __init__(self, url: str, table: str) -> None:
-        self.url, self.table = url, table
-        self.engine = create_engine(url)
-        autoinc = {"sqlite": "INTEGER PRIMARY KEY AUTOINCREMENT", "mysql": "INTEGER PRIMARY KEY AUTO_INCREMENT"}[
-            self.engine.dialect.name
-        ]
+        super().__init__(url, table, ", badge_id VARCHAR(20) NOT NULL, holder_name VARCHAR(80) NOT NULL")
         with self.engine.begin() as conn:
-            conn.execute(
-                text(
-                    f"CREATE TABLE {table} (id {autoinc}, gate VARCHAR(20) NOT NULL, period_start DATETIME NOT NULL, "
-                    "minutes INTEGER NOT NULL, ins INTEGER NOT NULL, outs INTEGER NOT NULL, "
-                    "badge_id VARCHAR(20) NOT NULL, holder_name VARCHAR(80) NOT NULL)"
-                )
-            )
             conn.execute(
                 text(
                     f"INSERT INTO {table} (gate, period_start, minutes, ins, outs, badge_id, holder_name) "
@@ -69,34 +56,18 @@ class BadgeTable:
                 ],
             )
 
-    # GateTable's interface, as write_config uses it
-    def drop(self) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(text(f"DROP TABLE IF EXISTS {self.table}"))
-        self.engine.dispose()
-
 
 @pytest.fixture(params=["sqlite", "mariadb"])
 def badge_db(request, tmp_path) -> Iterator[BadgeTable]:
-    table = f"badge_log_{uuid.uuid4().hex[:8]}"
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'site.db'}"
-        sqlite3.connect(tmp_path / "site.db").close()
-    else:
-        url = MARIADB_URL
-        try:
-            create_engine(url).connect().close()
-        except Exception as exc:  # any driver error means "not here"
-            if os.environ.get("CI"):
-                pytest.fail(f"MariaDB is required in CI: {exc}")
-            pytest.skip(f"MariaDB not reachable: {exc}")
-    table_ = BadgeTable(url, table)
-    yield table_
-    table_.drop()
+    table = BadgeTable(
+        test_connector.site_db_url(request.param, request, tmp_path), f"badge_log_{uuid.uuid4().hex[:8]}"
+    )
+    yield table
+    table.drop()
 
 
 def leaky_config(folder: Path, db: BadgeTable, server_url: str, token: str) -> Path:
-    config = write_config(folder, db.url, server_url, db, token)  # type: ignore[arg-type]
+    config = write_config(folder, db.url, server_url, db, token)
     good = test_connector.QUERY.format(table=db.table)
     text_ = config.read_text(encoding="utf-8")
     assert good in text_

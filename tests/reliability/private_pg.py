@@ -86,6 +86,14 @@ class PrivatePostgres:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 
+    def warehouse(self, name: str) -> str:
+        """A new database on this server with footfall's schema at head: its URL."""
+        from footfall.warehouse.engine import upgrade
+
+        url = self.create_database(name)
+        upgrade(url)
+        return url
+
     def remove(self) -> None:
         """Stop the server if it runs and delete its folder."""
         if (self.data / "postmaster.pid").exists():

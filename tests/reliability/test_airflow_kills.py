@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import signal
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import psutil
@@ -20,10 +19,10 @@ import pytest
 import requests
 import sqlalchemy as sa
 from fault_figures import record
-from test_backfill import counts, create_database
+from test_backfill import counts
 
 from footfall.pipeline import run_site_window
-from footfall.warehouse.engine import get_engine, normalize_url, upgrade
+from footfall.warehouse.engine import get_engine, upgrade
 from footfall_devtools.demo import start_simulator
 from footfall_devtools.local_airflow import LocalAirflow, airflow_env, free_port
 
@@ -39,18 +38,6 @@ RUNNING = (
     "SELECT count(*) FROM task_instance ti JOIN dag_run dr ON dr.dag_id = ti.dag_id AND dr.run_id = ti.run_id"
     " WHERE ti.dag_id = :d AND dr.run_type = 'backfill' AND ti.state = 'running'"
 )
-
-
-@pytest.fixture
-def pg_databases(pg_url):
-    names = [f"ff_kill_{uuid.uuid4().hex[:8]}_{kind}" for kind in ("meta", "wh", "clean")]
-    urls = [create_database(pg_url, n) for n in names]
-    yield urls
-    engine = sa.create_engine(normalize_url(pg_url), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        for n in names:
-            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{n}" WITH (FORCE)')
-    engine.dispose()
 
 
 def tree(pid: int) -> list[psutil.Process]:
@@ -78,9 +65,9 @@ def wait_for_a_call(airflow: LocalAirflow, port: int, timeout: float = 180) -> p
 
 
 def test_a_killed_task_process_and_a_killed_scheduler_leave_every_window_loaded_once(
-    pg_databases, registry, airflow_db, tmp_path, monkeypatch
+    more_databases, registry, airflow_db, tmp_path, monkeypatch
 ):
-    metadata_url, warehouse_url, clean_url = pg_databases
+    metadata_url, warehouse_url, clean_url = (more_databases(k) for k in ("meta", "wh", "clean"))
     registry.add_site(SITE_ID)
     sim_port = free_port()
     simulator = start_simulator(sim_port)

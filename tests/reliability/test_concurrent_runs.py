@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from fault_figures import compare, count_rows, record, scale
-from private_pg import PrivatePostgres
 from sqlalchemy import Engine, select
 from test_postgres_faults import FIRST, LAST, export_file
 
@@ -20,27 +17,11 @@ from footfall.config import get_site
 from footfall.imports.run import run_import
 from footfall.pipeline import run_site_window, warm_up
 from footfall.warehouse import schema
-from footfall.warehouse.engine import get_engine, upgrade
+from footfall.warehouse.engine import get_engine
 
 SITE_ID = "test-site"
 LIVE_START = datetime(2026, 11, 20, 10, tzinfo=UTC)
 VOLATILE = {"flag_id", "created_at", "run_id", "loaded_at", "payload_id", "finished_at", "started_at", "gx_result"}
-
-
-@pytest.fixture
-def server() -> Iterator[PrivatePostgres]:
-    pg = PrivatePostgres()
-    try:
-        pg.start()
-        yield pg
-    finally:
-        pg.remove()
-
-
-def warehouse_on(server: PrivatePostgres, name: str) -> str:
-    url = server.create_database(name)
-    upgrade(url)
-    return url
 
 
 def _fresh_connections(db_url: str) -> None:
@@ -92,7 +73,7 @@ def test_a_backfill_beside_the_live_runs_of_the_same_site_leaves_one_clean_runs_
 ):
     registry.add_site(SITE_ID)
     windows = [LIVE_START + timedelta(minutes=5 * i) for i in range(12 * scale())]
-    clean_url, url = warehouse_on(server, "clean"), warehouse_on(server, "raced")
+    clean_url, url = server.warehouse("clean"), server.warehouse("raced")
     monkeypatch.setenv("FOOTFALL_DB_URL", clean_url)
     for start in windows:  # one clean pass, in order
         assert _sync(("live", clean_url, start)) is None
@@ -123,7 +104,7 @@ def test_a_backfill_beside_the_live_runs_of_the_same_site_leaves_one_clean_runs_
 def test_two_imports_of_the_same_file_at_once_leave_one_clean_imports_tables(server, registry, tmp_path, monkeypatch):
     registry.add_site(SITE_ID)
     path = export_file(tmp_path / "export.csv")
-    clean_url, url = warehouse_on(server, "clean"), warehouse_on(server, "raced")
+    clean_url, url = server.warehouse("clean"), server.warehouse("raced")
     monkeypatch.setenv("FOOTFALL_DB_URL", clean_url)
     assert _import((str(path), clean_url)) is None
     expected = snapshot(get_engine(clean_url))

@@ -4,7 +4,6 @@ restart a re-run gives exactly the tables of one clean run."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -19,28 +18,12 @@ from footfall.imports.run import run_import
 from footfall.pipeline import sync_window
 from footfall.timewindow import Window
 from footfall.warehouse import schema
-from footfall.warehouse.engine import get_engine, normalize_url, upgrade
+from footfall.warehouse.engine import get_engine, normalize_url
 from footfall_simulator import DeviceProfile, count_intervals
 
 WINDOW = Window(datetime(2026, 11, 20, 10, tzinfo=UTC), datetime(2026, 11, 20, 14, tzinfo=UTC))
 FIRST, LAST = date(2026, 10, 20), date(2026, 10, 29)  # ten local days, the autumn DST change among them
 REFS = {"main-door": "SIM0000001", "side-door": "SIM0000002"}
-
-
-@pytest.fixture
-def server() -> Iterator[PrivatePostgres]:
-    pg = PrivatePostgres()
-    try:
-        pg.start()
-        yield pg
-    finally:
-        pg.remove()
-
-
-def warehouse_on(server: PrivatePostgres, name: str) -> Engine:
-    url = server.create_database(name)
-    upgrade(url)
-    return get_engine(url)
 
 
 class CrashAt:
@@ -73,14 +56,14 @@ def windows_half_loaded(found: dict, expected: dict, spans: list[Window]) -> int
 
 def test_postgres_crashed_mid_load_loads_nothing_then_the_rerun_loads_the_window_once(server, simulator, make_site):
     site: Site = make_site()
-    clean = warehouse_on(server, "clean")
+    clean = get_engine(server.warehouse("clean"))
     counter = CrashAt(clean)
     sync_window(site, WINDOW, engine=clean, run_id="clean")
     counter.remove()
     expected = count_rows(clean)
     assert len(expected) == 2 * 16
 
-    engine = warehouse_on(server, "faulty")
+    engine = get_engine(server.warehouse("faulty"))
     crash = CrashAt(engine, server, at=max(2, counter.seen // 2))
     with pytest.raises(OperationalError):
         sync_window(site, WINDOW, engine=engine, run_id="crashed")
@@ -137,14 +120,14 @@ def test_postgres_crashed_mid_import_resumes_to_the_tables_of_one_clean_import(
 ):
     site: Site = make_site()
     path = export_file(tmp_path / "export.csv")
-    clean = warehouse_on(server, "clean")
+    clean = get_engine(server.warehouse("clean"))
     counter = CrashAt(clean)
     run_import(site, FIRST, LAST, engine=clean, file=path, chunk="day")
     counter.remove()
     expected = count_rows(clean)
     assert len(expected) == 2 * (9 * 96 + 100)
 
-    engine = warehouse_on(server, "faulty")
+    engine = get_engine(server.warehouse("faulty"))
     crash = CrashAt(engine, server, at=max(2, int(counter.seen * crash_fraction)))
     with pytest.raises(OperationalError):
         run_import(site, FIRST, LAST, engine=engine, file=path, chunk="day")
@@ -178,7 +161,7 @@ def test_a_pool_gone_stale_is_renewed_by_pre_ping(server, simulator, make_site):
     """Every pooled connection dies with a server restart; the next run works at once. A control
     engine without pre-ping shows the pool really went stale."""
     site: Site = make_site()
-    engine = warehouse_on(server, "stale")
+    engine = get_engine(server.warehouse("stale"))
     control = create_engine(normalize_url(server.url("stale")))
     with engine.connect() as a, engine.connect() as b, control.connect() as c:  # several pooled connections
         for conn in (a, b, c):

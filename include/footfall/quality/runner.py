@@ -246,6 +246,24 @@ def _check_and_store(
     return outcomes
 
 
+def _read_part(
+    engine: Engine, site: Site, window: Window, loaded: pd.DataFrame | None, *, since_history: bool
+) -> _Site:
+    """The site's counts from its history start (full checks) or the first checked day's start (the
+    refresh) to the end of the checked days; with `loaded`, the window's rows are taken from it and only
+    the counts around the window are read."""
+    part = _Site.of(site, window)
+    since = part.history_start if since_history else part.first_day
+    with engine.connect() as conn:
+        if loaded is None:
+            counts = read_counts(conn, site.id, since, part.read_end)
+        else:
+            around = [(site.id, since, window.start), (site.id, window.end, part.read_end)]
+            counts = _concat_counts([read_count_ranges(conn, around), as_read(site.id, in_window(loaded, window))])
+    part.take(counts, window)
+    return part
+
+
 def check_window(
     engine: Engine,
     site: Site,
@@ -262,14 +280,7 @@ def check_window(
     `loaded`: the normalized rows the window now holds (what `load_window` just wrote), so only the
     counts around the window are read back (a year's import reads ~100k fewer rows per site).
     """
-    part = _Site.of(site, window)
-    with engine.connect() as conn:
-        if loaded is None:
-            counts = read_counts(conn, site.id, part.history_start, part.read_end)
-        else:
-            around = [(site.id, part.history_start, window.start), (site.id, window.end, part.read_end)]
-            counts = _concat_counts([read_count_ranges(conn, around), as_read(site.id, in_window(loaded, window))])
-    part.take(counts, window)
+    part = _read_part(engine, site, window, loaded, since_history=True)
     outcomes = _check_and_store(
         engine, [part], run_id=run_id, validations={site.id: validation}, now=now or datetime.now(UTC), then=then
     )
@@ -314,14 +325,7 @@ def refresh_window(
     history: the correction of a day depends on that day's counts alone, so the rows are the ones a
     full check would write), and the run's GX result in quality_run. Flags are left as the last full
     check stored them, and no alert changes. `then`: as run_after_load's."""
-    part = _Site.of(site, window)
-    with engine.connect() as conn:
-        if loaded is None:
-            counts = read_counts(conn, site.id, part.first_day, part.read_end)
-        else:
-            around = [(site.id, part.first_day, window.start), (site.id, window.end, part.read_end)]
-            counts = _concat_counts([read_count_ranges(conn, around), as_read(site.id, in_window(loaded, window))])
-    part.take(counts, window)
+    part = _read_part(engine, site, window, loaded, since_history=False)
     errors: dict[str, dict[str, str]] = {}
     prepared = prepare_sites(
         part.counts.assign(site_id=site.id),
