@@ -4,11 +4,11 @@ hour's full check leaves the tables exactly as checking on every run would."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
+from table_rows import comparable_rows
 
 from footfall.cadence import full_checks_due
 from footfall.pipeline import sync_window
@@ -41,12 +41,7 @@ def site(make_site):
 
 
 def rows(engine, table) -> list[dict]:
-    with engine.connect() as conn:
-        found = [dict(r) for r in conn.execute(select(table)).mappings().all()]
-    return sorted(
-        ({k: v for k, v in r.items() if k not in VOLATILE} for r in found),
-        key=lambda r: json.dumps(r, sort_keys=True, default=str),
-    )
+    return comparable_rows(engine, table, VOLATILE)
 
 
 def live_runs(site, engine, *, every_run_full: bool) -> list[bool]:

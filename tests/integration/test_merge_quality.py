@@ -14,6 +14,7 @@ import pytest
 import test_api
 from conftest import SIM_NOW, SIM_SEED
 from sqlalchemy import select, update
+from table_rows import comparable_rows
 from test_api import post
 
 from footfall.api.tokens import create_token
@@ -64,12 +65,7 @@ def intervals(start: datetime, end: datetime, faults: tuple[Fault, ...] = ()) ->
 
 
 def rows(engine, table) -> list[dict]:
-    with engine.connect() as conn:
-        found = [dict(r) for r in conn.execute(select(table)).mappings().all()]
-    return sorted(
-        ({k: v for k, v in r.items() if k not in VOLATILE} for r in found),
-        key=lambda r: json.dumps(r, sort_keys=True, default=str),
-    )
+    return comparable_rows(engine, table, VOLATILE)
 
 
 def tables(engine) -> dict[str, list[dict]]:

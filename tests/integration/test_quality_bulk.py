@@ -7,7 +7,8 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete
+from table_rows import comparable_rows
 
 from footfall.pipeline import sync_window
 from footfall.quality import runner
@@ -50,12 +51,7 @@ def sites(make_site, simulator):
 
 
 def tables(engine) -> dict[str, list[dict]]:
-    with engine.connect() as conn:
-        out = {}
-        for t in TABLES:
-            found = [{k: v for k, v in r.items() if k not in VOLATILE} for r in conn.execute(select(t)).mappings()]
-            out[t.name] = sorted(found, key=lambda r: json.dumps(r, sort_keys=True, default=str))
-    return out
+    return {t.name: comparable_rows(engine, t, VOLATILE) for t in TABLES}
 
 
 def clear(engine) -> None:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
+from table_rows import comparable_rows
 
 from footfall.pipeline import sync_window
 from footfall.quality import registry, runner
@@ -47,12 +48,7 @@ def faulty(simulator):
 
 
 def rows(engine, table) -> list[dict]:
-    with engine.connect() as conn:
-        found = [dict(r) for r in conn.execute(select(table)).mappings().all()]
-    return sorted(
-        ({k: v for k, v in r.items() if k not in VOLATILE} for r in found),
-        key=lambda r: json.dumps(r, sort_keys=True, default=str),
-    )
+    return comparable_rows(engine, table, VOLATILE)
 
 
 def high_flags(engine) -> set[tuple]:

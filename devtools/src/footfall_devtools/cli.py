@@ -7,8 +7,6 @@ the simulator, so they live here. The registry and data folder default to the ch
 from __future__ import annotations
 
 import argparse
-import logging
-import os
 import subprocess
 import sys
 from collections.abc import Sequence
@@ -68,19 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
     use_checkout_settings()
-    from footfall.config import ConfigError
+    from footfall.cli import run_command
 
-    try:
-        return args.func(args)
-    except ConfigError as exc:
-        print(f"footfall-dev: {exc}", file=sys.stderr)
-        return 2
+    return run_command(args, "footfall-dev")
 
 
 if __name__ == "__main__":
