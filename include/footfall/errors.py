@@ -37,3 +37,12 @@ class ValidationFailed(SiteDataError):
     """The row-level suite failed: a structural problem, so the batch is not loaded."""
 
     stage = "validate"
+
+
+class Refused(FootfallError):
+    """A request an HTTP service of footfall refuses (ingestion or share): a 4xx or 503 with a reason for
+    the caller, and headers such as Retry-After or WWW-Authenticate. Answered as JSON `{"reason": ...}`."""
+
+    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(f"{status}: {reason}")
+        self.status, self.reason, self.headers = status, reason, headers or {}

@@ -6,8 +6,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from footfall.api.app import create_app
-from footfall.api.tokens import hash_token
 from footfall.cli import main
+from footfall.keys import key_digest
 from footfall.warehouse import schema
 from footfall.warehouse import share as store
 from footfall.warehouse.engine import get_engine
@@ -28,7 +28,7 @@ def test_partners_cli_prints_the_key_once_and_stores_its_hash(db_url, warehouse,
         sites = (
             conn.execute(select(schema.partner_site.c.site_id).order_by(schema.partner_site.c.site_id)).scalars().all()
         )
-    assert row.key_hash == hash_token(key) and key not in str(tuple(row)) and sites == ["bib", "lab"]
+    assert row.key_hash == key_digest(key) and key not in str(tuple(row)) and sites == ["bib", "lab"]
     assert store.partner_for_key(engine, key).sites == ("bib", "lab")
 
     assert main(["partners", "list"]) == 0

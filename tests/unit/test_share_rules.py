@@ -8,8 +8,9 @@ from datetime import UTC, date, datetime
 import pytest
 
 from footfall.config import ConfigError, LevelThresholds, load_site
+from footfall.errors import Refused
 from footfall.share import hours, levels
-from footfall.share.access import RateLimiter, Refused, bearer
+from footfall.share.access import RateLimiter, bearer
 from footfall.share.http import _matches, max_age
 from footfall.share.service import half_hours, local_day
 

@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from footfall.api import tokens
 from footfall.cli import main
+from footfall.keys import key_digest
 from footfall.warehouse import schema
 
 
@@ -16,7 +17,7 @@ def test_only_the_hash_is_stored_and_the_token_finds_its_site(sqlite_url, wareho
     with engine.connect() as conn:
         stored = conn.execute(select(schema.api_token)).mappings().one()
     assert token.startswith(tokens.PREFIX) and len(token) > 40
-    assert stored["token_hash"] == tokens.hash_token(token) != token
+    assert stored["token_hash"] == key_digest(token) != token
     assert token not in str(dict(stored))
     assert tokens.site_for_token(engine, token) == "site-a"
     assert tokens.site_for_token(engine, token + "x") is None
@@ -78,12 +79,12 @@ def test_a_wrong_token_is_compared_only_as_a_fixed_length_digest(sqlite_url, war
     assert tokens.token_owner(engine, near_miss) is None
     assert tokens.token_owner(engine, token) is not None
 
-    assert asked == [tokens.hash_token(near_miss), tokens.hash_token(token)]
+    assert asked == [key_digest(near_miss), key_digest(token)]
     assert all(len(d) == 64 and token not in d for d in asked)
     # the near miss shares (almost surely) no prefix with the real digest: nothing to measure
     common = next(i for i, (a, b) in enumerate(zip(asked[0], asked[1], strict=True)) if a != b)
     assert common < 8
-    assert compared == [(tokens.hash_token(token), tokens.hash_token(token))]
+    assert compared == [(key_digest(token), key_digest(token))]
 
 
 def test_failed_attempts_are_limited_per_address_and_per_token_prefix(monkeypatch):

@@ -27,9 +27,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from footfall.api import tokens
 from footfall.api.batches import ConnectorBatch, check_batch
-from footfall.api.bodies import Rejected, check_xml, inflate, looks_like_xml, parse_json, read_limited
+from footfall.api.bodies import check_xml, inflate, looks_like_xml, parse_json, read_limited
 from footfall.api.landing import Lander, Push, PushedBody
 from footfall.config import SLUG, ConfigError, Site, SourceKind, load_presets, load_site, site_path
+from footfall.errors import Refused
+from footfall.keys import key_digest
 from footfall.warehouse.engine import get_engine
 
 log = logging.getLogger(__name__)
@@ -55,12 +57,12 @@ def push_site(site_id: str) -> Site:
     try:
         site = _site_at(site_id, path.stat().st_mtime_ns)
     except FileNotFoundError:
-        raise Rejected(404, f"site {site_id}: no such site") from None
+        raise Refused(404, f"site {site_id}: no such site") from None
     except ConfigError as exc:
         log.error("site file unusable: %s", exc)
-        raise Rejected(409, f"site {site_id}: its site file is invalid; ask the data team") from None
+        raise Refused(409, f"site {site_id}: its site file is invalid; ask the data team") from None
     if site.source.kind != SourceKind.PUSH:
-        raise Rejected(409, f"site {site_id}: source kind is {site.source.kind.value}, not push")
+        raise Refused(409, f"site {site_id}: source kind is {site.source.kind.value}, not push")
     return site
 
 
@@ -73,7 +75,7 @@ def _bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Rejected(401, "missing bearer token (Authorization: Bearer <token>)")
+        raise Refused(401, "missing bearer token (Authorization: Bearer <token>)")
     return token.strip()
 
 
@@ -87,7 +89,7 @@ class Gate:
 
     async def owner(self, request: Request, engine: Engine, *, fresh: bool = False) -> tokens.TokenOwner:
         token = _bearer(request)
-        digest = tokens.hash_token(token)
+        digest = key_digest(token)
         owner = None if fresh else self.cache.get(digest)
         if owner is not None:
             return owner
@@ -95,13 +97,13 @@ class Gate:
         wait = self.failures.retry_after(address, token)
         if wait is not None:
             seconds = max(1, math.ceil(wait))
-            raise Rejected(429, f"too many failed token attempts from {address} or with this token prefix; "
+            raise Refused(429, f"too many failed token attempts from {address} or with this token prefix; "
                            f"retry in {seconds} s", {"Retry-After": str(seconds)})  # fmt: skip
         owner = await run_in_threadpool(tokens.token_owner, engine, token)
         if owner is None:
             self.failures.record(address, token)
             self.cache.forget(digest)
-            raise Rejected(401, "token is unknown or revoked")
+            raise Refused(401, "token is unknown or revoked")
         self.cache.put(digest, owner)
         return owner
 
@@ -111,7 +113,7 @@ class Gate:
         """The token must be active and belong to exactly this site; only then is the site looked up."""
         owner = await self.owner(request, engine, fresh=fresh)
         if not _SLUG.match(site_id) or owner.site_id != site_id:
-            raise Rejected(403, f"this token may not write site {site_id}")
+            raise Refused(403, f"this token may not write site {site_id}")
         return push_site(site_id), owner
 
 
@@ -120,7 +122,7 @@ async def read_body(request: Request, limit: int) -> tuple[bytes, bytes | None]:
     raw = await read_limited(request.stream(), request.headers.get("content-length"), limit)
     body, stored = inflate(raw, request.headers.get("content-encoding"), limit)
     if not body.strip():
-        raise Rejected(400, "empty body")
+        raise Refused(400, "empty body")
     return body, stored
 
 
@@ -224,8 +226,8 @@ def create_app(engine: Engine | None = None, only: Literal["ingest", "share"] | 
             app.state.engine = get_engine()
         return app.state.engine
 
-    @app.exception_handler(Rejected)
-    async def _rejected(_: Request, exc: Rejected) -> JSONResponse:
+    @app.exception_handler(Refused)
+    async def _rejected(_: Request, exc: Refused) -> JSONResponse:
         return _reason(exc.status, exc.reason, exc.headers)
 
     @app.exception_handler(StarletteHTTPException)
@@ -292,17 +294,17 @@ def create_app(engine: Engine | None = None, only: Literal["ingest", "share"] | 
     async def post_vendor_push(preset: str, site_id: str, request: Request) -> JSONResponse:
         site, owner = await gate.authorize(request, warehouse(), site_id)
         if preset not in load_presets() or site.source.preset != preset:
-            raise Rejected(422, f"site {site_id} takes preset {site.source.preset}, not {preset!r}")
+            raise Refused(422, f"site {site_id} takes preset {site.source.preset}, not {preset!r}")
         body, stored = await read_body(request, min(max_body_bytes(), site.preset.max_body_bytes))
         content_type = request.headers.get("content-type")
         if looks_like_xml(body, content_type):
             check_xml(body)
             if site.preset.format != "xml":
-                raise Rejected(415, f"site {site_id}, source push:{preset}: expects {site.preset.format}, got XML")
+                raise Refused(415, f"site {site_id}, source push:{preset}: expects {site.preset.format}, got XML")
         elif site.preset.format == "json":
             parse_json(body)
         elif site.preset.format == "xml":
-            raise Rejected(415, f"site {site_id}, source push:{preset}: expects XML")
+            raise Refused(415, f"site {site_id}, source push:{preset}: expects XML")
         pushed = PushedBody(
             preset=preset, body=body, content_type=content_type, request=f"POST /v1/push/{preset}/{site_id}",
             stored=stored,

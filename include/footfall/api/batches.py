@@ -13,9 +13,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from footfall.api.bodies import Rejected, parse_json
+from footfall.api.bodies import parse_json
 from footfall.api.landing import PushedBody
 from footfall.config import Site
+from footfall.errors import Refused
 from footfall.templates import render
 
 _DURATION = re.compile(r"^\s*(\d+)\s*(m|min|h)?\s*$", re.IGNORECASE)
@@ -125,7 +126,7 @@ def site_interval_minutes(site: Site) -> int | None:
 
 
 def check_batch(body: bytes, site: Site, content_type: str | None, stored: bytes | None = None) -> PushedBody:
-    """A landable PushedBody, or Rejected naming the site, the source and what is wrong.
+    """A landable PushedBody, or Refused naming the site, the source and what is wrong.
 
     The body is parsed and validated in one pass (pydantic's JSON parser); only a body that is not
     JSON at all goes through json.loads, for its message."""
@@ -137,12 +138,12 @@ def check_batch(body: bytes, site: Site, content_type: str | None, stored: bytes
         if any(e["type"] == "json_invalid" for e in err.errors()):
             try:
                 parse_json(body)  # json's own words for what is wrong
-            except Rejected as bad:
-                raise Rejected(400, f"site {site.id}, source {source}: {bad.reason}") from None
-            raise Rejected(400, f"site {site.id}, source {source}: malformed JSON") from None
-        raise Rejected(422, f"site {site.id}, source {source}: {_describe(err, checks.interval)}") from None
+            except Refused as bad:
+                raise Refused(400, f"site {site.id}, source {source}: {bad.reason}") from None
+            raise Refused(400, f"site {site.id}, source {source}: malformed JSON") from None
+        raise Refused(422, f"site {site.id}, source {source}: {_describe(err, checks.interval)}") from None
     if batch.site_id != site.id:
-        raise Rejected(422, f"site {site.id}, source {source}: batch says site_id {batch.site_id!r}")
+        raise Refused(422, f"site {site.id}, source {source}: batch says site_id {batch.site_id!r}")
     first = last_end = None
     if batch.rows:
         starts = [r.interval_start.astimezone(UTC) for r in batch.rows]  # one tzinfo: cheap comparisons

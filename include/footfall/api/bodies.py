@@ -1,6 +1,6 @@
 """Request bodies: read within a size limit, gunzip within the same limit, check the syntax.
 
-Everything here turns a bad body into `Rejected` (a 4xx with a reason), never an exception the
+Everything here turns a bad body into `Refused` (a 4xx with a reason), never an exception the
 server would answer with a 5xx. XML is parsed with defusedxml, which refuses DTDs and entities,
 so an entity-expansion bomb costs nothing; gzip is inflated in bounded steps, so a zip bomb stops
 at the limit.
@@ -16,15 +16,7 @@ from typing import Any
 import defusedxml
 import defusedxml.ElementTree
 
-
-class Rejected(Exception):
-    """A request the service refuses: HTTP status and a reason for the sender."""
-
-    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None):
-        self.status = status
-        self.reason = reason
-        self.headers = headers
-        super().__init__(f"{status}: {reason}")
+from footfall.errors import Refused
 
 
 async def read_limited(chunks: AsyncIterator[bytes], declared_length: str | None, limit: int) -> bytes:
@@ -32,14 +24,14 @@ async def read_limited(chunks: AsyncIterator[bytes], declared_length: str | None
     if declared_length is not None:
         try:
             if int(declared_length) > limit:
-                raise Rejected(413, f"body of {int(declared_length)} bytes is over the {limit}-byte limit")
+                raise Refused(413, f"body of {int(declared_length)} bytes is over the {limit}-byte limit")
         except ValueError:
-            raise Rejected(400, "Content-Length is not a number") from None
+            raise Refused(400, "Content-Length is not a number") from None
     parts, size = [], 0
     async for chunk in chunks:
         size += len(chunk)
         if size > limit:
-            raise Rejected(413, f"body is over the {limit}-byte limit")
+            raise Refused(413, f"body is over the {limit}-byte limit")
         parts.append(chunk)
     return b"".join(parts)
 
@@ -55,11 +47,11 @@ def _gunzip(body: bytes, limit: int) -> tuple[bytes, bool]:
     try:
         out = inflater.decompress(body, limit + 1)
     except zlib.error as exc:
-        raise Rejected(400, f"Content-Encoding is gzip but the body is not valid gzip ({exc})") from None
+        raise Refused(400, f"Content-Encoding is gzip but the body is not valid gzip ({exc})") from None
     if len(out) > limit or inflater.unconsumed_tail:
-        raise Rejected(413, f"body inflates to over the {limit}-byte limit")
+        raise Refused(413, f"body inflates to over the {limit}-byte limit")
     if not inflater.eof:
-        raise Rejected(400, "gzip body is truncated")
+        raise Refused(400, "gzip body is truncated")
     return out, not inflater.unused_data
 
 
@@ -78,7 +70,7 @@ def inflate(raw: bytes, content_encoding: str | None, limit: int) -> tuple[bytes
         body, whole = _gunzip(raw, limit)
         return body, raw if whole else None
     if encoding != "identity":
-        raise Rejected(415, f"Content-Encoding {encoding!r} is not supported (use gzip or none)")
+        raise Refused(415, f"Content-Encoding {encoding!r} is not supported (use gzip or none)")
     return raw, None
 
 
@@ -87,21 +79,21 @@ def looks_like_xml(body: bytes, content_type: str | None) -> bool:
 
 
 def check_xml(body: bytes) -> None:
-    """Well-formed XML without DTD or entities, or Rejected (400)."""
+    """Well-formed XML without DTD or entities, or Refused (400)."""
     try:
         defusedxml.ElementTree.fromstring(body, forbid_dtd=True)
     except (defusedxml.DTDForbidden, defusedxml.EntitiesForbidden, defusedxml.ExternalReferenceForbidden):
-        raise Rejected(400, "XML with a DTD or entity declarations is refused") from None
+        raise Refused(400, "XML with a DTD or entity declarations is refused") from None
     except Exception as exc:  # ParseError and friends: the body is not well-formed
-        raise Rejected(400, f"malformed XML: {exc}") from None
+        raise Refused(400, f"malformed XML: {exc}") from None
 
 
 def parse_json(body: bytes) -> Any:
     try:
         return json.loads(body)
     except UnicodeDecodeError:
-        raise Rejected(400, "body is not UTF-8 text") from None
+        raise Refused(400, "body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
-        raise Rejected(400, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise Refused(400, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
-        raise Rejected(400, "malformed JSON: nested too deeply") from None
+        raise Refused(400, "malformed JSON: nested too deeply") from None

@@ -27,8 +27,8 @@ from typing import Any
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 
-from footfall.api.bodies import Rejected
 from footfall.config import Site
+from footfall.errors import Refused
 from footfall.sources.fetched import push_source
 from footfall.warehouse.engine import single_writer
 from footfall.warehouse.landing import (
@@ -74,13 +74,13 @@ class Push:
     token_id: int | None = None
 
 
-Outcome = dict[str, Any] | Rejected
+Outcome = dict[str, Any] | Refused
 
 
 def land_push(engine: Engine, site: Site, pushed: PushedBody) -> tuple[dict[str, Any], bool]:
     """Land one pushed body (and its batch id) in its own transaction; returns (ack, first time)."""
     outcome, first = land_group(engine, [Push(site, pushed)], {})[0]
-    if isinstance(outcome, Rejected):
+    if isinstance(outcome, Refused):
         raise outcome
     return outcome, first
 
@@ -100,7 +100,7 @@ def _plan(pushes: list[Push], active: set[int], stored: dict[tuple[str, str], di
     for k, p in enumerate(pushes):
         key = (p.site.id, p.pushed.batch_id or "")
         if p.token_id is not None and p.token_id not in active:
-            plan.outcomes[k] = (Rejected(401, "token is unknown or revoked"), False)
+            plan.outcomes[k] = (Refused(401, "token is unknown or revoked"), False)
         elif p.pushed.batch_id is not None and key in stored:
             plan.outcomes[k] = (stored[key], False)
         elif p.pushed.batch_id is not None and key in first_of:
@@ -265,7 +265,7 @@ class Lander:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
         outcome = await future
-        if isinstance(outcome, Rejected):
+        if isinstance(outcome, Refused):
             raise outcome
         return outcome
 
@@ -292,12 +292,12 @@ class Lander:
         except Exception:
             if aconn.closed or len(group) == 1:
                 log.exception("landing %d push(es) failed", len(group))
-                return [Rejected(503, f"site {p.site.id}: the warehouse is unavailable; retry later") for p, _ in group]
+                return [Refused(503, f"site {p.site.id}: the warehouse is unavailable; retry later") for p, _ in group]
             # one bad push must not fail the others: land each on its own
             return [(await self._land_async_group(aconn, [item]))[0] for item in group]
 
     async def land(self, push: Push) -> dict[str, Any]:
-        """The ack once the push is committed, or Rejected (revoked token; warehouse unavailable: 503)."""
+        """The ack once the push is committed, or Refused (revoked token; warehouse unavailable: 503)."""
         if self._ensured.get(push.site.id) is not push.site:  # once per site file: the site and counter rows
             await run_in_threadpool(self._ensure, push.site)
         if self._async is None:
@@ -309,7 +309,7 @@ class Lander:
         waiting = _Waiting(push, loop, loop.create_future())
         self._queue.put(waiting)
         outcome = await waiting.future
-        if isinstance(outcome, Rejected):
+        if isinstance(outcome, Refused):
             raise outcome
         return outcome
 
@@ -362,7 +362,7 @@ class Lander:
         except Exception:
             if len(group) == 1:
                 log.exception("landing a push for site %s failed", group[0].push.site.id)
-                outcomes = [Rejected(503, f"site {group[0].push.site.id}: the warehouse is unavailable; retry later")]
+                outcomes = [Refused(503, f"site {group[0].push.site.id}: the warehouse is unavailable; retry later")]
             else:  # one bad push must not fail the others: land each on its own
                 for waiting in group:
                     self._land([waiting])

@@ -1,7 +1,5 @@
-"""Per-site API tokens: shown once at creation, stored only as a sha256 hash.
+"""Per-site API tokens: shown once at creation, stored only as their digest (footfall.keys).
 
-A token is 32 random bytes, so a plain sha256 (no salt, no slow hash) is enough: nobody can
-guess one, and the hash lets the service find a token by index instead of comparing every row.
 The site a token belongs to is part of the row, so a token can only ever write its own site.
 
 Timing does not tell how much of a wrong token matched: the token itself is never compared, only
@@ -14,9 +12,7 @@ token is still refused at once: the transaction that lands a push re-reads its t
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -24,6 +20,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
+from footfall.keys import key_digest, new_key
 from footfall.warehouse.tokens import active_token, insert_token, revoke_tokens, site_tokens
 
 MAX_TOKEN_CHARS = 200
@@ -43,18 +40,10 @@ class TokenInfo:
     hash_prefix: str
 
 
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def new_token() -> str:
-    return PREFIX + secrets.token_urlsafe(32)
-
-
 def create_token(engine: Engine, site_id: str, label: str | None = None) -> tuple[int, str]:
     """Store a new token's hash for `site_id`; the clear token is returned once, to hand over."""
-    token = new_token()
-    return insert_token(engine, site_id, hash_token(token), label), token
+    token = new_key(PREFIX)
+    return insert_token(engine, site_id, key_digest(token), label), token
 
 
 def list_tokens(engine: Engine, site_id: str) -> list[TokenInfo]:
@@ -81,7 +70,7 @@ def token_owner(engine: Engine, token: str) -> TokenOwner | None:
     """The active token's id and site, or None (unknown, revoked or malformed token)."""
     if not token.startswith(PREFIX) or len(token) > MAX_TOKEN_CHARS:
         return None
-    digest = hash_token(token)
+    digest = key_digest(token)
     row = active_token(engine, digest)
     if row is None or not hmac.compare_digest(row.token_hash, digest):
         return None

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from footfall.errors import Refused
 from footfall.warehouse import share as store
 
 KEY_CACHE_SECONDS = 30.0
@@ -24,14 +25,6 @@ DEFAULT_PUBLIC_RATE = 600
 def public_rate_per_minute() -> int:
     """FOOTFALL_SHARE_PUBLIC_RATE: requests a minute per client address without a key (default 600)."""
     return int(os.environ.get("FOOTFALL_SHARE_PUBLIC_RATE", DEFAULT_PUBLIC_RATE))
-
-
-class Refused(Exception):
-    """A 4xx with a JSON reason (and headers such as Retry-After or WWW-Authenticate)."""
-
-    def __init__(self, status: int, reason: str, headers: dict[str, str] | None = None) -> None:
-        super().__init__(reason)
-        self.status, self.reason, self.headers = status, reason, headers or {}
 
 
 def bearer(header: str | None) -> str | None:

@@ -24,8 +24,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from footfall.config import Site
+from footfall.errors import Refused
 from footfall.share import service
-from footfall.share.access import KeyCache, RateLimiter, Refused, bearer, public_rate_per_minute
+from footfall.share.access import KeyCache, RateLimiter, bearer, public_rate_per_minute
 from footfall.share.http import PublicCORS, Rendered, cached_json, etag_of, max_age, render, respond
 from footfall.share.models import ErrorOut, ForecastOut, HoursOut, NowOut, SitesOut, TodayOut
 from footfall.warehouse.share import Partner

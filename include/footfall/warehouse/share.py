@@ -8,7 +8,6 @@ from the last USUAL_WEEKS weeks of corrected occupancy into `share_usual` at mos
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -24,7 +23,7 @@ from sqlalchemy import (
     update,
 )
 
-from footfall.api.tokens import hash_token
+from footfall.keys import key_digest, new_key
 from footfall.warehouse import schema
 from footfall.warehouse.schema import partner, partner_site, share_usual
 
@@ -50,11 +49,11 @@ class Partner:
 
 def create_partner(engine: Engine, name: str, sites: list[str], rate_per_minute: int = 600) -> tuple[int, str]:
     """Store a new partner key's hash with the sites it may read; the clear key is returned once."""
-    key = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = new_key(KEY_PREFIX)
     with engine.begin() as conn:
         partner_id = conn.execute(
             insert(partner)
-            .values(name=name, key_hash=hash_token(key), rate_per_minute=rate_per_minute, created_at=datetime.now(UTC))
+            .values(name=name, key_hash=key_digest(key), rate_per_minute=rate_per_minute, created_at=datetime.now(UTC))
             .returning(partner.c.partner_id)
         ).scalar_one()
         conn.execute(insert(partner_site), [{"partner_id": partner_id, "site_id": s} for s in sorted(set(sites))])
@@ -89,7 +88,7 @@ def partner_for_key(engine: Engine, key: str) -> Partner | None:
         return None
     with engine.connect() as conn:
         row = conn.execute(
-            select(partner).where(partner.c.key_hash == hash_token(key), partner.c.revoked_at.is_(None))
+            select(partner).where(partner.c.key_hash == key_digest(key), partner.c.revoked_at.is_(None))
         ).first()
         if row is None:
             return None
