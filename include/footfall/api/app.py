@@ -323,6 +323,8 @@ def create_served_app() -> FastAPI:
     import gc
     import sys
 
+    import pandas  # noqa: F401  (the share read path imports it on its first request: freeze it too)
+
     app = create_app()
     gc.collect()
     gc.freeze()
