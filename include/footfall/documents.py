@@ -172,7 +172,7 @@ class Records:
         """A dotted path through dict records picked a level at a time, each enclosing level once per
         Records: fields under one parent (`interval.start`, `interval.end`) share the pass over it. None
         when a record lacks a level or is not a dict there (lookup then says MISSING where it must)."""
-        parent = self.items
+        parent: list[Any] | None = self.items
         for depth in range(1, len(keys)):
             prefix = tuple(keys[:depth])
             if prefix not in self.levels:
