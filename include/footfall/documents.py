@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -96,6 +96,7 @@ class Records:
     keys: list[Any] | None = None
     lists: bool | None = None  # every item is a list (a mapping's values: checked once, when first asked)
     elements: bool | None = None  # every item is an XML element (checked once, when first asked)
+    levels: dict[tuple[str, ...], list[Any] | None] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n(self) -> int:
@@ -156,12 +157,28 @@ class Records:
                 found = _attributes(self.items, keys[0]) if self.elements else None
                 if found is not None:
                     return found
+            if self.dicts and len(keys) > 1:
+                found = self._nested(keys)
+                if found is not None and Element not in set(map(type, found)):
+                    return found
             return _pick(self.items, keys, self.dicts)
         if self.up is None or ups > len(self.up):
             return [MISSING] * self.n
         nodes, where = self.up[ups - 1]
         values = _pick(nodes, keys, False)
         return list(map(values.__getitem__, where.tolist()))
+
+    def _nested(self, keys: list[str]) -> list[Any] | None:
+        """A dotted path through dict records picked a level at a time, each enclosing level once per
+        Records: fields under one parent (`interval.start`, `interval.end`) share the pass over it. None
+        when a record lacks a level or is not a dict there (lookup then says MISSING where it must)."""
+        parent: list[Any] | None = self.items
+        for depth in range(1, len(keys)):
+            prefix = tuple(keys[:depth])
+            if prefix not in self.levels:
+                self.levels[prefix] = _keyed(parent, keys[depth - 1]) if parent is not None else None
+            parent = self.levels[prefix]
+        return _keyed(parent, keys[-1]) if parent is not None else None
 
     def _pairs(self, ups: int, keys: list[str]) -> list[Any]:
         """A field of `{}` pairs: '0' is the key, '1...' looks into the value."""
@@ -218,6 +235,16 @@ def _own_key(dicts: list[dict[str, Any]], key: str) -> str:
             if own == key:
                 return own
     return key
+
+
+def _keyed(nodes: list[Any], key: str) -> list[Any] | None:
+    """Each node's value at `key`, when every node is a dict that has it (one pass), else None."""
+    if nodes and type(nodes[0]) is dict:
+        key = _own_key(nodes, key)
+    try:
+        return [n[key] for n in nodes]
+    except (KeyError, TypeError, IndexError):
+        return None
 
 
 def _attributes(elements: list[Element], key: str) -> list[str] | None:

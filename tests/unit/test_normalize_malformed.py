@@ -50,7 +50,7 @@ CASES = [
     ("csv", b'Interval start,In,Out\n"' + b"x" * 200_000 + b'",1,2\n', "not CSV: line 2: field larger than"),
     ("csv", "Intervalle début,In,Out\n".encode("latin-1"), "body is not UTF-8 text"),
     ("csv", b"Interval start,In,Out\n2026-11-20 10:00,4\n", "CSV line 2: 2 cells, the header has 3"),
-    ("csv", b"Interval start,In,Out\n2026-11-20 10:00,lots,1\n", "record 0: In: count 'lots' is not a number"),
+    ("csv", b"Interval start,In,Out\n2026-11-20 10:00,lots,1\n", "CSV line 2: In: count 'lots' is not a number"),
     # XML: Python's codec lookup raises LookupError (not a ValueError) for a declared encoding it lacks.
     ("xml", b'<?xml version="1.0" encoding="nope-8"?><tvpc/>', "not XML: unknown encoding: nope-8"),
     ("xml", b'<?xml version="1.0" encoding="rot13"?><tvpc/>', "not XML: 'rot13' is not a text encoding"),

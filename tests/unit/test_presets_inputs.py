@@ -248,6 +248,16 @@ def test_a_negative_count_names_its_csv_line_counting_the_rows_left_out():
         parse("xovis_csv_export", body)
 
 
+def test_a_count_that_is_not_a_number_names_its_csv_line_counting_the_rows_left_out():
+    body = XOVIS_CSV_HEAD + (
+        b"20/11/2026 - 10:00,20/11/2026 - 10:01,1,2\n"
+        b"20/11/2026 - 10:01,20/11/2026 - 10:02,,\n"  # line 3: no counts, skipped
+        b"20/11/2026 - 10:02,20/11/2026 - 10:03,lots,1\n"  # line 4
+    )
+    with pytest.raises(ParseError, match=re.escape("CSV line 4: Forward counter: count 'lots' is not a number")):
+        parse("xovis_csv_export", body)
+
+
 def test_a_repeated_record_with_other_counts_is_refused_naming_both_lines():
     """Two 1-minute records of one device for the same minute: summing them to 5 minutes would count
     one of them twice, and which is right the body cannot say."""

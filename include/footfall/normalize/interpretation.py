@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 import operator
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,8 +56,11 @@ def _digit_strings(values: list[str]) -> np.ndarray | None:
     return None if whole is None else whole.astype(float)
 
 
-def count_column(values: list[Any], paths: Paths) -> np.ndarray:
-    """Counts as floats (NaN when absent); the first bad value raises naming its record and field."""
+def count_column(values: list[Any], paths: Paths, where: Callable[[int], str] | None = None) -> np.ndarray:
+    """Counts as floats (NaN when absent); the first bad value raises naming its place and field.
+
+    `where(i)` names value i's place in its body (`CSV line N`, `record N`); `record i` without it."""
+    place = where or (lambda i: f"record {i}")
     if values and type(values[0]) is str:  # digits only (a CSV, quoted numbers): no scan of the types
         digits = _digit_strings(values)
         if digits is not None:
@@ -65,7 +68,7 @@ def count_column(values: list[Any], paths: Paths) -> np.ndarray:
     types = set(map(type, values))
     if Missing in types:
         i = next(i for i, v in enumerate(values) if v is MISSING)
-        raise ValueError(f"record {i}: missing {describe_paths(paths)}")
+        raise ValueError(f"{place(i)}: missing {describe_paths(paths)}")
     if types == {int}:
         try:
             return np.array(values, dtype=np.int64).astype(float)
@@ -82,7 +85,7 @@ def count_column(values: list[Any], paths: Paths) -> np.ndarray:
         try:
             number = _count_value(v)
         except ValueError as exc:
-            raise ValueError(f"record {i}: {name}: {exc}") from None
+            raise ValueError(f"{place(i)}: {name}: {exc}") from None
         out[i] = np.nan if number is None else number
     return out
 
@@ -206,7 +209,7 @@ def interpret(site: Site, options: dict[str, Any], raws: list[Raw]) -> Columns:
     measures: dict[str, np.ndarray] = {}
     label_codes: np.ndarray | None = None
     if fields.label is not None and fields.value is not None:
-        values = count_column(_concat(r.counts["value"] for r in raws), fields.value)
+        values = count_column(_concat(r.counts["value"] for r in raws), fields.value, lambda g: _where(raws, g))
         labels = _concat(r.labels or [] for r in raws)
         measure = per_distinct(labels, lambda v: preset.labels.get(str(v)))
         if n and (measure == None).any():  # noqa: E711 - elementwise on an object array
@@ -220,7 +223,7 @@ def interpret(site: Site, options: dict[str, Any], raws: list[Raw]) -> Columns:
         for m in MEASURES:
             paths = getattr(fields, m)
             if paths is not None:
-                measures[m] = count_column(_concat(r.counts[m] for r in raws), paths)
+                measures[m] = count_column(_concat(r.counts[m] for r in raws), paths, lambda g: _where(raws, g))
                 _refuse_bad_counts(raws, m, m, measures[m])
     if fields.interval_end is not None and preset.interval is None:
         minutes = _record_minutes(site, options, raws, per_payload, [pidx, ref], start) if n else np.zeros(0)
@@ -271,6 +274,12 @@ def _locate(raws: list[Raw], g: int) -> tuple[Raw, int]:
             return raw, g
         g -= raw.n
     raise IndexError(g)
+
+
+def _where(raws: list[Raw], g: int) -> str:
+    """The batch's record g named by its place in its body (`CSV line N` or `record N`)."""
+    raw, i = _locate(raws, g)
+    return raw.where(i)
 
 
 def _refuse_bad_counts(raws: list[Raw], key: str, name: str, values: np.ndarray) -> None:
