@@ -258,7 +258,7 @@ def test_a_bad_file_is_kept_and_named_while_the_good_one_loads(tmp_path, engine)
         sync_window(file_site(inbox), run, engine=engine)
 
     assert str(err.value).startswith("site file-site, source file:axis_tvpc_export_csv: normalize failed")
-    assert f"file {inbox / 'b-bad.csv'}: record 0:" in str(err.value)  # the file, then the record in it
+    assert f"file {inbox / 'b-bad.csv'}: CSV line 2:" in str(err.value)  # the file, then the line in it
     assert "'lots' is not a number" in str(err.value)
     assert list(loaded(engine).values()) == [(4, 4)]  # the good file loaded; nothing of the bad one
     with engine.connect() as conn:
