@@ -238,23 +238,17 @@ def test_cli_presets_list_names_every_preset():
 XOVIS_CSV_HEAD = b"from-time,to-time,Forward counter,Backward counter\n"
 
 
-def test_a_negative_count_names_its_csv_line_counting_the_rows_left_out():
+@pytest.mark.parametrize(
+    ("count", "reason"),
+    [(b"-3", "entries '-3' is negative"), (b"lots", "Forward counter: count 'lots' is not a number")],
+)
+def test_a_wrong_count_names_its_csv_line_counting_the_rows_left_out(count, reason):
     body = XOVIS_CSV_HEAD + (
         b"20/11/2026 - 10:00,20/11/2026 - 10:01,1,2\n"
         b"20/11/2026 - 10:01,20/11/2026 - 10:02,,\n"  # line 3: no counts, skipped
-        b"20/11/2026 - 10:02,20/11/2026 - 10:03,-3,1\n"  # line 4
+        b"20/11/2026 - 10:02,20/11/2026 - 10:03," + count + b",1\n"  # line 4
     )
-    with pytest.raises(ParseError, match=re.escape("CSV line 4: entries '-3' is negative")):
-        parse("xovis_csv_export", body)
-
-
-def test_a_count_that_is_not_a_number_names_its_csv_line_counting_the_rows_left_out():
-    body = XOVIS_CSV_HEAD + (
-        b"20/11/2026 - 10:00,20/11/2026 - 10:01,1,2\n"
-        b"20/11/2026 - 10:01,20/11/2026 - 10:02,,\n"  # line 3: no counts, skipped
-        b"20/11/2026 - 10:02,20/11/2026 - 10:03,lots,1\n"  # line 4
-    )
-    with pytest.raises(ParseError, match=re.escape("CSV line 4: Forward counter: count 'lots' is not a number")):
+    with pytest.raises(ParseError, match=re.escape(f"CSV line 4: {reason}")):
         parse("xovis_csv_export", body)
 
 
