@@ -316,12 +316,29 @@ def _iterate(node: Any, name: str, mode: str, where: str, one_record: bool, last
     raise ValueError(f"wrong shape: {where or 'the document'} is a {type(container).__name__}, not a list")
 
 
+_NO_PARENTS = np.empty(0, dtype=np.int64)
+
+
+def _lists_at(nodes: list[Any], key: str) -> list[list[Any]] | None:
+    """Each node's list at `key`, in one pass, when every node is a dict holding a list there (a body's
+    records, each record's counts); else None, and the general path reads each node (and names what is
+    wrong). One comprehension instead of a call per node: nested records are most of a push body."""
+    if not nodes or type(nodes[0]) is not dict:
+        return None
+    key = _own_key(nodes, key)
+    try:
+        found = [node[key] for node in nodes]
+    except (KeyError, TypeError, IndexError):
+        return None
+    return found if set(map(type, found)) == {list} else None
+
+
 def _walk(doc: Any, path: str, one_record: bool) -> Records:
     segments = _segments(path) or [("", "")]
     nested = any(mode for _, mode in segments[:-1])
     nodes: list[Any] = [doc]
-    owner: list[int] = [0]  # per node, its position in the last iterated level
-    levels: list[tuple[list[Any], list[int]]] = []  # iterated levels: nodes, position of each one's parent
+    owner = np.zeros(1, dtype=np.int64)  # per node, its position in the last iterated level
+    levels: list[tuple[list[Any], np.ndarray]] = []  # iterated levels: nodes, position of each one's parent
     for i, (name, mode) in enumerate(segments):
         last = i == len(segments) - 1
         where = ".".join(s for s, _ in segments[: i + 1])
@@ -342,30 +359,29 @@ def _walk(doc: Any, path: str, one_record: bool) -> Records:
             if not isinstance(container, dict):
                 raise ValueError(f"wrong shape: {where} is a {type(container).__name__}, not a mapping")
             return Records(doc, list(container.values()), keys=list(container))
-        parts: list[list[Any]] = []
-        parents: list[int] = []
-        for node, at in zip(nodes, owner, strict=True):
-            try:
-                found = _iterate(node, name, mode, where, one_record, last)
-            except KeyError:
-                raise KeyError(f"no {name!r} in {parent}") from None
-            parts.append(found)
-            if nested:
-                parents.extend([at] * len(found))
+        parts = _lists_at(nodes, name) if mode in ("[]", "") and name else None
+        if parts is None:
+            parts = []
+            for node in nodes:
+                try:
+                    parts.append(_iterate(node, name, mode, where, one_record, last))
+                except KeyError:
+                    raise KeyError(f"no {name!r} in {parent}") from None
+        parents = np.repeat(owner, list(map(len, parts))) if nested else _NO_PARENTS
         # One container (a body's list of records) is used as it is: records are only read, and copying
         # it would touch every record once more.
         items = parts[0] if len(parts) == 1 else list(itertools.chain.from_iterable(parts))
         levels.append((items, parents))
         nodes = items
         if nested:  # else this was the last segment: no level below needs its parents
-            owner = list(range(len(items)))
+            owner = np.arange(len(items))
     if not nested:
         return Records(doc, nodes)
     # For each level above the records: its nodes, and which of them encloses each record.
     up = []
     enclosing = np.arange(len(nodes))
     for k in range(len(levels) - 1, 0, -1):
-        enclosing = np.asarray(levels[k][1], dtype=np.int64)[enclosing]
+        enclosing = levels[k][1][enclosing]
         up.append((levels[k - 1][0], enclosing))
     return Records(doc, nodes, up)
 
@@ -390,14 +406,13 @@ def select_records(doc: Any, preset: Preset) -> Records:
             first = first or str(exc)
             continue
         pairs = any(m == "{}" for _, m in _segments(path))
-        if records.up is None and records.keys is None and not pairs and not isinstance(doc, Element):
-            bad = None
-            if not set(map(type, records.items)) <= {dict}:
+        if records.keys is None and not pairs and not isinstance(doc, Element):
+            dicts = set(map(type, records.items)) <= {dict}
+            if not dicts and records.up is None:
                 bad = next(i for i, r in enumerate(records.items) if type(r) is not dict)
-            if bad is not None:
                 kind = type(records.items[bad]).__name__
                 raise ValueError(f"wrong shape: record {bad} is a {kind}, not an object")
-            records.dicts = True
+            records.dicts = dicts  # nested records too (each log's counts): fields are then picked by key
         return records
     tried = alternatives(preset.records)
     others = f" (looked for the records at {', '.join(repr(p) for p in tried)})" if len(tried) > 1 else ""
