@@ -128,10 +128,11 @@ def _csv_reason(exc: csv.Error) -> str:
 
 
 def _split_plain_csv(text: str, delimiter: str) -> Table | None:
-    """A CSV without quotes read by splitting (what csv.reader does on such text, in a few C calls):
-    one split into lines, one into cells, columns by slicing. None when the text has quotes, a lone CR,
-    a NUL, or a row whose width differs from the header's (csv.reader then reads it, and words the error)."""
-    if '"' in text or "\x00" in text:
+    """A CSV without quotes, or with every data field quoted, read by splitting (what csv.reader does on
+    such text, in a few C calls): one split into lines, one into cells, columns by slicing. None when the
+    text has other quoting, a lone CR, a NUL, or a row whose width differs from the header's (csv.reader
+    then reads it, and words the error)."""
+    if "\x00" in text:
         return None
     if "\r" in text:
         if text.count("\r") != text.count("\r\n"):
@@ -140,6 +141,8 @@ def _split_plain_csv(text: str, delimiter: str) -> Table | None:
     lines = [line for line in text.split("\n") if line]
     if not lines:
         return None
+    if '"' in text:
+        return _split_quoted_csv(lines, delimiter)
     width = lines[0].count(delimiter) + 1
     if set(map(str.count, lines, itertools.repeat(delimiter))) != {width - 1}:
         return None
@@ -148,6 +151,34 @@ def _split_plain_csv(text: str, delimiter: str) -> Table | None:
         return None
     cells = delimiter.join(lines[1:]).split(delimiter) if len(lines) > 1 else []
     return Table({name: cells[i::width] for i, name in enumerate(header)}, len(lines) - 1)
+
+
+def _split_quoted_csv(lines: list[str], delimiter: str) -> Table | None:
+    """Rows whose every field is quoted, no quote inside a field (`"Main","2026-11-20","12"`, as portal
+    exports write them; the header may also be unquoted): each line holds exactly its fields' quote pairs,
+    so stripping the outer quotes and splitting on `","` reads what csv.reader reads."""
+    sep = f'"{delimiter}"'
+    head = lines[0]
+    width = head.count(sep) + 1 if '"' in head else head.count(delimiter) + 1
+    if not _all_quoted(lines if '"' in head else lines[1:], width, sep):
+        return None
+    names = head[1:-1].split(sep) if '"' in head else head.split(delimiter)
+    header = [h.strip() for h in names]
+    if len(set(header)) != len(header) or not all(header):
+        return None
+    cells = "\n".join(lines[1:])[1:-1].replace('"\n"', sep).split(sep) if len(lines) > 1 else []
+    return Table({name: cells[i::width] for i, name in enumerate(header)}, len(lines) - 1)
+
+
+def _all_quoted(lines: list[str], width: int, sep: str) -> bool:
+    """Every line is `"f1","f2",...` with `width` fields and no other quote (counted in C, line by line)."""
+    quote = itertools.repeat('"')
+    return (
+        set(map(str.count, lines, quote)) <= {2 * width}
+        and set(map(str.count, lines, itertools.repeat(sep))) <= {width - 1}
+        and all(map(str.startswith, lines, quote))
+        and all(map(str.endswith, lines, quote))
+    )
 
 
 DECODERS = {"json": decode_json, "xml": decode_xml, "csv": decode_csv}

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import csv
+import io
 import re
 
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from footfall import decode
 from footfall.normalize.times import _fixed_width, _parse_text
@@ -77,12 +80,50 @@ CSV_TEXTS = [
     "a,b\n1,2,3\n",  # ragged: csv.reader words the error
     " a , b \n x , y \n",
     "a,b\n",
+    # every field quoted (portal exports): split on the quote pairs, or csv.reader when the quoting is other
+    '\ufeff"a","b"\r\n"1","x,y"\r\n"",""\r\n',
+    'a;b\n"1";"2"\n"3";"4"\n',
+    '"a","b"\n"1","2"\n3,"4"\n',  # one field unquoted
+    '"a","b"\n"1","2""x"\n',  # an escaped quote inside a field
+    '"a","b"\n"1\n2","3"\n',  # a line break inside a field
+    '"a","b"\n"1", "2"\n',  # a space after the separator
+    '"a","b"\n"1","2","3"\n',  # ragged
+    '"a","b"\n"1"\n',  # short
+    '"a""b"\n"1","2"\n',  # the header's quoting is other
+    '"a","b"\n',
+    '"a"\n"1"\n""\n',
 ]
 
 
 @pytest.mark.parametrize("text", CSV_TEXTS)
 def test_plain_csv_split_reads_what_csv_reader_reads(text):
     body = text.encode()
+    try:
+        expected = decode.decode_csv(body, plain=False)
+    except (ValueError, csv.Error) as exc:
+        with pytest.raises(type(exc), match=re.escape(str(exc))):
+            decode.decode_csv(body)
+        return
+    assert decode.decode_csv(body) == expected
+
+
+FIELD = st.text(alphabet='ab1 ,;"\n\r', max_size=4)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(
+    rows=st.lists(st.lists(FIELD, min_size=2, max_size=2), min_size=1, max_size=5),
+    quote_all=st.booleans(),
+    delimiter=st.sampled_from([",", ";"]),
+)
+def test_split_csv_reads_what_csv_reader_reads_whatever_the_quoting(rows, quote_all, delimiter):
+    """Written by csv.writer (every field quoted, or only where needed), the split readers give csv.reader's
+    table or the same error."""
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL).writerows(
+        [["h1", "h2"], *rows]
+    )
+    body = out.getvalue().encode()
     try:
         expected = decode.decode_csv(body, plain=False)
     except (ValueError, csv.Error) as exc:
