@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 
 import numpy as np
@@ -131,3 +132,47 @@ def test_split_csv_reads_what_csv_reader_reads_whatever_the_quoting(rows, quote_
             decode.decode_csv(body)
         return
     assert decode.decode_csv(body) == expected
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(value=JSON_VALUES, ascii_only=st.booleans())
+def test_json_decoder_reads_what_json_reads(value, ascii_only):
+    """msgspec first, json.loads for what it refuses: the document is json's, to the type (1 is not 1.0,
+    Infinity reads as json reads it)."""
+    body = json.dumps(value, ensure_ascii=ascii_only).encode()
+    assert repr(decode.decode_json(body)) == repr(json.loads(body))
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(st.text(alphabet='{}[]",:.-+eE0123456789 \\ua\t\n\x01', max_size=24) | st.binary(max_size=24))
+def test_json_decoder_refuses_what_json_refuses(text):
+    body = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    try:
+        expected = json.loads(body)
+    except (ValueError, RecursionError):
+        with pytest.raises(ValueError):
+            decode.decode_json(body)
+        return
+    assert repr(decode.decode_json(body)) == repr(expected)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"NaN",
+        b"[1e400, -Infinity]",
+        b'"\\ud800"',
+        b'\xef\xbb\xbf{"a": 1}',
+        b'{"a": 1, "a": 2}',
+        b"123456789012345678901234567890",
+    ],
+)
+def test_json_decoder_reads_what_only_json_reads(body):
+    assert repr(decode.decode_json(body)) == repr(json.loads(body))
