@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from xml.etree.ElementTree import Element
 
 import numpy as np
@@ -151,10 +151,12 @@ class Records:
         if self.keys is not None:
             return self._pairs(ups, keys)
         if ups == 0:
-            if len(keys) == 1 and keys[0] != "#text" and not self.dicts:
+            if keys and "#text" not in keys and not self.dicts:
                 if self.elements is None:
                     self.elements = set(map(type, self.items)) == {Element}
-                found = _attributes(self.items, keys[0]) if self.elements else None
+                found = _attributes(self.items, keys[0]) if self.elements and len(keys) == 1 else None
+                if found is None and self.elements:
+                    found = self._child_texts(keys)
                 if found is not None:
                     return found
             if self.dicts and len(keys) > 1:
@@ -179,6 +181,20 @@ class Records:
                 self.levels[prefix] = _keyed(parent, keys[depth - 1]) if parent is not None else None
             parent = self.levels[prefix]
         return _keyed(parent, keys[-1]) if parent is not None else None
+
+    def _child_texts(self, keys: list[str]) -> list[Any] | None:
+        """A path of child elements (`timeSpan.startTime`) followed a level at a time through XML records, each
+        enclosing level once per Records: what lookup gives when no element on the way has an attribute of
+        that name and every one has the child; else None (lookup then says MISSING, or reads the attribute)."""
+        level: list[Any] | None = self.items
+        for depth in range(1, len(keys) + 1):
+            prefix = ("<>", *keys[:depth])
+            if prefix not in self.levels:
+                self.levels[prefix] = _children(level, keys[depth - 1]) if level is not None else None
+            level = self.levels[prefix]
+        if level is None:
+            return None
+        return [(t.strip() if (t := c.text) is not None else None) if len(c) == 0 else c for c in level]
 
     def _pairs(self, ups: int, keys: list[str]) -> list[Any]:
         """A field of `{}` pairs: '0' is the key, '1...' looks into the value."""
@@ -245,6 +261,15 @@ def _keyed(nodes: list[Any], key: str) -> list[Any] | None:
         return [n[key] for n in nodes]
     except (KeyError, TypeError, IndexError):
         return None
+
+
+def _children(elements: list[Element], tag: str) -> list[Element] | None:
+    """Each element's child `tag`, when none has an attribute `tag` (lookup reads an attribute first) and every
+    one has the child (one pass each, C calls only), else None."""
+    if any(e.get(tag) is not None for e in elements):
+        return None
+    found = [e.find(tag) for e in elements]
+    return None if None in found else cast(list[Element], found)
 
 
 def _attributes(elements: list[Element], key: str) -> list[str] | None:
