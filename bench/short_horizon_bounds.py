@@ -72,7 +72,7 @@ def raw_persistence(counts: Path, minutes: int) -> None:
     rows = pd.read_csv(counts, usecols=["site_id", "interval_start", "occupancy"]).dropna()
     rows["instant"] = pd.to_datetime(rows["interval_start"], utc=True, format="ISO8601")
     parts = []
-    for ahead in (minutes, 2 * minutes, 120):
+    for ahead in sorted({minutes, 2 * minutes, 120}):
         errors = totals = pairs = 0.0
         for _, site in rows.groupby("site_id"):
             site = site.sort_values("instant")
