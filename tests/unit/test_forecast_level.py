@@ -27,9 +27,13 @@ def site(levels: list[float], seed: int = 3, name: str = "lib") -> SiteFrame:
     return SiteFrame.build(name, series, calendar, ZONE, 60, scale_until=28 * 24)
 
 
-def test_trailing_level_skips_holes_and_an_untrusted_level_is_one():
-    values = np.array([2.0, np.nan, 4.0, 6.0])
-    assert trailing_level(values, 2, 1)[[0, 1, 2, 3]].tolist() == [2.0, 2.0, 4.0, 5.0]
+def test_trailing_level_skips_holes_and_one_off_days_but_not_today_and_an_untrusted_level_is_one():
+    dates = np.repeat(pd.date_range("2026-01-01", periods=3).date, 2)
+    raw = np.array([1.0, 3.0, 5.0, 6.0, 7.0, 9.0])
+    typical = np.array([1.0, 3.0, np.nan, np.nan, 7.0, 9.0])  # the second day turned out a one-off
+    level = trailing_level(raw, typical, dates, 4, 1)
+    # On that day itself its readings count (that it is a one-off needs its total); the day after, not.
+    assert level.tolist() == [1.0, 2.0, 3.0, 3.75, 5.0, 8.0]
     frame = site([1.0] * 6)
     frame.level["occupancy"][:3] = [np.nan, LEVEL_FLOOR / 2, 2.0]
     assert frame.relative_level(np.array([0, 1, 2]), "occupancy").tolist() == [1.0, 1.0, 2.0]

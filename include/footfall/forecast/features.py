@@ -113,9 +113,28 @@ def _day_so_far(raw: np.ndarray, usual: np.ndarray, dates: np.ndarray) -> tuple[
     return observed, expected
 
 
-def trailing_level(typical: np.ndarray, window: int, min_periods: int) -> np.ndarray:
-    """Mean of the `window` slots up to each slot (NaN-aware: holes and one-off days do not count)."""
-    return pd.Series(typical).rolling(window, min_periods=min_periods).mean().to_numpy()
+def trailing_level(raw: np.ndarray, typical: np.ndarray, dates: np.ndarray, window: int, min_count: int) -> np.ndarray:
+    """Per slot: the mean of the `window` slots up to it (NaN-aware), earlier days' slots as `typical`
+    (one-off days left out) and its own day's as `raw`: whether today is a one-off needs today's total,
+    which is not known yet at the slot. NaN under `min_count` values."""
+    day = pd.Series(dates)
+
+    def sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        known = ~np.isnan(values)
+        filled = pd.Series(np.where(known, values, 0.0))
+        counted = pd.Series(known.astype(float))
+        return (
+            filled.rolling(window, min_periods=1).sum().to_numpy(),
+            counted.rolling(window, min_periods=1).sum().to_numpy(),
+            filled.groupby(day).cumsum().to_numpy(),
+            counted.groupby(day).cumsum().to_numpy(),
+        )
+
+    window_typical, count_typical, today_typical, today_count_typical = sums(typical)
+    _, _, today_raw, today_count_raw = sums(raw)
+    total = window_typical - today_typical + today_raw
+    count = count_typical - today_count_typical + today_count_raw
+    return np.where(count >= min_count, total / np.maximum(count, 1), np.nan)
 
 
 def _window_sums(raw: np.ndarray, usual: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -187,7 +206,8 @@ class SiteFrame:
             day_observed[m], day_typical[m] = _day_so_far(series[m].to_numpy(dtype=float), usual, dates)
             recent[m] = _window_sums(series[m].to_numpy(dtype=float), usual, max(2, RECENT_MINUTES // minutes))
             week[m] = _window_sums(series[m].to_numpy(dtype=float), usual, 7 * steps)
-            level[m] = trailing_level(values, LEVEL_DAYS * steps, steps) / scale[m]
+            raw = series[m].to_numpy(dtype=float)
+            level[m] = trailing_level(raw, values, dates, LEVEL_DAYS * steps, steps) / scale[m]
             last_seen[m], last_age[m] = _last_reading(series[m].to_numpy(dtype=float))
             profile[m] = _expanding_group_mean(values, calendar["weekly_slot"].to_numpy())
             day_type_profile[m] = _expanding_group_mean(values, day_type)
