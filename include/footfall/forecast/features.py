@@ -116,7 +116,7 @@ def _day_so_far(raw: np.ndarray, usual: np.ndarray, dates: np.ndarray) -> tuple[
 def trailing_level(raw: np.ndarray, typical: np.ndarray, dates: np.ndarray, window: int, min_count: int) -> np.ndarray:
     """Per slot: the mean of the `window` slots up to it (NaN-aware), earlier days' slots as `typical`
     (one-off days left out) and its own day's as `raw`: whether today is a one-off needs today's total,
-    which is not known yet at the slot. NaN under `min_count` values."""
+    which is not known yet at the slot. NaN under `min_count` values. `window` spans at least a day."""
     day = pd.Series(dates)
 
     def sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -169,8 +169,8 @@ class SiteFrame:
     last_age: dict[str, np.ndarray] = field(default_factory=dict)  # slots since that reading
     recent: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # RECENT_MINUTES sums
     week: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # last 7 days sums
-    # Per slot: the mean of the last LEVEL_DAYS (one-off days left out) over the site's scale. Pairs are
-    # expressed in scale x level at their origin, so a term, a break or a year of drift is one unit apart.
+    # Per slot: the mean of the last LEVEL_DAYS (earlier one-off days left out) over the site's scale. A site
+    # whose counts follow it has its pairs in scale x level at their origin (`in_level_units`).
     level: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
@@ -199,16 +199,16 @@ class SiteFrame:
         dates = calendar["local_date"].to_numpy()
         day_observed, day_typical, last_seen, last_age, recent, week, level = {}, {}, {}, {}, {}, {}, {}
         for m in MEASURES:
-            exceptional[m] = exceptional_days(series[m].to_numpy(dtype=float), dates)
-            # Typical-day statistics skip one-off days: a closed week must not teach next week's profile.
-            values = np.where(exceptional[m], np.nan, series[m].to_numpy(dtype=float))
-            usual = _usual(values, lags)
-            day_observed[m], day_typical[m] = _day_so_far(series[m].to_numpy(dtype=float), usual, dates)
-            recent[m] = _window_sums(series[m].to_numpy(dtype=float), usual, max(2, RECENT_MINUTES // minutes))
-            week[m] = _window_sums(series[m].to_numpy(dtype=float), usual, 7 * steps)
             raw = series[m].to_numpy(dtype=float)
+            exceptional[m] = exceptional_days(raw, dates)
+            # Typical-day statistics skip one-off days: a closed week must not teach next week's profile.
+            values = np.where(exceptional[m], np.nan, raw)
+            usual = _usual(values, lags)
+            day_observed[m], day_typical[m] = _day_so_far(raw, usual, dates)
+            recent[m] = _window_sums(raw, usual, max(2, RECENT_MINUTES // minutes))
+            week[m] = _window_sums(raw, usual, 7 * steps)
             level[m] = trailing_level(raw, values, dates, LEVEL_DAYS * steps, steps) / scale[m]
-            last_seen[m], last_age[m] = _last_reading(series[m].to_numpy(dtype=float))
+            last_seen[m], last_age[m] = _last_reading(raw)
             profile[m] = _expanding_group_mean(values, calendar["weekly_slot"].to_numpy())
             day_type_profile[m] = _expanding_group_mean(values, day_type)
             rolling_day[m] = series[m].rolling(steps, min_periods=steps // 2).mean().to_numpy()
