@@ -100,10 +100,10 @@ def bounded_ratio(observed_mean: Any, expected_mean: Any, shrink: float) -> Any:
     return np.clip((observed_mean + shrink) / (expected_mean + shrink), *RATIO_BOUNDS)
 
 
-def rescaled(forecast: Any, ratio: Any, minutes_ahead: Any) -> Any:
-    """The forecast times 1 + (r - 1) * 0.5 ** (h / HALF_LIFE_MINUTES): today's level, fading; element-wise.
+def rescaled(forecast: Any, ratio: Any, minutes_ahead: Any, half_life: float = HALF_LIFE_MINUTES) -> Any:
+    """The forecast times 1 + (r - 1) * 0.5 ** (h / half_life): today's level, fading; element-wise.
     The live nowcast and bench/nowcast_real.py (the nowcast on real datasets) both compute this."""
-    weight = 0.5 ** (np.clip(minutes_ahead, 0, None) / HALF_LIFE_MINUTES)
+    weight = 0.5 ** (np.clip(minutes_ahead, 0, None) / half_life)
     return forecast * (1 + (ratio - 1) * weight)
 
 
