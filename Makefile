@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt pyproject.toml simulato
 .DEFAULT_GOAL := help
 .PHONY: help install demo test lint format airflow simulator api db-upgrade sites-check bench bench-spine bench-parse \
 	bench-ingest bench-share bench-fuzz bench-quality bench-quality-eval bench-backfill bench-forecast bench-forecast-eval \
-	bench-cycle bench-dag-parse bench-ui-health bench-nowcast bench-nowcast-eval bench-waiting reliability lock clean \
+	bench-cycle bench-dag-parse bench-ui-health bench-nowcast bench-nowcast-eval bench-nowcast-real \
+	bench-short-horizon-bounds bench-waiting reliability lock clean \
 	stack stack-init
 CALIT2 ?= ../shared/data/calit2-building-people-counts
 
@@ -115,6 +116,12 @@ bench-dag-parse: install ## parsing 1,000 site files as the dag-processor does, 
 
 bench-forecast-eval: install ## footfall evaluate on CalIt2 (day-ahead and 2 hours) against the targets
 	$(BIN)/python bench/forecast_eval.py $(CALIT2)
+
+bench-nowcast-real: install ## the published 2-hour nowcast on every real dataset beside evaluate's 2 h model
+	nice $(BIN)/python bench/nowcast_real.py $(CALIT2)
+
+bench-short-horizon-bounds: install ## the 2 h model against bounds that peek at the answers, every real dataset
+	nice $(BIN)/python bench/short_horizon_bounds.py $(CALIT2)
 
 bench-ui-health: install ## the Sites page's one statement at 1,000 sites on PostgreSQL beside a bare GROUP BY
 	$(BIN)/python bench/ui_health.py

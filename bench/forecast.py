@@ -108,7 +108,7 @@ def main() -> int:
             retrain_s = time.perf_counter() - began
         # Floor: one LightGBM median fit on the same kind of rows, same run.
         plans = [site_plan(site, frame, now) for site, frame in histories.values()]
-        features, target = training_set(plans, MEASURES[0], {p.site.id: p.first_future for p in plans}, days=8)
+        features, target, _ = training_set(plans, MEASURES[0], {p.site.id: p.first_future for p in plans}, days=8)
         began = time.perf_counter()
         forecast_model.fit(
             features, target, MEASURES[0], quantiles=(0.5,), rounds=RETRAIN_ROUNDS, params=RETRAIN_PARAMS

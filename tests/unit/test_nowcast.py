@@ -147,3 +147,12 @@ def test_replacing_keeps_only_the_latest_runs_slots(sqlite_url, warehouse):
     with engine.begin() as conn:
         replace_site_nowcast(conn, "s", [])  # no forecast any more: nothing left
     assert stored() == []
+
+
+def test_the_rescaling_is_element_wise_for_the_bench_on_real_datasets():
+    ratio = nowcast.bounded_ratio(np.array([15.0, 1000.0, 0.0]), np.array([5.0, 5.0, 5.0]), 5.0)
+    assert ratio.tolist() == [2.0, RATIO_BOUNDS[1], 0.5]
+    out = nowcast.rescaled(np.array([10.0, 10.0, 10.0]), ratio, np.array([0.0, HALF_LIFE_MINUTES, -30.0]))
+    assert out.tolist() == [20.0, 10.0 * (1 + (RATIO_BOUNDS[1] - 1) * 0.5), 5.0]  # now: all of r; a half-life: half
+    assert nowcast.shrink_people(None) == nowcast.SHRINK_MIN_PEOPLE and nowcast.shrink_people(1000) == 20.0
+    assert nowcast.rescaled(10.0, 2.0, 60.0, half_life=60.0) == 15.0  # another half-life, for the bench's candidates

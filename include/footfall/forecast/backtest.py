@@ -19,7 +19,13 @@ import pandas as pd
 
 from footfall.forecast import model as forecast_model
 from footfall.forecast.baselines import BASELINES, predict_baseline
-from footfall.forecast.features import SiteFrame, day_ahead_pairs, pair_features, short_horizon_pairs
+from footfall.forecast.features import (
+    SiteFrame,
+    day_ahead_pairs,
+    in_level_units,
+    pair_features,
+    short_horizon_pairs,
+)
 from footfall.forecast.metrics import mae, wape
 
 WARMUP_DAYS = 28
@@ -38,6 +44,7 @@ class Pairs:
     features: pd.DataFrame
     actual: np.ndarray  # original units
     scale: np.ndarray
+    level: np.ndarray  # the site's trailing level at the origin (`SiteFrame.relative_level`)
     test: np.ndarray  # bool: scored pair
     trainable: np.ndarray  # bool: target not on an exceptional day (scored all the same, but not learnt from)
 
@@ -64,15 +71,18 @@ def build_pairs(sites: list[SiteFrame], horizon: str, minutes: int, measure: str
                 pair_features(frame, origins, targets, measure),
                 frame.values(measure)[targets],
                 np.full(len(origins), frame.scale[measure]),
+                frame.relative_level(origins, measure),
                 stamps[origins] + step >= warmup_end,
                 ~frame.exceptional[measure][targets] if measure in frame.exceptional else np.ones(len(targets), bool),
             )
         )
     columns = list(zip(*parts, strict=True))
     site_of, origins, targets, origin_end, target_end = (np.concatenate(c) for c in columns[:5])
-    actual, scale, test, trainable = (np.concatenate(c) for c in columns[6:])
+    actual, scale, level, test, trainable = (np.concatenate(c) for c in columns[6:])
     features = pd.concat(columns[5], ignore_index=True)
-    return Pairs(sites, site_of, origins, targets, origin_end, target_end, features, actual, scale, test, trainable)
+    return Pairs(
+        sites, site_of, origins, targets, origin_end, target_end, features, actual, scale, level, test, trainable
+    )
 
 
 MAX_REFITS = 30  # a years-long history is refit at most this often (blocks widen), so its backtest stays minutes
@@ -98,6 +108,18 @@ def _site_weights(pairs: Pairs, seen: np.ndarray, boosted: np.ndarray, statistic
     return weights
 
 
+def level_factors(pairs: Pairs, seen: np.ndarray) -> np.ndarray:
+    """Per pair, the divisor of its counts: its site's trailing level where that site's pairs `seen`
+    (targets already observed) say its counts follow that level (`model.level_helps`), else 1."""
+    factor = np.ones(len(pairs.actual))
+    for number in np.unique(pairs.site_of):
+        site = pairs.site_of == number
+        rows = seen & site
+        if forecast_model.level_helps(pairs.actual[rows], pairs.features[rows], pairs.scale[rows]):
+            factor[site] = pairs.level[site]
+    return factor
+
+
 def backtest_model(pairs: Pairs, measure: str, block_days: float = 7.0, rounds: int = forecast_model.ROUNDS) -> dict:
     """Refit before each block, predict the block; returns predictions (original units) and timings.
 
@@ -118,21 +140,21 @@ def backtest_model(pairs: Pairs, measure: str, block_days: float = 7.0, rounds: 
             continue
         train = (pairs.target_end <= start) & known & pairs.trainable
         began = time.perf_counter()
+        factor = level_factors(pairs, (pairs.target_end <= start) & known)  # each site's unit, from its past
+        features, unit = in_level_units(pairs.features, factor), pairs.scale * factor
         if not seen.any():
             cut = start - int(HOLDOUT_DAYS * 86400 * 10**9)
             inner, holdout = train & (pairs.target_end <= cut), train & (pairs.origin_end >= cut)
             if inner.sum() and holdout.sum():
-                early = forecast_model.fit(
-                    pairs.features[inner], pairs.actual[inner] / pairs.scale[inner], measure, (0.5,), rounds
-                )
-                boosted[holdout] = early.predict(pairs.features[holdout])[0.5] * pairs.scale[holdout]
+                early = forecast_model.fit(features[inner], pairs.actual[inner] / unit[inner], measure, (0.5,), rounds)
+                boosted[holdout] = early.predict(features[holdout])[0.5] * unit[holdout]
                 seen |= holdout
         fitted = forecast_model.fit(
-            pairs.features[train], pairs.actual[train] / pairs.scale[train], measure, quantiles=(0.5,), rounds=rounds
+            features[train], pairs.actual[train] / unit[train], measure, quantiles=(0.5,), rounds=rounds
         )
         train_s += time.perf_counter() - began
         began = time.perf_counter()
-        boosted[block] = np.clip(fitted.predict(pairs.features[block])[0.5] * pairs.scale[block], 0, None)
+        boosted[block] = np.clip(fitted.predict(features[block])[0.5] * unit[block], 0, None)
         weights = _site_weights(pairs, seen, boosted, statistical)
         predicted[block] = weights[block] * boosted[block] + (1 - weights[block]) * statistical[block]
         seen |= block

@@ -24,6 +24,9 @@ from footfall.forecast.series import MEASURES
 from footfall.forecast.weather import WEATHER_COLUMNS
 
 WEEKS_FOR_MEDIAN = 4
+RECENT_MINUTES = 120  # the window of `recent_ratio`: how the last two hours ran against their typical value
+LEVEL_DAYS = 7  # the trailing window of a pair's level (see `SiteFrame.level`)
+LEVEL_FLOOR = 0.05  # below this share of the site's scale (or unknown), a level is not trusted: 1 (the scale) serves
 NOW_SHRINK = 2.0  # site-scale units added to both sides of a ratio to typical: a quiet hour does not zero a day
 
 
@@ -91,21 +94,57 @@ def _last_reading(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return latest, age
 
 
-def _day_so_far(
-    raw: np.ndarray, typical: np.ndarray, lags: dict[int, np.ndarray], dates: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+def _usual(typical: np.ndarray, lags: dict[int, np.ndarray]) -> np.ndarray:
+    """Each slot's 4-week same-slot mean (one-off days left out)."""
+    stacked = np.column_stack([take_at(typical, lags[7 * k]) for k in range(1, WEEKS_FOR_MEDIAN + 1)])
+    return row_nan_reduce(np.nanmean, stacked)
+
+
+def _day_so_far(raw: np.ndarray, usual: np.ndarray, dates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Since local midnight, up to each slot: the observed sum and the sum of those same slots' 4-week mean.
 
     Their ratio says how today runs against a typical day so far (same-day rescaling of the profile);
     only slots with both an observation and a typical value count.
     """
-    stacked = np.column_stack([take_at(typical, lags[7 * k]) for k in range(1, WEEKS_FOR_MEDIAN + 1)])
-    usual = row_nan_reduce(np.nanmean, stacked)
     both = ~np.isnan(raw) & ~np.isnan(usual)
     day = pd.Series(dates)
     observed = pd.Series(np.where(both, raw, 0.0)).groupby(day).cumsum().to_numpy()
     expected = pd.Series(np.where(both, usual, 0.0)).groupby(day).cumsum().to_numpy()
     return observed, expected
+
+
+def trailing_level(raw: np.ndarray, typical: np.ndarray, dates: np.ndarray, window: int, min_count: int) -> np.ndarray:
+    """Per slot: the mean of the `window` slots up to it (NaN-aware), earlier days' slots as `typical`
+    (one-off days left out) and its own day's as `raw`: whether today is a one-off needs today's total,
+    which is not known yet at the slot. NaN under `min_count` values. `window` spans at least a day."""
+    day = pd.Series(dates)
+
+    def sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        known = ~np.isnan(values)
+        filled = pd.Series(np.where(known, values, 0.0))
+        counted = pd.Series(known.astype(float))
+        return (
+            filled.rolling(window, min_periods=1).sum().to_numpy(),
+            counted.rolling(window, min_periods=1).sum().to_numpy(),
+            filled.groupby(day).cumsum().to_numpy(),
+            counted.groupby(day).cumsum().to_numpy(),
+        )
+
+    window_typical, count_typical, today_typical, today_count_typical = sums(typical)
+    _, _, today_raw, today_count_raw = sums(raw)
+    total = window_typical - today_typical + today_raw
+    count = count_typical - today_count_typical + today_count_raw
+    return np.where(count >= min_count, total / np.maximum(count, 1), np.nan)
+
+
+def _window_sums(raw: np.ndarray, usual: np.ndarray, steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Over the `steps` slots up to each slot: the observed sum and the sum of those same slots' typical value."""
+    both = ~np.isnan(raw) & ~np.isnan(usual)
+    observed = np.r_[0.0, np.cumsum(np.where(both, raw, 0.0))]
+    expected = np.r_[0.0, np.cumsum(np.where(both, usual, 0.0))]
+    ends = np.arange(1, len(raw) + 1)
+    starts = np.maximum(ends - steps, 0)
+    return observed[ends] - observed[starts], expected[ends] - expected[starts]
 
 
 @dataclass
@@ -128,6 +167,11 @@ class SiteFrame:
     day_typical: dict[str, np.ndarray] = field(default_factory=dict)  # the same slots' 4-week mean, summed
     last_seen: dict[str, np.ndarray] = field(default_factory=dict)  # the latest reading at or before each slot
     last_age: dict[str, np.ndarray] = field(default_factory=dict)  # slots since that reading
+    recent: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # RECENT_MINUTES sums
+    week: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)  # last 7 days sums
+    # Per slot: the mean of the last LEVEL_DAYS (earlier one-off days left out) over the site's scale. A site
+    # whose counts follow it has its pairs in scale x level at their origin (`in_level_units`).
+    level: dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -153,13 +197,18 @@ class SiteFrame:
         profile, day_type_profile, rolling_day, rolling_week, exceptional = {}, {}, {}, {}, {}
         day_type = calendar["slot_of_day"].to_numpy() * 2 + _day_type(calendar)
         dates = calendar["local_date"].to_numpy()
-        day_observed, day_typical, last_seen, last_age = {}, {}, {}, {}
+        day_observed, day_typical, last_seen, last_age, recent, week, level = {}, {}, {}, {}, {}, {}, {}
         for m in MEASURES:
-            exceptional[m] = exceptional_days(series[m].to_numpy(dtype=float), dates)
+            raw = series[m].to_numpy(dtype=float)
+            exceptional[m] = exceptional_days(raw, dates)
             # Typical-day statistics skip one-off days: a closed week must not teach next week's profile.
-            values = np.where(exceptional[m], np.nan, series[m].to_numpy(dtype=float))
-            day_observed[m], day_typical[m] = _day_so_far(series[m].to_numpy(dtype=float), values, lags, dates)
-            last_seen[m], last_age[m] = _last_reading(series[m].to_numpy(dtype=float))
+            values = np.where(exceptional[m], np.nan, raw)
+            usual = _usual(values, lags)
+            day_observed[m], day_typical[m] = _day_so_far(raw, usual, dates)
+            recent[m] = _window_sums(raw, usual, max(2, RECENT_MINUTES // minutes))
+            week[m] = _window_sums(raw, usual, 7 * steps)
+            level[m] = trailing_level(raw, values, dates, LEVEL_DAYS * steps, steps) / scale[m]
+            last_seen[m], last_age[m] = _last_reading(raw)
             profile[m] = _expanding_group_mean(values, calendar["weekly_slot"].to_numpy())
             day_type_profile[m] = _expanding_group_mean(values, day_type)
             rolling_day[m] = series[m].rolling(steps, min_periods=steps // 2).mean().to_numpy()
@@ -181,10 +230,18 @@ class SiteFrame:
             day_typical,
             last_seen,
             last_age,
+            recent,
+            week,
+            level,
         )
 
     def values(self, measure: str) -> np.ndarray:
         return self.series[measure].to_numpy(dtype=float)
+
+    def relative_level(self, origins: np.ndarray, measure: str) -> np.ndarray:
+        """The site's trailing level at each origin as a share of its scale; 1 where unknown or too low to trust."""
+        level = self.level[measure][origins] if measure in self.level else np.ones(len(origins))
+        return np.where(np.isfinite(level) & (level > LEVEL_FLOOR), level, 1.0)
 
     def typical_values(self, measure: str) -> np.ndarray:
         """The values with exceptional days missing: what same-slot history features read."""
@@ -252,8 +309,28 @@ def short_horizon_pairs(frame: SiteFrame, start: int, end: int, steps: int) -> t
     return origins[keep], targets[keep]
 
 
+DIMENSIONLESS = frozenset(
+    {"slot_of_day", "weekday", "holiday", "term", "open", "lead_steps", "lead_minutes", "latest_age"}
+    | {"day_ratio", "now_ratio", "recent_ratio", "week_ratio", *WEATHER_COLUMNS}
+)
+
+
+def in_level_units(features: pd.DataFrame, factor: np.ndarray) -> pd.DataFrame:
+    """The features with every count divided by `factor` per row (1: unchanged); the calendar, leads,
+    ages, ratios and weather stay as they are. With a site's `relative_level` as the factor, pairs of a
+    busy term and of a quiet break are one unit apart, so one model serves both."""
+    factor = np.asarray(factor, dtype=float)
+    if np.all(factor == 1.0):
+        return features
+    out = features.copy()
+    counts = [c for c in out.columns if c not in DIMENSIONLESS]
+    out[counts] = out[counts].to_numpy(dtype=float) / factor[:, None]
+    return out
+
+
 def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, measure: str) -> pd.DataFrame:
-    """Features of each (origin, target) pair for forecasting `measure`, all scaled by the site's level."""
+    """Features of each (origin, target) pair for forecasting `measure`, all scaled by the site's scale
+    (`in_level_units` re-expresses them in units of the site's trailing level)."""
     scale = frame.scale[measure]
     raw = frame.values(measure) / scale
     values = frame.typical_values(measure) / scale  # same-slot history skips one-off days
@@ -278,6 +355,10 @@ def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, me
     origin_weeks = np.column_stack([take_at(values, w) for w in frame.week_lags(origins)])
     typical_origin = 0.5 * (row_nan_reduce(np.nanmedian, origin_weeks) + row_nan_reduce(np.nanmean, origin_weeks))
     now_ratio = np.clip((latest + NOW_SHRINK) / (typical_origin + NOW_SHRINK), 0.2, 5.0)
+    recent_observed, recent_typical = (x[origins] / scale for x in frame.recent[measure])
+    recent_ratio = np.clip((recent_observed + NOW_SHRINK) / (recent_typical + NOW_SHRINK), 0.2, 5.0)
+    week_observed, week_typical = (x[origins] / scale for x in frame.week[measure])
+    week_ratio = np.clip((week_observed + NOW_SHRINK) / (week_typical + NOW_SHRINK), 0.2, 5.0)
     features = {
         "slot_of_day": cal["slot_of_day"].to_numpy()[targets],
         "weekday": cal["weekday"].to_numpy()[targets],
@@ -293,6 +374,10 @@ def pair_features(frame: SiteFrame, origins: np.ndarray, targets: np.ndarray, me
         "day_ratio": day_ratio,
         "rescaled": typical * day_ratio,
         "typical_origin": typical_origin,
+        "recent_ratio": recent_ratio,
+        "typical_recent_ratio": typical * recent_ratio,
+        "week_ratio": week_ratio,
+        "typical_week_ratio": typical * week_ratio,
         "latest": latest,
         "latest_age": frame.last_age[measure][origins],
         "typical_step": typical + (latest - typical_origin),  # now, plus the typical change until the target

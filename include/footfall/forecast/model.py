@@ -58,6 +58,24 @@ NOW_FADE_MINUTES = 120.0
 ANCHORS = ("typical_4_weeks", "median_4_weeks", "same_day_type_latest", "same_slot_yesterday", "current")
 
 
+LEVEL_MARGIN = 0.95  # the trailing level must cut the typical profile's error by 5 % to set a site's unit
+MIN_LEVEL_PAIRS = 100
+
+
+def level_helps(actual: np.ndarray, features: pd.DataFrame, scale: np.ndarray) -> bool:
+    """Whether a site's counts follow its trailing level (terms, breaks, drift over years): on its own past
+    pairs, the typical profile rescaled by how the last week ran against it beats the plain profile by
+    LEVEL_MARGIN. Such a site's pairs are then expressed in units of that level (`features.in_level_units`);
+    elsewhere (a steady site, or one whose level only lags its breaks) in its fixed scale."""
+    typical = features["typical_4_weeks"].to_numpy(dtype=float) * scale
+    rescaled = features["typical_week_ratio"].to_numpy(dtype=float) * scale
+    known = ~np.isnan(actual) & ~np.isnan(typical) & ~np.isnan(rescaled)
+    if known.sum() < MIN_LEVEL_PAIRS or actual[known].sum() <= 0:
+        return False
+    plain = float(np.abs(actual[known] - typical[known]).sum())
+    return float(np.abs(actual[known] - rescaled[known]).sum()) < LEVEL_MARGIN * plain
+
+
 def anchor(features: pd.DataFrame) -> np.ndarray:
     """The robust statistical guess the boosters are blended with per site: the 4-week same-slot median
     and mean averaged (one-off days left out), else the latest same-type day, yesterday, now, 0; scaled
@@ -68,6 +86,10 @@ def anchor(features: pd.DataFrame) -> np.ndarray:
         if column in features:
             values = features[column].to_numpy(dtype=float)
             out = np.where(np.isnan(out), values, out)
+    if "week_ratio" in features and "day_ratio" in features:  # this week's level, then half of today's difference
+        week = np.nan_to_num(features["week_ratio"].to_numpy(dtype=float), nan=1.0)
+        day = np.nan_to_num(features["day_ratio"].to_numpy(dtype=float), nan=1.0)
+        out = out * week * (day / week) ** 0.5
     if "now_ratio" in features and "lead_minutes" in features:  # how now runs against typical fades with the lead
         ratio = np.nan_to_num(features["now_ratio"].to_numpy(dtype=float), nan=1.0)
         out = out * ratio ** np.exp(-features["lead_minutes"].to_numpy(dtype=float) / NOW_FADE_MINUTES)

@@ -90,6 +90,23 @@ def _column(slots: list[Any], name: str) -> np.ndarray:
     return np.array([np.nan if getattr(s, name) is None else float(getattr(s, name)) for s in slots])
 
 
+def shrink_people(capacity: float | None) -> float:
+    """k of the ratio: SHRINK_SHARE of the capacity, at least SHRINK_MIN_PEOPLE."""
+    return max(SHRINK_MIN_PEOPLE, SHRINK_SHARE * (capacity or 0))
+
+
+def bounded_ratio(observed_mean: Any, expected_mean: Any, shrink: float) -> Any:
+    """(observed + k) / (expected + k), bounded to RATIO_BOUNDS; element-wise on arrays."""
+    return np.clip((observed_mean + shrink) / (expected_mean + shrink), *RATIO_BOUNDS)
+
+
+def rescaled(forecast: Any, ratio: Any, minutes_ahead: Any, half_life: float = HALF_LIFE_MINUTES) -> Any:
+    """The forecast times 1 + (r - 1) * 0.5 ** (h / half_life): today's level, fading; element-wise.
+    The live nowcast and bench/nowcast_real.py (the nowcast on real datasets) both compute this."""
+    weight = 0.5 ** (np.clip(minutes_ahead, 0, None) / half_life)
+    return forecast * (1 + (ratio - 1) * weight)
+
+
 def level_ratio(site: Site, observed: Observed, slot_ends: np.ndarray, median: np.ndarray) -> float | None:
     """Today's level against the forecast over the last LOOKBACK_MINUTES (bounded); None without both."""
     since = observed.as_of.value - LOOKBACK_MINUTES * 60 * 10**9
@@ -101,9 +118,8 @@ def level_ratio(site: Site, observed: Observed, slot_ends: np.ndarray, median: n
     step = observed.as_of.value - int(observed.starts[-1])
     instants = observed.starts[recent] + step
     expected = np.interp(instants, slot_ends[known], median[known])
-    shrink = max(SHRINK_MIN_PEOPLE, SHRINK_SHARE * (site.capacity or 0))
-    ratio = (float(observed.occupancy[recent].mean()) + shrink) / (float(expected.mean()) + shrink)
-    return float(np.clip(ratio, *RATIO_BOUNDS))
+    shrink = shrink_people(site.capacity)
+    return float(bounded_ratio(float(observed.occupancy[recent].mean()), float(expected.mean()), shrink))
 
 
 def nowcast_rows(site: Site, observed: Observed, slots: list[Any], now: datetime) -> list[dict[str, Any]]:
@@ -123,9 +139,10 @@ def nowcast_rows(site: Site, observed: Observed, slots: list[Any], now: datetime
     as_of = observed.as_of.value
     ahead = (ends > as_of) & (starts < as_of + int(HORIZON.total_seconds()) * 10**9)
     minutes_ahead = (ends - as_of) / 60e9
-    weight = 0.5 ** (np.clip(minutes_ahead, 0, None) / HALF_LIFE_MINUTES)
-    scale = 1 + (ratio - 1) * weight
-    bands = {name: _column(slots, name) * scale for name in ("occupancy_p10", "occupancy_p50", "occupancy_p90")}
+    bands = {
+        name: rescaled(_column(slots, name), ratio, minutes_ahead)
+        for name in ("occupancy_p10", "occupancy_p50", "occupancy_p90")
+    }
     rows = []
     for i in np.flatnonzero(ahead):
         row: dict[str, Any] = {

@@ -33,7 +33,13 @@ from footfall.config import Site
 from footfall.forecast import model as forecast_model
 from footfall.forecast.baselines import BASELINES, predict_baseline
 from footfall.forecast.calendar import calendar_frame, holiday_dates, open_mask
-from footfall.forecast.features import SiteFrame, multi_day_pairs, pair_features, share_weather_columns
+from footfall.forecast.features import (
+    SiteFrame,
+    in_level_units,
+    multi_day_pairs,
+    pair_features,
+    share_weather_columns,
+)
 from footfall.forecast.metrics import mae, wape
 from footfall.forecast.waiting import dwell_minutes, history_calibration, predict_waits
 from footfall.forecast.weather import weather_for
@@ -76,6 +82,7 @@ class RetrainResult:
     timings: dict[str, float] = field(default_factory=dict)
     serving: dict[str, tuple[str, str]] = field(default_factory=dict)  # site id -> (method served, why)
     blend: dict[str, dict[str, float]] = field(default_factory=dict)  # site id -> measure -> boosters' share
+    level_units: dict[str, dict[str, bool]] = field(default_factory=dict)  # site id -> measure -> in level units
 
 
 def site_plan(site: Site, history: pd.DataFrame, now: datetime) -> SitePlan | None:
@@ -108,10 +115,22 @@ def _pairs(plan: SitePlan, start: int, end: int, days: int) -> tuple[np.ndarray,
     return multi_day_pairs(plan.frame, start, end, days)
 
 
+def _units(plan: SitePlan, origins: np.ndarray, measure: str, relative: bool) -> np.ndarray:
+    """Per pair, the divisor of its scaled counts: the site's trailing level when it is in level units, else 1."""
+    return plan.frame.relative_level(origins, measure) if relative else np.ones(len(origins))
+
+
 def training_set(
-    plans: list[SitePlan], measure: str, until: dict[str, int], days: int, seed: int = 11
-) -> tuple[pd.DataFrame, np.ndarray]:
-    """Features and scaled targets of pairs whose target was observed before each site's `until`.
+    plans: list[SitePlan],
+    measure: str,
+    until: dict[str, int],
+    days: int,
+    seed: int = 11,
+    relative: dict[str, bool] | None = None,
+) -> tuple[pd.DataFrame, np.ndarray, dict[str, bool]]:
+    """Features and scaled targets of pairs whose target was observed before each site's `until`, and
+    whether each site's pairs are in units of its trailing level (`relative`, else decided here on
+    those same pairs: `model.level_helps`).
 
     With more pairs than MAX_TRAINING_ROWS, an even random share of each site's pairs is kept
     *before* features are built, so memory follows the sample, not the whole history.
@@ -119,7 +138,7 @@ def training_set(
     counts = [len(_pairs(plan, 1, until[plan.site.id], days)[0]) for plan in plans]
     share = min(1.0, MAX_TRAINING_ROWS / max(1, sum(counts)))
     rng = np.random.default_rng(seed)
-    features, targets = [], []
+    features, targets, decided = [], [], {}
     for plan in plans:
         origins, target_pos = _pairs(plan, 1, until[plan.site.id], days)
         if share < 1.0:
@@ -127,9 +146,17 @@ def training_set(
             origins, target_pos = origins[keep], target_pos[keep]
         values = plan.frame.values(measure)[target_pos] / plan.frame.scale[measure]
         known = ~np.isnan(values) & ~plan.frame.exceptional[measure][target_pos]  # one-off days are not learnt
-        features.append(pair_features(plan.frame, origins[known], target_pos[known], measure))
-        targets.append(values[known])
-    return pd.concat(features, ignore_index=True), np.concatenate(targets)
+        site_features = pair_features(plan.frame, origins[known], target_pos[known], measure)
+        sid = plan.site.id
+        decided[sid] = (
+            relative[sid]
+            if relative is not None and sid in relative
+            else forecast_model.level_helps(values[known], site_features, np.ones(int(known.sum())))
+        )
+        factor = _units(plan, origins[known], measure, decided[sid])
+        features.append(in_level_units(site_features, factor))
+        targets.append(values[known] / factor)
+    return pd.concat(features, ignore_index=True), np.concatenate(targets), decided
 
 
 @dataclass
@@ -140,6 +167,7 @@ class Backtest:
     residuals: dict[str, np.ndarray]
     site_scores: dict[str, dict[str, float]]  # site id -> method -> WAPE
     blend: dict[str, float]  # site id -> share of the boosters against the statistical anchor
+    relative: dict[str, bool]  # site id -> its pairs are in units of its trailing level
 
 
 def backtest(plans: list[SitePlan], measure: str) -> Backtest:
@@ -151,7 +179,7 @@ def backtest(plans: list[SitePlan], measure: str) -> Backtest:
     """
     cut = {p.site.id: max(1, p.first_future - BACKTEST_DAYS * p.frame.steps_per_day) for p in plans}
     began = time.perf_counter()
-    train_x, train_y = training_set(plans, measure, cut, days=1)
+    train_x, train_y, relative = training_set(plans, measure, cut, days=1)
     fitted = forecast_model.fit(
         train_x, train_y, measure, quantiles=(0.5,), rounds=RETRAIN_ROUNDS, params=RETRAIN_PARAMS
     )
@@ -169,9 +197,11 @@ def backtest(plans: list[SitePlan], measure: str) -> Backtest:
         truth_site = values[known]
         actual.append(truth_site)
         began = time.perf_counter()
-        features = pair_features(plan.frame, origins, targets, measure)
-        boosted = np.clip(fitted.predict(features)[0.5] * plan.frame.scale[measure], 0, None)
-        statistical = forecast_model.anchor(features) * plan.frame.scale[measure]
+        factor = _units(plan, origins, measure, relative.get(plan.site.id, False))
+        features = in_level_units(pair_features(plan.frame, origins, targets, measure), factor)
+        unit = plan.frame.scale[measure] * factor
+        boosted = np.clip(fitted.predict(features)[0.5] * unit, 0, None)
+        statistical = forecast_model.anchor(features) * unit
         predict_s += time.perf_counter() - began
         weight = forecast_model.blend_weight(truth_site, boosted, statistical)
         blend[plan.site.id] = weight
@@ -189,7 +219,7 @@ def backtest(plans: list[SitePlan], measure: str) -> Backtest:
         scores[name] = {"mae": round(mae(truth, guess), 4), "wape": round(wape(truth, guess), 4)}
         residuals[name] = truth - guess
     scores["model"].update(train_s=round(train_s, 3), predict_s=round(predict_s, 3))
-    return Backtest(scores, residuals, site_scores, blend)
+    return Backtest(scores, residuals, site_scores, blend, relative)
 
 
 def site_decision(site_scores: dict[str, dict[str, float]], model_serves: bool) -> tuple[str, str]:
@@ -267,6 +297,7 @@ def forecast_rows(
     now: datetime,
     model_version: int,
     blend: dict[str, float] | None = None,
+    level_units: dict[str, bool] | None = None,
 ) -> list[dict]:
     """The site's next 7 days of slots with 10/50/90 % entries and occupancy, and the wait where it has a capacity."""
     frame = plan.frame
@@ -282,9 +313,10 @@ def forecast_rows(
     origins, targets = origins[first], targets[first]
     columns: dict[str, np.ndarray] = {}
     for measure in MEASURES:
-        scale = frame.scale[measure]
         if models is not None:
-            features = pair_features(frame, origins, targets, measure)
+            factor = _units(plan, origins, measure, (level_units or {}).get(measure, False))
+            features = in_level_units(pair_features(frame, origins, targets, measure), factor)
+            scale = frame.scale[measure] * factor
             quantiles = models[measure].predict(features)
             # The site's blend with the statistical anchor moves the median; the band keeps its width.
             weight = (blend or {}).get(measure, 1.0)
@@ -353,7 +385,9 @@ def retrain(
     until = {p.site.id: p.first_future for p in plans}
     models, rows_used = {}, 0
     for measure in MEASURES:
-        features, target = training_set(plans, measure, until, days=HORIZON_DAYS + 1)
+        features, target, _ = training_set(
+            plans, measure, until, days=HORIZON_DAYS + 1, relative=tests[measure].relative
+        )
         models[measure] = forecast_model.fit(features, target, measure, rounds=RETRAIN_ROUNDS, params=RETRAIN_PARAMS)
         rows_used += len(target)
     timings["train_s"] = time.perf_counter() - began
@@ -377,10 +411,11 @@ def retrain(
     serving_version = version if promoted or current is None or method != "current_model" else current["model_version"]
     began = time.perf_counter()
     written = 0
-    per_site, blends = {}, {}
+    per_site, blends, level_units = {}, {}, {}
     for plan in plans:
         sid = plan.site.id
         blends[sid] = {m: tests[m].blend.get(sid, 1.0) for m in MEASURES}
+        level_units[sid] = {m: tests[m].relative.get(sid, False) for m in MEASURES}
         site_method, why = site_decision({m: tests[m].site_scores.get(sid, {}) for m in MEASURES}, serving is not None)
         if site_method == "model" and serving is None:
             site_method = method
@@ -388,12 +423,21 @@ def retrain(
         log.info("forecast for site %s: %s serves (%s)", sid, site_method, why)
         site_models = serving if site_method == "model" else None
         rows = forecast_rows(
-            plan, site_method, site_models, residuals, now, serving_version, blends[sid] if site_models else None
+            plan,
+            site_method,
+            site_models,
+            residuals,
+            now,
+            serving_version,
+            blends[sid] if site_models else None,
+            level_units[sid],
         )
         replace_site_forecast(engine, sid, rows)
         written += len(rows)
     timings["publish_s"] = time.perf_counter() - began
-    return RetrainResult(version, method, promoted, reason, metrics, rows_used, written, timings, per_site, blends)
+    return RetrainResult(
+        version, method, promoted, reason, metrics, rows_used, written, timings, per_site, blends, level_units
+    )
 
 
 def retrain_sites(engine: Engine, sites: list[Site], run_id: str, now: datetime | None = None) -> RetrainResult:
