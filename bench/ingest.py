@@ -110,30 +110,45 @@ def wait_listening(port: int, process: subprocess.Popen, timeout: float = 30) ->
 
 
 class RssSampler:
-    """Peak resident memory of a process tree, sampled every 50 ms."""
+    """Peak resident memory of a process tree, sampled every 50 ms, and the CPU time its processes used
+    meanwhile (user + system, of every process seen; on a shared machine the server's CPU time per batch
+    tells more than its wall-clock rate, which follows the other processes' load)."""
 
     def __init__(self, pid: int) -> None:
         import psutil
 
         self.process, self.peak, self._stop = psutil.Process(pid), 0, threading.Event()
+        self._cpu_start: dict[int, float] = {}
+        self._cpu_last: dict[int, float] = {}
+        self._sample()
+        self._cpu_start = dict(self._cpu_last)
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def _run(self) -> None:
+    def _sample(self) -> None:
         import psutil
 
+        try:
+            procs = [self.process, *self.process.children(recursive=True)]
+            self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
+            for p in procs:
+                times = p.cpu_times()
+                self._cpu_last[p.pid] = times.user + times.system
+        except psutil.Error:
+            pass
+
+    def _run(self) -> None:
         while not self._stop.is_set():
-            try:
-                procs = [self.process, *self.process.children(recursive=True)]
-                self.peak = max(self.peak, sum(p.memory_info().rss for p in procs))
-            except psutil.Error:
-                pass
+            self._sample()
             self._stop.wait(0.05)
 
-    def stop(self) -> float:
+    def stop(self) -> tuple[float, float]:
+        """(peak RSS in MiB, CPU seconds used since the start)."""
         self._stop.set()
         self._thread.join()
-        return self.peak / 2**20
+        self._sample()
+        cpu = sum(t - self._cpu_start.get(pid, 0.0) for pid, t in self._cpu_last.items())
+        return self.peak / 2**20, cpu
 
 
 def make_body(site_id: str, refs: list[str], rows: int, start: datetime) -> tuple[str, bytes]:
@@ -324,7 +339,8 @@ def main() -> int:
                         warm_landed = conn.execute(select(func.count()).select_from(schema.ingest_batch)).scalar_one()
                 sampler = RssSampler(process.pid)
                 results[name] = wrk(target, args.seconds, args.connectors, bodies, script)
-                results[name]["peak_rss_mb"] = sampler.stop()
+                results[name]["peak_rss_mb"], cpu_s = sampler.stop()
+                results[name]["cpu_us_per_batch"] = 1e6 * cpu_s / max(1, results[name]["batches"])
             finally:
                 stop(process)
         with engine.connect() as conn:
@@ -343,11 +359,13 @@ def main() -> int:
     print(f"{args.connectors} connections, {args.rows} rows per batch, {'HTTPS' if args.tls else 'HTTP'}, "
           f"{args.workers} API worker(s) on core 0, wrk on core 1, "
           f"warehouse {'postgresql' if pg else 'sqlite'}")  # fmt: skip
-    print(f"{'':8} {'batches/s':>10} {'rows/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'peak MB':>8}")
+    print(f"{'':8} {'batches/s':>10} {'rows/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7} {'peak MB':>8} "
+          f"{'CPU us/batch':>12}")  # fmt: skip
     for name in ("floor", "api"):
         r = results[name]
         print(f"{name:8} {r['batches_per_s']:10.1f} {r['batches_per_s'] * args.rows:10.0f} {r['p50_ms']:8.2f} "
-              f"{r['p99_ms']:8.2f} {int(r['errors'] + r['socket_errors']):7d} {r['peak_rss_mb']:8.1f}")  # fmt: skip
+              f"{r['p99_ms']:8.2f} {int(r['errors'] + r['socket_errors']):7d} {r['peak_rss_mb']:8.1f} "
+              f"{r['cpu_us_per_batch']:12.0f}")  # fmt: skip
     print(
         f"acknowledged {acked} batches in the run; landed {landed_run} in ingest_batch ({landed_run - acked} "
         "in flight when wrk stopped: landed, never acknowledged) "
@@ -373,6 +391,10 @@ def main() -> int:
                 "p99_ms": api["p99_ms"],
                 "errors": errors,
                 "peak_rss_mb": api["peak_rss_mb"],
+                "cpu_us_per_batch": round(api["cpu_us_per_batch"]),
+                "floor_cpu_us_per_batch": round(floor["cpu_us_per_batch"]),
+                "cpu_vs_floor": round(floor["cpu_us_per_batch"] / api["cpu_us_per_batch"], 3),
+                "load_avg": round(os.getloadavg()[0], 2),
                 "floor_batches_per_s": floor["batches_per_s"],
                 "floor_p99_ms": floor["p99_ms"],
                 "vs_floor": round(ratio, 3),

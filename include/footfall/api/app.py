@@ -12,18 +12,20 @@ import logging
 import math
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import request_response
 
 from footfall.api import tokens
 from footfall.api.batches import ConnectorBatch, check_batch
@@ -51,11 +53,16 @@ def _site_at(site_id: str, mtime_ns: int) -> Site:
     return load_site(site_path(site_id))
 
 
+@lru_cache(maxsize=4096)
+def _site_file(site_id: str, sites_dir: str | None) -> str:
+    return str(site_path(site_id))
+
+
 def push_site(site_id: str) -> Site:
     """The site file (re-read when it changes), which must describe a push site."""
-    path = site_path(site_id)
+    path = _site_file(site_id, os.environ.get("FOOTFALL_SITES_DIR"))  # a stat per request, no path building
     try:
-        site = _site_at(site_id, path.stat().st_mtime_ns)
+        site = _site_at(site_id, os.stat(path).st_mtime_ns)
     except FileNotFoundError:
         raise Refused(404, f"site {site_id}: no such site") from None
     except ConfigError as exc:
@@ -192,6 +199,22 @@ def _body(content: dict[str, Any]) -> dict[str, Any]:
     return {"security": [{"HTTPBearer": []}], "requestBody": {"required": True, "content": content}}
 
 
+class LeanRoute(APIRoute):
+    """A route documented in /openapi.json like any other, whose endpoint is called with the request and
+    its path parameters as they are (strings) and returns its own Response: FastAPI's per-request
+    parameter solving, dependency stacks and response encoding are skipped, which on the push routes
+    cost about as much as everything else FastAPI and uvicorn do for a request. Refusals raised by the
+    endpoint reach the app's exception handlers as from any route."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+
+        async def handle(request: Request) -> Response:
+            return await endpoint(request=request, **request.path_params)
+
+        self.app = request_response(handle)
+
+
 def _reason(status: int, reason: str, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse({"reason": reason}, status_code=status, headers=headers)
 
@@ -246,12 +269,17 @@ def create_app(engine: Engine | None = None, only: Literal["ingest", "share"] | 
         await run_in_threadpool(ping, warehouse())
         return {"status": "ok"}
 
+    if only != "share":  # first: a push is matched by the first routes tried, not after the share API's
+        add_ingest(app, warehouse)
     if only != "ingest":
         from footfall.share.routes import add_share
 
         add_share(app, warehouse)
-    if only == "share":
-        return app
+    return app
+
+
+def add_ingest(app: FastAPI, warehouse: Callable[[], Engine]) -> None:
+    """The ingestion routes: token check, connector batches, vendor pushes (landed by one Lander)."""
     lander = app.state.lander = Lander(warehouse)
     gate = app.state.gate = Gate()
     openapi = app.openapi
@@ -272,8 +300,17 @@ def create_app(engine: Engine | None = None, only: Literal["ingest", "share"] | 
         site, _ = await gate.authorize(request, warehouse(), site_id, fresh=True)
         return {"status": "ok", "site_id": site.id, "preset": site.source.preset}
 
-    @app.post(
+    async def post_batch(site_id: str, request: Request) -> JSONResponse:
+        site, owner = await gate.authorize(request, warehouse(), site_id)
+        body, stored = await read_body(request, min(max_body_bytes(), site.preset.max_body_bytes))
+        pushed = check_batch(body, site, request.headers.get("content-type"), stored)
+        return JSONResponse(await lander.land(Push(site, pushed, owner.token_id)))  # no jsonable_encoder walk
+
+    app.router.add_api_route(
         "/v1/sites/{site_id}/batches",
+        post_batch,
+        methods=["POST"],
+        route_class_override=LeanRoute,
         summary="a footfall-connector batch (JSON, optionally gzip); idempotent on batch_id",
         response_model=None,
         responses={
@@ -282,15 +319,7 @@ def create_app(engine: Engine | None = None, only: Literal["ingest", "share"] | 
         },
         openapi_extra=_body({"application/json": {"schema": batch_schema}}),
     )
-    async def post_batch(site_id: str, request: Request) -> JSONResponse:
-        site, owner = await gate.authorize(request, warehouse(), site_id)
-        body, stored = await read_body(request, min(max_body_bytes(), site.preset.max_body_bytes))
-        pushed = check_batch(body, site, request.headers.get("content-type"), stored)
-        return JSONResponse(await lander.land(Push(site, pushed, owner.token_id)))  # no jsonable_encoder walk
 
-    @app.post("/v1/push/{preset}/{site_id}", summary="a vendor device's push (the site's preset says the format)",
-              response_model=None, responses={200: {"model": Ack}, **REFUSALS},
-              openapi_extra=_body({"application/json": any_body, "application/xml": any_body}))  # fmt: skip
     async def post_vendor_push(preset: str, site_id: str, request: Request) -> JSONResponse:
         site, owner = await gate.authorize(request, warehouse(), site_id)
         if preset not in load_presets() or site.source.preset != preset:
@@ -311,25 +340,50 @@ def create_app(engine: Engine | None = None, only: Literal["ingest", "share"] | 
         )  # fmt: skip
         return JSONResponse(await lander.land(Push(site, pushed, owner.token_id)))  # no jsonable_encoder walk
 
-    return app
+    app.router.add_api_route(
+        "/v1/push/{preset}/{site_id}",
+        post_vendor_push,
+        methods=["POST"],
+        route_class_override=LeanRoute,
+        summary="a vendor device's push (the site's preset says the format)",
+        response_model=None,
+        responses={200: {"model": Ack}, **REFUSALS},
+        openapi_extra=_body({"application/json": any_body, "application/xml": any_body}),
+    )
 
 
 def create_served_app() -> FastAPI:
     """create_app for `serve`: after start-up, the objects of every import are frozen out of the garbage
     collector's scans (gc.freeze), so a full collection does not walk pandas' and SQLAlchemy's modules
-    in the middle of requests. The interpreter's thread switch interval is shortened (5 ms -> 0.5 ms):
-    the landing thread takes the GIL back after every round trip to the warehouse, and while the event
-    loop is busy parsing requests it would otherwise wait up to 5 ms each time."""
+    in the middle of requests. The access log leaves out accepted pushes (_not_an_accepted_push). The
+    interpreter's thread switch interval is shortened (5 ms -> 0.5 ms): the landing thread takes the GIL
+    back after every round trip to the warehouse, and while the event loop is busy parsing requests it
+    would otherwise wait up to 5 ms each time."""
     import gc
     import sys
 
     import pandas  # noqa: F401  (the share read path imports it on its first request: freeze it too)
 
     app = create_app()
+    logging.getLogger("uvicorn.access").addFilter(_not_an_accepted_push)
     gc.collect()
     gc.freeze()
     sys.setswitchinterval(0.0005)
     return app
+
+
+_PUSH_PATHS = ("/v1/sites/", "/v1/push/")
+
+
+def _not_an_accepted_push(record: logging.LogRecord) -> bool:
+    """uvicorn's access log without a line per accepted push: each is a row of ingest_batch or raw_payload
+    already (with its time), and at thousands a second the line costs more than landing the batch does.
+    Refusals, token checks and every other route keep their line."""
+    args = record.args
+    if isinstance(args, tuple) and len(args) == 5:
+        _, method, path, _, status = args
+        return not (status == 200 and method == "POST" and str(path).startswith(_PUSH_PATHS))
+    return True
 
 
 def serve(

@@ -1,10 +1,11 @@
 """Landing pushed bodies: raw_payload and the batch acknowledgement, committed before the 2xx.
 
-Requests arriving together are landed together: one writer thread per process takes every request
-waiting, lands them in one transaction (a handful of statements whatever the group's size) and
-answers each once it has committed. Under load a commit is shared by many requests instead of each
-paying its own round trips, and the event loop never waits on the warehouse. A group that fails is
-retried request by request, so one request's failure never takes another's down.
+Requests arriving together are landed together, in one transaction per group, and each is answered
+once its group has committed. On PostgreSQL a group is one statement (one round trip, its own
+commit) run by a landing task on the event loop; on SQLite a writer thread lands it in a handful of
+statements. Under load a commit is shared by many requests instead of each paying its own round
+trips, and the event loop never waits on the warehouse. A group that fails is retried request by
+request, so one request's failure never takes another's down.
 
 Kept free of pandas and Great Expectations so the API process stays small and starts fast; the
 DAG side (footfall.sources.push) does the parsing later.
@@ -38,6 +39,7 @@ from footfall.warehouse.landing import (
     libpq_url,
     pg_active_token_ids,
     pg_batch_acks,
+    pg_land_group,
     pg_land_pushed_bodies,
     pg_record_batches,
     record_batches,
@@ -46,8 +48,9 @@ from footfall.warehouse.tokens import active_token_ids
 
 log = logging.getLogger(__name__)
 
-MAX_GROUP = 16  # small enough that several groups are in flight at once (their round trips overlap)
+MAX_GROUP = 64  # one statement lands a group; past this, the statement's own joins grow faster than its rows
 DEFAULT_LANDERS = 4
+MIN_PARALLEL_GROUP = 16  # another landing task starts only for this many pushes waiting
 
 
 @dataclass(frozen=True)
@@ -120,16 +123,7 @@ def _acks(pushes: list[Push], plan: _Plan, digests: list[str], payload_ids: list
     batches = []
     for k, digest, payload_id in zip(plan.to_land, digests, payload_ids, strict=True):
         p = pushes[k]
-        ack = {
-            "status": "accepted",
-            "site_id": p.site.id,
-            "batch_id": p.pushed.batch_id,
-            "payload_id": payload_id,
-            "rows": p.pushed.rows,
-            "bytes": len(p.pushed.body),
-            "sha256": digest,
-            "received_at": now.isoformat(),
-        }
+        ack = _ack(p, digest, payload_id, now)
         plan.outcomes[k] = (ack, True)
         if p.pushed.batch_id is not None:
             batches.append(
@@ -189,8 +183,62 @@ def land_group(engine: Engine, pushes: list[Push], ensured: dict[str, Site]) -> 
 
 
 async def land_group_pg(aconn: Any, pushes: list[Push]) -> list[tuple[Outcome, bool]]:
-    """land_group on an asyncio psycopg connection (PostgreSQL), in one transaction; the sites' rows
-    must be in step already (Lander.land sees to it)."""
+    """land_group on an autocommit asyncio psycopg connection (PostgreSQL): one statement, committed on its
+    own, for the whole group; the sites' rows must be in step already (Lander.land sees to it).
+
+    A push whose body or batch id another connection committed while the statement ran is landed again
+    by land_group_pg_steps, whose statements see it (it then gets the payload id or ack stored there)."""
+    now = datetime.now(UTC)
+    digests = [hashlib.sha256(p.pushed.body).hexdigest() for p in pushes]
+    rows = [
+        {**_payload_row(p, digest, now), "batch_id": p.pushed.batch_id, "token_id": p.token_id, "rows": p.pushed.rows}
+        for p, digest in zip(pushes, digests, strict=True)
+    ]
+    outcomes: list[tuple[Outcome, bool] | None] = [None] * len(pushes)
+    lands: dict[tuple[str, str | None], int] = {}
+    again: list[int] = []
+    for k, (refused, prior, landing, payload_id, recorded) in enumerate(await pg_land_group(aconn, rows, now)):
+        p = pushes[k].pushed
+        if refused:
+            outcomes[k] = (Refused(401, "token is unknown or revoked"), False)
+        elif prior is not None:
+            outcomes[k] = (prior, False)
+        elif not landing:
+            continue  # the same batch id as an earlier push of the group: its answer, below
+        elif payload_id is None or (p.batch_id is not None and not recorded):
+            again.append(k)
+        else:
+            outcomes[k] = (_ack(pushes[k], digests[k], payload_id, now), True)
+        if landing:
+            lands[(pushes[k].site.id, p.batch_id)] = k
+    if again:
+        redone = await land_group_pg_steps(aconn, [pushes[k] for k in again])
+        for k, redone_k in zip(again, redone, strict=True):
+            outcomes[k] = redone_k
+    for k, outcome in enumerate(outcomes):
+        if outcome is None:
+            first = outcomes[lands[(pushes[k].site.id, pushes[k].pushed.batch_id)]]
+            assert first is not None
+            outcomes[k] = (first[0], False)
+    return outcomes  # type: ignore[return-value]
+
+
+def _ack(p: Push, digest: str, payload_id: int, now: datetime) -> dict[str, Any]:
+    """What a landed push is answered (and, with a batch id, what is stored to answer its resends)."""
+    return {
+        "status": "accepted",
+        "site_id": p.site.id,
+        "batch_id": p.pushed.batch_id,
+        "payload_id": payload_id,
+        "rows": p.pushed.rows,
+        "bytes": len(p.pushed.body),
+        "sha256": digest,
+        "received_at": now.isoformat(),
+    }
+
+
+async def land_group_pg_steps(aconn: Any, pushes: list[Push]) -> list[tuple[Outcome, bool]]:
+    """land_group_pg in one transaction of several statements, each seeing what was committed before it."""
     now = datetime.now(UTC)
     async with aconn.transaction():
         active = await pg_active_token_ids(aconn, {p.token_id for p in pushes if p.token_id is not None})
@@ -230,10 +278,11 @@ class _Waiting:
 
 
 class Lander:
-    """Writer threads: each lands every push waiting as one group, then answers each waiting request.
+    """Lands every push waiting as one group, then answers each waiting request: landing tasks on the
+    event loop (PostgreSQL) or writer threads (SQLite, one: it takes one writer at a time).
 
-    Several threads (FOOTFALL_API_LANDERS, default 4; one on SQLite, which takes one writer at a time)
-    keep several transactions in flight, so the round trips of one group overlap those of the next."""
+    Up to FOOTFALL_API_LANDERS (default 4) keep several groups in flight, so the round trips of one
+    group overlap those of the next."""
 
     def __init__(self, engine: Callable[[], Engine], max_group: int = MAX_GROUP, threads: int | None = None) -> None:
         self._engine, self._max_group = engine, max_group
@@ -245,6 +294,7 @@ class Lander:
         self._async: bool | None = None
         self._waiting: list[tuple[Push, asyncio.Future]] = []
         self._tasks: set[asyncio.Task] = set()
+        self._draining = 0  # landing tasks running (or about to)
         self._idle: list[Any] = []  # open asyncio psycopg connections
 
     def _ensure(self, site: Site) -> None:
@@ -252,15 +302,21 @@ class Lander:
             ensure_site(conn, site)
         self._ensured[site.id] = site
 
-    # PostgreSQL: no threads at all. The pushes wait in a list; up to `threads` landing tasks run on the
-    # event loop, each taking every push waiting as its group, on its own asyncio connection. (Threads
+    # PostgreSQL: no threads at all. The pushes wait in a list; a landing task on the event loop takes every
+    # push waiting (up to max_group) as its group, on its own asyncio connection, and goes on while pushes
+    # wait. Another task (up to `threads`) starts only when MIN_PARALLEL_GROUP pushes wait: big groups cost
+    # the least per push, and under load they form by themselves while a statement is in flight. (Threads
     # would hand the GIL back and forth at every round trip, which on a busy core costs more than the
     # statements themselves.)
 
     async def _land_async(self, push: Push) -> dict[str, Any]:
         future: asyncio.Future = asyncio.get_running_loop().create_future()
         self._waiting.append((push, future))
-        if len(self._tasks) < (self._wanted or int(os.environ.get("FOOTFALL_API_LANDERS", DEFAULT_LANDERS))):
+        if self._draining == 0 or (
+            len(self._waiting) >= MIN_PARALLEL_GROUP
+            and self._draining < (self._wanted or int(os.environ.get("FOOTFALL_API_LANDERS", DEFAULT_LANDERS)))
+        ):
+            self._draining += 1
             task = asyncio.create_task(self._drain())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -270,19 +326,29 @@ class Lander:
         return outcome
 
     async def _drain(self) -> None:
+        """Land groups while pushes wait. `_draining` drops in the same step as the last look at the list
+        (no await between them), so a push added later always finds a task, or starts one."""
         import psycopg
 
         aconn = self._idle.pop() if self._idle else None
         try:
             while self._waiting:
+                if len(self._waiting) < MIN_PARALLEL_GROUP:
+                    await asyncio.sleep(0)  # one turn of the loop: requests already read join the group
                 group, self._waiting = self._waiting[: self._max_group], self._waiting[self._max_group :]
-                if aconn is None or aconn.closed:
-                    aconn = await psycopg.AsyncConnection.connect(libpq_url(self._engine()) or "", autocommit=True)
-                outcomes = await self._land_async_group(aconn, group)
+                try:
+                    if aconn is None or aconn.closed:
+                        url = libpq_url(self._engine()) or ""
+                        aconn = await psycopg.AsyncConnection.connect(url, autocommit=True)
+                    outcomes = await self._land_async_group(aconn, group)
+                except Exception:  # no connection to the warehouse: answered, never left waiting
+                    log.exception("landing %d push(es) failed: no connection to the warehouse", len(group))
+                    outcomes = [_unavailable(p) for p, _ in group]
                 for (_, future), outcome in zip(group, outcomes, strict=True):
                     if not future.done():
                         future.set_result(outcome)
         finally:
+            self._draining -= 1
             if aconn is not None and not aconn.closed:
                 self._idle.append(aconn)
 
@@ -292,7 +358,7 @@ class Lander:
         except Exception:
             if aconn.closed or len(group) == 1:
                 log.exception("landing %d push(es) failed", len(group))
-                return [Refused(503, f"site {p.site.id}: the warehouse is unavailable; retry later") for p, _ in group]
+                return [_unavailable(p) for p, _ in group]
             # one bad push must not fail the others: land each on its own
             return [(await self._land_async_group(aconn, [item]))[0] for item in group]
 
@@ -369,6 +435,10 @@ class Lander:
                 return
         for waiting, outcome in zip(group, outcomes, strict=True):
             waiting.loop.call_soon_threadsafe(_answer, waiting.future, outcome)
+
+
+def _unavailable(p: Push) -> Refused:
+    return Refused(503, f"site {p.site.id}: the warehouse is unavailable; retry later")
 
 
 def _answer(future: asyncio.Future, outcome: Outcome) -> None:

@@ -191,32 +191,43 @@ def record_batch(
 _PG_PUSHED_BODIES = """
 INSERT INTO raw_payload (site_id, source, request, window_start, window_end, received_at, content_type, body,
                          body_bytes, sha256)
-SELECT * FROM unnest(%(site_id)s::varchar[], %(source)s::text[], %(request)s::text[], %(window_start)s::timestamptz[],
-                     %(window_end)s::timestamptz[], %(received_at)s::timestamptz[], %(content_type)s::text[],
-                     %(body)s::bytea[], %(body_bytes)s::bigint[], %(sha256)s::varchar[])
+SELECT * FROM unnest(%(site_id)b::varchar[], %(source)b::text[], %(request)b::text[], %(window_start)b::timestamptz[],
+                     %(window_end)b::timestamptz[], %(received_at)b::timestamptz[], %(content_type)b::text[],
+                     %(body)b::bytea[], %(body_bytes)b::bigint[], %(sha256)b::varchar[])
 ON CONFLICT DO NOTHING
 """
+# Looked up by (site_id, sha256) and (site_id, batch_id) pairs, the leading columns of their unique indexes
+# (by sha256 or batch_id alone, PostgreSQL would read the whole table for every group).
 _PG_PUSHED_IDS = """
-SELECT site_id, sha256, payload_id FROM raw_payload
-WHERE sha256 = ANY(%(sha256)s::varchar[]) AND coalesce(counter_ref, '') = ''
+SELECT r.site_id, r.sha256, r.payload_id
+FROM raw_payload r JOIN unnest(%(site_id)b::varchar[], %(sha256)b::varchar[]) AS k(site_id, sha256)
+  ON r.site_id = k.site_id AND r.sha256 = k.sha256 AND coalesce(r.counter_ref, '') = ''
 """
 _PG_BATCHES = """
 INSERT INTO ingest_batch (site_id, batch_id, payload_id, rows, received_at, ack)
-SELECT * FROM unnest(%(site_id)s::varchar[], %(batch_id)s::varchar[], %(payload_id)s::bigint[], %(rows)s::int[],
-                     %(received_at)s::timestamptz[], %(ack)s::text[])
+SELECT * FROM unnest(%(site_id)b::varchar[], %(batch_id)b::varchar[], %(payload_id)b::bigint[], %(rows)b::int[],
+                     %(received_at)b::timestamptz[], %(ack)b::text[])
 ON CONFLICT DO NOTHING
 RETURNING site_id, batch_id
 """
-_PG_BATCH_ACKS = "SELECT site_id, batch_id, ack FROM ingest_batch WHERE batch_id = ANY(%(batch_id)s::varchar[])"
+_PG_BATCH_ACKS = """
+SELECT b.site_id, b.batch_id, b.ack
+FROM ingest_batch b JOIN unnest(%(site_id)b::varchar[], %(batch_id)b::varchar[]) AS k(site_id, batch_id)
+  ON b.site_id = k.site_id AND b.batch_id = k.batch_id
+"""
 
 
 def _columns(rows: list[dict[str, Any]], names: str) -> dict[str, list[Any]]:
     return {name: [r[name] for r in rows] for name in names.split()}
 
 
+def _pairs(keys: list[tuple[str, str]], first: str, second: str) -> dict[str, list[str]]:
+    return {first: [a for a, _ in keys], second: [b for _, b in keys]}
+
+
 def _pg_binary(conn: Connection, sql: str, params: dict[str, list[Any]]) -> list[Any]:
-    """Run `sql` on the connection's own psycopg connection (same transaction) with binary parameters:
-    arrays of text then need no escaping, which would cost more than the statement."""
+    """Run `sql` on the connection's own psycopg connection (same transaction); the statements' %(name)b
+    parameters go binary: arrays of text then need no escaping, which would cost more than the statement."""
     dbapi: Any = conn.connection.dbapi_connection
     with dbapi.cursor(binary=True) as cursor:
         cursor.execute(sql, params)
@@ -225,7 +236,7 @@ def _pg_binary(conn: Connection, sql: str, params: dict[str, list[Any]]) -> list
 
 # --- the same statements on an asyncio psycopg connection (the ingestion service's event loop) ---------
 
-_PG_ACTIVE_TOKENS = "SELECT token_id FROM api_token WHERE token_id = ANY(%(ids)s::bigint[]) AND revoked_at IS NULL"
+_PG_ACTIVE_TOKENS = "SELECT token_id FROM api_token WHERE token_id = ANY(%(ids)b::bigint[]) AND revoked_at IS NULL"
 PUSHED_BODY_COLUMNS = "site_id source request window_start window_end received_at content_type body body_bytes sha256"
 BATCH_COLUMNS = "site_id batch_id payload_id rows received_at ack"
 
@@ -242,9 +253,8 @@ async def pg_batch_acks(aconn: Any, keys: list[tuple[str, str]]) -> dict[tuple[s
     """batch_acks on an async psycopg connection."""
     if not keys:
         return {}
-    wanted = set(keys)
-    cursor = await aconn.execute(_PG_BATCH_ACKS, {"batch_id": sorted({b for _, b in keys})}, binary=True)
-    return {(site, batch): json.loads(ack) for site, batch, ack in await cursor.fetchall() if (site, batch) in wanted}
+    cursor = await aconn.execute(_PG_BATCH_ACKS, _pairs(keys, "site_id", "batch_id"), binary=True)
+    return {(site, batch): json.loads(ack) for site, batch, ack in await cursor.fetchall()}
 
 
 async def pg_land_pushed_bodies(aconn: Any, rows: list[dict[str, Any]]) -> list[int]:
@@ -252,7 +262,7 @@ async def pg_land_pushed_bodies(aconn: Any, rows: list[dict[str, Any]]) -> list[
     if not rows:
         return []
     await aconn.execute(_PG_PUSHED_BODIES, _columns(rows, PUSHED_BODY_COLUMNS), binary=True)
-    cursor = await aconn.execute(_PG_PUSHED_IDS, {"sha256": [r["sha256"] for r in rows]}, binary=True)
+    cursor = await aconn.execute(_PG_PUSHED_IDS, _columns(rows, "site_id sha256"), binary=True)
     by_key = {(site, digest): payload_id for site, digest, payload_id in await cursor.fetchall()}
     return [int(by_key[(r["site_id"], r["sha256"])]) for r in rows]
 
@@ -264,6 +274,88 @@ async def pg_record_batches(aconn: Any, rows: list[dict[str, Any]]) -> set[tuple
     values = [{**r, "ack": json.dumps(r["ack"])} for r in rows]
     cursor = await aconn.execute(_PG_BATCHES, _columns(values, BATCH_COLUMNS), binary=True)
     return {(site, batch) for site, batch in await cursor.fetchall()}
+
+
+# A group of pushes landed by one statement, committed on its own (autocommit): one round trip per group.
+# Per push, in the order given: whether its token is revoked, the ack of its batch id landed before, and
+# else its payload id (a body stored before keeps its id) and whether its batch id was recorded now. The
+# first push of each batch id in the group lands; the others (`landing` false) repeat its answer. Every
+# part of the statement reads the warehouse as it was when the statement began, so a body or batch id that
+# another connection committed meanwhile shows as a missing payload id or an unrecorded batch: the caller
+# lands those pushes again with PG_LAND_* statements that see it.
+_PG_LAND_GROUP = """
+WITH push AS (
+    SELECT * FROM unnest(%(site_id)b::varchar[], %(batch_id)b::varchar[], %(token_id)b::bigint[], %(source)b::text[],
+                         %(request)b::text[], %(window_start)b::timestamptz[], %(window_end)b::timestamptz[],
+                         %(content_type)b::text[], %(body)b::bytea[], %(body_bytes)b::bigint[], %(sha256)b::varchar[],
+                         %(rows)b::int[])
+        WITH ORDINALITY AS p(site_id, batch_id, token_id, source, request, window_start, window_end, content_type,
+                             body, body_bytes, sha256, rows, k)
+),
+known AS (
+    SELECT p.k,
+           p.token_id IS NOT NULL AND NOT EXISTS (
+               SELECT FROM api_token t WHERE t.token_id = p.token_id AND t.revoked_at IS NULL) AS refused,
+           (SELECT b.ack FROM ingest_batch b WHERE b.site_id = p.site_id AND b.batch_id = p.batch_id) AS prior
+    FROM push p
+),
+landing AS (
+    SELECT DISTINCT ON (p.site_id, p.batch_id, CASE WHEN p.batch_id IS NULL THEN p.k END) p.*
+    FROM push p JOIN known USING (k)
+    WHERE NOT known.refused AND known.prior IS NULL
+    ORDER BY p.site_id, p.batch_id, CASE WHEN p.batch_id IS NULL THEN p.k END, p.k
+),
+inserted AS (
+    INSERT INTO raw_payload (site_id, source, request, window_start, window_end, received_at, content_type, body,
+                             body_bytes, sha256)
+    SELECT site_id, source, request, window_start, window_end, %(received_at)b::timestamptz, content_type, body,
+           body_bytes, sha256
+    FROM landing ORDER BY k
+    ON CONFLICT DO NOTHING
+    RETURNING site_id, sha256, payload_id
+),
+landed AS (
+    SELECT l.k, l.site_id, l.batch_id, l.rows, l.body_bytes, l.sha256,
+           coalesce(i.payload_id, (SELECT r.payload_id FROM raw_payload r
+                                   WHERE r.site_id = l.site_id AND r.sha256 = l.sha256
+                                     AND coalesce(r.counter_ref, '') = '')) AS payload_id
+    FROM landing l LEFT JOIN inserted i ON i.site_id = l.site_id AND i.sha256 = l.sha256
+),
+recorded AS (
+    INSERT INTO ingest_batch (site_id, batch_id, payload_id, rows, received_at, ack)
+    SELECT site_id, batch_id, payload_id, rows, %(received_at)b::timestamptz,
+           json_build_object('status', 'accepted', 'site_id', site_id, 'batch_id', batch_id, 'payload_id', payload_id,
+                             'rows', rows, 'bytes', body_bytes, 'sha256', sha256,
+                             'received_at', %(received_iso)b::text)::text
+    FROM landed WHERE batch_id IS NOT NULL AND payload_id IS NOT NULL
+    ON CONFLICT DO NOTHING
+    RETURNING site_id, batch_id
+)
+SELECT known.refused, known.prior, landed.k IS NOT NULL, landed.payload_id, recorded.batch_id IS NOT NULL
+FROM push p JOIN known USING (k) LEFT JOIN landed USING (k)
+LEFT JOIN recorded ON recorded.site_id = landed.site_id AND recorded.batch_id = landed.batch_id
+ORDER BY p.k
+"""
+LAND_GROUP_COLUMNS = (
+    "site_id batch_id token_id source request window_start window_end content_type body body_bytes sha256 rows"
+)
+
+
+async def pg_land_group(
+    aconn: Any, pushes: list[dict[str, Any]], received_at: datetime
+) -> list[tuple[bool, dict[str, Any] | None, bool, int | None, bool]]:
+    """Land a group of pushes in one statement on an autocommit asyncio psycopg connection (see
+    _PG_LAND_GROUP); each push holds LAND_GROUP_COLUMNS, `body` gzip-compressed. Per push, in order:
+    (token revoked, the earlier ack of its batch id, lands in this group, payload id, batch id recorded now)."""
+    params: dict[str, Any] = _columns(pushes, LAND_GROUP_COLUMNS)
+    params["received_at"], params["received_iso"] = received_at, received_at.isoformat()
+    # Prepared on each connection at once: its lookups are all by key (subqueries, not joins the planner
+    # could turn into reading a table whole), so one generic plan serves every group size.
+    cursor = await aconn.execute(_PG_LAND_GROUP, params, binary=True, prepare=True)
+    return [
+        (refused, None if prior is None else json.loads(prior), landing, payload_id, recorded)
+        for refused, prior, landing, payload_id, recorded in await cursor.fetchall()
+    ]
 
 
 def libpq_url(engine: Engine) -> str | None:
@@ -279,10 +371,16 @@ def batch_acks(conn: Connection, keys: list[tuple[str, str]]) -> dict[tuple[str,
         return {}
     wanted = set(keys)
     if conn.dialect.name == "postgresql":
-        found = _pg_binary(conn, _PG_BATCH_ACKS, {"batch_id": sorted({b for _, b in keys})})
+        found = _pg_binary(conn, _PG_BATCH_ACKS, _pairs(keys, "site_id", "batch_id"))
     else:
         t = schema.ingest_batch.c
-        found = list(conn.execute(select(t.site_id, t.batch_id, t.ack).where(t.batch_id.in_({b for _, b in keys}))))
+        found = list(
+            conn.execute(
+                select(t.site_id, t.batch_id, t.ack).where(
+                    t.site_id.in_({s for s, _ in keys}), t.batch_id.in_({b for _, b in keys})
+                )
+            )
+        )
     return {(site, batch): json.loads(ack) for site, batch, ack in found if (site, batch) in wanted}
 
 
@@ -295,7 +393,7 @@ def land_pushed_bodies(conn: Connection, rows: list[dict[str, Any]]) -> list[int
     if conn.dialect.name == "postgresql":
         names = "site_id source request window_start window_end received_at content_type body body_bytes sha256"
         _pg_binary(conn, _PG_PUSHED_BODIES, _columns(rows, names))
-        ids = _pg_binary(conn, _PG_PUSHED_IDS, {"sha256": [r["sha256"] for r in rows]})
+        ids = _pg_binary(conn, _PG_PUSHED_IDS, _columns(rows, "site_id sha256"))
         by_key = {(site, digest): payload_id for site, digest, payload_id in ids}
         return [int(by_key[(r["site_id"], r["sha256"])]) for r in rows]
     conn.execute(dialect_insert(conn, schema.raw_payload).on_conflict_do_nothing(), rows)
@@ -304,7 +402,9 @@ def land_pushed_bodies(conn: Connection, rows: list[dict[str, Any]]) -> list[int
         (r.site_id, r.sha256): r.payload_id
         for r in conn.execute(
             select(t.site_id, t.sha256, t.payload_id).where(
-                t.sha256.in_({r["sha256"] for r in rows}), t.counter_ref.is_(None) | (t.counter_ref == "")
+                t.site_id.in_({r["site_id"] for r in rows}),
+                t.sha256.in_({r["sha256"] for r in rows}),
+                t.counter_ref.is_(None) | (t.counter_ref == ""),
             )
         )
     }
