@@ -3,7 +3,8 @@
 N keep-alive connections (the connectors) POST gzip footfall-connector batches, each with its own
 batch id and its site's token, as fast as answers come back, for a fixed time. The load generator
 is wrk (C, one thread) on core 1 and the server on core 0 (taskset), so the generator does not eat
-the server's CPU; PostgreSQL is not pinned. The same harness then drives the floor: a bare FastAPI
+the server's CPU; PostgreSQL is not pinned (--pg-core keeps the API's backends on another core, as the
+database runs on a host of its own in production). The same harness then drives the floor: a bare FastAPI
 endpoint on the same path that reads the body and answers 200, served by the same uvicorn. The gap
 between the two is what authentication, body checks and landing in the warehouse cost.
 
@@ -14,7 +15,7 @@ Plain HTTP by default, as production runs it behind its TLS proxy (deploy/Procfi
 HTTPS from the API itself (both sides then pay for TLS). Last line: `RESULT key=value ...`.
 
     .venv/bin/python bench/ingest.py [--connectors 50] [--seconds 10] [--rows 96] [--db postgres|sqlite]
-        [--workers 1] [--tls]
+        [--workers 1] [--tls] [--pg-core 1]
 """
 
 from __future__ import annotations
@@ -244,6 +245,37 @@ def pg_database() -> tuple[str, str] | None:
     return name, PG_ADMIN.rpartition("/")[0] + f"/{name}"
 
 
+class BackendPinner:
+    """Keeps the PostgreSQL backends serving database `name` (the API's pool) on `core` while the run lasts,
+    as the database runs in production, on a host of its own: none takes turns on the API's core. A
+    connection opened during the run is pinned within a tenth of a second."""
+
+    def __init__(self, name: str, core: str) -> None:
+        self.name, self.core, self.pinned = name, core, set[int]()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN, autocommit=True) as admin:
+            while not self._stop.is_set():
+                rows = admin.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", (self.name,)
+                ).fetchall()
+                for (pid,) in rows:
+                    if pid not in self.pinned:
+                        subprocess.run(["taskset", "-pc", self.core, str(pid)], check=False, capture_output=True)
+                        self.pinned.add(pid)
+                self._stop.wait(0.1)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._thread.join()
+        return len(self.pinned)
+
+
 def drop_pg(name: str) -> None:
     import psycopg
 
@@ -260,6 +292,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1, help="API worker processes (all on the server's core)")
     parser.add_argument("--tls", action="store_true", help="HTTPS served by the API itself (and by the floor)")
     parser.add_argument("--bodies", type=int, default=60_000, help="distinct batches made before the run")
+    parser.add_argument(
+        "--pg-core",
+        help="pin the API's PostgreSQL backends to this core after the warm-up "
+        "(e.g. 1, beside wrk: the database on a host of its own); unpinned by default",
+    )
     parser.add_argument("--profile", type=Path, help="py-spy the API during the run: collapsed stacks to this file")
     parser.add_argument("--serve-floor", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
@@ -337,9 +374,12 @@ def main() -> int:
                     time.sleep(1)  # requests in flight when wrk stopped
                     with engine.connect() as conn:
                         warm_landed = conn.execute(select(func.count()).select_from(schema.ingest_batch)).scalar_one()
+                pinner = BackendPinner(pg[0], args.pg_core) if pg and name == "api" and args.pg_core else None
                 sampler = RssSampler(process.pid)
                 results[name] = wrk(target, args.seconds, args.connectors, bodies, script)
                 results[name]["peak_rss_mb"], cpu_s = sampler.stop()
+                if pinner is not None:
+                    print(f"{pinner.stop()} PostgreSQL backend(s) of the API kept on core {args.pg_core}", flush=True)
                 results[name]["cpu_us_per_batch"] = 1e6 * cpu_s / max(1, results[name]["batches"])
             finally:
                 stop(process)
@@ -385,6 +425,7 @@ def main() -> int:
                 "db": "postgresql" if pg else "sqlite",
                 "tls": args.tls,
                 "workers": args.workers,
+                "pg_core": args.pg_core or "unpinned",
                 "batches_per_s": api["batches_per_s"],
                 "rows_per_s": api["batches_per_s"] * args.rows,
                 "p50_ms": api["p50_ms"],
