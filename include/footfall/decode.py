@@ -85,10 +85,16 @@ def decode_xml(body: bytes) -> Element:
         raise ValueError(f"not XML: {exc}; starts {_head(body)!r}") from None
     except (LookupError, ValueError) as exc:  # an encoding declaration Python cannot decode with
         raise ValueError(f"not XML: {exc}; starts {_head(body)!r}") from None
+    if b"xmlns" not in body and b"xml:" not in body:  # no namespace declared: no tag has one
+        return root
+    local: dict[Any, Any] = {}  # each distinct tag's local name, worked out once (a body repeats a few tags)
     for el in root.iter():
         tag = el.tag
-        if isinstance(tag, str) and tag[:1] == "{":
-            el.tag = tag.partition("}")[2]
+        name = local.get(tag)
+        if name is None:
+            name = local[tag] = tag.partition("}")[2] if isinstance(tag, str) and tag[:1] == "{" else tag
+        if name is not tag:
+            el.tag = name
     return root
 
 
