@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -25,7 +26,11 @@ VOLATILE = {"flag_id", "created_at", "run_id", "loaded_at", "payload_id", "finis
 
 
 def _fresh_connections(db_url: str) -> None:
-    """A forked worker never reuses the parent's pooled sockets."""
+    """A forked worker never reuses the parent's pooled sockets, and dies on Pool.terminate(): the test
+    process may hold a SIGTERM handler from an earlier test, which a fork inherits (a worker waiting for
+    work then ignores the terminate, and the pool's exit waits for it forever)."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     get_engine(db_url).dispose(close=False)
 
 
