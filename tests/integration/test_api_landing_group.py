@@ -11,6 +11,7 @@ import hashlib
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
@@ -75,6 +76,13 @@ def vendor_push(site, body: bytes, token_id: int) -> Push:
     return Push(site, pushed, token_id)
 
 
+def run(coroutine: Any) -> Any:
+    """asyncio.run in a thread of its own: the suite's browser tests hold an event loop in the main thread
+    (playwright's sync API, session-wide), where asyncio.run refuses to start another."""
+    with ThreadPoolExecutor(1) as executor:
+        return executor.submit(asyncio.run, coroutine).result()
+
+
 async def _land(engine, pushes: list[Push], steps: bool = False) -> list[tuple[Any, bool]]:
     async with await psycopg.AsyncConnection.connect(libpq_url(engine) or "", autocommit=True) as aconn:
         return await (land_group_pg_steps if steps else land_group_pg)(aconn, pushes)
@@ -98,7 +106,7 @@ def summary(outcomes: list[tuple[Any, bool]]) -> list[tuple[Any, bool]]:
 def test_one_statement_lands_a_group_as_the_step_by_step_transaction_does(setup):
     engine, site, good, bad = setup
     earlier = connector_push(site, "b-earlier", good)
-    first = asyncio.run(_land(engine, [earlier]))
+    first = run(_land(engine, [earlier]))
     vendor = b'{"counts": [1, 2, 3]}'
     group = [
         connector_push(site, "b-1", good),
@@ -110,7 +118,7 @@ def test_one_statement_lands_a_group_as_the_step_by_step_transaction_does(setup)
         vendor_push(site, vendor, good),  # the same vendor body twice: one payload
         connector_push(site, "b-2", good),  # the revoked push's batch id, with a good token: lands
     ]
-    outcomes = asyncio.run(_land(engine, group))
+    outcomes = run(_land(engine, group))
 
     assert summary(outcomes) == [
         (("b-1", 1, outcomes[0][0]["sha256"]), True),
@@ -127,7 +135,7 @@ def test_one_statement_lands_a_group_as_the_step_by_step_transaction_does(setup)
     assert outcomes[5][0]["payload_id"] == outcomes[6][0]["payload_id"]
     assert landed(engine) == (5, 4)  # earlier, b-1, b-3, the vendor body, b-2
 
-    again = asyncio.run(_land(engine, group))  # everything resent: the stored acks, nothing new
+    again = run(_land(engine, group))  # everything resent: the stored acks, nothing new
     assert [o for o, _ in again if not isinstance(o, Refused) and o["batch_id"]] == [
         o for o, _ in outcomes if not isinstance(o, Refused) and o["batch_id"]
     ]
@@ -138,8 +146,8 @@ def test_one_statement_lands_a_group_as_the_step_by_step_transaction_does(setup)
     with engine.begin() as conn:
         conn.execute(schema.ingest_batch.delete())
         conn.execute(schema.raw_payload.delete())
-    asyncio.run(_land(engine, [earlier], steps=True))
-    stepped = asyncio.run(_land(engine, group, steps=True))
+    run(_land(engine, [earlier], steps=True))
+    stepped = run(_land(engine, group, steps=True))
     assert summary(stepped) == summary(outcomes)
     assert landed(engine) == (5, 4)
 
@@ -178,7 +186,7 @@ def test_a_body_and_batch_committed_by_another_connection_meanwhile_get_their_st
         ],
     )
     outcome: list[Any] = []
-    runner = threading.Thread(target=lambda: outcome.extend(asyncio.run(_land(engine, [push]))))
+    runner = threading.Thread(target=lambda: outcome.extend(run(_land(engine, [push]))))
     runner.start()
     time.sleep(1)
     waited = runner.is_alive()  # the statement waits on the other transaction's keys
@@ -198,6 +206,6 @@ def test_the_lander_lands_many_concurrent_pushes_in_few_statements(setup):
     async def main() -> list[dict[str, Any]]:
         return await asyncio.gather(*(lander.land(connector_push(site, f"c-{n}", good, n)) for n in range(200)))
 
-    acks = asyncio.run(main())
+    acks = run(main())
     assert sorted(a["batch_id"] for a in acks) == sorted(f"c-{n}" for n in range(200))
     assert landed(engine) == (200, 200)
