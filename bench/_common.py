@@ -219,9 +219,9 @@ for i in range({count}):
         tags=["bench"],
     ):
 
-        @task(task_id="sync")
+        @task(task_id="sync", multiple_outputs=False)
         def sync(site_id: str = f"noop-{{i:04d}}") -> dict:
-            """Return at once, with a summary-sized XCom like the real task's."""
+            """Return at once, with a summary-sized XCom like the real task's (one XCom, as the real task's)."""
             return {{"site_id": site_id, "rows_loaded": 0}}
 
         sync()

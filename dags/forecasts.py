@@ -38,7 +38,7 @@ with DAG(
     doc_md=__doc__,
 ):
 
-    @task(task_id="retrain")
+    @task(task_id="retrain", multiple_outputs=False)  # the summary is one XCom, not one per key
     def retrain(**context: object) -> dict[str, object]:
         """Train, backtest, decide what serves, publish (skipped within an hour of the last retrain on new counts)."""
         from airflow.sdk.exceptions import AirflowSkipException

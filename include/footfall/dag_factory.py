@@ -135,6 +135,9 @@ def build_site_dag(site: Site, doc_md: str | None = None, sites_dir: Path | None
 
         @task(
             task_id="sync",
+            # The run's summary is one XCom: returning a dict would otherwise push each of its ~16 keys
+            # as an XCom of its own too, each a call to the api-server and a row, on every 5-minute run.
+            multiple_outputs=False,
             outlets=[counts_asset(site.id)],
             **vendor_pool(site),
             on_failure_callback=failure_notifiers(site) or None,

@@ -81,6 +81,7 @@ def test_site_dag_policy(dagbag, site_id):
         assert task.retries >= 2, f"{dag.dag_id}.{task.task_id} needs retries >= 2"
         assert task.execution_timeout is not None
     assert dag.get_task("sync").outlets == [counts_asset(site_id)]
+    assert dag.get_task("sync").multiple_outputs is False  # the run's summary is one XCom, not one per key
 
 
 def test_parsing_imports_no_heavy_libraries():

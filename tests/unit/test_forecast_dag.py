@@ -6,12 +6,19 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pandas as pd
+import pytest
 from airflow.dag_processing.dagbag import DagBag
 from sqlalchemy import insert, select
 
+from footfall.config import get_site
 from footfall.dag_factory import counts_asset
-from footfall.forecast.publish import run_retrain
+from footfall.forecast import training
+from footfall.forecast.publish import NotEnoughHistory, run_retrain
 from footfall.warehouse import schema
+from footfall.warehouse.counts import write_counts
+from footfall.warehouse.forecasts import counts_span
+from footfall.warehouse.landing import ensure_site, land_body
 
 FORECAST_DAG = Path(__file__).resolve().parents[2] / "dags" / "forecasts.py"
 
@@ -73,3 +80,28 @@ def test_a_fresh_install_skips_the_retrain_with_its_reason(airflow_db, registry,
     assert dag_run.state == "success"
     with engine.connect() as conn:
         assert conn.execute(select(schema.forecast_model)).first() is None
+
+
+def test_counts_of_less_than_two_days_skip_the_retrain_from_one_query(registry, sqlite_url, warehouse, monkeypatch):
+    """New counts on a young warehouse: the span of all its counts answers, no site's history is read."""
+    monkeypatch.setenv("FOOTFALL_DB_URL", sqlite_url)
+    engine = warehouse(sqlite_url)
+    registry.add_site("alpha")
+    site = get_site("alpha")
+    assert counts_span(engine) is None
+    start = datetime(2026, 11, 20, 9, tzinfo=UTC)
+    counts = pd.DataFrame({
+        "site_id": "alpha", "counter_id": site.counters[0].id,
+        "interval_start": [pd.Timestamp(start), pd.Timestamp(start + timedelta(days=1, hours=23))],
+        "interval_minutes": 5, "entries": [3, 4], "exits": [1, 2], "occupancy": pd.NA,
+    })  # fmt: skip
+    with engine.begin() as conn:
+        ensure_site(conn, site)
+        payload = land_body(conn, site_id="alpha", source="test", body=b"counts", received_at=start)
+        write_counts(conn, "alpha", counts.assign(payload_id=payload), mode="merge", window=None)
+    assert counts_span(engine) == timedelta(days=1, hours=23)
+    read: list[str] = []
+    monkeypatch.setattr(training, "training_series", lambda engine, site: read.append(site.id))
+    with pytest.raises(NotEnoughHistory, match="2 days of history"):
+        run_retrain("asset-run", asset_triggered=True, now=start + timedelta(days=2))
+    assert read == []

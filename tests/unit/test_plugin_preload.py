@@ -43,6 +43,9 @@ import_plugin("footfall_plugin_in_scheduler")  # warms up, as the scheduler does
 import footfall.config as config
 import footfall.pipeline as pipeline
 print("SCHEDULER_WARM", "footfall.pipeline" in sys.modules, flush=True)
+# what a task's DAG file and run import, so that no task imports it again
+inherited = ("footfall.dag_factory", "footfall.sources.http", "footfall.sources.push", "footfall.forecast.nowcast")
+print("TASK_MODULES_WARM", all(name in sys.modules for name in inherited), flush=True)
 
 calls = []
 pipeline.warm_up = lambda: calls.append("warm_up")
@@ -69,3 +72,4 @@ def test_a_forked_task_neither_warms_up_nor_loads_the_registry(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "SCHEDULER_WARM True" in out.stdout, out.stdout + out.stderr[-2000:]
     assert "TASK_CALLS 0" in out.stdout, out.stdout
+    assert "TASK_MODULES_WARM True" in out.stdout, out.stdout

@@ -44,7 +44,13 @@ from footfall.forecast.metrics import mae, wape
 from footfall.forecast.waiting import dwell_minutes, history_calibration, predict_waits
 from footfall.forecast.weather import weather_for
 from footfall.warehouse.engine import get_engine
-from footfall.warehouse.forecasts import current_model, insert_model_version, last_trained_at, replace_site_forecast
+from footfall.warehouse.forecasts import (
+    counts_span,
+    current_model,
+    insert_model_version,
+    last_trained_at,
+    replace_site_forecast,
+)
 
 log = logging.getLogger(__name__)
 
@@ -464,6 +470,11 @@ def run_retrain(run_id: str, asset_triggered: bool = False, now: datetime | None
     if asset_triggered and not due(engine, now):
         log.info("forecast retrain skipped: the last one was less than an hour ago")
         return {"skipped": "retrained less than an hour ago"}
+    span = counts_span(engine)
+    if span is None or span < timedelta(days=MIN_HISTORY_DAYS):
+        # a fresh install: no site can have enough history, so every site's is not read (one cheap query
+        # instead of a few per site, on each run that new counts trigger)
+        raise NotEnoughHistory(f"no site has {MIN_HISTORY_DAYS} days of history to train on yet")
     sites, _ = load_registry()
     result = retrain_sites(engine, list(sites.values()), run_id, now)
     return {

@@ -44,6 +44,7 @@ def preload_if_needed(argv: Sequence[str], modules: Mapping[str, object], enviro
     """Warm the pipeline up when `should_preload` (the registry alone when `should_warm_registry`);
     returns whether it did."""
     if should_warm_registry(argv, modules, environ):
+        from footfall import dag_factory  # noqa: F401 - with Airflow's task decorator, for every parse it forks
         from footfall.config import load_registry
 
         load_registry()

@@ -7,7 +7,7 @@ from functools import cache
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Engine, bindparam, delete, insert, inspect, select
+from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, inspect, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -64,6 +64,14 @@ def last_trained_at(engine: Engine) -> Any:
     t = schema.forecast_model.c
     with engine.connect() as conn:
         return conn.execute(select(t.trained_at).order_by(t.trained_at.desc())).scalar()
+
+
+def counts_span(engine: Engine) -> Any:
+    """The time between the warehouse's first and last interval start (None while it holds no counts)."""
+    t = schema.count_interval.c
+    with engine.connect() as conn:
+        first, last = conn.execute(select(func.min(t.interval_start), func.max(t.interval_start))).one()
+    return None if first is None or last is None else last - first
 
 
 def insert_model_version(engine: Engine, **values: Any) -> int:
