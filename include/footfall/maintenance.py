@@ -31,6 +31,8 @@ METADATA_RETENTION_DAYS = 7
 # Environment of a task process that must not reach a child CLI: the child talks to the metadata
 # database itself, as `airflow db clean` does from a shell.
 _TASK_ONLY_ENV = ("_AIRFLOW_PROCESS_CONTEXT", "__AIRFLOW_SUPERVISOR_COMMS", "SUPERVISOR_COMMS")
+METADATA_URL_ENV = "FOOTFALL_AIRFLOW_METADATA_URL"
+_BLOCKED_URL = "airflow-db-not-allowed:"  # what Airflow's task supervisor puts in place of the metadata URL
 
 
 def metadata_retention_days(environ: dict[str, str] | None = None) -> int:
@@ -53,12 +55,32 @@ def db_clean_command(retention_days: int, now: datetime, airflow: str | None = N
     ]
 
 
+def db_clean_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment `airflow db clean` runs with, from a task's.
+
+    Airflow 3 blocks the metadata database inside a task process: its supervisor replaces
+    AIRFLOW__DATABASE__SQL_ALCHEMY_CONN with a dummy URL, which a child CLI would inherit. The deployment
+    therefore also gives the workers the URL as FOOTFALL_AIRFLOW_METADATA_URL (a secret, like Airflow's own
+    setting), and the child gets it back under Airflow's name."""
+    env = {k: v for k, v in environ.items() if k not in _TASK_ONLY_ENV}
+    url = env.get(METADATA_URL_ENV, "").strip()
+    if url:
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = url
+        env.pop("AIRFLOW__CORE__SQL_ALCHEMY_CONN", None)
+    elif env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "").startswith(_BLOCKED_URL):
+        raise RuntimeError(
+            f"airflow db clean needs the metadata database's URL, which Airflow hides from tasks: set "
+            f"{METADATA_URL_ENV} for the Airflow workers to the value of AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"
+        )
+    return env
+
+
 def clean_airflow_metadata(
     retention_days: int, now: datetime, timeout: float = 3600, environ: Mapping[str, str] | None = None
 ) -> str:
     """Run `airflow db clean` as its own process (with `environ`, default this process's environment);
     returns its output, raises CalledProcessError on failure."""
-    env = {k: v for k, v in (os.environ if environ is None else environ).items() if k not in _TASK_ONLY_ENV}
+    env = db_clean_environment(os.environ if environ is None else environ)
     command = db_clean_command(retention_days, now)
     log.info("running %s", " ".join(command))
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)

@@ -109,3 +109,18 @@ def test_vacuum_analyze_runs_outside_a_transaction(simulator, make_site, engine)
             assert statements == ["VACUUM", "ANALYZE"]
             tables = {r[0] for r in conn.execute(text("SELECT tbl FROM sqlite_stat1"))}
             assert "count_interval" in tables
+
+
+def test_db_clean_gets_the_metadata_url_that_airflow_hides_from_tasks():
+    """Inside a task Airflow's supervisor puts a dummy URL in AIRFLOW__DATABASE__SQL_ALCHEMY_CONN: the child
+    `airflow db clean` gets FOOTFALL_AIRFLOW_METADATA_URL back under Airflow's name, or the error says what to set."""
+    from footfall.maintenance import db_clean_environment
+
+    task_env = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "airflow-db-not-allowed:///", "SUPERVISOR_COMMS": "x"}
+    with pytest.raises(RuntimeError, match="FOOTFALL_AIRFLOW_METADATA_URL"):
+        db_clean_environment(task_env)
+    env = db_clean_environment({**task_env, "FOOTFALL_AIRFLOW_METADATA_URL": "postgresql+psycopg://h/airflow"})
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql+psycopg://h/airflow"
+    assert "SUPERVISOR_COMMS" not in env
+    shell = {"AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": "sqlite:////tmp/a.db"}  # from a shell: as it is
+    assert db_clean_environment(shell) == shell

@@ -84,6 +84,7 @@ def airflow_env(
         }
     )
     metadata = env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    env["FOOTFALL_AIRFLOW_METADATA_URL"] = metadata  # the maintenance DAG's `airflow db clean` (tasks cannot read it)
     if metadata.startswith("postgresql+psycopg://"):
         # Airflow's async engine defaults to asyncpg; psycopg 3 (already here) has an async driver too.
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = metadata.replace("+psycopg://", "+psycopg_async://", 1)
