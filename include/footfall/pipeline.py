@@ -60,13 +60,13 @@ def run_site_window(
 def warm_up() -> None:
     """Import and build everything a task needs, in a parent process that forks tasks.
 
-    A forked task inherits all of it: the modules its DAG file and its run import (the DAG factory and
-    Airflow's task decorator, every source kind, the checks, the nowcast), the presets and registry, and
+    A forked task inherits all of it: the modules its run imports (every source kind, the checks, the
+    nowcast; the plugin's preload adds the DAG factory its DAG file imports), the presets and registry, and
     Great Expectations' caches, which a process's first validation fills (one validation of a tiny batch
     here: a forked task's first validation took 55 ms instead of 65 ms)."""
     import holidays
 
-    from footfall import alerts, cadence, dag_factory, validate  # noqa: F401 - imported for the forked tasks
+    from footfall import alerts, cadence, validate  # noqa: F401 - imported for the forked tasks
     from footfall.config import load_presets, load_registry
     from footfall.forecast import nowcast  # noqa: F401
     from footfall.quality import docs, runner  # noqa: F401

@@ -43,14 +43,16 @@ def should_warm_registry(argv: Sequence[str], modules: Mapping[str, object], env
 def preload_if_needed(argv: Sequence[str], modules: Mapping[str, object], environ: Mapping[str, str]) -> bool:
     """Warm the pipeline up when `should_preload` (the registry alone when `should_warm_registry`);
     returns whether it did."""
-    if should_warm_registry(argv, modules, environ):
-        from footfall import dag_factory  # noqa: F401 - with Airflow's task decorator, for every parse it forks
+    registry_only = should_warm_registry(argv, modules, environ)
+    if not (registry_only or should_preload(argv, modules, environ)):
+        return False
+    from footfall import dag_factory  # noqa: F401 - with Airflow's task decorator, for every parse or task forked
+
+    if registry_only:
         from footfall.config import load_registry
 
         load_registry()
         return True
-    if not should_preload(argv, modules, environ):
-        return False
     from footfall.pipeline import warm_up
 
     warm_up()
