@@ -91,6 +91,14 @@ def shared_folder(given: Path | None) -> Path:
     return given or Path(os.environ.get("FOOTFALL_SHARED_DIR") or REPO.parent / "shared")
 
 
+def dataset_arguments(description: str) -> argparse.ArgumentParser:
+    """The real-dataset benches' common command line: the shared folder, and --only to pick datasets."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("shared_dir", type=Path, nargs="?")
+    parser.add_argument("--only", action="append", choices=[d.name for d in DATASETS], help="datasets to run")
+    return parser
+
+
 def run_evaluate(dataset: Dataset, counts: Path, horizon: str) -> dict:
     command = [
         str(Path(sys.executable).with_name("footfall")),
@@ -135,9 +143,7 @@ def table(dataset: Dataset, results: dict[str, dict]) -> tuple[list[str], bool]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("shared_dir", type=Path, nargs="?")
-    parser.add_argument("--only", action="append", choices=[d.name for d in DATASETS], help="datasets to run")
+    parser = dataset_arguments(__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="write the counts CSVs here instead of a temporary folder")
     args = parser.parse_args()
     shared = shared_folder(args.shared_dir)

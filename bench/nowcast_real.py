@@ -21,7 +21,6 @@ The last line is `RESULT <dataset>_model=<ratio> <dataset>_nowcast=<ratio>
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -31,7 +30,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from forecast_eval import BASELINES, DATASETS, shared_folder
+from forecast_eval import BASELINES, DATASETS, dataset_arguments, shared_folder
 
 from footfall.forecast import nowcast
 from footfall.forecast.backtest import backtest_model, build_pairs
@@ -112,10 +111,7 @@ def chosen_per_site(pairs, candidates: dict[str, np.ndarray], default: str, week
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("shared_dir", type=Path, nargs="?")
-    parser.add_argument("--only", action="append", choices=[d.name for d in DATASETS], help="datasets to run")
-    args = parser.parse_args()
+    args = dataset_arguments(__doc__.splitlines()[0]).parse_args()
     shared = shared_folder(args.shared_dir)
     fields, began = [], time.perf_counter()
     print(

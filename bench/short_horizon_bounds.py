@@ -21,7 +21,6 @@ of reach with these inputs. The last line is `RESULT <dataset>_model=<ratio> <da
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ from scipy.sparse import csr_matrix, hstack, identity
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from forecast_eval import BASELINES, DATASETS, shared_folder
+from forecast_eval import BASELINES, DATASETS, dataset_arguments, shared_folder
 
 from footfall.forecast import model as forecast_model
 from footfall.forecast.backtest import backtest_model, build_pairs
@@ -138,10 +137,7 @@ def bounds_for(frames: list, minutes: int) -> dict[str, float]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("shared_dir", type=Path, nargs="?")
-    parser.add_argument("--only", action="append", choices=[d.name for d in DATASETS], help="datasets to run")
-    args = parser.parse_args()
+    args = dataset_arguments(__doc__.splitlines()[0]).parse_args()
     shared = shared_folder(args.shared_dir)
     fields, began = [], time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
