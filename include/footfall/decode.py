@@ -16,6 +16,7 @@ from typing import Any
 from xml.etree.ElementTree import Element, ParseError
 
 import msgspec
+import numpy as np
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
@@ -108,9 +109,9 @@ def decode_csv(body: bytes, plain: bool = True) -> Table:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ValueError("body is not UTF-8 text") from None
-    first = text.split("\n", 1)[0]
+    first = text[: text.find("\n")] if "\n" in text else text  # no copy of the rest of the body
     delimiter = ";" if first.count(";") > first.count(",") else ","
-    table = _split_plain_csv(text, delimiter) if plain else None
+    table = _split_plain_csv(text, delimiter, body) if plain else None
     if table is not None:
         return table
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
@@ -144,18 +145,24 @@ def _csv_reason(exc: csv.Error) -> str:
     return text
 
 
-def _split_plain_csv(text: str, delimiter: str) -> Table | None:
+def _split_plain_csv(text: str, delimiter: str, body: bytes = b"") -> Table | None:
     """A CSV without quotes, or with every data field quoted, read by splitting (what csv.reader does on
-    such text, in a few C calls): one split into lines, one into cells, columns by slicing. None when the
-    text has other quoting, a lone CR, a NUL, or a row whose width differs from the header's (csv.reader
-    then reads it, and words the error)."""
+    such text, in a few C calls): one split into cells, columns by slicing. None when the text has other
+    quoting, a lone CR, a NUL, or a row whose width differs from the header's (csv.reader then reads
+    it, and words the error). `body`: the bytes `text` was decoded from, when at hand (no copy to check)."""
     if "\x00" in text:
         return None
     if "\r" in text:
         if text.count("\r") != text.count("\r\n"):
             return None
         text = text.replace("\r\n", "\n")
-    lines = [line for line in text.split("\n") if line]
+    if '"' not in text and text.isascii() and "\n\n" not in text and not text.startswith("\n"):
+        return _split_ascii_csv(text, delimiter, body if len(body) == len(text) else text.encode("ascii"))
+    lines = text.split("\n")
+    if lines[-1] == "":  # the usual final newline
+        lines.pop()
+    if "" in lines:  # blank lines are left out, as csv.reader does
+        lines = [line for line in lines if line]
     if not lines:
         return None
     if '"' in text:
@@ -163,11 +170,37 @@ def _split_plain_csv(text: str, delimiter: str) -> Table | None:
     width = lines[0].count(delimiter) + 1
     if set(map(str.count, lines, itertools.repeat(delimiter))) != {width - 1}:
         return None
-    header = [h.strip() for h in lines[0].split(delimiter)]
+    return _columns(lines[0], delimiter.join(lines[1:]), delimiter, width, len(lines) - 1)
+
+
+def _split_ascii_csv(text: str, delimiter: str, data: bytes) -> Table | None:
+    """An ASCII CSV without quotes or blank lines (`data`: the same text as bytes): every row's width is
+    checked on the bytes at once (each row's separators must be `width - 1` delimiters then a newline),
+    then the rows are split into cells in one call; no list of lines is made."""
+    end = text.find("\n")
+    head = text if end < 0 else text[:end]
+    width = head.count(delimiter) + 1
+    first, last = len(head) + 1, len(text) - text.endswith("\n")  # the rows, without the final newline
+    if first >= last:
+        return _columns(head, "", delimiter, width, 0)
+    raw = np.frombuffer(data, dtype=np.uint8)[first:last]
+    separators = raw[np.flatnonzero((raw == ord(delimiter)) | (raw == 10))]
+    if (len(separators) + 1) % width:  # the last row's newline is not among them
+        return None
+    separators = np.append(separators, np.uint8(10))
+    per_row = separators.reshape(-1, width)
+    if (per_row[:, :-1] != ord(delimiter)).any() or (per_row[:, -1] != 10).any():
+        return None
+    return _columns(head, text[first:last].replace("\n", delimiter), delimiter, width, len(per_row))
+
+
+def _columns(head: str, cells_text: str, delimiter: str, width: int, rows: int) -> Table | None:
+    """The header's names over the cells (`cells_text`: every row's cells joined by the delimiter)."""
+    header = [h.strip() for h in head.split(delimiter)]
     if len(set(header)) != len(header) or not all(header):
         return None
-    cells = delimiter.join(lines[1:]).split(delimiter) if len(lines) > 1 else []
-    return Table({name: cells[i::width] for i, name in enumerate(header)}, len(lines) - 1)
+    cells = cells_text.split(delimiter) if rows else []
+    return Table({name: cells[i::width] for i, name in enumerate(header)}, rows)
 
 
 def _split_quoted_csv(lines: list[str], delimiter: str) -> Table | None:

@@ -131,6 +131,15 @@ def test_split_csv_reads_what_csv_reader_reads_whatever_the_quoting(rows, quote_
     assert_split_reads_like_csv_reader(out.getvalue().encode())
 
 
+
+@settings(max_examples=500, deadline=None, derandomize=True)
+@given(st.text(alphabet="ab1 ,;\n\r", max_size=40) | st.text(alphabet="a1,\né", max_size=30))
+def test_unquoted_csv_split_reads_what_csv_reader_reads_whatever_the_rows(text):
+    """Any unquoted text (ragged and short rows, blank lines, CR, LF, non-ASCII): the split readers,
+    the byte-checked ASCII one included, give csv.reader's table or the same error."""
+    assert_split_reads_like_csv_reader(text.encode())
+
+
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),

@@ -206,6 +206,17 @@ def interpret(site: Site, options: dict[str, Any], raws: list[Raw]) -> Columns:
     else:
         start, ambiguous = np.array([], dtype="datetime64[us]"), np.zeros(0, dtype=bool)
     fields = preset.fields
+    # Each record's length right after its start: the start column is still in the cache.
+    if fields.interval_end is not None and preset.interval is None:
+        minutes = _record_minutes(site, options, raws, per_payload, [pidx, ref], start) if n else np.zeros(0)
+    else:
+        for r in raws:
+            if isinstance(r.minutes, Exception):
+                raise r.minutes
+        minutes = np.repeat(np.array([r.minutes for r in raws], dtype=float), sizes)
+        if fields.interval_end is not None and n:  # each record's own end wins; the preset's length fills in
+            own = _record_minutes(site, options, raws, per_payload, [pidx, ref], start)
+            minutes = np.where(np.isnan(own), minutes, own)
     measures: dict[str, np.ndarray] = {}
     label_codes: np.ndarray | None = None
     if fields.label is not None and fields.value is not None:
@@ -225,16 +236,6 @@ def interpret(site: Site, options: dict[str, Any], raws: list[Raw]) -> Columns:
             if paths is not None:
                 measures[m] = count_column(_concat(r.counts[m] for r in raws), paths, lambda g: _where(raws, g))
                 _refuse_bad_counts(raws, m, m, measures[m])
-    if fields.interval_end is not None and preset.interval is None:
-        minutes = _record_minutes(site, options, raws, per_payload, [pidx, ref], start) if n else np.zeros(0)
-    else:
-        for r in raws:
-            if isinstance(r.minutes, Exception):
-                raise r.minutes
-        minutes = np.repeat(np.array([r.minutes for r in raws], dtype=float), sizes)
-        if fields.interval_end is not None and n:  # each record's own end wins; the preset's length fills in
-            own = _record_minutes(site, options, raws, per_payload, [pidx, ref], start)
-            minutes = np.where(np.isnan(own), minutes, own)
     payload = np.concatenate(
         [np.array(r.payload_ids, dtype=np.int64) if r.payload_ids else np.full(r.n, r.payload_id) for r in raws]
         or [np.zeros(0, dtype=np.int64)]

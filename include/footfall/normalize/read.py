@@ -200,7 +200,9 @@ def extract(site: Site, payload: Payload, options: dict[str, Any], minutes: floa
             start = fields.interval_start
             if start is None:  # the preset schema requires it unless times are the receipt's
                 raise ValueError(f"preset {preset.name}: fields.interval_start is missing")
-            raw.times = _require(rec.column(start), start)
+            times = rec.column(start)
+            # A CSV column is present for every row (cells are text) or for none: its first value tells.
+            raw.times = times if table and times[0] is not MISSING else _require(times, start)
             raw.epoch = rec.column(spec.epoch_field) if spec.epoch_field else None
             raw.offsets = rec.column(spec.utc_offset_hours) if spec.utc_offset_hours else None
             raw.dst = rec.column(spec.dst_flag) if spec.dst_flag else None
