@@ -131,7 +131,6 @@ def test_split_csv_reads_what_csv_reader_reads_whatever_the_quoting(rows, quote_
     assert_split_reads_like_csv_reader(out.getvalue().encode())
 
 
-
 @settings(max_examples=500, deadline=None, derandomize=True)
 @given(st.text(alphabet="ab1 ,;\n\r", max_size=40) | st.text(alphabet="a1,\né", max_size=30))
 def test_unquoted_csv_split_reads_what_csv_reader_reads_whatever_the_rows(text):
