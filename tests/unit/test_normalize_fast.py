@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import gc
 import io
 import json
 import re
@@ -181,3 +183,24 @@ def test_json_decoder_refuses_what_json_refuses(text):
 )
 def test_json_decoder_reads_what_only_json_reads(body):
     assert repr(decode.decode_json(body)) == repr(json.loads(body))
+
+
+@pytest.mark.parametrize(
+    "decoder, body",
+    [
+        (decode.decode_xml, b"<a><b>1</b></a>"),
+        (decode.decode_xml, b"<a><b>1</a>"),
+        (decode.decode_json, b'{"a": [1]}'),
+        (decode.decode_json, b'{"a": [1'),
+    ],
+)
+@pytest.mark.parametrize("enabled", [True, False])
+def test_decoding_leaves_the_cycle_collector_as_it_found_it(decoder, body, enabled):
+    """The collector is paused while a document is built, and restored after, whether it parsed or not."""
+    (gc.enable if enabled else gc.disable)()
+    try:
+        with contextlib.suppress(ValueError):
+            decoder(body)
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable()
