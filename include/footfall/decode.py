@@ -54,12 +54,16 @@ def check_body(body: bytes, max_bytes: int) -> None:
 _JSON = msgspec.json.Decoder()
 
 
+_LARGE = 1 << 16  # bytes: from this size a body makes enough containers for collections to start during its parse
+
+
 @contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """The cycle collector paused while a document is built: a parse makes a container per element
+def _no_cycle_collection(body: bytes) -> Iterator[None]:
+    """The cycle collector paused while a large document is built: a parse makes a container per element
     (hundreds of thousands in an export) and none of them is part of a cycle, yet every few hundred
-    allocations trigger a collection that walks them all again (about a third of an XML export's parse)."""
-    if not gc.isenabled():
+    allocations trigger a collection that walks them all again (about a third of an XML export's parse).
+    A small body (a live reading) is parsed as it is: the pause would cost more than it saves."""
+    if len(body) < _LARGE or not gc.isenabled():
         yield
         return
     gc.disable()
@@ -74,7 +78,7 @@ def decode_json(body: bytes) -> Any:
     bodies); whatever msgspec refuses (NaN, 1e400, lone surrogates, a BOM, an error) is left to json.loads,
     which reads it as it always did or words the error."""
     try:
-        with _no_cycle_collection():
+        with _no_cycle_collection(body):
             return _JSON.decode(body)
     except (msgspec.MsgspecError, RecursionError, ValueError):
         pass
@@ -98,7 +102,7 @@ def decode_xml(body: bytes) -> Element:
     if _looks_html(body):
         raise ValueError(f"not XML (looks like an HTML page); starts {_head(body)!r}")
     try:
-        with _no_cycle_collection():
+        with _no_cycle_collection(body):
             root = fromstring(body, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except DefusedXmlException as exc:
         raise ValueError(f"XML refused (entity expansion or external reference): {type(exc).__name__}") from None

@@ -185,13 +185,17 @@ def test_json_decoder_reads_what_only_json_reads(body):
     assert repr(decode.decode_json(body)) == repr(json.loads(body))
 
 
+LARGE_XML = b"<a>" + b"<b>1</b>" * 10_000  # over the size from which the collector is paused
+LARGE_JSON = b'{"a": [' + b"[1]," * 20_000
+
+
 @pytest.mark.parametrize(
     "decoder, body",
     [
-        (decode.decode_xml, b"<a><b>1</b></a>"),
-        (decode.decode_xml, b"<a><b>1</a>"),
-        (decode.decode_json, b'{"a": [1]}'),
-        (decode.decode_json, b'{"a": [1'),
+        (decode.decode_xml, LARGE_XML + b"</a>"),
+        (decode.decode_xml, LARGE_XML),
+        (decode.decode_json, LARGE_JSON + b"[1]]}"),
+        (decode.decode_json, LARGE_JSON),
     ],
 )
 @pytest.mark.parametrize("enabled", [True, False])
