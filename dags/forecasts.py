@@ -7,29 +7,25 @@ and the best baseline on WAPE (else the best available method serves, and the re
 and stored in `forecast_model`), then writes every site's next 7 days at its resolution with
 10/50/90 % quantiles and, for sites with a capacity, the expected wait to get in (`forecast`).
 
-Scheduled daily, and when any site's counts Asset is updated; a run triggered by new counts is
-skipped if the model was retrained less than an hour ago. While no site has enough history (a fresh
-install), the task is skipped with that reason instead of failing. The task imports pandas and LightGBM
-only when it runs.
+Scheduled every hour, the cadence the model needs: counts arrive every 5 minutes, but an hour of
+them changes a model trained on months. (It used to run on every site's counts Asset, which queued a
+run per 5-minute cycle and made this file read the whole site registry at every parse.) While no site
+has enough history (a fresh install), the task is skipped with that reason instead of failing. The
+task imports pandas and LightGBM only when it runs.
 """
 
 from datetime import timedelta
 
-from airflow.sdk import DAG, AssetAny, AssetOrTimeSchedule, CronTriggerTimetable, task
+from airflow.sdk import DAG, CronTriggerTimetable, task
 
-from footfall.config import load_registry
-from footfall.dag_factory import DEFAULT_ARGS, START_DATE, counts_asset
+from footfall.dag_factory import DEFAULT_ARGS, START_DATE
 
-DAILY = "30 3 * * *"
-
-sites, _ = load_registry()
-assets = [counts_asset(site_id) for site_id in sorted(sites)]
-daily = CronTriggerTimetable(DAILY, timezone="UTC")
+HOURLY = "18 * * * *"  # between two 5-minute cycles (their runs start at :15 and :20): off their burst
 
 with DAG(
     dag_id="retrain_forecasts",
     description="Retrain the global forecast model, backtest against baselines, publish 7-day forecasts and waits",
-    schedule=AssetOrTimeSchedule(timetable=daily, assets=AssetAny(*assets)) if assets else daily,
+    schedule=CronTriggerTimetable(HOURLY, timezone="UTC"),
     start_date=START_DATE,
     catchup=False,
     max_active_runs=1,
@@ -40,14 +36,13 @@ with DAG(
 
     @task(task_id="retrain", multiple_outputs=False)  # the summary is one XCom, not one per key
     def retrain(**context: object) -> dict[str, object]:
-        """Train, backtest, decide what serves, publish (skipped within an hour of the last retrain on new counts)."""
+        """Train, backtest, decide what serves, publish."""
         from airflow.sdk.exceptions import AirflowSkipException
 
         from footfall.forecast.publish import NotEnoughHistory, run_retrain
 
-        run = context["dag_run"]
         try:
-            return run_retrain(str(context["run_id"]), asset_triggered="asset" in str(getattr(run, "run_type", "")))
+            return run_retrain(str(context["run_id"]))
         except NotEnoughHistory as exc:
             raise AirflowSkipException(str(exc)) from None
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import insert, select
 
-from footfall.forecast.publish import due, retrain_sites
+from footfall.forecast.publish import retrain_sites
 from footfall.forecast.training import training_series
 from footfall.warehouse import schema
 from footfall_simulator.traffic import DeviceProfile, count_arrays
@@ -121,7 +121,6 @@ def test_retrain_publishes_seven_days_with_quantiles_and_waits(warehouse_with_hi
     }
     assert version["promoted"] == result.promoted and version["reason"] == result.reason
     assert version["artifact"] and version["training_rows"] > 10_000
-    assert not due(engine, NOW + timedelta(minutes=30)) and due(engine, NOW + timedelta(hours=1))
 
 
 def test_second_run_replaces_the_forecast_and_keeps_versions(warehouse_with_history):

@@ -1,18 +1,16 @@
-"""The retrain_forecasts DAG: on every site's counts Asset and daily; at most one retrain an hour on new counts."""
+"""The retrain_forecasts DAG: hourly, whatever the sites; a fresh install skips with its reason."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from airflow.dag_processing.dagbag import DagBag
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from footfall.config import get_site
-from footfall.dag_factory import counts_asset
 from footfall.forecast import training
 from footfall.forecast.publish import NotEnoughHistory, run_retrain
 from footfall.warehouse import schema
@@ -27,44 +25,21 @@ def parse() -> DagBag:
     return DagBag(dag_folder=str(FORECAST_DAG))
 
 
-def test_scheduled_on_every_site_asset_and_daily(registry):
+def test_scheduled_hourly_between_two_cycles_and_not_on_every_sync(registry):
+    """The retrain runs at the cadence the model needs (hourly), not on each site's 5-minute counts Asset
+    (a queued run per cycle), and its file does not read the site registry."""
     for site_id in ("alpha", "beta"):
         registry.add_site(site_id)
     bag = parse()
     assert bag.import_errors == {}
     dag = bag.dags["retrain_forecasts"]
-    timetable = dag.timetable
-    assert type(timetable).__name__ == "AssetOrTimeSchedule"
-    assert timetable.timetable.expression == "30 3 * * *"  # the daily run
-    uris = {asset.uri for asset in timetable.asset_condition.objects}
-    assert uris == {counts_asset("alpha").uri, counts_asset("beta").uri}
+    assert type(dag.timetable).__name__ == "CronTriggerTimetable"
+    assert dag.timetable.expression == "18 * * * *"
+    assert int(dag.timetable.expression.split()[0]) % 5 != 0  # not when a 5-minute cycle starts
     assert dag.max_active_runs == 1 and dag.catchup is False
     assert dag.task_ids == ["retrain"] and dag.get_task("retrain").retries >= 2
     assert "footfall" in dag.tags and "WAPE" in dag.doc_md
-
-
-def test_without_sites_it_still_runs_daily(registry):
-    dag = parse().dags["retrain_forecasts"]
-    assert type(dag.timetable).__name__ == "CronTriggerTimetable"
-
-
-def test_new_counts_within_the_hour_do_not_retrain(registry, sqlite_url, warehouse, monkeypatch):
-    monkeypatch.setenv("FOOTFALL_DB_URL", sqlite_url)
-    engine = warehouse(sqlite_url)
-    now = datetime(2026, 10, 25, 12, tzinfo=UTC)
-    with engine.begin() as conn:
-        conn.execute(
-            insert(schema.forecast_model).values(
-                trained_at=now - timedelta(minutes=20),
-                method="model",
-                promoted=True,
-                reason="test",
-                metrics=json.dumps({}),
-                training_rows=1,
-                sites=1,
-            )
-        )
-    assert run_retrain("asset-run", asset_triggered=True, now=now) == {"skipped": "retrained less than an hour ago"}
+    assert "load_registry" not in FORECAST_DAG.read_text()
 
 
 def test_a_fresh_install_skips_the_retrain_with_its_reason(airflow_db, registry, sqlite_url, warehouse, monkeypatch):
@@ -103,5 +78,5 @@ def test_counts_of_less_than_two_days_skip_the_retrain_from_one_query(registry, 
     read: list[str] = []
     monkeypatch.setattr(training, "training_series", lambda engine, site: read.append(site.id))
     with pytest.raises(NotEnoughHistory, match="2 days of history"):
-        run_retrain("asset-run", asset_triggered=True, now=start + timedelta(days=2))
+        run_retrain("scheduled-run", now=start + timedelta(days=2))
     assert read == []

@@ -48,7 +48,6 @@ from footfall.warehouse.forecasts import (
     counts_span,
     current_model,
     insert_model_version,
-    last_trained_at,
     replace_site_forecast,
 )
 
@@ -455,21 +454,12 @@ def retrain_sites(engine: Engine, sites: list[Site], run_id: str, now: datetime 
     return retrain(engine, histories, now, run_id)
 
 
-def due(engine: Engine, now: datetime, min_interval: timedelta = timedelta(hours=1)) -> bool:
-    """Whether a retrain triggered by new counts may run: at most one per `min_interval`."""
-    last = last_trained_at(engine)
-    return last is None or now - last >= min_interval
-
-
-def run_retrain(run_id: str, asset_triggered: bool = False, now: datetime | None = None) -> dict[str, object]:
+def run_retrain(run_id: str, now: datetime | None = None) -> dict[str, object]:
     """The DAG task: every registry site, the warehouse of FOOTFALL_DB_URL; a summary for the task log and XCom."""
     from footfall.config import load_registry
 
     engine = get_engine()
     now = now or datetime.now(UTC)
-    if asset_triggered and not due(engine, now):
-        log.info("forecast retrain skipped: the last one was less than an hour ago")
-        return {"skipped": "retrained less than an hour ago"}
     span = counts_span(engine)
     if span is None or span < timedelta(days=MIN_HISTORY_DAYS):
         # a fresh install: no site can have enough history, so every site's is not read (one cheap query

@@ -60,12 +60,6 @@ def current_model(engine: Engine) -> dict | None:
     return dict(row) if row else None
 
 
-def last_trained_at(engine: Engine) -> Any:
-    t = schema.forecast_model.c
-    with engine.connect() as conn:
-        return conn.execute(select(t.trained_at).order_by(t.trained_at.desc())).scalar()
-
-
 def counts_span(engine: Engine) -> Any:
     """The time between the warehouse's first and last interval start (None while it holds no counts)."""
     t = schema.count_interval.c
