@@ -220,6 +220,30 @@ def test_refusals_are_4xx_with_a_reason_and_land_nothing(
     assert landed(push_engine) == (0, 0)
 
 
+def test_a_push_that_fails_unexpectedly_is_answered_500_and_the_service_goes_on(
+    api, tls, token, push_engine, monkeypatch
+):
+    """The push routes are answered in front of Starlette's error middleware (footfall.api.app.PushDoor):
+    a bug in the handler still gets a JSON 500 with a reason, lands nothing, and the next push lands."""
+    from footfall.api import app as api_app
+
+    real = api_app.check_batch
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(api_app, "check_batch", broken)
+    response = post(api, tls, f"/v1/sites/{SITE}/batches", json.dumps(batch()).encode(), token)
+    assert response.status_code == 500 and "not landed" in response.json()["reason"]
+    assert landed(push_engine) == (0, 0)
+
+    monkeypatch.setattr(api_app, "check_batch", real)
+    assert post(api, tls, f"/v1/sites/{SITE}/batches", json.dumps(batch()).encode(), token).status_code == 200
+    # Other methods on a push path still reach the router: 405, not the push handler.
+    response = requests.get(api.url + f"/v1/sites/{SITE}/batches", verify=tls["ca"], timeout=10)
+    assert response.status_code == 405 and landed(push_engine) == (1, 1)
+
+
 def test_vendor_push_lands_the_body_for_the_sites_preset(api, tls, token, push_engine):
     body = json.dumps(batch()).encode()
 
