@@ -347,7 +347,7 @@ def add_ingest(app: FastAPI, warehouse: Callable[[], Engine]) -> None:
         site, _ = await gate.authorize(request, warehouse(), site_id, fresh=True)
         return {"status": "ok", "site_id": site.id, "preset": site.source.preset}
 
-    async def post_batch(site_id: str, request: Request) -> JSONResponse:
+    async def post_batch(site_id: str, request: Request) -> Response:
         site, owner = await gate.authorize(request, warehouse(), site_id)
         body, stored = await read_body(request, min(max_body_bytes(), site.preset.max_body_bytes))
         pushed = check_batch(body, site, request.headers.get("content-type"), stored)
@@ -367,7 +367,7 @@ def add_ingest(app: FastAPI, warehouse: Callable[[], Engine]) -> None:
         openapi_extra=_body({"application/json": {"schema": batch_schema}}),
     )
 
-    async def post_vendor_push(preset: str, site_id: str, request: Request) -> JSONResponse:
+    async def post_vendor_push(preset: str, site_id: str, request: Request) -> Response:
         site, owner = await gate.authorize(request, warehouse(), site_id)
         if preset not in load_presets() or site.source.preset != preset:
             raise Refused(422, f"site {site_id} takes preset {site.source.preset}, not {preset!r}")
