@@ -216,36 +216,30 @@ class LeanRoute(APIRoute):
         self.app = request_response(handle)
 
 
-_PUSH_PATH = re.compile(r"/v1/(?:sites/(?P<site_id>[^/]+)/batches|push/(?P<preset>[^/]+)/(?P<push_site>[^/]+))\Z")
-
-
 class PushDoor:
-    """The two push routes answered in front of Starlette's middleware and router (ASGI): at thousands
+    """The push routes answered in front of Starlette's middleware and router (ASGI): at thousands
     of pushes a second, the error middleware, the exception middleware, the router's walk over every
     route and the request/response wrappers cost as much as landing a batch does. What they do for a
     push is done here: a Refused is answered with its reason, anything else is logged and answered 500
     (as the error middleware would); every other request, and a push under a root path, goes on to the
-    app as before. The routes stay registered (LeanRoute) for /openapi.json and as that fallback."""
+    app as before. The routes stay registered (LeanRoute): their path patterns are the ones matched here,
+    and they serve /openapi.json and that fallback."""
 
-    def __init__(self, app: Any, batches: Callable[..., Any], vendor_push: Callable[..., Any]) -> None:
-        self.app, self.batches, self.vendor_push = app, batches, vendor_push
+    def __init__(self, app: Any, routes: list[LeanRoute]) -> None:
+        self.app, self.routes = app, routes
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
-            match = _PUSH_PATH.match(scope["path"])
-            if match is not None:
-                await self._answer(scope, receive, send, match)
-                return
+            for route in self.routes:
+                match = route.path_regex.match(scope["path"])
+                if match is not None:
+                    await self._answer(scope, receive, send, route, match.groupdict())
+                    return
         await self.app(scope, receive, send)
 
-    async def _answer(self, scope: Any, receive: Any, send: Any, match: re.Match[str]) -> None:
-        request = Request(scope, receive)
-        site_id, preset = match["site_id"], match["preset"]
+    async def _answer(self, scope: Any, receive: Any, send: Any, route: LeanRoute, params: dict[str, str]) -> None:
         try:
-            if site_id is not None:
-                response = await self.batches(request=request, site_id=site_id)
-            else:
-                response = await self.vendor_push(request=request, preset=preset, site_id=match["push_site"])
+            response = await route.endpoint(request=Request(scope, receive), **params)
         except Refused as exc:
             response = _reason(exc.status, exc.reason, exc.headers)
         except Exception:
@@ -397,8 +391,9 @@ def add_ingest(app: FastAPI, warehouse: Callable[[], Engine]) -> None:
         responses={200: {"model": Ack}, **REFUSALS},
         openapi_extra=_body({"application/json": any_body, "application/xml": any_body}),
     )
+    pushes = [route for route in app.router.routes if isinstance(route, LeanRoute)]
     build_stack = app.build_middleware_stack
-    app.build_middleware_stack = lambda: PushDoor(build_stack(), post_batch, post_vendor_push)  # type: ignore[method-assign]
+    app.build_middleware_stack = lambda: PushDoor(build_stack(), pushes)  # type: ignore[method-assign]
 
 
 def create_served_app() -> FastAPI:
