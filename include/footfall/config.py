@@ -586,6 +586,12 @@ class Preset(Strict):
     options: dict[str, Any] = Field(default_factory=dict)
     max_body_bytes: int = 20 * 1024 * 1024
     family: str | None = Field(default=None, description="vendor family, for the per-vendor Airflow pool")
+    shared_api: bool = Field(
+        default=False,
+        description="every site is read through the vendor's cloud API, whose rate limit one account shares: "
+        "their syncs queue in one Airflow pool per vendor family (devices pulled one by one, pushes and the "
+        "connector share no limit, so they take no pool)",
+    )
 
     @field_validator("records", "payload_counter_ref", mode="before")
     @classmethod
@@ -622,9 +628,11 @@ class Preset(Strict):
         return f"http_{self.format}" if self.kind == SourceKind.HTTP else self.kind.value
 
     @property
-    def pool(self) -> str:
-        """Airflow pool shared by every site of this vendor (rate limits are per vendor, not per site)."""
-        return f"vendor_{self.family or self.name.split('_')[0]}"
+    def pool(self) -> str | None:
+        """Airflow pool shared by every site read through this vendor's cloud API (its rate limit is the
+        account's, not a site's); None where each site is its own device, push or connector: a pool there
+        would only queue 1,000 independent syncs behind a handful of slots."""
+        return f"vendor_{self.family or self.name.split('_')[0]}" if self.shared_api else None
 
 
 def _format_errors(err: ValidationError) -> list[str]:

@@ -42,13 +42,15 @@ VENDOR_POOLS_ENV = "FOOTFALL_VENDOR_POOLS"
 
 
 def vendor_pool(site: Site) -> dict[str, Any]:
-    """`pool=` for the sync task: one pool per vendor family, since rate limits are per vendor account.
+    """`pool=` for the sync task: one pool per vendor family whose cloud API rate-limits the account
+    (`shared_api` presets); other sites take Airflow's default pool.
 
     Only where the deployment created the pools (it then sets FOOTFALL_VENDOR_POOLS=true): Airflow
     never schedules a task whose pool does not exist.
     """
-    if os.environ.get(VENDOR_POOLS_ENV, "").strip().lower() in ("1", "true", "yes"):
-        return {"pool": site.preset.pool}
+    pool = site.preset.pool
+    if pool and os.environ.get(VENDOR_POOLS_ENV, "").strip().lower() in ("1", "true", "yes"):
+        return {"pool": pool}
     return {}
 
 

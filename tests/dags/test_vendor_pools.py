@@ -1,4 +1,5 @@
-"""Per-vendor pools: the sync task takes its vendor's pool only where the deployment created the pools."""
+"""Per-vendor pools: a site read through a vendor's cloud API (a `shared_api` preset) takes its vendor's pool,
+only where the deployment created the pools; a site that is its own device takes none."""
 
 from __future__ import annotations
 
@@ -28,22 +29,22 @@ def test_without_pools_the_task_uses_the_default_pool(registry, site_doc, monkey
     assert bag.dags["site__axis-site"].get_task("sync").pool == "default_pool"
 
 
-def test_with_pools_each_vendor_has_its_own(registry, site_doc, monkeypatch):
+def test_with_pools_each_vendor_cloud_api_has_its_own_and_devices_none(registry, site_doc, monkeypatch):
     monkeypatch.setenv(VENDOR_POOLS_ENV, "true")
     registry.add_site("axis-site")
     registry.write(vea(site_doc))
     bag = DagBag(dag_folder=str(DAGS_FOLDER))
     assert bag.import_errors == {}
-    assert bag.dags["site__axis-site"].get_task("sync").pool == "vendor_axis"
+    assert bag.dags["site__axis-site"].get_task("sync").pool == "default_pool"  # its own device: no shared limit
     assert bag.dags["site__vea-site"].get_task("sync").pool == "vendor_sensource"
 
 
-def test_local_airflow_creates_a_pool_per_vendor_family_of_the_registry(registry, site_doc, airflow_db, tmp_path):
+def test_local_airflow_creates_a_pool_per_vendor_cloud_api_of_the_registry(registry, site_doc, airflow_db, tmp_path):
     registry.add_site("axis-1")
     registry.add_site("axis-2")
     registry.write(vea(site_doc))
     sites, _ = load_registry()
-    assert sorted(vendor_pools(sites.values())) == ["vendor_axis", "vendor_sensource"]
+    assert sorted(vendor_pools(sites.values())) == ["vendor_sensource"]
 
     env = airflow_env(home=airflow_db.parent, extra={"FOOTFALL_SITES_DIR": str(registry.path)})
     airflow = LocalAirflow(env)
@@ -51,6 +52,6 @@ def test_local_airflow_creates_a_pool_per_vendor_family_of_the_registry(registry
 
     listed = json.loads(airflow.cli("pools", "list", "--output", "json").stdout)
     slots = {p["pool"]: int(p["slots"]) for p in listed}
-    assert sorted(created) == ["vendor_axis", "vendor_sensource"]
-    assert slots["vendor_axis"] == 4 and slots["vendor_sensource"] == 4
+    assert sorted(created) == ["vendor_sensource"]
+    assert slots["vendor_sensource"] == 4 and "vendor_axis" not in slots
     assert airflow.env[VENDOR_POOLS_ENV] == "true"  # processes started from here on use them

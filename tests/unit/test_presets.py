@@ -60,4 +60,6 @@ def test_preset_is_consistent_with_its_kind(name):
         assert preset.format in ("json", "xml")
         assert preset.label_kind == f"http_{preset.format}"
     assert preset.description and "\n" not in preset.description
-    assert preset.pool.startswith("vendor_")
+    assert (preset.pool is not None) == preset.shared_api  # a cloud API's shared limit, and only that, takes a pool
+    if preset.shared_api:
+        assert pulled and preset.pool.startswith("vendor_")

@@ -100,19 +100,21 @@ def airflow_command() -> list[str]:
     return [str(script)] if script.exists() else [shutil.which("airflow") or "airflow"]
 
 
-VENDOR_POOL_SLOTS = 4  # concurrent syncs per vendor; FOOTFALL_VENDOR_POOL_SLOTS overrides
+VENDOR_POOL_SLOTS = 4  # concurrent syncs per vendor cloud API; FOOTFALL_VENDOR_POOL_SLOTS overrides
 
 
 def vendor_pools(sites: Iterable, slots: int | None = None) -> dict[str, dict]:
-    """One Airflow pool per vendor family the registry uses, in `airflow pools import` form."""
+    """One Airflow pool per vendor cloud API the registry reads (`shared_api` presets), in `airflow pools
+    import` form."""
     slots = slots or int(os.environ.get("FOOTFALL_VENDOR_POOL_SLOTS") or VENDOR_POOL_SLOTS)
     return {
-        site.preset.pool: {
+        pool: {
             "slots": slots,
-            "description": f"footfall: site syncs at once against {site.preset.pool.removeprefix('vendor_')}",
+            "description": f"footfall: site syncs at once against {pool.removeprefix('vendor_')}'s cloud API",
             "include_deferred": False,
         }
         for site in sites
+        if (pool := site.preset.pool)
     }
 
 
