@@ -50,12 +50,16 @@ airflow: install ## Airflow (standalone) with the demo DAGs on http://localhost:
 STACK_ENV := AIRFLOW_HOME=$(CURDIR)/stack_home AIRFLOW__CORE__DAGS_FOLDER=$(CURDIR)/dags \
 	AIRFLOW__CORE__PLUGINS_FOLDER=$(CURDIR)/plugins PATH=$(CURDIR)/$(BIN):$$PATH
 
-stack-init: install ## create and migrate the native stack's databases (this machine's PostgreSQL)
+STACK_POOLS := $(CURDIR)/stack_home/vendor_pools.json
+
+stack-init: install ## create and migrate the native stack's databases (this machine's PostgreSQL), and its vendor pools
 	for db in footfall_airflow footfall; do \
 	  psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$$db'" | grep -q 1 \
 	    || psql -h 127.0.0.1 -U postgres -c "CREATE DATABASE $$db"; done
 	set -a; . deploy/airflow.env; . deploy/stack.env; set +a; $(STACK_ENV) $(BIN)/airflow db migrate
 	set -a; . deploy/stack.env; set +a; $(BIN)/footfall db upgrade
+	mkdir -p $(CURDIR)/stack_home; set -a; . deploy/stack.env; set +a; $(BIN)/footfall sites pools --output $(STACK_POOLS)
+	set -a; . deploy/airflow.env; . deploy/stack.env; set +a; $(STACK_ENV) $(BIN)/airflow pools import $(STACK_POOLS)
 
 stack: stack-init ## production processes natively (deploy/Procfile): Airflow on Celery + Redis, 2 workers, footfall API
 	$(STACK_ENV) $(BIN)/honcho -f deploy/Procfile -e deploy/airflow.env,deploy/stack.env start

@@ -66,6 +66,20 @@ def cmd_sites_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_sites_pools(args: argparse.Namespace) -> int:
+    """The Airflow pools the registry's cloud-API sites need, for `airflow pools import` at deploy time."""
+    from footfall.config import load_registry
+    from footfall.dag_factory import vendor_pools
+
+    sites, _ = load_registry(args.dir)
+    text = json.dumps(vendor_pools(sites.values(), args.slots), indent=2) + "\n"
+    if args.output:
+        args.output.write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
 def cmd_sync(args: argparse.Namespace) -> int:
     from footfall.config import get_site
     from footfall.errors import FootfallError
@@ -345,6 +359,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = p_sites.add_parser("list", help="list valid sites")
     p.add_argument("--dir", type=Path, help="registry folder")
     p.set_defaults(func=cmd_sites_list)
+    p = p_sites.add_parser("pools", help="the Airflow pools of the registry's cloud-API vendors (airflow pools import)")
+    p.add_argument("--dir", type=Path, help="registry folder")
+    p.add_argument("--slots", type=int, help="slots per pool (default: FOOTFALL_VENDOR_POOL_SLOTS or 4)")
+    p.add_argument("--output", type=Path, help="write the JSON here (default: standard output)")
+    p.set_defaults(func=cmd_sites_pools)
 
     p = sub.add_parser("sync", help="extract, validate and load one window for one site, outside Airflow")
     p.add_argument("--site", required=True)

@@ -15,6 +15,7 @@ the scheduler so forked task processes get it for free).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,7 @@ MAX_ACTIVE_RUNS = 4
 
 
 VENDOR_POOLS_ENV = "FOOTFALL_VENDOR_POOLS"
+VENDOR_POOL_SLOTS = 4  # concurrent syncs per vendor cloud API; FOOTFALL_VENDOR_POOL_SLOTS overrides
 
 
 def vendor_pool(site: Site) -> dict[str, Any]:
@@ -52,6 +54,21 @@ def vendor_pool(site: Site) -> dict[str, Any]:
     if pool and os.environ.get(VENDOR_POOLS_ENV, "").strip().lower() in ("1", "true", "yes"):
         return {"pool": pool}
     return {}
+
+
+def vendor_pools(sites: Iterable[Site], slots: int | None = None) -> dict[str, dict[str, Any]]:
+    """One Airflow pool per vendor cloud API the registry reads (`shared_api` presets), in `airflow pools
+    import` form: what a deployment with FOOTFALL_VENDOR_POOLS=true must create (`footfall sites pools`)."""
+    slots = slots or int(os.environ.get("FOOTFALL_VENDOR_POOL_SLOTS") or VENDOR_POOL_SLOTS)
+    return {
+        pool: {
+            "slots": slots,
+            "description": f"footfall: site syncs at once against {pool.removeprefix('vendor_')}'s cloud API",
+            "include_deferred": False,
+        }
+        for site in sites
+        if (pool := site.preset.pool)
+    }
 
 
 def counts_asset(site_id: str) -> Asset:

@@ -9,8 +9,8 @@ from pathlib import Path
 from airflow.dag_processing.dagbag import DagBag
 
 from footfall.config import load_registry
-from footfall.dag_factory import VENDOR_POOLS_ENV
-from footfall_devtools.local_airflow import LocalAirflow, airflow_env, vendor_pools
+from footfall.dag_factory import VENDOR_POOLS_ENV, vendor_pools
+from footfall_devtools.local_airflow import LocalAirflow, airflow_env
 
 DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 
@@ -55,3 +55,19 @@ def test_local_airflow_creates_a_pool_per_vendor_cloud_api_of_the_registry(regis
     assert sorted(created) == ["vendor_sensource"]
     assert slots["vendor_sensource"] == 4 and "vendor_axis" not in slots
     assert airflow.env[VENDOR_POOLS_ENV] == "true"  # processes started from here on use them
+
+
+def test_footfall_sites_pools_writes_what_airflow_pools_import_reads(registry, site_doc, airflow_db, tmp_path):
+    """The deployments' way (compose's airflow-init, `make stack-init`): the CLI's JSON, imported by Airflow."""
+    from footfall.cli import main
+
+    registry.add_site("axis-1")
+    registry.write(vea(site_doc))
+    pools_file = tmp_path / "pools.json"
+    assert main(["sites", "pools", "--dir", str(registry.path), "--slots", "3", "--output", str(pools_file)]) == 0
+    assert sorted(json.loads(pools_file.read_text(encoding="utf-8"))) == ["vendor_sensource"]
+
+    airflow = LocalAirflow(airflow_env(home=airflow_db.parent, extra={"FOOTFALL_SITES_DIR": str(registry.path)}))
+    airflow.cli("pools", "import", str(pools_file))
+    listed = json.loads(airflow.cli("pools", "list", "--output", "json").stdout)
+    assert {p["pool"]: int(p["slots"]) for p in listed}["vendor_sensource"] == 3

@@ -140,3 +140,17 @@ def test_the_airflow_settings_are_options_airflow_knows() -> None:
         _, section, option = key.split("__", 2)
         options = known.get(section.lower(), {}).get("options", {})
         assert option.lower() in options, f"{key}: no such Airflow option"
+
+
+def test_the_deployments_create_the_vendor_pools_their_dags_ask_for() -> None:
+    """FOOTFALL_VENDOR_POOLS=true puts cloud-API sites in their vendor's pool, and Airflow never schedules a
+    task whose pool does not exist: compose's init and `make stack-init` must create them."""
+    services = compose()["services"]
+    assert services["airflow-scheduler"]["environment"]["FOOTFALL_VENDOR_POOLS"] == "true"
+    assert env_file("stack.env")["FOOTFALL_VENDOR_POOLS"] == "true"
+    init = " ".join(service_argv(services["airflow-init"]))
+    assert re.search(r"footfall sites pools --output (\S+) && airflow pools import \1", init), init
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    stack_init = makefile.split("\nstack-init:", 1)[1].split("\n\n", 1)[0]
+    assert "footfall sites pools --output $(STACK_POOLS)" in stack_init
+    assert "airflow pools import $(STACK_POOLS)" in stack_init

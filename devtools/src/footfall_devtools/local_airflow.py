@@ -100,24 +100,6 @@ def airflow_command() -> list[str]:
     return [str(script)] if script.exists() else [shutil.which("airflow") or "airflow"]
 
 
-VENDOR_POOL_SLOTS = 4  # concurrent syncs per vendor cloud API; FOOTFALL_VENDOR_POOL_SLOTS overrides
-
-
-def vendor_pools(sites: Iterable, slots: int | None = None) -> dict[str, dict]:
-    """One Airflow pool per vendor cloud API the registry reads (`shared_api` presets), in `airflow pools
-    import` form."""
-    slots = slots or int(os.environ.get("FOOTFALL_VENDOR_POOL_SLOTS") or VENDOR_POOL_SLOTS)
-    return {
-        pool: {
-            "slots": slots,
-            "description": f"footfall: site syncs at once against {pool.removeprefix('vendor_')}'s cloud API",
-            "include_deferred": False,
-        }
-        for site in sites
-        if (pool := site.preset.pool)
-    }
-
-
 @dataclass
 class LocalAirflow:
     """Airflow components as subprocesses; use as a context manager so they always stop."""
@@ -158,11 +140,11 @@ class LocalAirflow:
     def create_vendor_pools(self) -> dict[str, dict]:
         """Create the registry's vendor pools (one CLI call), then let DAGs use them (FOOTFALL_VENDOR_POOLS)."""
         from footfall.config import load_registry
-        from footfall.dag_factory import VENDOR_POOLS_ENV
+        from footfall.dag_factory import VENDOR_POOLS_ENV, vendor_pools
 
         folder = self.env.get("FOOTFALL_SITES_DIR")
         sites, _ = load_registry(Path(folder) if folder else None)
-        pools = vendor_pools(sites.values(), int(self.env.get("FOOTFALL_VENDOR_POOL_SLOTS") or VENDOR_POOL_SLOTS))
+        pools = vendor_pools(sites.values(), int(self.env.get("FOOTFALL_VENDOR_POOL_SLOTS") or 0) or None)
         if pools:
             path = self.home / "vendor_pools.json"
             path.write_text(json.dumps(pools, indent=2), encoding="utf-8")
