@@ -6,7 +6,10 @@ is wrk (C, one thread) on core 1 and the server on core 0 (taskset), so the gene
 the server's CPU; PostgreSQL is not pinned (--pg-core keeps the API's backends on another core, as the
 database runs on a host of its own in production). The same harness then drives the floor: a bare FastAPI
 endpoint on the same path that reads the body and answers 200, served by the same uvicorn. The gap
-between the two is what authentication, body checks and landing in the warehouse cost.
+between the two is what authentication, body checks and landing in the warehouse cost. Both servers run
+side by side and are driven in turns, --rounds times (the api's rounds each send batches not sent before):
+this machine's speed drifts by a third from one minute to the next, and the ratio is the median of the
+rounds' ratios, the p99 the worst round's.
 
 Bodies are made before the run (unique batch ids, spread over the N sites) and written to a file the
 Lua script reads; after the run every acknowledged batch must be in the warehouse: the rows of
@@ -15,7 +18,7 @@ Plain HTTP by default, as production runs it behind its TLS proxy (deploy/Procfi
 HTTPS from the API itself (both sides then pay for TLS). Last line: `RESULT key=value ...`.
 
     .venv/bin/python bench/ingest.py [--connectors 50] [--seconds 10] [--rows 96] [--db postgres|sqlite]
-        [--workers 1] [--tls] [--pg-core 1]
+        [--workers 1] [--tls] [--pg-core 1] [--rounds 3] [--bodies N]
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,7 +52,8 @@ from _common import result_line  # noqa: E402
 
 # wrk's script: each request is the next pre-made body (path, token, gzip bytes), counted by status.
 POST_LUA = """
-local requests, n, i = {}, 0, 0
+local requests, n = {}, 0
+local i = tonumber(os.getenv("START") or "0")  -- a later round goes on with batches not sent yet
 ok, bad, wrapped = 0, 0, 0  -- globals: done() reads them with thread:get
 function init(args)
   local f = assert(io.open(os.getenv("BODIES"), "rb"))
@@ -184,11 +189,12 @@ def write_bodies(path: Path, sites: list[tuple[str, str]], rows: int, count: int
             out.write(f"/v1/sites/{site_id}/batches {token} {len(body)}\n".encode() + body + b"\n")
 
 
-def wrk(url: str, seconds: float, connections: int, bodies: Path, script: Path) -> dict[str, float]:
+def wrk(url: str, seconds: float, connections: int, bodies: Path, script: Path, start: int = 0) -> dict[str, float]:
+    """One wrk run; its requests are the bodies from number `start` on."""
     command = ["taskset", "-c", "1", "wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--latency",
                "--timeout", "10s", "-s", str(script), url]  # fmt: skip
-    run = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "BODIES": str(bodies)},
-                         check=False)  # fmt: skip
+    run = subprocess.run(command, capture_output=True, text=True,
+                         env={**os.environ, "BODIES": str(bodies), "START": str(start)}, check=False)  # fmt: skip
     if run.returncode != 0:
         raise RuntimeError(f"wrk failed ({run.returncode}): {run.stderr.strip()} {run.stdout.strip()}")
     out = run.stdout
@@ -283,6 +289,23 @@ def drop_pg(name: str) -> None:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def summary(rounds: list[dict[str, float]]) -> dict[str, float]:
+    """One server's rounds as one line: the median rate and p50, the worst p99 and peak, totals of the counts
+    and the CPU per batch over all of them."""
+    batches = sum(r["batches"] for r in rounds)
+    return {
+        "batches": batches,
+        "batches_per_s": statistics.median(r["batches_per_s"] for r in rounds),
+        "p50_ms": statistics.median(r["p50_ms"] for r in rounds),
+        "p99_ms": max(r["p99_ms"] for r in rounds),
+        "errors": sum(r["errors"] for r in rounds),
+        "socket_errors": sum(r["socket_errors"] for r in rounds),
+        "wrapped": sum(r["wrapped"] for r in rounds),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in rounds),
+        "cpu_us_per_batch": sum(r["cpu_us_per_batch"] * r["batches"] for r in rounds) / max(1, batches),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--connectors", type=int, default=50)
@@ -291,7 +314,8 @@ def main() -> int:
     parser.add_argument("--db", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--workers", type=int, default=1, help="API worker processes (all on the server's core)")
     parser.add_argument("--tls", action="store_true", help="HTTPS served by the API itself (and by the floor)")
-    parser.add_argument("--bodies", type=int, default=60_000, help="distinct batches made before the run")
+    parser.add_argument("--rounds", type=int, default=3, help="floor and api runs in turns, --seconds each")
+    parser.add_argument("--bodies", type=int, help="distinct batches made before the run (default: 7,000 a second)")
     parser.add_argument(
         "--pg-core",
         help="pin the API's PostgreSQL backends to this core after the warm-up "
@@ -345,14 +369,18 @@ def main() -> int:
     script = tmp / "post.lua"
     script.write_text(POST_LUA)
     bodies = tmp / "bodies.bin"
+    args.bodies = args.bodies or int(7_000 * args.seconds * args.rounds)
     write_bodies(bodies, sites, args.rows, args.bodies)
     warm_bodies = tmp / "warm.bin"  # the warm-up's own batches, counted apart
     write_bodies(warm_bodies, sites, args.rows, 2000)
     env = {**os.environ, "FOOTFALL_DB_URL": url, "FOOTFALL_SITES_DIR": str(sites_dir),
            "PYTHONPATH": str(REPO / "include")}  # fmt: skip
     tls = ["--certfile", str(server_pem)] if args.tls else []
-    results: dict[str, dict[str, float]] = {}
+    targets: dict[str, str] = {}
+    runs: dict[str, list[dict[str, float]]] = {"floor": [], "api": []}
     landed: dict[str, int] = {}
+    servers: dict[str, subprocess.Popen] = {}
+    pinner = None
     try:
         for name in ("floor", "api"):
             port = free_port()
@@ -366,23 +394,32 @@ def main() -> int:
                 spy = str(Path(sys.executable).with_name("py-spy"))
                 command = [spy, "record", "--nonblocking", "-r", "200", "-f", "raw", "-o", str(args.profile),
                            "--", *command]  # fmt: skip
-            process = serve(["taskset", "-c", "0", *command], port, env)
-            target = f"{'https' if args.tls else 'http'}://127.0.0.1:{port}"
-            try:
-                wrk(target, 2, args.connectors, warm_bodies, script)  # connections, caches, the pool
+            servers[name] = serve(["taskset", "-c", "0", *command], port, env)
+            targets[name] = f"{'https' if args.tls else 'http'}://127.0.0.1:{port}"
+            wrk(targets[name], 2, args.connectors, warm_bodies, script)  # connections, caches, the pool
+        time.sleep(1)  # requests in flight when wrk stopped
+        with engine.connect() as conn:
+            warm_landed = conn.execute(select(func.count()).select_from(schema.ingest_batch)).scalar_one()
+        pinner = BackendPinner(pg[0], args.pg_core) if pg and args.pg_core else None
+        sent = 0  # the api's bodies used so far: each round sends new batches
+        for _ in range(args.rounds):
+            for name in ("floor", "api"):  # in turns, so a drift of the machine's speed touches both alike
+                sampler = RssSampler(servers[name].pid)
+                run = wrk(targets[name], args.seconds, args.connectors, bodies, script, sent if name == "api" else 0)
+                run["peak_rss_mb"], cpu_s = sampler.stop()
+                run["cpu_us_per_batch"] = 1e6 * cpu_s / max(1, run["batches"])
+                runs[name].append(run)
                 if name == "api":
-                    time.sleep(1)  # requests in flight when wrk stopped
-                    with engine.connect() as conn:
-                        warm_landed = conn.execute(select(func.count()).select_from(schema.ingest_batch)).scalar_one()
-                pinner = BackendPinner(pg[0], args.pg_core) if pg and name == "api" and args.pg_core else None
-                sampler = RssSampler(process.pid)
-                results[name] = wrk(target, args.seconds, args.connectors, bodies, script)
-                results[name]["peak_rss_mb"], cpu_s = sampler.stop()
-                if pinner is not None:
-                    print(f"{pinner.stop()} PostgreSQL backend(s) of the API kept on core {args.pg_core}", flush=True)
-                results[name]["cpu_us_per_batch"] = 1e6 * cpu_s / max(1, results[name]["batches"])
-            finally:
-                stop(process)
+                    sent += int(run["batches"] + run["errors"]) + args.connectors  # and those in flight at the stop
+        if pinner is not None:
+            print(f"{pinner.stop()} PostgreSQL backend(s) of the API kept on core {args.pg_core}", flush=True)
+            pinner = None
+    finally:
+        if pinner is not None:
+            pinner.stop()
+        for process in servers.values():
+            stop(process)
+    try:
         with engine.connect() as conn:
             landed["batches"] = conn.execute(select(func.count()).select_from(schema.ingest_batch)).scalar_one()
             landed["payloads"] = conn.execute(select(func.count()).select_from(schema.raw_payload)).scalar_one()
@@ -392,9 +429,11 @@ def main() -> int:
         if pg:
             drop_pg(pg[0])
         shutil.rmtree(tmp, ignore_errors=True)
+    results = {name: summary(rounds) for name, rounds in runs.items()}
+    ratios = [a["batches_per_s"] / f["batches_per_s"] for f, a in zip(runs["floor"], runs["api"], strict=True)]
     api, floor = results["api"], results["floor"]
     # The warm-up's batches are in the warehouse too; a batch in flight when wrk stops may land unacknowledged.
-    acked = int(api["batches"])
+    acked = int(sum(r["batches"] for r in runs["api"]))
     landed_run = landed["batches"] - warm_landed
     print(f"{args.connectors} connections, {args.rows} rows per batch, {'HTTPS' if args.tls else 'HTTP'}, "
           f"{args.workers} API worker(s) on core 0, wrk on core 1, "
@@ -413,7 +452,10 @@ def main() -> int:
     )
     if api["wrapped"]:
         print(f"note: the pool of {args.bodies} bodies wrapped {api['wrapped']} time(s): resends land nothing")
-    ratio = api["batches_per_s"] / floor["batches_per_s"]
+    ratio = statistics.median(ratios)
+    print("rounds, api vs floor: " + ", ".join(
+        f"{a['batches_per_s']:.0f}/{f['batches_per_s']:.0f} = {r:.3f} (p99 {a['p99_ms']:.1f} ms)"
+        for f, a, r in zip(runs["floor"], runs["api"], ratios, strict=True)))  # fmt: skip
     errors = int(api["errors"] + api["socket_errors"])
     ok = landed_run >= acked and landed["payloads"] == landed["batches"] and errors == 0 and not api["wrapped"]
     print(
@@ -439,6 +481,9 @@ def main() -> int:
                 "floor_batches_per_s": floor["batches_per_s"],
                 "floor_p99_ms": floor["p99_ms"],
                 "vs_floor": round(ratio, 3),
+                "rounds": args.rounds,
+                "vs_floor_min": round(min(ratios), 3),
+                "vs_floor_max": round(max(ratios), 3),
                 "acked": acked,
                 "landed": landed_run,
                 "every_acked_landed": landed_run >= acked,
