@@ -120,10 +120,10 @@ def _batch_keys(pushes: list[Push]) -> list[tuple[str, str]]:
 
 def _acks(pushes: list[Push], plan: _Plan, digests: list[str], payload_ids: list[int], now: datetime) -> list[dict]:
     """Fill in the acks of the pushes landed now; returns their ingest_batch rows."""
-    batches = []
+    batches, received = [], now.isoformat()
     for k, digest, payload_id in zip(plan.to_land, digests, payload_ids, strict=True):
         p = pushes[k]
-        ack = _ack(p, digest, payload_id, now)
+        ack = _ack(p, digest, payload_id, received)
         plan.outcomes[k] = (ack, True)
         if p.pushed.batch_id is not None:
             batches.append(
@@ -189,11 +189,9 @@ async def land_group_pg(aconn: Any, pushes: list[Push]) -> list[tuple[Outcome, b
     A push whose body or batch id another connection committed while the statement ran is landed again
     by land_group_pg_steps, whose statements see it (it then gets the payload id or ack stored there)."""
     now = datetime.now(UTC)
+    received = now.isoformat()
     digests = [hashlib.sha256(p.pushed.body).hexdigest() for p in pushes]
-    rows = [
-        {**_payload_row(p, digest, now), "batch_id": p.pushed.batch_id, "token_id": p.token_id, "rows": p.pushed.rows}
-        for p, digest in zip(pushes, digests, strict=True)
-    ]
+    rows = [_group_row(p, digest) for p, digest in zip(pushes, digests, strict=True)]
     outcomes: list[tuple[Outcome, bool] | None] = [None] * len(pushes)
     lands: dict[tuple[str, str | None], int] = {}
     again: list[int] = []
@@ -208,7 +206,7 @@ async def land_group_pg(aconn: Any, pushes: list[Push]) -> list[tuple[Outcome, b
         elif payload_id is None or (p.batch_id is not None and not recorded):
             again.append(k)
         else:
-            outcomes[k] = (_ack(pushes[k], digests[k], payload_id, now), True)
+            outcomes[k] = (_ack(pushes[k], digests[k], payload_id, received), True)
         if landing:
             lands[(pushes[k].site.id, p.batch_id)] = k
     if again:
@@ -223,7 +221,7 @@ async def land_group_pg(aconn: Any, pushes: list[Push]) -> list[tuple[Outcome, b
     return outcomes  # type: ignore[return-value]
 
 
-def _ack(p: Push, digest: str, payload_id: int, now: datetime) -> dict[str, Any]:
+def _ack(p: Push, digest: str, payload_id: int, received: str) -> dict[str, Any]:
     """What a landed push is answered (and, with a batch id, what is stored to answer its resends)."""
     return {
         "status": "accepted",
@@ -233,7 +231,7 @@ def _ack(p: Push, digest: str, payload_id: int, now: datetime) -> dict[str, Any]
         "rows": p.pushed.rows,
         "bytes": len(p.pushed.body),
         "sha256": digest,
-        "received_at": now.isoformat(),
+        "received_at": received,
     }
 
 
@@ -251,8 +249,24 @@ async def land_group_pg_steps(aconn: Any, pushes: list[Push]) -> list[tuple[Outc
     return _finish(pushes, plan, theirs)
 
 
+def _stored_body(p: Push) -> bytes:
+    """The body as raw_payload keeps it: gzip (as received when it came so)."""
+    return p.pushed.stored if p.pushed.stored is not None else gzip.compress(p.pushed.body, compresslevel=6, mtime=0)
+
+
+def _group_row(p: Push, digest: str) -> tuple[Any, ...]:
+    """A push as pg_land_group takes it: LAND_GROUP_COLUMNS, in order."""
+    pushed = p.pushed
+    spans = pushed.first_interval is not None and pushed.last_interval_end is not None
+    return (
+        p.site.id, pushed.batch_id, p.token_id, push_source(pushed.preset), pushed.request,
+        pushed.first_interval if spans else None, pushed.last_interval_end if spans else None,
+        pushed.content_type, _stored_body(p), len(pushed.body), digest, pushed.rows,
+    )  # fmt: skip
+
+
 def _payload_row(p: Push, digest: str, now: datetime) -> dict[str, Any]:
-    body = p.pushed.stored if p.pushed.stored is not None else gzip.compress(p.pushed.body, compresslevel=6, mtime=0)
+    body = _stored_body(p)
     return {
         "site_id": p.site.id,
         "source": push_source(p.pushed.preset),
