@@ -138,16 +138,19 @@ class LocalAirflow:
         self.create_vendor_pools()
 
     def create_vendor_pools(self) -> dict[str, dict]:
-        """Create the registry's vendor pools (one CLI call), then let DAGs use them (FOOTFALL_VENDOR_POOLS)."""
-        from footfall.config import load_registry
-        from footfall.dag_factory import VENDOR_POOLS_ENV, vendor_pools
+        """Create the registry's vendor pools as the deployments do (`footfall sites pools`, then `airflow pools
+        import`), then let DAGs use them (FOOTFALL_VENDOR_POOLS)."""
+        from footfall.dag_factory import VENDOR_POOLS_ENV
 
-        folder = self.env.get("FOOTFALL_SITES_DIR")
-        sites, _ = load_registry(Path(folder) if folder else None)
-        pools = vendor_pools(sites.values(), int(self.env.get("FOOTFALL_VENDOR_POOL_SLOTS") or 0) or None)
+        path = self.home / "vendor_pools.json"
+        made = subprocess.run(
+            [sys.executable, "-m", "footfall.cli", "sites", "pools", "--output", str(path)],
+            env=self.env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        if made.returncode != 0:
+            raise RuntimeError(f"footfall sites pools failed ({made.returncode}): {made.stderr.strip()[-500:]}")
+        pools: dict[str, dict] = json.loads(path.read_text(encoding="utf-8"))
         if pools:
-            path = self.home / "vendor_pools.json"
-            path.write_text(json.dumps(pools, indent=2), encoding="utf-8")
             self.cli("pools", "import", str(path))
             self.env[VENDOR_POOLS_ENV] = "true"
         return pools
