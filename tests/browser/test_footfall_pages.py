@@ -36,11 +36,19 @@ USER, PASSWORD = "analyst", "footfall-test-password"
 ALL_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+def midday_zone(now: datetime) -> str:
+    """An IANA zone where it is about noon now: the fixture's three hours of counts and the pages' "today" are
+    then one local day whatever the hour the suite runs at (in Europe/Paris, just after midnight, they were
+    not, and the pages showed an empty day)."""
+    offset = 12 - now.hour  # -11 to +12 hours: every one is an Etc/GMT zone (whose sign is inverted)
+    return "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
+
+
 def site_file(site_id: str, name: str, refs: list[str], connection_id: str) -> dict:
     return {
         "id": site_id,
         "name": name,
-        "timezone": "Europe/Paris",
+        "timezone": midday_zone(datetime.now(UTC)),
         "capacity": 300,
         "opening_hours": {"regular": dict.fromkeys(ALL_DAYS, "00:00-23:59")},
         "counters": [{"id": f"door-{n}", "name": f"Door {n}", "ref": ref} for n, ref in enumerate(refs, 1)],
