@@ -7,14 +7,11 @@ import json
 import shutil
 from pathlib import Path
 
-from airflow.dag_processing.dagbag import DagBag
-from sqlalchemy import create_engine, text
+from sqlalchemy import bindparam, create_engine, text
 
 from footfall.config import load_registry
 from footfall.dag_factory import VENDOR_POOLS_ENV, vendor_pools
 from footfall_devtools.local_airflow import LocalAirflow, airflow_env
-
-DAGS_FOLDER = Path(__file__).resolve().parents[2] / "dags"
 
 
 def vea(site_doc):
@@ -23,56 +20,57 @@ def vea(site_doc):
     return doc
 
 
-def test_without_pools_the_task_uses_the_default_pool(registry, site_doc, monkeypatch):
-    monkeypatch.delenv(VENDOR_POOLS_ENV, raising=False)
-    registry.add_site("axis-site")
-    bag = DagBag(dag_folder=str(DAGS_FOLDER))
-    assert bag.import_errors == {}
-    assert bag.dags["site__axis-site"].get_task("sync").pool == "default_pool"
+def live_airflow(registry, airflow_db, home: Path) -> tuple[LocalAirflow, str]:
+    """A LocalAirflow on a copy of the migrated metadata DB, on the test registry, without vendor pools yet."""
+    home.mkdir()
+    shutil.copy(airflow_db, home / "airflow.db")
+    url = f"sqlite:///{home / 'airflow.db'}"
+    env = airflow_env(home, metadata_url=url, extra={"FOOTFALL_SITES_DIR": str(registry.path),
+                                                     "FOOTFALL_PRELOAD": "false"})  # fmt: skip
+    env.pop(VENDOR_POOLS_ENV, None)
+    return LocalAirflow(env), url
 
 
-def test_with_pools_each_vendor_cloud_api_has_its_own_and_devices_none(registry, site_doc, monkeypatch):
-    monkeypatch.setenv(VENDOR_POOLS_ENV, "true")
-    registry.add_site("axis-site")
+def triggered_pools(airflow: LocalAirflow, url: str, dag_ids: tuple[str, ...]) -> dict[str, str]:
+    """The real dag-processor parses the DAG folder; a run of each DAG is triggered; its sync task instance's
+    pool is read from Airflow's own metadata DB."""
+    airflow.cli("dag-processor", "--num-runs", "1", timeout=240)
+    for dag_id in dag_ids:
+        airflow.cli("dags", "trigger", dag_id)
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        query = "SELECT dag_id, pool FROM task_instance WHERE task_id = 'sync' AND dag_id IN :dags"
+        pools = dict(conn.execute(text(query).bindparams(bindparam("dags", expanding=True)), {"dags": dag_ids}).all())
+    engine.dispose()
+    return pools
+
+
+def test_live_airflow_without_pools_runs_every_sync_in_the_default_pool(registry, site_doc, airflow_db, tmp_path):
+    registry.add_site("axis-1")
     registry.write(vea(site_doc))
-    bag = DagBag(dag_folder=str(DAGS_FOLDER))
-    assert bag.import_errors == {}
-    assert bag.dags["site__axis-site"].get_task("sync").pool == "default_pool"  # its own device: no shared limit
-    assert bag.dags["site__vea-site"].get_task("sync").pool == "vendor_sensource"
+    airflow, url = live_airflow(registry, airflow_db, tmp_path / "airflow_home")
+    pools = triggered_pools(airflow, url, ("site__vea-site", "site__axis-1"))
+    assert pools == {"site__vea-site": "default_pool", "site__axis-1": "default_pool"}
 
 
 def test_live_airflow_runs_each_cloud_api_sync_in_its_vendors_pool(registry, site_doc, airflow_db, tmp_path):
-    """LocalAirflow creates the pools as the deployments do; the real dag-processor serializes the DAGs, and a
-    triggered run's task instances, in Airflow's own metadata DB, take the vendor's pool or the default one."""
+    """LocalAirflow creates the pools as the deployments do; then a cloud-API site's sync takes its vendor's
+    pool and a device's the default one."""
     registry.add_site("axis-1")
     registry.add_site("axis-2")
     registry.write(vea(site_doc))
     sites, _ = load_registry()
     assert sorted(vendor_pools(sites.values())) == ["vendor_sensource"]
 
-    home = tmp_path / "airflow_home"
-    home.mkdir()
-    shutil.copy(airflow_db, home / "airflow.db")
-    url = f"sqlite:///{home / 'airflow.db'}"
-    env = airflow_env(home, metadata_url=url, extra={"FOOTFALL_SITES_DIR": str(registry.path),
-                                                     "FOOTFALL_PRELOAD": "false"})  # fmt: skip
-    airflow = LocalAirflow(env)
+    airflow, url = live_airflow(registry, airflow_db, tmp_path / "airflow_home")
     created = airflow.create_vendor_pools()
-
     listed = json.loads(airflow.cli("pools", "list", "--output", "json").stdout)
     slots = {p["pool"]: int(p["slots"]) for p in listed}
     assert sorted(created) == ["vendor_sensource"]
     assert slots["vendor_sensource"] == 4 and "vendor_axis" not in slots
     assert airflow.env[VENDOR_POOLS_ENV] == "true"  # processes started from here on use them
 
-    airflow.cli("dag-processor", "--num-runs", "1", timeout=240)
-    for dag_id in ("site__vea-site", "site__axis-1"):
-        airflow.cli("dags", "trigger", dag_id)
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        query = "SELECT dag_id, pool FROM task_instance WHERE task_id = 'sync' AND dag_id IN (:vea, :axis)"
-        pools = dict(conn.execute(text(query), {"vea": "site__vea-site", "axis": "site__axis-1"}).all())
-    engine.dispose()
+    pools = triggered_pools(airflow, url, ("site__vea-site", "site__axis-1"))
     assert pools == {"site__vea-site": "vendor_sensource", "site__axis-1": "default_pool"}
 
 

@@ -254,26 +254,32 @@ def _stored_body(p: Push) -> bytes:
     return p.pushed.stored if p.pushed.stored is not None else gzip.compress(p.pushed.body, compresslevel=6, mtime=0)
 
 
+def _window(pushed: PushedBody) -> tuple[datetime | None, datetime | None]:
+    """raw_payload's window of a push: its rows' span, or none when it does not have both ends."""
+    if pushed.first_interval is None or pushed.last_interval_end is None:
+        return None, None
+    return pushed.first_interval, pushed.last_interval_end
+
+
 def _group_row(p: Push, digest: str) -> tuple[Any, ...]:
-    """A push as pg_land_group takes it: LAND_GROUP_COLUMNS, in order."""
+    """A push as pg_land_group takes it: its columns in the order of pg_land_group's docstring."""
     pushed = p.pushed
-    spans = pushed.first_interval is not None and pushed.last_interval_end is not None
     return (
-        p.site.id, pushed.batch_id, p.token_id, push_source(pushed.preset), pushed.request,
-        pushed.first_interval if spans else None, pushed.last_interval_end if spans else None,
+        p.site.id, pushed.batch_id, p.token_id, push_source(pushed.preset), pushed.request, *_window(pushed),
         pushed.content_type, _stored_body(p), len(pushed.body), digest, pushed.rows,
     )  # fmt: skip
 
 
 def _payload_row(p: Push, digest: str, now: datetime) -> dict[str, Any]:
     body = _stored_body(p)
+    window_start, window_end = _window(p.pushed)
     return {
         "site_id": p.site.id,
         "source": push_source(p.pushed.preset),
         "request": p.pushed.request,
         "counter_ref": None,
-        "window_start": p.pushed.first_interval if p.pushed.last_interval_end else None,
-        "window_end": p.pushed.last_interval_end if p.pushed.first_interval else None,
+        "window_start": window_start,
+        "window_end": window_end,
         "received_at": now,
         "http_status": None,
         "content_type": p.pushed.content_type,

@@ -337,9 +337,6 @@ FROM push p JOIN known USING (k) LEFT JOIN landed USING (k)
 LEFT JOIN recorded ON recorded.site_id = landed.site_id AND recorded.batch_id = landed.batch_id
 ORDER BY p.k
 """
-LAND_GROUP_COLUMNS = (
-    "site_id batch_id token_id source request window_start window_end content_type body body_bytes sha256 rows"
-)
 # The group goes as one JSONB array of rows (msgspec encodes it in C; bodies as base64): psycopg dumps a list
 # parameter element by element in Python, and twelve arrays cost the API more than the statement itself.
 _GROUP_JSON = msgspec.json.Encoder()
@@ -349,7 +346,8 @@ async def pg_land_group(
     aconn: Any, pushes: list[tuple[Any, ...]], received_at: datetime
 ) -> list[tuple[bool, dict[str, Any] | None, bool, int | None, bool]]:
     """Land a group of pushes in one statement on an autocommit asyncio psycopg connection (see
-    _PG_LAND_GROUP); each push is a tuple of LAND_GROUP_COLUMNS, `body` gzip-compressed. Per push, in order:
+    _PG_LAND_GROUP); each push is a tuple (site_id, batch_id, token_id, source, request, window_start, window_end,
+    content_type, body, body_bytes, sha256, rows), `body` gzip-compressed. Per push, in order:
     (token revoked, the earlier ack of its batch id, lands in this group, payload id, batch id recorded now)."""
     params = {
         "pushes": Jsonb(pushes, dumps=_GROUP_JSON.encode),
