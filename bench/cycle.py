@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -350,6 +351,11 @@ def report(phases: list[Phase]) -> None:
         print("* measured after `airflow db clean` of the pre-aged metadata")
 
 
+def stop_on_sigterm(signum: int, frame: object) -> None:
+    """SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so every Airflow process and database is stopped."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", default="150,300,600", help="comma-separated N, walked upwards")
@@ -373,15 +379,19 @@ def main(argv: list[str] | None = None) -> int:
     sizes = sorted(int(s) for s in args.sites.split(","))
     phases: list[Phase] = []
     largest: dict[str, int] = {}
+    signal.signal(signal.SIGTERM, stop_on_sigterm)
     with tempfile.TemporaryDirectory(prefix="footfall-cycle-") as tmp:
-        for kind in args.kinds.split(","):
-            for n in sizes:
-                phase = measure_phase(args, kind, n, Path(tmp))
-                phases.append(phase)
-                progress(f"{kind} N={n}: {'keeps up' if phase.kept_up else 'falls behind'}")
-                if not phase.kept_up:
-                    break
-                largest[kind] = n
+        try:
+            for kind in args.kinds.split(","):
+                for n in sizes:
+                    phase = measure_phase(args, kind, n, Path(tmp))
+                    phases.append(phase)
+                    progress(f"{kind} N={n}: {'keeps up' if phase.kept_up else 'falls behind'}")
+                    if not phase.kept_up:
+                        break
+                    largest[kind] = n
+        except KeyboardInterrupt:  # the phases finished so far are still reported
+            progress("interrupted: reporting the phases measured so far")
     report(phases)
     values: dict[str, object] = {
         "executor": args.executor,
