@@ -23,7 +23,9 @@ that just ended. After --warmup cycles, --cycles cycles are measured, per cycle:
   p50 / p95 / max.
 
 The scheduler's and dag-processor's settings are deploy/airflow.env's (`--settings harness`: the local
-harness's alone); parallelism and the executor are the harness's (LocalExecutor, parallelism 4) or Celery's.
+harness's alone). With LocalExecutor, parallelism is the harness's (4); with --executor celery, each
+worker runs deploy/airflow.env's `WORKER_CONCURRENCY` tasks and parallelism is workers x that, as
+deploy/airflow.env sizes it for its two workers. `--set` overrides any of them.
 
 `--pre-age-days D` first writes D days of finished 5-minute runs for the N DAGs into the metadata
 database (footfall_devtools.metadata_aging: what a deployment accumulates, 288 runs per DAG per day);
@@ -69,19 +71,32 @@ PG_DEFAULT = "postgresql://postgres@127.0.0.1:5432/postgres"
 T0 = time.perf_counter()
 
 
-# deploy/airflow.env's knobs for this workload that the bench applies too (the executor, login and
-# parallelism stay the harness's: LocalExecutor on one box, or --executor celery).
+# deploy/airflow.env's knobs for this workload that the bench applies too (the executor and login stay the
+# harness's: LocalExecutor on one box, or --executor celery with the deployments' slots, `celery_slots`).
 DEPLOY_PREFIXES = ("AIRFLOW__SCHEDULER__", "AIRFLOW__DAG_PROCESSOR__", "AIRFLOW__CORE__EXECUTE_TASKS_NEW_PYTHON")
+
+
+def _deploy_env() -> dict[str, str]:
+    out = {}
+    for line in (REPO / "deploy" / "airflow.env").read_text(encoding="utf-8").splitlines():
+        key, _, value = line.strip().partition("=")
+        if key.startswith("AIRFLOW__") and value:
+            out[key] = value
+    return out
 
 
 def deploy_settings() -> dict[str, str]:
     """The scheduler's and dag-processor's settings of deploy/airflow.env (what production runs)."""
-    out = {}
-    for line in (REPO / "deploy" / "airflow.env").read_text(encoding="utf-8").splitlines():
-        key, _, value = line.strip().partition("=")
-        if key.startswith(DEPLOY_PREFIXES) and value:
-            out[key] = value
-    return out
+    return {key: value for key, value in _deploy_env().items() if key.startswith(DEPLOY_PREFIXES)}
+
+
+def celery_slots(workers: int) -> dict[str, str]:
+    """deploy/airflow.env's tasks per Celery worker, and parallelism for `workers` of them."""
+    per_worker = _deploy_env()["AIRFLOW__CELERY__WORKER_CONCURRENCY"]
+    return {
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": per_worker,
+        "AIRFLOW__CORE__PARALLELISM": str(workers * int(per_worker)),
+    }
 
 
 def progress(message: str) -> None:
@@ -234,6 +249,8 @@ def measure_phase(args: argparse.Namespace, kind: str, n: int, tmp: Path) -> Pha
                 "AIRFLOW__CELERY__BROKER_URL": args.redis,
                 "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + metadata,
             }
+            if args.settings == "deploy":  # the deployments' slots: parallelism = workers x tasks per worker
+                extra |= celery_slots(args.workers)
         extra |= dict(kv.split("=", 1) for kv in args.set)
         env = airflow_env(work / "airflow_home", api_port=free_port(), metadata_url=metadata, extra=extra)
         if kind == "footfall":
