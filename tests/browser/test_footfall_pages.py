@@ -44,11 +44,11 @@ def midday_zone(now: datetime) -> str:
     return "Etc/GMT" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"
 
 
-def site_file(site_id: str, name: str, refs: list[str], connection_id: str) -> dict:
+def site_file(site_id: str, name: str, refs: list[str], connection_id: str, timezone: str) -> dict:
     return {
         "id": site_id,
         "name": name,
-        "timezone": midday_zone(datetime.now(UTC)),
+        "timezone": timezone,
         "capacity": 300,
         "opening_hours": {"regular": dict.fromkeys(ALL_DAYS, "00:00-23:59")},
         "counters": [{"id": f"door-{n}", "name": f"Door {n}", "ref": ref} for n, ref in enumerate(refs, 1)],
@@ -125,18 +125,20 @@ def deployment(airflow_db, tmp_path_factory) -> Iterator[Deployment]:
     root = tmp_path_factory.mktemp("pages")
     sites = root / "sites"
     sites.mkdir()
+    now = floor_time(datetime.now(UTC), 5)
+    zone = midday_zone(now)
     for doc in (
-        site_file("alpha", "Alpha library", ["SIM0000001", "SIM0000002"], "footfall_sim"),
-        site_file("beta", "Beta pool", ["SIM0000003"], "footfall_down"),
+        site_file("alpha", "Alpha library", ["SIM0000001", "SIM0000002"], "footfall_sim", zone),
+        site_file("beta", "Beta pool", ["SIM0000003"], "footfall_down", zone),
     ):
         (sites / f"{doc['id']}.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
     warehouse = f"sqlite:///{root / 'warehouse.db'}"
     saved = {k: os.environ.get(k) for k in ("FOOTFALL_DB_URL", "FOOTFALL_SITES_DIR", "AIRFLOW_CONN_FOOTFALL_SIM")}
-    now = floor_time(datetime.now(UTC), 5)
-    # Doors open round the clock, as the site file says: today's counts are not zero whatever the hour
-    # the suite runs at (the simulator's default hours close at night).
+    # Doors open round the clock, as the site file says, and the devices in the site's zone (the simulator's
+    # default is Europe/Paris, whose night has next to no visitors): today's counts are not zero whatever
+    # the hour the suite runs at.
     all_day = dict.fromkeys(range(7), ("00:00", "23:59"))
-    profiles = {ref: DeviceProfile(ref, opening_hours=all_day) for ref in ("SIM0000001", "SIM0000002")}
+    profiles = {ref: DeviceProfile(ref, timezone=zone, opening_hours=all_day) for ref in ("SIM0000001", "SIM0000002")}
     with start_in_thread(profiles=profiles, seed=11) as simulator:
         os.environ.update(
             FOOTFALL_DB_URL=warehouse,
